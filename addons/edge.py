@@ -1,0 +1,76 @@
+"""First in the chain: request id, client address, route check and body size.
+
+Only the Seedance task routes are forwarded; anything else gets a 404 from the edge itself and,
+with `connection_strategy=lazy`, no upstream connection is ever opened for it.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import ctx, exceptions, http
+
+from addons.respond import context, refuse
+from proxy import netaddr, routes
+from proxy.context import METADATA_KEY, RequestContext, new_request_id
+from proxy.errors import not_found, request_too_large
+
+DEFAULT_MAX_BODY = 10 * 2**20
+
+
+class Edge:
+    def __init__(self) -> None:
+        self.trusted_proxies: tuple[netaddr.IPNetwork, ...] = ()
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "nextapi_max_body_bytes",
+            int,
+            DEFAULT_MAX_BODY,
+            "Largest request body the edge accepts (reference images may be data URLs).",
+        )
+        loader.add_option(
+            "nextapi_trusted_proxies",
+            str,
+            "",
+            "Comma-separated addresses/CIDRs of proxies whose X-Forwarded-For is believed.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "nextapi_max_body_bytes" in updated and ctx.options.nextapi_max_body_bytes <= 0:
+            raise exceptions.OptionsError("nextapi_max_body_bytes must be positive")
+        if "nextapi_trusted_proxies" in updated:
+            entries = [e for e in ctx.options.nextapi_trusted_proxies.split(",") if e.strip()]
+            try:
+                self.trusted_proxies = netaddr.parse_networks(entries)
+            except ValueError as exc:
+                raise exceptions.OptionsError(f"nextapi_trusted_proxies: {exc}") from None
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        request = flow.request
+        client = netaddr.client_address(
+            flow.client_conn.peername[0],
+            ",".join(request.headers.get_all("x-forwarded-for")) or None,
+            self.trusted_proxies,
+        )
+        route = routes.match(request.method, request.path.split("?", 1)[0])
+        flow.metadata[METADATA_KEY] = RequestContext(new_request_id(), route, client)
+        if flow.response:
+            return
+        if route is None:
+            refuse(flow, not_found(f"No route for {request.method} {request.path.split('?')[0]}."))
+            return
+        limit = ctx.options.nextapi_max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            refuse(flow, request_too_large(limit))
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response:
+            return
+        # A chunked body has no length up front: check what was read.
+        limit = ctx.options.nextapi_max_body_bytes
+        if len(flow.request.raw_content or b"") > limit:
+            refuse(flow, request_too_large(limit))
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        assert flow.response
+        flow.response.headers["X-Request-Id"] = context(flow).request_id

@@ -1,0 +1,37 @@
+"""The edge's addon chain, in order.
+
+`mitmdump -s addons/gateway.py --mode reverse:https://ark.ap-southeast.bytepluses.com` runs it
+on its own; it then pulls policy from, and ships usage to, `--set nextapi_control_url=…`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # loaded by path with `mitmdump -s`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from addons.auth import Auth
+from addons.edge import Edge
+from addons.ipallow import IpAllow
+from addons.metering import Metering
+from addons.relay import Relay
+from addons.standalone import Standalone
+from addons.validation import Validation
+from proxy.services import EdgeServices
+
+
+def chain(services: EdgeServices) -> list[object]:
+    return [
+        Edge(),
+        Auth(services),
+        IpAllow(),
+        Validation(),
+        Relay(),
+        Metering(services),
+    ]
+
+
+_services = EdgeServices()
+addons = [Standalone(_services), *chain(_services)]

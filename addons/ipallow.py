@@ -1,0 +1,22 @@
+"""IP allowlists of the key and of its org (IPv4, IPv6, CIDR); both apply."""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+from addons.respond import context, refuse
+from proxy import netaddr
+from proxy.errors import access_denied
+
+
+class IpAllow:
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response:
+            return
+        ctx = context(flow)
+        assert ctx.identity is not None, "auth runs before ipallow"
+        address = ctx.client_ip
+        for networks in (ctx.identity.org.allowed_networks, ctx.identity.key.allowed_networks):
+            if networks and (address is None or not netaddr.allowed(networks, address)):
+                refuse(flow, access_denied("The client address is not in the allowlist."))
+                return

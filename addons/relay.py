@@ -1,0 +1,77 @@
+"""Relays an accepted request to Seedance with NextAPI's own upstream key.
+
+The customer's `Authorization` never leaves the edge; the upstream key comes from the
+environment only (`NEXTAPI_UPSTREAM_KEY`) and never reaches a client, a log or a record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from mitmproxy import ctx, exceptions, http
+
+from addons.respond import context, refuse
+from proxy.errors import EdgeError
+from proxy.upstream import UpstreamClient
+
+UPSTREAM_KEY_ENV = "NEXTAPI_UPSTREAM_KEY"
+
+
+class Relay:
+    def __init__(self) -> None:
+        self.client: UpstreamClient | None = None
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "nextapi_upstream_timeout", float, 60.0, "Seconds to wait for the upstream's answer."
+        )
+        loader.add_option(
+            "nextapi_upstream_connect_timeout",
+            float,
+            10.0,
+            "Seconds to wait for a connection to the upstream.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        timeouts = {"nextapi_upstream_timeout", "nextapi_upstream_connect_timeout"}
+        if not updated & timeouts and self.client is not None:
+            return
+        timeout = ctx.options.nextapi_upstream_timeout
+        connect_timeout = ctx.options.nextapi_upstream_connect_timeout
+        if timeout <= 0 or connect_timeout <= 0:
+            raise exceptions.OptionsError("upstream timeouts must be positive")
+        api_key = os.environ.get(UPSTREAM_KEY_ENV, "")
+        if not api_key:
+            raise exceptions.OptionsError(f"{UPSTREAM_KEY_ENV} is not set")
+        # The old client's connections close with it at shutdown; requests in flight finish.
+        self.client = UpstreamClient(api_key, connect_timeout=connect_timeout, timeout=timeout)
+
+    async def done(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response:
+            return
+        assert self.client is not None
+        request = flow.request
+        result = await self.client.send(
+            request.method, request.url, request.headers.items(), request.raw_content or b""
+        )
+        if isinstance(result, EdgeError):
+            refuse(flow, result)
+            return
+        rctx = context(flow)
+        rctx.upstream_latency_ms = result.latency_ms
+        if rctx.route is not None and rctx.route.name == "tasks.create" and result.status == 200:
+            rctx.task_id = _task_id(result.content)
+        flow.response = http.Response.make(result.status, result.content, result.headers)
+
+
+def _task_id(content: bytes) -> str | None:
+    try:
+        task_id = json.loads(content).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return task_id if isinstance(task_id, str) else None

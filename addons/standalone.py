@@ -1,0 +1,85 @@
+"""Makes the chain self-sufficient when it runs without the embedded control plane
+(`mitmdump -s addons/gateway.py`, or `run_proxy.py --role edge`): policy is pulled from the
+control plane, usage is spooled locally and shipped to it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+
+from mitmproxy import ctx, exceptions
+from proxy.spool import Spool, SpoolIngestor
+
+from proxy.remote import ControlClient, poll_snapshots
+from proxy.services import EdgeServices
+
+
+class Standalone:
+    def __init__(self, services: EdgeServices) -> None:
+        self.services = services
+        self.client: ControlClient | None = None
+        self.ingestor: SpoolIngestor | None = None
+        self.poller: asyncio.Task[None] | None = None
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "nextapi_control_url",
+            str,
+            "",
+            "Control plane URL to pull policy from and ship usage to.",
+        )
+        loader.add_option(
+            "nextapi_token_env",
+            str,
+            "NEXTAPI_ADMIN_TOKEN",
+            "Environment variable holding the token the edge presents to the control plane.",
+        )
+        loader.add_option(
+            "nextapi_data_dir", str, "data/edge", "Directory of this edge's usage spool."
+        )
+        loader.add_option(
+            "nextapi_usage_flush_interval",
+            float,
+            0.2,
+            "Seconds within which non-durable usage records reach disk.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "nextapi_control_url" in updated:
+            url = ctx.options.nextapi_control_url
+            if url and not url.startswith(("http://", "https://")):
+                raise exceptions.OptionsError("nextapi_control_url must be an http(s) URL")
+        if "nextapi_usage_flush_interval" in updated:
+            if not 0 < ctx.options.nextapi_usage_flush_interval <= 5:
+                raise exceptions.OptionsError("nextapi_usage_flush_interval must be in (0, 5]")
+
+    async def running(self) -> None:
+        url = ctx.options.nextapi_control_url
+        if not url:
+            raise exceptions.OptionsError("nextapi_control_url is required to run the edge alone")
+        token = os.environ.get(ctx.options.nextapi_token_env, "")
+        self.client = ControlClient(url, token)
+        spool = Spool(
+            Path(ctx.options.nextapi_data_dir) / "spool",
+            flush_interval=ctx.options.nextapi_usage_flush_interval,
+        )
+        await spool.start()
+        self.services.spool = spool
+        self.ingestor = SpoolIngestor(spool, self.client.ship_usage)
+        await self.ingestor.start()
+        self.poller = asyncio.create_task(poll_snapshots(self.client, self.services.policy))
+
+    async def done(self) -> None:
+        if self.poller is not None:
+            self.poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.poller
+        if self.ingestor is not None:
+            with contextlib.suppress(Exception):
+                await self.ingestor.stop()
+        if self.services.spool is not None:
+            await self.services.spool.close()
+        if self.client is not None:
+            await self.client.aclose()

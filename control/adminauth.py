@@ -1,0 +1,96 @@
+"""Admin tokens: stored only as Argon2id hashes, verified off the event loop, cached by SHA-256.
+
+The token in the environment (`NEXTAPI_ADMIN_TOKEN` by default) works from the first start: at
+start-up its hash is stored unless a stored one already matches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+import aiosqlite
+
+from control import db as dbm
+from control.http import ApiError
+from proxy import keys
+
+SCOPES = ("admin", "read")  # admin: everything; read: GET calls only
+CACHE_SECONDS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Admin:
+    token_id: str
+    scopes: tuple[str, ...]
+
+    def allows(self, method: str) -> bool:
+        return "admin" in self.scopes or (method in ("GET", "HEAD") and "read" in self.scopes)
+
+
+def new_token() -> str:
+    return "nat_" + secrets.token_urlsafe(32)
+
+
+class AdminAuth:
+    def __init__(self, database: aiosqlite.Connection) -> None:
+        self._db = database
+        self._cache: dict[str, tuple[Admin, float]] = {}
+
+    def close(self) -> None:
+        self._cache.clear()
+
+    def forget(self) -> None:
+        """After any change to tokens: the next call verifies again."""
+        self._cache.clear()
+
+    async def bootstrap(self, token: str | None) -> None:
+        """Store the environment's token (hashed) unless already stored; retire older env tokens."""
+        rows = await dbm.fetch_all(
+            self._db,
+            "SELECT id, token_hash FROM admin_tokens WHERE source='env' AND revoked_at IS NULL",
+        )
+        matched = None
+        for row in rows:
+            if token and await asyncio.to_thread(keys.verify_secret, row["token_hash"], token):
+                matched = row["id"]
+        for row in rows:
+            if row["id"] != matched:
+                await self._db.execute(
+                    "UPDATE admin_tokens SET revoked_at=? WHERE id=?", (dbm.now(), row["id"])
+                )
+        if token and matched is None:
+            await self._db.execute(
+                "INSERT INTO admin_tokens (id, name, token_hash, scopes, source, created_at) "
+                "VALUES (?, ?, ?, ?, 'env', ?)",
+                (
+                    "adm_" + secrets.token_hex(8),
+                    "environment",
+                    await asyncio.to_thread(keys.hash_secret, token),
+                    json.dumps(["admin"]),
+                    dbm.now(),
+                ),
+            )
+        self.forget()
+
+    async def authenticate(self, authorization: str | None) -> Admin:
+        scheme, _, token = (authorization or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "AuthenticationError", "An admin token is required.")
+        fingerprint = keys.fingerprint(token)
+        cached = self._cache.get(fingerprint)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        rows = await dbm.fetch_all(
+            self._db, "SELECT id, token_hash, scopes FROM admin_tokens WHERE revoked_at IS NULL"
+        )
+        for row in rows:
+            if await asyncio.to_thread(keys.verify_secret, row["token_hash"], token):
+                admin = Admin(row["id"], tuple(json.loads(row["scopes"])))
+                self._cache[fingerprint] = (admin, time.monotonic() + CACHE_SECONDS)
+                return admin
+        raise ApiError(401, "AuthenticationError", "The admin token is not valid.")

@@ -1,0 +1,94 @@
+"""The control plane's Starlette app: every route is listed here, in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from control import audit, edgeapi, keys, orgs, system, usage
+from control.http import ApiError, error_response
+from control.state import ControlState
+
+log = logging.getLogger(__name__)
+
+ROUTES = [
+    Route("/healthz", system.healthz, methods=["GET"]),
+    Route("/readyz", system.readyz, methods=["GET"]),
+    Route("/metrics", system.metrics, methods=["GET"]),
+    Route("/v1/orgs", orgs.create_org, methods=["POST"]),
+    Route("/v1/orgs", orgs.list_orgs, methods=["GET"]),
+    Route("/v1/orgs/{org}", orgs.get_org, methods=["GET"]),
+    Route("/v1/orgs/{org}", orgs.patch_org, methods=["PATCH"]),
+    Route("/v1/orgs/{org}", orgs.close_org, methods=["DELETE"]),
+    Route("/v1/orgs/{org}/keys", keys.create_key, methods=["POST"]),
+    Route("/v1/orgs/{org}/keys", keys.list_keys, methods=["GET"]),
+    Route("/v1/orgs/{org}/requests", usage.list_requests, methods=["GET"]),
+    Route("/v1/keys/{key}", keys.get_key, methods=["GET"]),
+    Route("/v1/keys/{key}", keys.patch_key, methods=["PATCH"]),
+    Route("/v1/keys/{key}", keys.revoke_key, methods=["DELETE"]),
+    Route("/v1/keys/{key}/rotate", keys.rotate_key, methods=["POST"]),
+    Route("/v1/audit", audit.list_audit, methods=["GET"]),
+    Route("/v1/admin/tokens", system.create_admin_token, methods=["POST"]),
+    Route("/v1/admin/tokens/{token}", system.revoke_admin_token, methods=["DELETE"]),
+    Route("/v1/edge/snapshot", edgeapi.get_snapshot, methods=["GET"]),
+    Route("/v1/edge/usage", edgeapi.post_usage, methods=["POST"]),
+]
+
+
+async def openapi(request: Request) -> JSONResponse:
+    """The API's schema: its paths and operations, built from the route table."""
+    paths: dict[str, dict[str, object]] = {}
+    for route in ROUTES:
+        summary = (route.endpoint.__doc__ or route.endpoint.__name__).strip().splitlines()[0]
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            paths.setdefault(route.path, {})[method.lower()] = {
+                "operationId": route.endpoint.__name__,
+                "summary": summary,
+                "security": []
+                if route.path.startswith(("/healthz", "/readyz"))
+                else [{"admin": []}],
+            }
+    return JSONResponse(
+        {
+            "openapi": "3.1.0",
+            "info": {"title": "NextAPI Edge control plane", "version": "1"},
+            "components": {"securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}}},
+            "paths": paths,
+        }
+    )
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "Error")
+    return error_response(ApiError(exc.status_code, code, str(exc.detail)))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error in %s %s", request.method, request.url.path)
+    return error_response(ApiError(500, "InternalError", "Internal error."))
+
+
+def create_app(state: ControlState, metrics: Callable[[], dict[str, int]] = dict) -> Starlette:
+    app = Starlette(
+        routes=[*ROUTES, Route("/openapi.json", openapi, methods=["GET"])],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+    )
+    app.state.control = state
+    app.state.metrics = metrics
+    return app

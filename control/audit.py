@@ -1,0 +1,39 @@
+"""The audit log of admin actions, newest first."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from control import db as dbm
+from control.access import admin_for
+from control.http import decode_cursor, encode_cursor, page_limit, rfc3339
+from control.state import ControlState
+
+
+async def list_audit(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    limit = page_limit(request)
+    cursor = request.query_params.get("cursor")
+    before = int(decode_cursor(cursor)[0]) if cursor else 2**62
+    rows = await dbm.fetch_all(
+        state.db, "SELECT * FROM audit WHERE id<? ORDER BY id DESC LIMIT ?", before, limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {
+            "id": row["id"],
+            "ts": rfc3339(row["ts"]),
+            "actor": row["actor"],
+            "action": row["action"],
+            "target": row["target"],
+            "detail": json.loads(row["detail"]),
+        }
+        for row in rows
+    ]
+    next_cursor = encode_cursor(rows[-1]["id"]) if more else None
+    return JSONResponse({"items": items, "next_cursor": next_cursor})

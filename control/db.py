@@ -1,0 +1,126 @@
+"""SQLite schema, migrations and the one connection the control plane writes through (WAL)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+# Each entry moves the schema one version up; `PRAGMA user_version` records where a file stands.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE orgs (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'active',
+        allowed_ips TEXT NOT NULL DEFAULT '[]',
+        rate_limit TEXT NOT NULL DEFAULT '{}',
+        spend_limit TEXT,
+        video_retention_days INTEGER NOT NULL DEFAULT 7,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        closed_at REAL
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES orgs(id),
+        name TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        secret_hash TEXT NOT NULL,
+        previous_secret_hash TEXT,
+        previous_valid_until REAL,
+        status TEXT NOT NULL DEFAULT 'active',
+        allowed_ips TEXT NOT NULL DEFAULT '[]',
+        models TEXT,
+        rate_limit TEXT NOT NULL DEFAULT '{}',
+        spend_limit TEXT,
+        expires_at REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        revoked_at REAL,
+        rotated_at REAL
+    );
+    CREATE INDEX api_keys_org ON api_keys(org_id);
+    CREATE TABLE admin_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        token_hash TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    CREATE TABLE usage (
+        request_id TEXT PRIMARY KEY,
+        ts REAL NOT NULL,
+        org_id TEXT,
+        key_id TEXT,
+        method TEXT NOT NULL,
+        route TEXT,
+        status INTEGER NOT NULL,
+        latency_ms REAL,
+        upstream_latency_ms REAL,
+        bytes_in INTEGER NOT NULL DEFAULT 0,
+        bytes_out INTEGER NOT NULL DEFAULT 0,
+        credits INTEGER NOT NULL DEFAULT 0,
+        model TEXT,
+        task_id TEXT
+    );
+    CREATE INDEX usage_org_ts ON usage(org_id, ts DESC, request_id DESC);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+
+async def connect(path: Path) -> aiosqlite.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = await aiosqlite.connect(path, isolation_level=None)
+    db.row_factory = aiosqlite.Row
+    await db.execute("PRAGMA journal_mode=WAL")
+    await db.execute("PRAGMA synchronous=FULL")
+    await db.execute("PRAGMA foreign_keys=ON")
+    await db.execute("PRAGMA busy_timeout=5000")
+    await migrate(db)
+    return db
+
+
+async def migrate(db: aiosqlite.Connection) -> None:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = row[0] if row else 0
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        await db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+
+
+def now() -> float:
+    return time.time()
+
+
+def dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def loads(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+async def fetch_one(db: aiosqlite.Connection, sql: str, *args: Any) -> aiosqlite.Row | None:
+    async with db.execute(sql, args) as cursor:
+        return await cursor.fetchone()
+
+
+async def fetch_all(db: aiosqlite.Connection, sql: str, *args: Any) -> list[aiosqlite.Row]:
+    async with db.execute(sql, args) as cursor:
+        return list(await cursor.fetchall())

@@ -1,0 +1,47 @@
+"""What edges running apart from the control plane call: policy snapshots out, usage in (msgpack).
+
+Edges authenticate with an admin token (scope `admin`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+from starlette.requests import Request
+from starlette.responses import Response
+
+from control.access import admin_for
+from control.http import bad_request
+from control.state import ControlState
+from control.usage import store_usage
+
+MSGPACK = "application/msgpack"
+MAX_WAIT_SECONDS = 25.0
+
+
+async def get_snapshot(request: Request) -> Response:
+    """The policy snapshot; with `?after=N`, waits (long poll) until a version newer than N."""
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    after_raw = request.query_params.get("after", "0")
+    wait_raw = request.query_params.get("wait", "0")
+    try:
+        after, wait = int(after_raw), min(float(wait_raw), MAX_WAIT_SECONDS)
+    except ValueError:
+        raise bad_request("`after` and `wait` must be numbers.") from None
+    snapshot = await state.wait_for_snapshot(after, wait) if wait > 0 else state.snapshot
+    return Response(msgpack.packb(snapshot), media_type=MSGPACK)
+
+
+async def post_usage(request: Request) -> Response:
+    """A batch of usage records from an edge's spool; idempotent, so edges can resend."""
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    try:
+        records: Any = msgpack.unpackb(await request.body())
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        raise bad_request("The body is not a msgpack list of records.") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise bad_request("The body is not a msgpack list of records.")
+    await store_usage(state, records)
+    return Response(msgpack.packb({"stored": len(records)}), media_type=MSGPACK)

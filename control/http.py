@@ -1,0 +1,92 @@
+"""Small helpers the control plane's handlers share: errors, JSON in and out, times, cursors."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "InvalidParameter", message)
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "NotFound", f"{what} not found.")
+
+
+def conflict(message: str) -> ApiError:
+    return ApiError(409, "Conflict", message)
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": error.code, "message": error.message}}, status_code=error.status
+    )
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    return body
+
+
+def rfc3339(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: Any, field: str) -> float:
+    if not isinstance(value, str):
+        raise bad_request(f"`{field}` must be an RFC 3339 time string.")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise bad_request(f"`{field}` must be an RFC 3339 time string.") from None
+    if parsed.tzinfo is None:
+        raise bad_request(f"`{field}` must carry a time zone (e.g. `Z`).")
+    return parsed.timestamp()
+
+
+def encode_cursor(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        parts = json.loads(base64.urlsafe_b64decode(padded))
+    except ValueError:
+        raise bad_request("`cursor` is not valid.") from None
+    if not isinstance(parts, list):
+        raise bad_request("`cursor` is not valid.")
+    return parts
+
+
+def page_limit(request: Request, default: int = 100, maximum: int = 1000) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise bad_request(f"`limit` must be an integer from 1 to {maximum}.")
+    return int(raw)

@@ -1,0 +1,225 @@
+"""API keys: create (secret shown once), list, read, change, revoke, rotate with grace."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiosqlite
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from control import db as dbm
+from control import validate
+from control.access import admin_for
+from control.http import (
+    ApiError,
+    bad_request,
+    conflict,
+    decode_cursor,
+    encode_cursor,
+    json_body,
+    not_found,
+    page_limit,
+    rfc3339,
+)
+from control.orgs import load_org
+from control.state import ControlState
+from proxy import keys
+
+KEY_FIELDS = {"name", "allowed_ips", "models", "rate_limit", "spend_limit", "expires_at"}
+MAX_GRACE_SECONDS = 7 * 86400
+
+
+def key_json(row: aiosqlite.Row) -> dict[str, Any]:
+    grace = row["previous_valid_until"]
+    return {
+        "id": row["id"],
+        "org_id": row["org_id"],
+        "name": row["name"],
+        "environment": row["environment"],
+        "prefix": f"nk_{row['environment']}_{row['id']}_",
+        "status": row["status"],
+        "allowed_ips": dbm.loads(row["allowed_ips"]),
+        "models": dbm.loads(row["models"]),
+        "rate_limit": dbm.loads(row["rate_limit"]),
+        "spend_limit": dbm.loads(row["spend_limit"]),
+        "expires_at": rfc3339(row["expires_at"]),
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+        "revoked_at": rfc3339(row["revoked_at"]),
+        "rotated_at": rfc3339(row["rotated_at"]),
+        "previous_secret_valid_until": rfc3339(grace) if grace and grace > dbm.now() else None,
+    }
+
+
+async def load_key(state: ControlState, key_id: str) -> aiosqlite.Row:
+    row = await dbm.fetch_one(state.db, "SELECT * FROM api_keys WHERE id=?", key_id)
+    if row is None:
+        raise not_found("Key")
+    return row
+
+
+def _changes(body: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if "name" in body:
+        changes["name"] = validate.text(body, "name")
+    if "allowed_ips" in body:
+        changes["allowed_ips"] = dbm.dumps(validate.allowed_ips(body["allowed_ips"]))
+    if "models" in body:
+        changes["models"] = dbm.dumps(validate.models(body["models"]))
+    if "rate_limit" in body:
+        changes["rate_limit"] = dbm.dumps(validate.rate_limit(body["rate_limit"]))
+    if "spend_limit" in body:
+        changes["spend_limit"] = dbm.dumps(validate.spend_limit(body["spend_limit"]))
+    if "expires_at" in body:
+        changes["expires_at"] = validate.optional_time(body["expires_at"], "expires_at")
+    return changes
+
+
+async def create_key(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    org_id = request.path_params["org"]
+    body = await json_body(request)
+    validate.only_fields(body, KEY_FIELDS | {"environment"})
+    if "name" not in body:
+        raise ApiError(400, "MissingParameter", "`name` is required.")
+    environment = body.get("environment", "live")
+    if environment not in ("live", "test"):
+        raise bad_request("`environment` must be `live` or `test`.")
+    values = {"allowed_ips": "[]", "models": None, "rate_limit": "{}", "spend_limit": None}
+    values |= {"expires_at": None} | _changes(body)
+    org = await load_org(state, org_id)
+    if org["status"] == "closed":
+        raise conflict("The org is closed.")
+    secret, secret_hash = await asyncio.to_thread(keys.generate_key, environment)
+    key_id = keys.parse_key(secret).key_id  # type: ignore[union-attr]
+    created = dbm.now()
+    async with state.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO api_keys (id, org_id, name, environment, secret_hash, allowed_ips, "
+            "models, rate_limit, spend_limit, expires_at, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                key_id,
+                org_id,
+                values["name"],
+                environment,
+                secret_hash,
+                values["allowed_ips"],
+                values["models"],
+                values["rate_limit"],
+                values["spend_limit"],
+                values["expires_at"],
+                created,
+                created,
+            ),
+        )
+        await state.audit(tx, admin.token_id, "key.create", key_id, {"org_id": org_id})
+    await state.publish()
+    result = key_json(await load_key(state, key_id)) | {"key": secret}
+    return JSONResponse(result, status_code=201)
+
+
+async def list_keys(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    org_id = request.path_params["org"]
+    await load_org(state, org_id)
+    limit = page_limit(request)
+    cursor = request.query_params.get("cursor")
+    after = int(decode_cursor(cursor)[0]) if cursor else 0
+    rows = await dbm.fetch_all(
+        state.db,
+        "SELECT rowid AS position, * FROM api_keys WHERE org_id=? AND rowid > ? "
+        "ORDER BY rowid LIMIT ?",
+        org_id,
+        after,
+        limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["position"]) if more else None
+    return JSONResponse({"items": [key_json(r) for r in rows], "next_cursor": next_cursor})
+
+
+async def get_key(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    return JSONResponse(key_json(await load_key(state, request.path_params["key"])))
+
+
+async def patch_key(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    key_id = request.path_params["key"]
+    body = await json_body(request)
+    validate.only_fields(body, KEY_FIELDS | {"status"})
+    changes = _changes(body)
+    key = await load_key(state, key_id)
+    if "status" in body:
+        if body["status"] not in ("active", "suspended"):
+            raise bad_request("`status` must be `active` or `suspended` (revoke with DELETE).")
+        if key["status"] == "revoked":
+            raise conflict("A revoked key cannot be changed.")
+        changes["status"] = body["status"]
+    if changes:
+        changes["updated_at"] = dbm.now()
+        assignments = ", ".join(f"{column}=?" for column in changes)
+        async with state.transaction() as tx:
+            await tx.execute(
+                f"UPDATE api_keys SET {assignments} WHERE id=?", (*changes.values(), key_id)
+            )
+            await state.audit(tx, admin.token_id, "key.update", key_id, {"fields": sorted(body)})
+        await state.publish()
+    return JSONResponse(key_json(await load_key(state, key_id)))
+
+
+async def revoke_key(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    key_id = request.path_params["key"]
+    key = await load_key(state, key_id)
+    if key["status"] != "revoked":
+        revoked = dbm.now()
+        async with state.transaction() as tx:
+            await tx.execute(
+                "UPDATE api_keys SET status='revoked', revoked_at=?, updated_at=?, "
+                "previous_secret_hash=NULL, previous_valid_until=NULL WHERE id=?",
+                (revoked, revoked, key_id),
+            )
+            await state.audit(tx, admin.token_id, "key.revoke", key_id)
+        await state.publish()
+    return JSONResponse(key_json(await load_key(state, key_id)))
+
+
+async def rotate_key(request: Request) -> JSONResponse:
+    """A new secret under the same key id; the old one keeps working for `grace_seconds`."""
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    key_id = request.path_params["key"]
+    body = await json_body(request)
+    validate.only_fields(body, {"grace_seconds"})
+    grace = validate.int_range(body.get("grace_seconds", 0), "grace_seconds", 0, MAX_GRACE_SECONDS)
+    key = await load_key(state, key_id)
+    if key["status"] == "revoked":
+        raise conflict("A revoked key cannot be rotated.")
+    secret, secret_hash = await asyncio.to_thread(keys.generate_key, key["environment"], key_id)
+    rotated = dbm.now()
+    async with state.transaction() as tx:
+        await tx.execute(
+            "UPDATE api_keys SET secret_hash=?, previous_secret_hash=?, previous_valid_until=?, "
+            "rotated_at=?, updated_at=? WHERE id=?",
+            (
+                secret_hash,
+                key["secret_hash"] if grace else None,
+                rotated + grace if grace else None,
+                rotated,
+                rotated,
+                key_id,
+            ),
+        )
+        await state.audit(tx, admin.token_id, "key.rotate", key_id, {"grace_seconds": grace})
+    await state.publish()
+    return JSONResponse(key_json(await load_key(state, key_id)) | {"key": secret})

@@ -1,0 +1,190 @@
+"""Orgs: create, list, read, correct, close."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import aiosqlite
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from control import db as dbm
+from control import validate
+from control.access import admin_for
+from control.http import (
+    ApiError,
+    bad_request,
+    conflict,
+    decode_cursor,
+    encode_cursor,
+    json_body,
+    not_found,
+    page_limit,
+    rfc3339,
+)
+from control.state import ControlState
+
+ORG_FIELDS = {
+    "name",
+    "email",
+    "allowed_ips",
+    "rate_limit",
+    "spend_limit",
+    "video_retention_days",
+    "status",
+}
+
+
+def org_json(row: aiosqlite.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "email": row["email"],
+        "status": row["status"],
+        "allowed_ips": dbm.loads(row["allowed_ips"]),
+        "rate_limit": dbm.loads(row["rate_limit"]),
+        "spend_limit": dbm.loads(row["spend_limit"]),
+        "video_retention_days": row["video_retention_days"],
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+        "closed_at": rfc3339(row["closed_at"]),
+    }
+
+
+async def load_org(state: ControlState, org_id: str) -> aiosqlite.Row:
+    row = await dbm.fetch_one(state.db, "SELECT * FROM orgs WHERE id=?", org_id)
+    if row is None:
+        raise not_found("Org")
+    return row
+
+
+def _changes(body: dict[str, Any]) -> dict[str, Any]:
+    """Validated column values for the fields present in `body`."""
+    changes: dict[str, Any] = {}
+    if "name" in body:
+        changes["name"] = validate.text(body, "name")
+    if "email" in body:
+        changes["email"] = validate.email(body)
+    if "allowed_ips" in body:
+        changes["allowed_ips"] = dbm.dumps(validate.allowed_ips(body["allowed_ips"]))
+    if "rate_limit" in body:
+        changes["rate_limit"] = dbm.dumps(validate.rate_limit(body["rate_limit"]))
+    if "spend_limit" in body:
+        changes["spend_limit"] = dbm.dumps(validate.spend_limit(body["spend_limit"]))
+    if "video_retention_days" in body:
+        changes["video_retention_days"] = validate.int_range(
+            body["video_retention_days"], "video_retention_days", 1, 3650
+        )
+    return changes
+
+
+async def create_org(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    body = await json_body(request)
+    validate.only_fields(body, ORG_FIELDS - {"status"})
+    for required in ("name", "email"):
+        if required not in body:
+            raise ApiError(400, "MissingParameter", f"`{required}` is required.")
+    values = {
+        "allowed_ips": "[]",
+        "rate_limit": "{}",
+        "spend_limit": None,
+        "video_retention_days": 7,
+        **_changes(body),
+    }
+    org_id = "org_" + secrets.token_hex(8)
+    created = dbm.now()
+    async with state.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO orgs (id, name, email, allowed_ips, rate_limit, spend_limit, "
+            "video_retention_days, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                org_id,
+                values["name"],
+                values["email"],
+                values["allowed_ips"],
+                values["rate_limit"],
+                values["spend_limit"],
+                values["video_retention_days"],
+                created,
+                created,
+            ),
+        )
+        await state.audit(tx, admin.token_id, "org.create", org_id)
+    await state.publish()
+    return JSONResponse(org_json(await load_org(state, org_id)), status_code=201)
+
+
+async def list_orgs(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    limit = page_limit(request)
+    cursor = request.query_params.get("cursor")
+    after = int(decode_cursor(cursor)[0]) if cursor else 0
+    rows = await dbm.fetch_all(
+        state.db,
+        "SELECT rowid AS position, * FROM orgs WHERE rowid > ? ORDER BY rowid LIMIT ?",
+        after,
+        limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["position"]) if more else None
+    return JSONResponse({"items": [org_json(r) for r in rows], "next_cursor": next_cursor})
+
+
+async def get_org(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    return JSONResponse(org_json(await load_org(state, request.path_params["org"])))
+
+
+async def patch_org(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    org_id = request.path_params["org"]
+    body = await json_body(request)
+    validate.only_fields(body, ORG_FIELDS)
+    changes = _changes(body)
+    org = await load_org(state, org_id)
+    if "status" in body:
+        if body["status"] not in ("active", "suspended"):
+            raise bad_request("`status` must be `active` or `suspended`.")
+        if org["status"] == "closed":
+            raise conflict("A closed org cannot be changed.")
+        changes["status"] = body["status"]
+    if changes:
+        changes["updated_at"] = dbm.now()
+        assignments = ", ".join(f"{column}=?" for column in changes)
+        async with state.transaction() as tx:
+            await tx.execute(
+                f"UPDATE orgs SET {assignments} WHERE id=?", (*changes.values(), org_id)
+            )
+            await state.audit(tx, admin.token_id, "org.update", org_id, {"fields": sorted(body)})
+        await state.publish()
+    return JSONResponse(org_json(await load_org(state, org_id)))
+
+
+async def close_org(request: Request) -> JSONResponse:
+    """Close the account: every key stops at once; data is purged after the closure period."""
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    org_id = request.path_params["org"]
+    org = await load_org(state, org_id)
+    if org["status"] != "closed":
+        closed = dbm.now()
+        async with state.transaction() as tx:
+            await tx.execute(
+                "UPDATE orgs SET status='closed', closed_at=?, updated_at=? WHERE id=?",
+                (closed, closed, org_id),
+            )
+            await tx.execute(
+                "UPDATE api_keys SET status='revoked', revoked_at=?, updated_at=? "
+                "WHERE org_id=? AND status!='revoked'",
+                (closed, closed, org_id),
+            )
+            await state.audit(tx, admin.token_id, "org.close", org_id)
+        await state.publish()
+    return JSONResponse(org_json(await load_org(state, org_id)))

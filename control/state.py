@@ -1,0 +1,139 @@
+"""The control plane's state: the database, the write lock, the policy publisher, the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from control import db as dbm
+from control.adminauth import AdminAuth
+
+type SnapshotListener = Callable[[dict[str, Any]], None]
+
+
+class ControlState:
+    def __init__(self, database: aiosqlite.Connection, data_dir: Path) -> None:
+        self.db = database
+        self.data_dir = data_dir
+        self.admin = AdminAuth(database)
+        self._write_lock = asyncio.Lock()
+        self._snapshot: dict[str, Any] = {"version": 0, "orgs": [], "keys": []}
+        self._snapshot_changed = asyncio.Condition()
+        self._listeners: list[SnapshotListener] = []
+
+    @classmethod
+    async def open(cls, data_dir: Path) -> ControlState:
+        database = await dbm.connect(data_dir / "nextapi.sqlite3")
+        state = cls(database, data_dir)
+        await state.publish()
+        return state
+
+    async def close(self) -> None:
+        self.admin.close()
+        await self.db.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One writer at a time; committed on success, rolled back on any error."""
+        async with self._write_lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
+
+    async def audit(
+        self,
+        tx: aiosqlite.Connection,
+        actor: str,
+        action: str,
+        target: str | None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        await tx.execute(
+            "INSERT INTO audit (ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            (dbm.now(), actor, action, target, json.dumps(detail or {}, separators=(",", ":"))),
+        )
+
+    # --- policy snapshots -------------------------------------------------------------------
+
+    def subscribe(self, listener: SnapshotListener) -> None:
+        """Called with each new snapshot (the embedded edge's policy store listens here)."""
+        self._listeners.append(listener)
+        listener(self._snapshot)
+
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        return self._snapshot
+
+    async def publish(self) -> None:
+        """Rebuild the policy snapshot from the database and hand it to every edge."""
+        async with self._write_lock:
+            row = await dbm.fetch_one(self.db, "SELECT value FROM meta WHERE key='policy_version'")
+            version = int(row["value"]) + 1 if row else 1
+            await self.db.execute(
+                "INSERT INTO meta (key, value) VALUES ('policy_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (str(version),),
+            )
+            orgs = await dbm.fetch_all(
+                self.db, "SELECT id, status, allowed_ips, rate_limit, spend_limit FROM orgs"
+            )
+            keys = await dbm.fetch_all(
+                self.db,
+                "SELECT id, org_id, status, secret_hash, previous_secret_hash, "
+                "previous_valid_until, expires_at, allowed_ips, models, rate_limit, spend_limit "
+                "FROM api_keys",
+            )
+        snapshot = {
+            "version": version,
+            "orgs": [
+                {
+                    "id": o["id"],
+                    "status": o["status"],
+                    "allowed_ips": dbm.loads(o["allowed_ips"]),
+                    "rate_limit": dbm.loads(o["rate_limit"]),
+                    "spend_limit": dbm.loads(o["spend_limit"]),
+                }
+                for o in orgs
+            ],
+            "keys": [
+                {
+                    "id": k["id"],
+                    "org_id": k["org_id"],
+                    "status": k["status"],
+                    "secret_hash": k["secret_hash"],
+                    "previous_secret_hash": k["previous_secret_hash"],
+                    "previous_valid_until": k["previous_valid_until"],
+                    "expires_at": k["expires_at"],
+                    "allowed_ips": dbm.loads(k["allowed_ips"]),
+                    "models": dbm.loads(k["models"]),
+                    "rate_limit": dbm.loads(k["rate_limit"]),
+                    "spend_limit": dbm.loads(k["spend_limit"]),
+                }
+                for k in keys
+            ],
+        }
+        self._snapshot = snapshot
+        for listener in self._listeners:
+            listener(snapshot)
+        async with self._snapshot_changed:
+            self._snapshot_changed.notify_all()
+
+    async def wait_for_snapshot(self, after: int, wait: float) -> dict[str, Any]:
+        """Long-poll support for edges apart: the snapshot once its version exceeds `after`."""
+        async with self._snapshot_changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._snapshot_changed.wait_for(lambda: self._snapshot["version"] > after),
+                    wait,
+                )
+        return self._snapshot

@@ -1,0 +1,68 @@
+"""Usage records: the idempotent sink the spool ingests into, and the request log admins page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from control import db as dbm
+from control.access import admin_for
+from control.http import bad_request, decode_cursor, encode_cursor, page_limit, parse_time, rfc3339
+from control.orgs import load_org
+from control.state import ControlState
+from proxy.usage import FIELDS
+
+_INSERT = (
+    f"INSERT OR IGNORE INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)})"
+)
+
+
+async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> None:
+    """Insert a batch in one transaction; a record seen before (same request id) is ignored,
+    so replaying a spool after a crash never counts a request twice."""
+    rows = [tuple(record.get(field) for field in FIELDS) for record in records]
+    async with state.transaction() as tx:
+        await tx.executemany(_INSERT, rows)
+
+
+def request_json(row: Any) -> dict[str, Any]:
+    record = {field: row[field] for field in FIELDS}
+    record["ts"] = rfc3339(row["ts"])
+    record["id"] = record.pop("request_id")
+    return record
+
+
+async def list_requests(request: Request) -> JSONResponse:
+    """The org's request log, newest first, paged by an opaque cursor."""
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    org_id = request.path_params["org"]
+    await load_org(state, org_id)
+    limit = page_limit(request)
+    params = request.query_params
+    clauses, args = ["org_id=?"], [org_id]
+    if "from" in params:
+        clauses.append("ts>=?")
+        args.append(parse_time(params["from"], "from"))
+    if "to" in params:
+        clauses.append("ts<?")
+        args.append(parse_time(params["to"], "to"))
+    if "cursor" in params:
+        parts = decode_cursor(params["cursor"])
+        if len(parts) != 2:
+            raise bad_request("`cursor` is not valid.")
+        clauses.append("(ts<? OR (ts=? AND request_id<?))")
+        args.extend([parts[0], parts[0], parts[1]])
+    rows = await dbm.fetch_all(
+        state.db,
+        f"SELECT * FROM usage WHERE {' AND '.join(clauses)} "
+        "ORDER BY ts DESC, request_id DESC LIMIT ?",
+        *args,
+        limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["ts"], rows[-1]["request_id"]) if more else None
+    return JSONResponse({"items": [request_json(r) for r in rows], "next_cursor": next_cursor})

@@ -1,0 +1,99 @@
+"""Validation of admin input: every bad value is refused with a message naming the field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from control.http import bad_request, parse_time
+from proxy.netaddr import parse_networks
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+RATE_LIMIT_FIELDS = ("requests_per_minute", "requests_per_day", "concurrent_tasks")
+
+
+def text(body: dict[str, Any], field: str, *, maximum: int = 200) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise bad_request(f"`{field}` must be a non-empty string.")
+    if len(value) > maximum:
+        raise bad_request(f"`{field}` must be at most {maximum} characters.")
+    return value.strip()
+
+
+def email(body: dict[str, Any], field: str = "email") -> str:
+    value = text(body, field, maximum=320)
+    if not _EMAIL.match(value):
+        raise bad_request(f"`{field}` is not an email address.")
+    return value
+
+
+def allowed_ips(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > 1000:
+        raise bad_request("`allowed_ips` must be a list of IP addresses or CIDRs.")
+    try:
+        networks = parse_networks(value)
+    except ValueError as exc:
+        raise bad_request(f"`allowed_ips`: {exc}") from None
+    return [str(n) for n in networks]
+
+
+def models(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(m, str) and m.strip() for m in value):
+        raise bad_request("`models` must be a list of model ids, or null for every model.")
+    return sorted({m.strip() for m in value})
+
+
+def rate_limit(value: Any) -> dict[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request("`rate_limit` must be an object.")
+    unknown = set(value) - set(RATE_LIMIT_FIELDS)
+    if unknown:
+        raise bad_request(f"`rate_limit` has unknown fields: {', '.join(sorted(unknown))}.")
+    result = {}
+    for field, limit in value.items():
+        if limit is None:
+            continue
+        if not _positive_int(limit):
+            raise bad_request(f"`rate_limit.{field}` must be a positive integer.")
+        result[field] = limit
+    return result
+
+
+def spend_limit(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"amount", "period"}:
+        raise bad_request("`spend_limit` must be {amount, period}.")
+    amount, period = value.get("amount"), value.get("period", "month")
+    if not (isinstance(amount, int) and not isinstance(amount, bool) and amount >= 0):
+        raise bad_request("`spend_limit.amount` must be a non-negative integer (micro-credits).")
+    if period not in ("day", "month"):
+        raise bad_request("`spend_limit.period` must be `day` or `month`.")
+    return {"amount": amount, "period": period}
+
+
+def optional_time(value: Any, field: str) -> float | None:
+    return None if value is None else parse_time(value, field)
+
+
+def int_range(value: Any, field: str, low: int, high: int) -> int:
+    if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+        raise bad_request(f"`{field}` must be an integer from {low} to {high}.")
+    return value
+
+
+def only_fields(body: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(body) - allowed
+    if unknown:
+        raise bad_request(f"Unknown fields: {', '.join(sorted(unknown))}.")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

@@ -1,0 +1,37 @@
+"""What the edge learns about one request as it passes the addon chain (flow.metadata)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from proxy.authn import Identity
+from proxy.netaddr import IPAddress
+from proxy.routes import Route
+
+METADATA_KEY = "nextapi"
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    route: Route | None
+    client_ip: IPAddress | None
+    received_at: float = field(default_factory=time.time)  # wall clock, for the record
+    started: float = field(default_factory=time.perf_counter)  # for latency
+    key_id: str | None = None  # set as soon as the key parses, even if it then fails
+    identity: Identity | None = None
+    model: str | None = None
+    task_id: str | None = None
+    credits: int = 0
+    upstream_latency_ms: float | None = None
+    recorded: bool = False
+
+    @property
+    def org_id(self) -> str | None:
+        return self.identity.org.org_id if self.identity else None

@@ -1,0 +1,62 @@
+"""--demo: a demo org and key through the control plane's own API, and an example that works
+as pasted."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+DEMO_ORG = {"name": "Demo org", "email": "demo@example.com"}
+DEMO_MODEL = "seedance-1-0-pro-250528"
+
+
+async def create_demo_data(control_url: str, admin_token: str, edge: tuple[str, int]) -> str:
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    async with httpx.AsyncClient(base_url=control_url, headers=headers, trust_env=False) as client:
+        orgs = (await client.get("/v1/orgs", params={"limit": 1000})).raise_for_status().json()
+        demo = next((o for o in orgs["items"] if o["email"] == DEMO_ORG["email"]), None)
+        if demo is None or demo["status"] != "active":
+            demo = (await client.post("/v1/orgs", json=DEMO_ORG)).raise_for_status().json()
+        created = await client.post(f"/v1/orgs/{demo['id']}/keys", json={"name": "demo key"})
+        key = created.raise_for_status().json()["key"]
+    host, port = edge
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    base_url = f"http://{host}:{port}/api/v3"
+    body = json.dumps(
+        {"model": DEMO_MODEL, "content": [{"type": "text", "text": "a cat surfing a wave"}]}
+    )
+    sdk_example = "\n".join(
+        [
+            "  python - <<'PY'",
+            "from byteplussdkarkruntime import Ark",
+            f"client = Ark(base_url={base_url!r}, api_key={key!r})",
+            "task = client.content_generation.tasks.create(",
+            f"    model={DEMO_MODEL!r}, content=[{{'type': 'text', 'text': 'a cat surfing'}}]",
+            ")",
+            "print(task.id, client.content_generation.tasks.get(task_id=task.id).status)",
+            "PY",
+        ]
+    )
+    print(
+        f"""
+NextAPI Edge demo is running.
+  demo org:    {demo["id"]}
+  demo key:    {key}
+  admin token: {admin_token}
+  control:     {control_url}
+
+Create a task (curl):
+  curl -s {base_url}/contents/generations/tasks \\
+    -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\
+    -d '{body}'
+
+Or with the official SDK (pip install 'byteplus-python-sdk-v2[ark]' sniffio):
+{sdk_example}
+Request log (admin):
+  curl -s {control_url}/v1/orgs/{demo["id"]}/requests -H 'Authorization: Bearer {admin_token}'
+""",
+        flush=True,
+    )
+    return key

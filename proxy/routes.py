@@ -1,0 +1,47 @@
+"""The Seedance routes the edge forwards; everything else is answered 404 by the edge itself."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+TASKS_PATH = "/api/v3/contents/generations/tasks"
+_TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str  # tasks.create | tasks.list | tasks.get | tasks.delete
+    template: str  # what usage records carry: never a raw path with ids in it
+    task_id: str | None = None
+
+    @property
+    def durable(self) -> bool:
+        """Calls that change state upstream: their usage record is on disk before the answer."""
+        return self.name in ("tasks.create", "tasks.delete")
+
+
+CREATE = Route("tasks.create", f"POST {TASKS_PATH}")
+LIST = Route("tasks.list", f"GET {TASKS_PATH}")
+
+
+def match(method: str, path: str) -> Route | None:
+    """The route of a request (path without query), or None when the edge does not forward it."""
+    if path.endswith("/") and len(path) > 1:
+        path = path[:-1]
+    if path == TASKS_PATH:
+        if method == "POST":
+            return CREATE
+        if method == "GET":
+            return LIST
+        return None
+    prefix = TASKS_PATH + "/"
+    if path.startswith(prefix):
+        task_id = path[len(prefix) :]
+        if not _TASK_ID.fullmatch(task_id):
+            return None
+        if method == "GET":
+            return Route("tasks.get", f"GET {TASKS_PATH}/{{id}}", task_id)
+        if method == "DELETE":
+            return Route("tasks.delete", f"DELETE {TASKS_PATH}/{{id}}", task_id)
+    return None

@@ -1,0 +1,219 @@
+"""Assembles the process: the mitmproxy master with the edge's addon chain, the control plane on
+uvicorn, and, with --demo, the Seedance simulator, all on one asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from mitmproxy import master, options
+from mitmproxy.addons import next_layer, proxyserver, tlsconfig
+
+from addons.gateway import chain
+from addons.standalone import Standalone
+from proxy.policy import Snapshot
+from proxy.services import EdgeServices
+from proxy.serving import AppServer
+from proxy.settings import Settings, load, split_hostport
+from proxy.spool import Spool, SpoolIngestor
+
+log = logging.getLogger("nextapi")
+
+
+class ListenReporter:
+    """Prints the edge's bound address once mitmproxy listens (port 0 resolves here)."""
+
+    def __init__(self) -> None:
+        self.address: tuple[str, int] | None = None
+        self.ready = asyncio.Event()
+
+    def running(self) -> None:
+        server: Any = master_addon("proxyserver")
+        host, port = server.listen_addrs()[0][:2]
+        self.address = (host, port)
+        print(f"edge listening on {host}:{port}", flush=True)
+        self.ready.set()
+
+
+def master_addon(name: str) -> object:
+    from mitmproxy import ctx
+
+    return ctx.master.addons.get(name)
+
+
+def build_master(
+    settings: Settings, services: EdgeServices, extra: list[object]
+) -> tuple[master.Master, ListenReporter]:
+    """A master with only the addons a reverse proxy needs, then the gateway's chain."""
+    host, port = split_hostport(settings.listen, "listen")
+    opts = options.Options()
+    edge = master.Master(opts)
+    reporter = ListenReporter()
+    edge.addons.add(
+        proxyserver.Proxyserver(),
+        next_layer.NextLayer(),
+        tlsconfig.TlsConfig(),
+        *extra,
+        *chain(services),
+        reporter,
+    )
+    opts.update(
+        mode=[f"reverse:{settings.upstream}"],
+        listen_host=host,
+        listen_port=port,
+        connection_strategy="lazy",
+        keep_host_header=False,
+        # Bodies past our own limit are refused by the Edge addon in the envelope; this hard
+        # cap only stops a client from making mitmproxy buffer an unbounded body.
+        body_size_limit=str(settings.max_body_bytes * 4),
+        nextapi_max_body_bytes=settings.max_body_bytes,
+        nextapi_trusted_proxies=",".join(settings.trusted_proxies),
+        nextapi_upstream_timeout=settings.upstream_timeout,
+        nextapi_upstream_connect_timeout=settings.upstream_connect_timeout,
+    )
+    return edge, reporter
+
+
+async def run(settings: Settings) -> None:
+    stack = contextlib.AsyncExitStack()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await _serve(settings, stack, stop)
+    finally:
+        await stack.aclose()
+
+
+async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> None:
+    from control.app import create_app
+    from control.state import ControlState
+    from control.usage import store_usage
+
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    admin_token = os.environ.get(settings.admin_token_env) or None
+
+    if settings.demo:
+        admin_token = admin_token or "nat_demo_" + secrets.token_urlsafe(24)
+        os.environ[settings.admin_token_env] = admin_token
+        await _start_simulator(settings, stack)
+
+    services = EdgeServices()
+    stack.callback(services.auth.close)
+    extra: list[object] = []
+    state: ControlState | None = None
+
+    if settings.role in ("all", "control"):
+        state = await ControlState.open(data_dir)
+        stack.push_async_callback(state.close)
+        await state.admin.bootstrap(admin_token)
+        app = create_app(state, metrics=_metrics(services))
+        host, port = split_hostport(settings.control_listen, "control_listen")
+        control = AppServer(app, host, port)
+        await control.start()
+        stack.push_async_callback(control.stop)
+        print(f"control listening on {control.host}:{control.port}", flush=True)
+        settings.control_url = settings.control_url or f"http://{control.host}:{control.port}"
+
+    if settings.role == "all":
+        assert state is not None
+        embedded = state
+        state.subscribe(lambda wire: services.policy.replace(Snapshot.from_wire(wire)))
+        spool = Spool(data_dir / "spool", flush_interval=settings.usage_flush_interval)
+        await spool.start()
+        stack.push_async_callback(spool.close)
+        services.spool = spool
+        ingestor = SpoolIngestor(spool, lambda records: store_usage(embedded, records))
+        await ingestor.start()
+        stack.push_async_callback(ingestor.stop)
+    elif settings.role == "edge":
+        extra.append(Standalone(services))
+
+    if settings.role in ("all", "edge"):
+        if not os.environ.get("NEXTAPI_UPSTREAM_KEY"):
+            raise SystemExit("NEXTAPI_UPSTREAM_KEY is not set: the edge needs the upstream key")
+        edge, reporter = build_master(settings, services, extra)
+        if settings.role == "edge":
+            edge.options.update(
+                nextapi_control_url=settings.control_url,
+                nextapi_token_env=settings.admin_token_env,
+                nextapi_data_dir=str(data_dir),
+                nextapi_usage_flush_interval=settings.usage_flush_interval,
+            )
+        edge_task = asyncio.create_task(edge.run())
+        stack.push_async_callback(_stop_master, edge, edge_task)
+        await _first(reporter.ready.wait(), edge_task)
+        if settings.demo:
+            assert reporter.address is not None and admin_token is not None
+            from proxy.demo import create_demo_data
+
+            await create_demo_data(settings.control_url, admin_token, reporter.address)
+        await _first(stop.wait(), edge_task)
+    else:
+        await stop.wait()
+
+
+async def _first(awaitable: Any, edge_task: asyncio.Task[None]) -> None:
+    """Wait for `awaitable`, unless the edge stops first (its error is raised)."""
+    waiter = asyncio.ensure_future(awaitable)
+    await asyncio.wait({waiter, edge_task}, return_when=asyncio.FIRST_COMPLETED)
+    if not waiter.done():
+        waiter.cancel()
+        edge_task.result()
+        raise SystemExit("the edge stopped unexpectedly")
+
+
+async def _stop_master(edge: master.Master, task: asyncio.Task[None]) -> None:
+    edge.shutdown()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _start_simulator(settings: Settings, stack: contextlib.AsyncExitStack) -> None:
+    from simulator.app import SimulatorConfig, create_app
+
+    upstream_key = os.environ.setdefault("NEXTAPI_UPSTREAM_KEY", "sim_" + secrets.token_hex(16))
+    host, port = split_hostport(settings.simulator_listen, "simulator_listen")
+    server = AppServer(create_app(SimulatorConfig(api_key=upstream_key)), host, port)
+    await server.start()
+    stack.push_async_callback(server.stop)
+    settings.upstream = f"http://{server.host}:{server.port}"
+    print(f"simulator listening on {server.host}:{server.port}", flush=True)
+
+
+def _metrics(services: EdgeServices) -> Callable[[], dict[str, int]]:
+    def collect() -> dict[str, int]:
+        values = {"nextapi_key_verifications_total": services.auth.verifications}
+        spool = services.spool
+        if spool is not None:
+            values |= {
+                f"nextapi_spool_{name}_total": value
+                for name, value in vars(spool.stats).items()
+                if isinstance(value, int)
+            }
+        return values
+
+    return collect
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = load(argv)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # mitmproxy's own per-connection chatter is noise at the edge.
+    for noisy in ("mitmproxy", "uvicorn", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(settings))

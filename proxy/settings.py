@@ -1,0 +1,142 @@
+"""Settings: defaults from config/default.toml, then `--config FILE`, then `NEXTAPI_<NAME>`
+environment variables, then command-line flags. Secrets come from the environment only."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+
+
+@dataclass
+class Settings:
+    listen: str = "0.0.0.0:8080"
+    control_listen: str = "127.0.0.1:9090"
+    data_dir: Path = Path("data")
+    upstream: str = "https://ark.ap-southeast.bytepluses.com"
+    admin_token_env: str = "NEXTAPI_ADMIN_TOKEN"
+    role: str = "all"  # all | edge | control
+    control_url: str = ""
+    redis_url: str = ""
+    trusted_proxies: list[str] = field(default_factory=list)
+    max_body_bytes: int = 10 * 2**20
+    upstream_timeout: float = 60.0
+    upstream_connect_timeout: float = 10.0
+    usage_flush_interval: float = 0.2
+    simulator_listen: str = "127.0.0.1:8788"
+    demo: bool = False
+    log_level: str = "info"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _FIELDS[name].type
+    if kind == "bool":
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return bool(value)
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    if kind == "Path":
+        return Path(value)
+    if kind == "list[str]":
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return [str(part) for part in value]
+    return str(value)
+
+
+def _apply(settings: Settings, values: dict[str, Any], source: str) -> None:
+    for name, value in values.items():
+        if name not in _FIELDS:
+            raise SystemExit(f"{source}: unknown setting `{name}`")
+        try:
+            setattr(settings, name, _coerce(name, value))
+        except (TypeError, ValueError):
+            raise SystemExit(f"{source}: bad value for `{name}`: {value!r}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_proxy.py",
+        description="NextAPI Edge: the Seedance gateway (mitmproxy) and its control plane.",
+    )
+    p.add_argument("--demo", action="store_true", help="also run the Seedance simulator, demo data")
+    p.add_argument("--config", type=Path, help="a TOML file of settings")
+    p.add_argument("--listen", help="edge HOST:PORT (port 0: any free port)")
+    p.add_argument("--control-listen", help="control plane HOST:PORT")
+    p.add_argument("--data-dir", help="where the SQLite file and the usage spool live")
+    p.add_argument("--upstream", help="Seedance base URL (scheme://host[:port])")
+    p.add_argument("--admin-token-env", help="env var holding an admin token")
+    p.add_argument("--role", choices=("all", "edge", "control"))
+    p.add_argument("--control-url", help="control plane URL, for an edge that runs apart")
+    p.add_argument("--redis-url", help="Redis for counters shared by several edges")
+    p.add_argument("--trusted-proxies", help="comma-separated CIDRs whose X-Forwarded-For counts")
+    p.add_argument("--max-body-bytes", type=int)
+    p.add_argument("--upstream-timeout", type=float)
+    p.add_argument("--simulator-listen", help="--demo: the simulator's HOST:PORT")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    return p
+
+
+def load(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    environ = dict(os.environ) if environ is None else environ
+    args = parser().parse_args(argv)
+    settings = Settings()
+    if DEFAULTS_FILE.exists():
+        _apply(settings, tomllib.loads(DEFAULTS_FILE.read_text()), str(DEFAULTS_FILE))
+    config_file = args.config or environ.get("NEXTAPI_CONFIG")
+    if config_file:
+        try:
+            text = Path(config_file).read_text()
+        except OSError as exc:
+            raise SystemExit(f"--config: {exc}") from None
+        _apply(settings, tomllib.loads(text), str(config_file))
+    from_env = {
+        name: environ[f"NEXTAPI_{name.upper()}"]
+        for name in _FIELDS
+        if f"NEXTAPI_{name.upper()}" in environ
+    }
+    _apply(settings, from_env, "environment")
+    from_flags = {
+        name: value
+        for name, value in vars(args).items()
+        if name in _FIELDS and value is not None and value is not False
+    }
+    _apply(settings, from_flags, "command line")
+    if settings.demo:
+        # The demo stays on loopback unless told otherwise.
+        if "listen" not in from_flags and "listen" not in from_env:
+            settings.listen = "127.0.0.1:8080"
+    validate(settings)
+    return settings
+
+
+def split_hostport(value: str, name: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise SystemExit(f"`{name}` must be HOST:PORT, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def validate(settings: Settings) -> None:
+    split_hostport(settings.listen, "listen")
+    split_hostport(settings.control_listen, "control_listen")
+    if settings.role not in ("all", "edge", "control"):
+        raise SystemExit("`role` must be all, edge or control")
+    if settings.role == "edge" and not settings.control_url:
+        raise SystemExit("--role edge needs --control-url")
+    if not settings.upstream.startswith(("http://", "https://")):
+        raise SystemExit("`upstream` must be an http(s) URL")
+    if settings.max_body_bytes <= 0:
+        raise SystemExit("`max_body_bytes` must be positive")
