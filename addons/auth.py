@@ -8,7 +8,6 @@ from __future__ import annotations
 from mitmproxy import http
 
 from addons.respond import context, refuse
-from proxy import keys
 from proxy.authn import AuthFailure
 from proxy.errors import authentication_error
 from proxy.services import EdgeServices
@@ -21,14 +20,8 @@ class Auth:
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response:
             return
-        authorization = flow.request.headers.get("authorization")
-        ctx = context(flow)
-        presented = authorization.partition(" ")[2].strip() if authorization else ""
-        parsed = keys.parse_key(presented)
-        if parsed is not None:
-            ctx.key_id = parsed.key_id
-        result = await self.services.auth.authenticate(authorization)
+        result = await self.services.auth.authenticate(flow.request.headers.get("authorization"))
         if isinstance(result, AuthFailure):
             refuse(flow, authentication_error(result.value))
             return
-        ctx.identity = result
+        context(flow).identity = result

@@ -9,7 +9,8 @@ from __future__ import annotations
 from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
-from proxy import netaddr, routes
+from proxy import keys, netaddr, routes
+from proxy.authn import bearer
 from proxy.context import METADATA_KEY, RequestContext, new_request_id
 from proxy.errors import not_found, request_too_large
 
@@ -52,7 +53,12 @@ class Edge:
             self.trusted_proxies,
         )
         route = routes.match(request.method, request.path.split("?", 1)[0])
-        flow.metadata[METADATA_KEY] = RequestContext(new_request_id(), route, client)
+        ctx = RequestContext(new_request_id(), route, client)
+        flow.metadata[METADATA_KEY] = ctx
+        # A parseable key makes the request one to record, whatever happens next. The key id is
+        # not verified here: only a verified key ties the record to an org.
+        parsed = keys.parse_key(bearer(request.headers.get("authorization")) or "")
+        ctx.key_id = parsed.key_id if parsed else None
         if flow.response:
             return
         if route is None:

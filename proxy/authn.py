@@ -80,7 +80,7 @@ class KeyAuthenticator:
             self._rejected.clear()
 
     async def authenticate(self, authorization: str | None) -> Identity | AuthFailure:
-        presented = _bearer(authorization)
+        presented = bearer(authorization)
         if presented is None:
             return AuthFailure.MISSING
         parsed = keys.parse_key(presented)
@@ -186,7 +186,7 @@ def _remember[V](cache: OrderedDict[str, V], fingerprint: str, value: V, limit: 
         cache.popitem(last=False)
 
 
-def _bearer(authorization: str | None) -> str | None:
+def bearer(authorization: str | None) -> str | None:
     if not authorization:
         return None
     scheme, _, credential = authorization.strip().partition(" ")

@@ -1,0 +1,208 @@
+"""Starting the real processes on loopback for end-to-end tests, and talking to them."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Process:
+    """A child process whose output lines are collected, so tests can wait for a line."""
+
+    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+        self.args = list(args)
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._changed:
+            while True:
+                for line in self.lines[seen:]:
+                    if match := regex.search(line):
+                        return match
+                seen = len(self.lines)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    output = "\n".join(self.lines[-40:])
+                    raise AssertionError(f"no line matching {pattern!r}; output:\n{output}")
+                self._changed.wait(min(remaining, 0.5))
+
+    def output(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(5)
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+def address(process: Process, what: str) -> str:
+    match = process.wait_for(rf"^{what} listening on (\S+):(\d+)$")
+    return f"http://{match.group(1)}:{match.group(2)}"
+
+
+class Simulator:
+    def __init__(self, *flags: str) -> None:
+        self.api_key = "sim_" + secrets.token_hex(8)
+        self.process = Process(
+            [
+                sys.executable,
+                "-m",
+                "simulator",
+                "--listen",
+                "127.0.0.1:0",
+                "--api-key-env",
+                "SIM_API_KEY",
+                *flags,
+            ],
+            env={"SIM_API_KEY": self.api_key},
+        )
+        self.url = address(self.process, "simulator")
+        self.client = httpx.Client(base_url=self.url, timeout=10)
+
+    def configure(self, **knobs: Any) -> None:
+        self.client.patch("/_sim/config", json=knobs).raise_for_status()
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.client.get("/_sim/requests").raise_for_status().json()
+
+    def clear_requests(self) -> None:
+        self.client.delete("/_sim/requests").raise_for_status()
+
+    def stop(self) -> None:
+        self.client.close()
+        self.process.stop()
+
+
+class Gateway:
+    """`run_proxy.py` on free loopback ports with its own data directory."""
+
+    def __init__(self, data_dir: Path, upstream: str, upstream_key: str, *flags: str) -> None:
+        self.data_dir = data_dir
+        self.admin_token = "nat_test_" + secrets.token_urlsafe(16)
+        self.upstream_key = upstream_key
+        self.flags = list(flags)
+        self.upstream = upstream
+        self.start()
+
+    def start(self) -> None:
+        self.process = Process(
+            [
+                sys.executable,
+                "run_proxy.py",
+                "--listen",
+                "127.0.0.1:0",
+                "--control-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                str(self.data_dir),
+                "--upstream",
+                self.upstream,
+                *self.flags,
+            ],
+            env={
+                "NEXTAPI_UPSTREAM_KEY": self.upstream_key,
+                "NEXTAPI_ADMIN_TOKEN": self.admin_token,
+            },
+        )
+        self.control_url = address(self.process, "control")
+        self.edge_url = address(self.process, "edge")
+        self.base_url = f"{self.edge_url}/api/v3"
+        self.admin = httpx.Client(
+            base_url=self.control_url,
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=10,
+        )
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.admin.close()
+        return self.process.stop(sig)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    # --- admin shortcuts -----------------------------------------------------------------------
+
+    def create_org(self, **fields: Any) -> dict[str, Any]:
+        body = {"name": "Test org", "email": "ops@example.com", **fields}
+        response = self.admin.post("/v1/orgs", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def create_key(self, org_id: str, **fields: Any) -> dict[str, Any]:
+        response = self.admin.post(f"/v1/orgs/{org_id}/keys", json={"name": "k", **fields})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def requests_log(self, org_id: str, **params: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            query = {**params, **({"cursor": cursor} if cursor else {})}
+            page = self.admin.get(f"/v1/orgs/{org_id}/requests", params=query)
+            page.raise_for_status()
+            body = page.json()
+            items += body["items"]
+            cursor = body["next_cursor"]
+            if not cursor:
+                return items
+
+    def wait_for_records(self, org_id: str, count: int, timeout: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while True:
+            items = self.requests_log(org_id)
+            if len(items) >= count or time.monotonic() > deadline:
+                return items
+            time.sleep(0.05)
+
+
+TEXT_CREATE = {
+    "model": "seedance-1-0-pro-250528",
+    "content": [{"type": "text", "text": "a lighthouse at dusk --rs 480p --dur 2"}],
+}
