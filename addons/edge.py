@@ -53,12 +53,12 @@ class Edge:
             self.trusted_proxies,
         )
         route = routes.match(request.method, request.path.split("?", 1)[0])
-        ctx = RequestContext(new_request_id(), route, client)
-        flow.metadata[METADATA_KEY] = ctx
+        rctx = RequestContext(new_request_id(), route, client)
+        flow.metadata[METADATA_KEY] = rctx
         # A parseable key makes the request one to record, whatever happens next. The key id is
         # not verified here: only a verified key ties the record to an org.
         parsed = keys.parse_key(bearer(request.headers.get("authorization")) or "")
-        ctx.key_id = parsed.key_id if parsed else None
+        rctx.key_id = parsed.key_id if parsed else None
         if flow.response:
             return
         if route is None:

@@ -14,6 +14,7 @@ if __package__ in (None, ""):  # loaded by path with `mitmdump -s`
 
 from addons.auth import Auth
 from addons.edge import Edge
+from addons.failclosed import FailClosed
 from addons.ipallow import IpAllow
 from addons.metering import Metering
 from addons.relay import Relay
@@ -29,6 +30,7 @@ def chain(services: EdgeServices) -> list[object]:
         IpAllow(),
         Validation(),
         Relay(),
+        FailClosed(),
         Metering(services),
     ]
 

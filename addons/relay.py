@@ -55,18 +55,27 @@ class Relay:
         if flow.response:
             return
         assert self.client is not None
+        rctx = context(flow)
+        if rctx.identity is None or rctx.route is None:
+            # Only an authenticated request on a known route is ever relayed. Getting here
+            # otherwise means an earlier addon failed: leave it to FailClosed.
+            return
         request = flow.request
+        origin = f"{request.scheme}://{request.host}:{request.port}"
         result = await self.client.send(
-            request.method, request.url, request.headers.items(), request.raw_content or b""
+            request.method, origin, request.path, request.headers.fields, request.raw_content or b""
         )
         if isinstance(result, EdgeError):
             refuse(flow, result)
             return
-        rctx = context(flow)
         rctx.upstream_latency_ms = result.latency_ms
-        if rctx.route is not None and rctx.route.name == "tasks.create" and result.status == 200:
+        if rctx.route.name == "tasks.create" and result.status == 200:
             rctx.task_id = _task_id(result.content)
-        flow.response = http.Response.make(result.status, result.content, result.headers)
+        response = http.Response.make(result.status, b"", result.headers)
+        # raw_content: the body goes back exactly as the upstream encoded it.
+        response.raw_content = result.content
+        response.headers["content-length"] = str(len(result.content))
+        flow.response = response
 
 
 def _task_id(content: bytes) -> str | None:

@@ -1,20 +1,22 @@
 """The relay's own upstream client.
 
 mitmproxy would answer an unreachable upstream with its own HTML page and has no response
-timeout, so the relay makes the upstream call itself: pooled keep-alive connections, explicit
-connect and read timeouts, failures turned into the edge's 502/504 envelope.
+timeout, so the relay makes the upstream call itself (proxy/http1.py): pooled keep-alive
+connections, explicit connect and read timeouts, failures turned into the 502/504 envelope.
+Bodies pass through as they are, compressed or not.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import httpx
-
 from proxy.errors import EdgeError, upstream_timeout, upstream_unavailable
+from proxy.http1 import Answer, Http1Pool, ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,6 @@ _DROP_REQUEST = frozenset(
         "upgrade",
         "host",
         "content-length",
-        "accept-encoding",
         "authorization",
         "cookie",
         "forwarded",
@@ -59,18 +60,20 @@ _DROP_RESPONSE = frozenset(
         "transfer-encoding",
         "upgrade",
         "content-length",
-        "content-encoding",
         "set-cookie",
         "server",
         "x-request-id",
     }
 )
 
+_DROP_REQUEST_RAW = frozenset(name.encode() for name in _DROP_REQUEST)
+_DROP_RESPONSE_RAW = frozenset(name.encode() for name in _DROP_RESPONSE)
+
 
 @dataclass(frozen=True, slots=True)
 class UpstreamResponse:
     status: int
-    headers: list[tuple[str, str]]
+    headers: list[tuple[bytes, bytes]]
     content: bytes
     latency_ms: float
     request_id: str | None
@@ -78,69 +81,75 @@ class UpstreamResponse:
 
 class UpstreamClient:
     def __init__(
-        self,
-        api_key: str,
-        *,
-        connect_timeout: float = 10.0,
-        timeout: float = 60.0,
-        max_connections: int = 200,
+        self, api_key: str, *, connect_timeout: float = 10.0, timeout: float = 60.0
     ) -> None:
-        self._api_key = api_key
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            follow_redirects=False,
-            trust_env=False,
-        )
+        self._authorization = (b"Authorization", f"Bearer {api_key}".encode())
+        self._connect_timeout = connect_timeout
+        self._timeout = timeout
+        self._pools: dict[str, Http1Pool] = {}
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for pool in self._pools.values():
+            await pool.close()
+
+    def _pool(self, origin: str) -> Http1Pool:
+        pool = self._pools.get(origin)
+        if pool is None:
+            pool = self._pools[origin] = Http1Pool(origin)
+        return pool
 
     async def send(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], content: bytes
+        self,
+        method: str,
+        origin: str,
+        target: str,
+        headers: Iterable[tuple[bytes, bytes]],
+        content: bytes,
     ) -> UpstreamResponse | EdgeError:
-        forwarded = [(k, v) for k, v in headers if k.lower() not in _DROP_REQUEST]
-        forwarded.append(("Authorization", f"Bearer {self._api_key}"))
+        """Relay one request to `origin` (scheme://host:port); `target` is path and query."""
+        forwarded = [(k, v) for k, v in headers if k.lower() not in _DROP_REQUEST_RAW]
+        forwarded.append(self._authorization)
+        path = target.split("?", 1)[0]
         started = time.perf_counter()
         try:
-            response = await self._client.request(method, url, headers=forwarded, content=content)
-        except httpx.TimeoutException as exc:
-            log.warning("upstream timeout: %s %s (%s)", method, _path(url), type(exc).__name__)
+            answer = await self._pool(origin).request(
+                method,
+                target,
+                forwarded,
+                content,
+                connect_timeout=self._connect_timeout,
+                read_timeout=self._timeout,
+            )
+        except TimeoutError:
+            log.warning("upstream timeout: %s %s", method, path)
             return upstream_timeout()
-        except httpx.HTTPError as exc:
-            log.warning("upstream unreachable: %s %s (%s)", method, _path(url), type(exc).__name__)
+        except (OSError, ProtocolError, asyncio.IncompleteReadError) as exc:
+            log.warning("upstream unreachable: %s %s (%s)", method, path, type(exc).__name__)
             return upstream_unavailable()
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
-        upstream_request_id = response.headers.get("x-request-id")
-        if response.status_code in (401, 403) and _is_auth_error(response):
+        upstream_request_id = next(
+            (v.decode("latin-1") for k, v in answer.headers if k.lower() == b"x-request-id"), None
+        )
+        if answer.status in (401, 403) and _is_auth_error(answer):
             # Our upstream credential was refused: not the customer's fault, and their key is fine.
-            log.error("upstream refused the gateway's credential (status %s)", response.status_code)
+            log.error("upstream refused the gateway's credential (status %s)", answer.status)
             return upstream_unavailable("The upstream service refused the gateway's credential.")
-        if response.status_code >= 500:
-            log.warning("upstream answered %s for %s %s", response.status_code, method, _path(url))
-            return upstream_unavailable(
-                f"The upstream service failed (status {response.status_code})."
-            )
-        kept = [(k, v) for k, v in response.headers.items() if k.lower() not in _DROP_RESPONSE]
+        if answer.status >= 500:
+            log.warning("upstream answered %s for %s %s", answer.status, method, path)
+            return upstream_unavailable(f"The upstream service failed (status {answer.status}).")
+        kept = [(k, v) for k, v in answer.headers if k.lower() not in _DROP_RESPONSE_RAW]
         if upstream_request_id:
-            kept.append(("X-Upstream-Request-Id", upstream_request_id))
+            kept.append((b"X-Upstream-Request-Id", upstream_request_id.encode()))
         return UpstreamResponse(
-            response.status_code, kept, response.content, latency_ms, upstream_request_id
+            answer.status, kept, answer.content, latency_ms, upstream_request_id
         )
 
 
-def _is_auth_error(response: httpx.Response) -> bool:
-    if response.status_code == 401:
+def _is_auth_error(answer: Answer) -> bool:
+    if answer.status == 401:
         return True
     try:
-        code = response.json()["error"]["code"]
+        code = json.loads(answer.content)["error"]["code"]
     except (ValueError, KeyError, TypeError):
         return False
     return code in ("AuthenticationError", "AccountOverdueError")
-
-
-def _path(url: str) -> str:
-    # Logs carry the path only: never a query string that might hold customer data.
-    return httpx.URL(url).path
