@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 
 from mitmproxy import ctx, exceptions
-from proxy.spool import Spool, SpoolIngestor
 
 from proxy.remote import ControlClient, poll_snapshots
 from proxy.services import EdgeServices
+from proxy.spool import Spool, SpoolIngestor
 
 
 class Standalone:

@@ -7,50 +7,73 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 
 
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto
+    # says TCP, and accepted sockets inherit it. With proto 0, every keep-alive answer waited
+    # ~40 ms on the peer's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.setblocking(False)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
-class _Server(uvicorn.Server):
+class _QuietServer(uvicorn.Server):
+    """Leaves the host program's signal handlers alone (one handler stops everything)."""
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        # The process owns its signals (one handler stops every server in order).
         yield
 
 
 class AppServer:
-    def __init__(self, app: object, host: str, port: int) -> None:
+    def __init__(self, app: Any, host: str, port: int, *, handle_signals: bool = False) -> None:
         self.sock = bind(host, port)
         self.host, self.port = self.sock.getsockname()[:2]
         config = uvicorn.Config(
-            app,  # type: ignore[arg-type]
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            server_header=False,
+            app, log_level="warning", access_log=False, log_config=None, lifespan="on"
         )
-        self.server = _Server(config)
+        self.server = uvicorn.Server(config) if handle_signals else _QuietServer(config)
         self.task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, timeout: float = 10.0) -> None:
+        """Return once the app accepts connections; raise if it cannot start."""
         self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
-        while not self.server.started:
-            if self.task.done():
-                self.task.result()  # raises what stopped it
-                raise RuntimeError("server stopped during start-up")
-            await asyncio.sleep(0.01)
+        try:
+            async with asyncio.timeout(timeout):
+                while not self.server.started:
+                    if self.task.done():
+                        self.task.result()  # raises what stopped it, if anything
+                        raise RuntimeError("the server stopped during start-up")
+                    await asyncio.sleep(0.01)
+        except BaseException:
+            await self.stop()
+            self.sock.close()
+            raise
 
     async def stop(self) -> None:
+        """Shut down gracefully (runs the app's lifespan shutdown) and wait for it."""
         self.server.should_exit = True
         if self.task is not None:
-            await self.task
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+async def serve(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, handle_signals: bool = False
+) -> AppServer:
+    """Start `app` as a task on the running loop; the returned server knows its port."""
+    server = AppServer(app, host, port, handle_signals=handle_signals)
+    await server.start()
+    return server

@@ -10,9 +10,9 @@ import asyncio
 import os
 import sys
 
+from proxy.serving import serve
 from simulator.app import create_app
 from simulator.config import SimulatorConfig
-from simulator.server import serve
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -40,6 +40,7 @@ async def run(args: argparse.Namespace, config: SimulatorConfig) -> None:
     served = await serve(create_app(config), host, port, handle_signals=True)
     shown = f"[{host}]" if ":" in host else host
     print(f"simulator listening on {shown}:{served.port}", flush=True)
+    assert served.task is not None
     await served.task
 
 

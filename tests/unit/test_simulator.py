@@ -21,10 +21,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from proxy.serving import serve
 from simulator.__main__ import parse_listen
 from simulator.app import create_app
 from simulator.config import SimulatorConfig
-from simulator.server import serve
 
 T = "/api/v3/contents/generations/tasks"
 PRO = "seedance-1-0-pro-250528"
