@@ -26,6 +26,7 @@ class ControlState:
         self._snapshot: dict[str, Any] = {"version": 0, "orgs": [], "keys": []}
         self._snapshot_changed = asyncio.Condition()
         self._listeners: list[SnapshotListener] = []
+        self._stopping = False
 
     @classmethod
     async def open(cls, data_dir: Path) -> ControlState:
@@ -129,11 +130,20 @@ class ControlState:
             self._snapshot_changed.notify_all()
 
     async def wait_for_snapshot(self, after: int, wait: float) -> dict[str, Any]:
-        """Long-poll support for edges apart: the snapshot once its version exceeds `after`."""
+        """Long-poll support for edges apart: the snapshot once its version exceeds `after`
+        (or at once when the control plane is shutting down, so it need not wait for us)."""
         async with self._snapshot_changed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._snapshot_changed.wait_for(lambda: self._snapshot["version"] > after),
+                    self._snapshot_changed.wait_for(
+                        lambda: self._stopping or self._snapshot["version"] > after
+                    ),
                     wait,
                 )
         return self._snapshot
+
+    async def release_waiters(self) -> None:
+        """Answer every pending long poll now; called before the HTTP server shuts down."""
+        self._stopping = True
+        async with self._snapshot_changed:
+            self._snapshot_changed.notify_all()

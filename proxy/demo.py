@@ -4,6 +4,7 @@ as pasted."""
 from __future__ import annotations
 
 import json
+import sys
 
 import httpx
 
@@ -29,7 +30,7 @@ async def create_demo_data(control_url: str, admin_token: str, edge: tuple[str, 
     )
     sdk_example = "\n".join(
         [
-            "  python - <<'PY'",
+            f"  {sys.executable} - <<'PY'",
             "from byteplussdkarkruntime import Ark",
             f"client = Ark(base_url={base_url!r}, api_key={key!r})",
             "task = client.content_generation.tasks.create(",
@@ -52,7 +53,7 @@ Create a task (curl):
     -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\
     -d '{body}'
 
-Or with the official SDK (pip install 'byteplus-python-sdk-v2[ark]' sniffio):
+Or with the official SDK (this interpreter has it; elsewhere: pip install 'byteplus-python-sdk-v2[ark]' sniffio):
 {sdk_example}
 Request log (admin):
   curl -s {control_url}/v1/orgs/{demo["id"]}/requests -H 'Authorization: Bearer {admin_token}'

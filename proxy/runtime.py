@@ -121,6 +121,7 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         control = AppServer(app, host, port)
         await control.start()
         stack.push_async_callback(control.stop)
+        stack.push_async_callback(state.release_waiters)  # runs first: the stack unwinds LIFO
         print(f"control listening on {control.host}:{control.port}", flush=True)
         settings.control_url = settings.control_url or f"http://{control.host}:{control.port}"
 

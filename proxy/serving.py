@@ -42,7 +42,12 @@ class AppServer:
         self.sock = bind(host, port)
         self.host, self.port = self.sock.getsockname()[:2]
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, log_config=None, lifespan="on"
+            app,
+            log_level="warning",
+            access_log=False,
+            log_config=None,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
         )
         self.server = uvicorn.Server(config) if handle_signals else _QuietServer(config)
         self.task: asyncio.Task[None] | None = None
