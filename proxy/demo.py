@@ -53,7 +53,7 @@ Create a task (curl):
     -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\
     -d '{body}'
 
-Or with the official SDK (this interpreter has it; elsewhere: pip install 'byteplus-python-sdk-v2[ark]' sniffio):
+Or with the official SDK (pip install 'byteplus-python-sdk-v2[ark]' sniffio):
 {sdk_example}
 Request log (admin):
   curl -s {control_url}/v1/orgs/{demo["id"]}/requests -H 'Authorization: Bearer {admin_token}'
