@@ -1,0 +1,164 @@
+"""A control plane in-process for unit tests: a real SQLite file under `tmp_path`, the Starlette
+app driven through httpx's ASGI transport, and a runner for async test bodies (no pytest-asyncio).
+
+    def test_something(control_plane: ControlRunner) -> None:
+        async def body(ctl: Control) -> None:
+            org = await ctl.create_org()
+            ...
+        control_plane(body)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import EllipsisType
+from typing import Any
+
+import httpx
+import pytest
+
+import control.app
+from control.state import ControlState
+
+ADMIN_TOKEN = "nat_unit-admin-token-7Qm2xR9vLk4pZ8wN"
+DB_NAME = "nextapi.sqlite3"
+
+
+class Control:
+    """One running control plane: its state, an HTTP client on its app, the admin token."""
+
+    def __init__(self, data_dir: Path, token: str) -> None:
+        self.data_dir = data_dir
+        self.token = token
+        self.state: ControlState | None = None
+        self.client: httpx.AsyncClient | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.state = await ControlState.open(self.data_dir)
+        await self.state.admin.bootstrap(self.token)
+        app = control.app.create_app(self.state)
+        # App exceptions become 500 answers (as under a real server), so a bug shows as a
+        # failed status assertion rather than an exception out of the client.
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        self.client = httpx.AsyncClient(transport=transport, base_url="http://control")
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+        if self.state is not None:
+            await self.state.close()
+            self.state = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    @property
+    def st(self) -> ControlState:
+        assert self.state is not None
+        return self.state
+
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        return self.st.snapshot
+
+    @property
+    def version(self) -> int:
+        return int(self.st.snapshot["version"])
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def headers(self, token: str | None) -> dict[str, str]:
+        return {} if token is None else {"Authorization": f"Bearer {token}"}
+
+    async def request(
+        self, method: str, path: str, *, token: str | None | EllipsisType = ..., **kwargs: Any
+    ) -> httpx.Response:
+        """`token=...` (the default) sends the admin token; `token=None` sends none."""
+        assert self.client is not None
+        chosen = self.token if isinstance(token, EllipsisType) else token
+        headers = self.headers(chosen) | kwargs.pop("headers", {})
+        return await self.client.request(method, path, headers=headers, **kwargs)
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", path, **kwargs)
+
+    async def patch(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PATCH", path, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("DELETE", path, **kwargs)
+
+    # --- shortcuts -------------------------------------------------------------------------
+
+    async def create_org(self, **fields: Any) -> dict[str, Any]:
+        body = {"name": "Acme", "email": "ops@acme.example"} | fields
+        response = await self.post("/v1/orgs", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def create_key(self, org_id: str, **fields: Any) -> dict[str, Any]:
+        body = {"name": "ci"} | fields
+        response = await self.post(f"/v1/orgs/{org_id}/keys", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def create_admin_token(self, scopes: list[str]) -> dict[str, Any]:
+        response = await self.post("/v1/admin/tokens", json={"name": "t", "scopes": scopes})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        async with self.st.db.execute(sql, args) as cursor:
+            return [dict(row) for row in await cursor.fetchall()]
+
+    def db_bytes(self) -> bytes:
+        """Every byte SQLite holds on disk for the control plane: the file, its WAL and SHM."""
+        data = b""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            path = self.data_dir / (DB_NAME + suffix)
+            if path.exists():
+                data += path.read_bytes()
+        return data
+
+
+type ControlBody = Callable[[Control], Awaitable[None]]
+type ControlRunner = Callable[[ControlBody], None]
+
+
+async def _run(data_dir: Path, token: str, body: ControlBody) -> None:
+    ctl = Control(data_dir, token)
+    try:
+        await ctl.start()
+        await asyncio.wait_for(body(ctl), timeout=20)
+    finally:
+        await ctl.stop()
+
+
+@pytest.fixture
+def control_plane(tmp_path: Path) -> ControlRunner:
+    """Run an async test body against a fresh control plane (its data under tmp_path)."""
+
+    def run(body: ControlBody) -> None:
+        asyncio.run(_run(tmp_path / "data", ADMIN_TOKEN, body))
+
+    return run
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> None:
+    """The control plane's error envelope: `{"error": {"code", "message"}}` with `status`."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"].get("code"), str) and body["error"]["code"], body
+    assert isinstance(body["error"].get("message"), str) and body["error"]["message"], body
+    if code is not None:
+        assert body["error"]["code"] == code, body
