@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mitmproxy import ctx, exceptions, http
 
-from addons.respond import context, refuse
+from addons.respond import refuse
 from proxy import keys, netaddr, routes
 from proxy.authn import bearer
 from proxy.context import METADATA_KEY, RequestContext, new_request_id
@@ -78,5 +78,6 @@ class Edge:
             refuse(flow, request_too_large(limit))
 
     def response(self, flow: http.HTTPFlow) -> None:
-        assert flow.response
-        flow.response.headers["X-Request-Id"] = context(flow).request_id
+        rctx = flow.metadata.get(METADATA_KEY)
+        if flow.response is not None and isinstance(rctx, RequestContext):
+            flow.response.headers["X-Request-Id"] = rctx.request_id

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from addons.respond import context
-from proxy.context import METADATA_KEY
+from proxy.context import METADATA_KEY, RequestContext
 from proxy.services import EdgeServices
 from proxy.usage import build_record
 
@@ -24,13 +23,12 @@ class Metering:
 
     async def error(self, flow: http.HTTPFlow) -> None:
         # The client went away before its answer: still a request that reached us.
-        if METADATA_KEY in flow.metadata:
-            await self._record(flow, 499, 0)
+        await self._record(flow, 499, 0)
 
     async def _record(self, flow: http.HTTPFlow, status: int, bytes_out: int) -> None:
-        ctx = context(flow)
+        ctx = flow.metadata.get(METADATA_KEY)
         spool = self.services.spool
-        if ctx.recorded or ctx.key_id is None or spool is None:
+        if not isinstance(ctx, RequestContext) or ctx.recorded or ctx.key_id is None or not spool:
             return
         ctx.recorded = True
         record = build_record(

@@ -106,3 +106,16 @@ def test_kill_9_during_reads_loses_at_most_the_flush_interval(fresh_gateway: Gat
     # Whatever was lost was answered in the last flush window before the kill (0.2 s, plus
     # scheduling slack on a loaded 2-core machine); nothing older.
     assert all(killed_at - at < 1.0 for at, _ in lost)
+
+
+def test_graceful_stop_loses_no_record(fresh_gateway: Gateway) -> None:
+    gw = fresh_gateway
+    org = gw.create_org()
+    key = gw.create_key(org["id"])["key"]
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=gw.edge_url, headers=headers, timeout=5) as client:
+        ids = [client.get(TASKS).headers["x-request-id"] for _ in range(50)]
+    assert gw.stop() == 0  # SIGTERM: the spool is flushed and ingested before exit
+    gw.start()
+    logged = {r["id"] for r in gw.requests_log(org["id"])}  # no waiting: already in SQLite
+    assert set(ids) <= logged

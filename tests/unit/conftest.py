@@ -77,7 +77,7 @@ class Control:
         return {} if token is None else {"Authorization": f"Bearer {token}"}
 
     async def request(
-        self, method: str, path: str, *, token: str | None | EllipsisType = ..., **kwargs: Any
+        self, method: str, path: str, *, token: str | EllipsisType | None = ..., **kwargs: Any
     ) -> httpx.Response:
         """`token=...` (the default) sends the admin token; `token=None` sends none."""
         assert self.client is not None
