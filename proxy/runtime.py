@@ -182,7 +182,8 @@ async def _stop_master(edge: master.Master, task: asyncio.Task[None]) -> None:
 async def _start_simulator(settings: Settings, stack: contextlib.AsyncExitStack) -> None:
     from simulator.app import SimulatorConfig, create_app
 
-    upstream_key = os.environ.setdefault("NEXTAPI_UPSTREAM_KEY", "sim_" + secrets.token_hex(16))
+    upstream_key = os.environ.get("NEXTAPI_UPSTREAM_KEY") or "sim_" + secrets.token_hex(16)
+    os.environ["NEXTAPI_UPSTREAM_KEY"] = upstream_key
     host, port = split_hostport(settings.simulator_listen, "simulator_listen")
     server = AppServer(create_app(SimulatorConfig(api_key=upstream_key)), host, port)
     await server.start()
