@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,7 @@ class ControlState:
         async with self._write_lock:
             row = await dbm.fetch_one(self.db, "SELECT value FROM meta WHERE key='policy_version'")
             version = int(row["value"]) + 1 if row else 1
+            epoch = await self._epoch()
             await self.db.execute(
                 "INSERT INTO meta (key, value) VALUES ('policy_version', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
@@ -96,6 +98,7 @@ class ControlState:
             )
         snapshot = {
             "version": version,
+            "epoch": epoch,
             "orgs": [
                 {
                     "id": o["id"],
@@ -128,6 +131,14 @@ class ControlState:
             listener(snapshot)
         async with self._snapshot_changed:
             self._snapshot_changed.notify_all()
+
+    async def _epoch(self) -> str:
+        row = await dbm.fetch_one(self.db, "SELECT value FROM meta WHERE key='epoch'")
+        if row is not None:
+            return str(row["value"])
+        epoch = secrets.token_hex(8)
+        await self.db.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?)", (epoch,))
+        return epoch
 
     async def wait_for_snapshot(self, after: int, wait: float) -> dict[str, Any]:
         """Long-poll support for edges apart: the snapshot once its version exceeds `after`

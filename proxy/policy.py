@@ -51,6 +51,7 @@ class KeyPolicy:
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     version: int = 0
+    epoch: str = ""  # the control plane's database identity: versions count within one epoch
     orgs: dict[str, OrgPolicy] = field(default_factory=dict)
     keys: dict[str, KeyPolicy] = field(default_factory=dict)
 
@@ -82,7 +83,12 @@ class Snapshot:
             )
             for k in data.get("keys", ())
         }
-        return cls(version=int(data.get("version", 0)), orgs=orgs, keys=keys)
+        return cls(
+            version=int(data.get("version", 0)),
+            epoch=str(data.get("epoch", "")),
+            orgs=orgs,
+            keys=keys,
+        )
 
 
 type Listener = Callable[[Snapshot, Snapshot], None]
@@ -99,8 +105,10 @@ class PolicyStore:
         self._listeners.append(listener)
 
     def replace(self, snapshot: Snapshot) -> bool:
-        """Swap in a newer snapshot; an older or equal version is ignored."""
-        if snapshot.version <= self.snapshot.version:
+        """Swap in a newer snapshot; an older or equal version is ignored, unless it comes from
+        another epoch (the control plane's database was replaced: its versions start over)."""
+        same_epoch = snapshot.epoch == self.snapshot.epoch
+        if same_epoch and snapshot.version <= self.snapshot.version:
             return False
         old, self.snapshot = self.snapshot, snapshot
         for listener in self._listeners:

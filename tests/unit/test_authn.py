@@ -127,7 +127,10 @@ def test_expired_key_and_org_states() -> None:
     asyncio.run(scenario())
 
 
-def test_older_snapshot_is_ignored() -> None:
+def test_older_snapshot_is_ignored_unless_from_another_epoch() -> None:
     store = store_with()
     assert not store.replace(Snapshot.from_wire(wire(1, status="revoked")))
     assert store.snapshot.keys[KEY_ID].status == "active"
+    # A control plane on a new database counts versions from 1 again.
+    assert store.replace(Snapshot.from_wire(wire(1, status="revoked") | {"epoch": "new"}))
+    assert store.snapshot.keys[KEY_ID].status == "revoked"
