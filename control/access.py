@@ -1,4 +1,4 @@
-"""Admin access for handlers: the token must be valid and carry the scope for the method."""
+"""Admin access for handlers: the token must be valid and carry the scope for the call."""
 
 from __future__ import annotations
 
@@ -9,7 +9,20 @@ from control.http import ApiError
 
 
 async def admin_for(request: Request) -> Admin:
-    admin = await request.app.state.control.admin.authenticate(request.headers.get("authorization"))
+    admin = await _authenticate(request)
     if not admin.allows(request.method):
         raise ApiError(403, "Forbidden", "The admin token lacks the scope for this call.")
     return admin
+
+
+async def edge_for(request: Request) -> Admin:
+    """The edge API hands out key hashes and takes usage: `admin` or `edge` scope only."""
+    admin = await _authenticate(request)
+    if not admin.is_edge:
+        raise ApiError(403, "Forbidden", "The token lacks the `edge` scope.")
+    return admin
+
+
+async def _authenticate(request: Request) -> Admin:
+    authorization = request.headers.get("authorization")
+    return await request.app.state.control.admin.authenticate(authorization)

@@ -18,7 +18,8 @@ from control import db as dbm
 from control.http import ApiError
 from proxy import keys
 
-SCOPES = ("admin", "read")  # admin: everything; read: GET calls only
+# admin: everything; read: GET calls only; edge: only what an edge apart needs (/v1/edge/...)
+SCOPES = ("admin", "read", "edge")
 CACHE_SECONDS = 300.0
 
 
@@ -29,6 +30,10 @@ class Admin:
 
     def allows(self, method: str) -> bool:
         return "admin" in self.scopes or (method in ("GET", "HEAD") and "read" in self.scopes)
+
+    @property
+    def is_edge(self) -> bool:
+        return "admin" in self.scopes or "edge" in self.scopes
 
 
 def new_token() -> str:

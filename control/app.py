@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -16,6 +16,10 @@ from control.http import ApiError, error_response
 from control.state import ControlState
 
 log = logging.getLogger(__name__)
+
+# Liveness, readiness and metrics answer without a token: the control plane listens on a
+# private address, and a scraper or a load balancer has no admin token.
+PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics"}
 
 ROUTES = [
     Route("/healthz", system.healthz, methods=["GET"]),
@@ -50,9 +54,7 @@ async def openapi(request: Request) -> JSONResponse:
             paths.setdefault(route.path, {})[method.lower()] = {
                 "operationId": route.endpoint.__name__,
                 "summary": summary,
-                "security": []
-                if route.path.startswith(("/healthz", "/readyz"))
-                else [{"admin": []}],
+                "security": [] if route.path in PUBLIC_PATHS else [{"admin": []}],
             }
     return JSONResponse(
         {
@@ -72,7 +74,9 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "Error")
-    return error_response(ApiError(exc.status_code, code, str(exc.detail)))
+    response = error_response(ApiError(exc.status_code, code, str(exc.detail)))
+    response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+    return response
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -80,9 +84,27 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(ApiError(500, "InternalError", "Internal error."))
 
 
+def _by_path(routes: list[Route]) -> list[Route]:
+    """One Route per path, dispatching on the method: Starlette stops at the first route whose
+    path matches, so separate routes for GET and POST of one path would answer a 405 whose
+    `Allow` names only the first."""
+    handlers: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for route in routes:
+        for method in route.methods or ():
+            handlers.setdefault(route.path, {})[method] = route.endpoint
+    merged = []
+    for path, by_method in handlers.items():
+
+        async def dispatch(request: Request, by_method=by_method) -> Response:
+            return await by_method[request.method](request)
+
+        merged.append(Route(path, dispatch, methods=list(by_method)))
+    return merged
+
+
 def create_app(state: ControlState, metrics: Callable[[], dict[str, int]] = dict) -> Starlette:
     app = Starlette(
-        routes=[*ROUTES, Route("/openapi.json", openapi, methods=["GET"])],
+        routes=[*_by_path(ROUTES), Route("/openapi.json", openapi, methods=["GET"])],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -18,7 +18,7 @@ async def list_audit(request: Request) -> JSONResponse:
     await admin_for(request)
     limit = page_limit(request)
     cursor = request.query_params.get("cursor")
-    before = int(decode_cursor(cursor)[0]) if cursor else 2**62
+    before = decode_cursor(cursor, int)[0] if cursor else 2**62
     rows = await dbm.fetch_all(
         state.db, "SELECT * FROM audit WHERE id<? ORDER BY id DESC LIMIT ?", before, limit + 1
     )

@@ -1,6 +1,6 @@
 """What edges running apart from the control plane call: policy snapshots out, usage in (msgpack).
 
-Edges authenticate with an admin token (scope `admin`)."""
+Edges authenticate with a token of scope `edge` (or `admin`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import msgpack
 from starlette.requests import Request
 from starlette.responses import Response
 
-from control.access import admin_for
+from control.access import edge_for
 from control.http import bad_request
 from control.state import ControlState
 from control.usage import store_usage
+from proxy.usage import check_record
 
 MSGPACK = "application/msgpack"
 MAX_WAIT_SECONDS = 25.0
@@ -22,7 +23,7 @@ MAX_WAIT_SECONDS = 25.0
 async def get_snapshot(request: Request) -> Response:
     """The policy snapshot; with `?after=N`, waits (long poll) until a version newer than N."""
     state: ControlState = request.app.state.control
-    await admin_for(request)
+    await edge_for(request)
     after_raw = request.query_params.get("after", "0")
     wait_raw = request.query_params.get("wait", "0")
     try:
@@ -36,12 +37,18 @@ async def get_snapshot(request: Request) -> Response:
 async def post_usage(request: Request) -> Response:
     """A batch of usage records from an edge's spool; idempotent, so edges can resend."""
     state: ControlState = request.app.state.control
-    await admin_for(request)
+    await edge_for(request)
     try:
         records: Any = msgpack.unpackb(await request.body())
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
         raise bad_request("The body is not a msgpack list of records.") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise bad_request("The body is not a msgpack list of records.")
+    # The whole batch or nothing: the edge keeps a refused batch in its spool (and says so in
+    # its log) rather than losing the records this control plane cannot read.
+    for index, record in enumerate(records):
+        problem = check_record(record)
+        if problem is not None:
+            raise bad_request(f"record {index}: {problem}")
     await store_usage(state, records)
     return Response(msgpack.packb({"stored": len(records)}), media_type=MSGPACK)

@@ -10,6 +10,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+EARLIEST = 0.0  # 1970-01-01T00:00:00Z
+LATEST = 253402300799.0  # 9999-12-31T23:59:59Z
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -65,28 +68,44 @@ def parse_time(value: Any, field: str) -> float:
         raise bad_request(f"`{field}` must be an RFC 3339 time string.") from None
     if parsed.tzinfo is None:
         raise bad_request(f"`{field}` must carry a time zone (e.g. `Z`).")
-    return parsed.timestamp()
+    timestamp = parsed.timestamp()
+    if not EARLIEST <= timestamp <= LATEST:
+        raise bad_request(f"`{field}` must be between 1970 and 9999 (UTC).")
+    return timestamp
 
 
 def encode_cursor(*parts: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> list[Any]:
+def decode_cursor(cursor: str, *shape: type) -> list[Any]:
+    """The parts of a cursor made by `encode_cursor`, checked against the expected types."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         parts = json.loads(base64.urlsafe_b64decode(padded))
     except ValueError:
         raise bad_request("`cursor` is not valid.") from None
-    if not isinstance(parts, list):
+    if (
+        not isinstance(parts, list)
+        or len(parts) != len(shape)
+        or not all(_is(part, kind) for part, kind in zip(parts, shape, strict=True))
+    ):
         raise bad_request("`cursor` is not valid.")
     return parts
+
+
+def _is(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return False
+    if kind is float:
+        return isinstance(value, int | float)
+    return isinstance(value, kind)
 
 
 def page_limit(request: Request, default: int = 100, maximum: int = 1000) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise bad_request(f"`limit` must be an integer from 1 to {maximum}.")
     return int(raw)

@@ -129,7 +129,7 @@ async def list_keys(request: Request) -> JSONResponse:
     await load_org(state, org_id)
     limit = page_limit(request)
     cursor = request.query_params.get("cursor")
-    after = int(decode_cursor(cursor)[0]) if cursor else 0
+    after = decode_cursor(cursor, int)[0] if cursor else 0
     rows = await dbm.fetch_all(
         state.db,
         "SELECT rowid AS position, * FROM api_keys WHERE org_id=? AND rowid > ? "
@@ -158,11 +158,11 @@ async def patch_key(request: Request) -> JSONResponse:
     validate.only_fields(body, KEY_FIELDS | {"status"})
     changes = _changes(body)
     key = await load_key(state, key_id)
+    if key["status"] == "revoked" and body:
+        raise conflict("A revoked key cannot be changed.")
     if "status" in body:
         if body["status"] not in ("active", "suspended"):
             raise bad_request("`status` must be `active` or `suspended` (revoke with DELETE).")
-        if key["status"] == "revoked":
-            raise conflict("A revoked key cannot be changed.")
         changes["status"] = body["status"]
     if changes:
         changes["updated_at"] = dbm.now()

@@ -122,7 +122,7 @@ async def list_orgs(request: Request) -> JSONResponse:
     await admin_for(request)
     limit = page_limit(request)
     cursor = request.query_params.get("cursor")
-    after = int(decode_cursor(cursor)[0]) if cursor else 0
+    after = decode_cursor(cursor, int)[0] if cursor else 0
     rows = await dbm.fetch_all(
         state.db,
         "SELECT rowid AS position, * FROM orgs WHERE rowid > ? ORDER BY rowid LIMIT ?",
@@ -149,11 +149,11 @@ async def patch_org(request: Request) -> JSONResponse:
     validate.only_fields(body, ORG_FIELDS)
     changes = _changes(body)
     org = await load_org(state, org_id)
+    if org["status"] == "closed" and body:
+        raise conflict("A closed org cannot be changed.")
     if "status" in body:
         if body["status"] not in ("active", "suspended"):
             raise bad_request("`status` must be `active` or `suspended`.")
-        if org["status"] == "closed":
-            raise conflict("A closed org cannot be changed.")
         changes["status"] = body["status"]
     if changes:
         changes["updated_at"] = dbm.now()

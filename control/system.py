@@ -50,7 +50,12 @@ async def create_admin_token(request: Request) -> JSONResponse:
     validate.only_fields(body, {"name", "scopes"})
     name = validate.text(body, "name")
     scopes = body.get("scopes", ["read"])
-    if not isinstance(scopes, list) or not scopes or set(scopes) - set(SCOPES):
+    if (
+        not isinstance(scopes, list)
+        or not scopes
+        or not all(isinstance(scope, str) for scope in scopes)
+        or set(scopes) - set(SCOPES)
+    ):
         raise bad_request(f"`scopes` must be a non-empty list of {', '.join(SCOPES)}.")
     token = new_token()
     token_id = "adm_" + secrets.token_hex(8)

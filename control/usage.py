@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 
 from control import db as dbm
 from control.access import admin_for
-from control.http import bad_request, decode_cursor, encode_cursor, page_limit, parse_time, rfc3339
+from control.http import decode_cursor, encode_cursor, page_limit, parse_time, rfc3339
 from control.orgs import load_org
 from control.state import ControlState
 from proxy.usage import FIELDS
@@ -50,9 +50,7 @@ async def list_requests(request: Request) -> JSONResponse:
         clauses.append("ts<?")
         args.append(parse_time(params["to"], "to"))
     if "cursor" in params:
-        parts = decode_cursor(params["cursor"])
-        if len(parts) != 2:
-            raise bad_request("`cursor` is not valid.")
+        parts = decode_cursor(params["cursor"], float, str)
         clauses.append("(ts<? OR (ts=? AND request_id<?))")
         args.extend([parts[0], parts[0], parts[1]])
     rows = await dbm.fetch_all(

@@ -10,6 +10,8 @@ from proxy.netaddr import parse_networks
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 RATE_LIMIT_FIELDS = ("requests_per_minute", "requests_per_day", "concurrent_tasks")
+MAX_LIMIT = 10**9  # requests or tasks: far beyond any real limit, and fits every counter
+MAX_AMOUNT = 2**53  # micro-credits: exact in JSON doubles and in msgpack's int64
 
 
 def text(body: dict[str, Any], field: str, *, maximum: int = 200) -> str:
@@ -60,8 +62,8 @@ def rate_limit(value: Any) -> dict[str, int]:
     for field, limit in value.items():
         if limit is None:
             continue
-        if not _positive_int(limit):
-            raise bad_request(f"`rate_limit.{field}` must be a positive integer.")
+        if not _positive_int(limit) or limit > MAX_LIMIT:
+            raise bad_request(f"`rate_limit.{field}` must be an integer from 1 to {MAX_LIMIT}.")
         result[field] = limit
     return result
 
@@ -72,8 +74,10 @@ def spend_limit(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict) or set(value) - {"amount", "period"}:
         raise bad_request("`spend_limit` must be {amount, period}.")
     amount, period = value.get("amount"), value.get("period", "month")
-    if not (isinstance(amount, int) and not isinstance(amount, bool) and amount >= 0):
-        raise bad_request("`spend_limit.amount` must be a non-negative integer (micro-credits).")
+    if not (isinstance(amount, int) and not isinstance(amount, bool) and 0 <= amount <= MAX_AMOUNT):
+        raise bad_request(
+            f"`spend_limit.amount` must be an integer from 0 to {MAX_AMOUNT} (micro-credits)."
+        )
     if period not in ("day", "month"):
         raise bad_request("`spend_limit.period` must be `day` or `month`.")
     return {"amount": amount, "period": period}
