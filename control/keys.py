@@ -10,17 +10,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from control import db as dbm
-from control import validate
+from control import rows, validate
 from control.access import admin_for
 from control.http import (
     ApiError,
     bad_request,
     conflict,
-    decode_cursor,
-    encode_cursor,
     json_body,
     not_found,
-    page_limit,
     rfc3339,
 )
 from control.orgs import load_org
@@ -127,21 +124,7 @@ async def list_keys(request: Request) -> JSONResponse:
     await admin_for(request)
     org_id = request.path_params["org"]
     await load_org(state, org_id)
-    limit = page_limit(request)
-    cursor = request.query_params.get("cursor")
-    after = decode_cursor(cursor, int)[0] if cursor else 0
-    rows = await dbm.fetch_all(
-        state.db,
-        "SELECT rowid AS position, * FROM api_keys WHERE org_id=? AND rowid > ? "
-        "ORDER BY rowid LIMIT ?",
-        org_id,
-        after,
-        limit + 1,
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1]["position"]) if more else None
-    return JSONResponse({"items": [key_json(r) for r in rows], "next_cursor": next_cursor})
+    return JSONResponse(await rows.page(request, state, "api_keys", key_json, "org_id=?", org_id))
 
 
 async def get_key(request: Request) -> JSONResponse:
@@ -164,15 +147,7 @@ async def patch_key(request: Request) -> JSONResponse:
         if body["status"] not in ("active", "suspended"):
             raise bad_request("`status` must be `active` or `suspended` (revoke with DELETE).")
         changes["status"] = body["status"]
-    if changes:
-        changes["updated_at"] = dbm.now()
-        assignments = ", ".join(f"{column}=?" for column in changes)
-        async with state.transaction() as tx:
-            await tx.execute(
-                f"UPDATE api_keys SET {assignments} WHERE id=?", (*changes.values(), key_id)
-            )
-            await state.audit(tx, admin.token_id, "key.update", key_id, {"fields": sorted(body)})
-        await state.publish()
+    await rows.update(state, admin, "api_keys", key_id, changes, "key.update", list(body))
     return JSONResponse(key_json(await load_key(state, key_id)))
 
 

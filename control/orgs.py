@@ -10,17 +10,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from control import db as dbm
-from control import validate
+from control import rows, validate
 from control.access import admin_for
 from control.http import (
     ApiError,
     bad_request,
     conflict,
-    decode_cursor,
-    encode_cursor,
     json_body,
     not_found,
-    page_limit,
     rfc3339,
 )
 from control.state import ControlState
@@ -120,19 +117,7 @@ async def create_org(request: Request) -> JSONResponse:
 async def list_orgs(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     await admin_for(request)
-    limit = page_limit(request)
-    cursor = request.query_params.get("cursor")
-    after = decode_cursor(cursor, int)[0] if cursor else 0
-    rows = await dbm.fetch_all(
-        state.db,
-        "SELECT rowid AS position, * FROM orgs WHERE rowid > ? ORDER BY rowid LIMIT ?",
-        after,
-        limit + 1,
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1]["position"]) if more else None
-    return JSONResponse({"items": [org_json(r) for r in rows], "next_cursor": next_cursor})
+    return JSONResponse(await rows.page(request, state, "orgs", org_json))
 
 
 async def get_org(request: Request) -> JSONResponse:
@@ -155,15 +140,7 @@ async def patch_org(request: Request) -> JSONResponse:
         if body["status"] not in ("active", "suspended"):
             raise bad_request("`status` must be `active` or `suspended`.")
         changes["status"] = body["status"]
-    if changes:
-        changes["updated_at"] = dbm.now()
-        assignments = ", ".join(f"{column}=?" for column in changes)
-        async with state.transaction() as tx:
-            await tx.execute(
-                f"UPDATE orgs SET {assignments} WHERE id=?", (*changes.values(), org_id)
-            )
-            await state.audit(tx, admin.token_id, "org.update", org_id, {"fields": sorted(body)})
-        await state.publish()
+    await rows.update(state, admin, "orgs", org_id, changes, "org.update", list(body))
     return JSONResponse(org_json(await load_org(state, org_id)))
 
 

@@ -1,0 +1,64 @@
+"""Row operations the admin handlers share: paging by insertion order, and audited updates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import aiosqlite
+from starlette.requests import Request
+
+from control import db as dbm
+from control.adminauth import Admin
+from control.http import decode_cursor, encode_cursor, page_limit
+from control.state import ControlState
+
+
+async def page(
+    request: Request,
+    state: ControlState,
+    table: str,
+    render: Callable[[aiosqlite.Row], dict[str, Any]],
+    where: str = "1",
+    *args: Any,
+) -> dict[str, Any]:
+    """`{items, next_cursor}` over `table` in insertion order; the cursor is the last rowid."""
+    limit = page_limit(request)
+    cursor = request.query_params.get("cursor")
+    after = decode_cursor(cursor, int)[0] if cursor else 0
+    rows = await dbm.fetch_all(
+        state.db,
+        f"SELECT rowid AS position, * FROM {table} WHERE ({where}) AND rowid > ? "
+        "ORDER BY rowid LIMIT ?",
+        *args,
+        after,
+        limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "items": [render(row) for row in rows],
+        "next_cursor": encode_cursor(rows[-1]["position"]) if more else None,
+    }
+
+
+async def update(
+    state: ControlState,
+    admin: Admin,
+    table: str,
+    row_id: str,
+    changes: dict[str, Any],
+    action: str,
+    fields: list[str],
+) -> None:
+    """Apply validated column changes in one audited transaction, then republish the policy."""
+    if not changes:
+        return
+    changes = changes | {"updated_at": dbm.now()}
+    assignments = ", ".join(f"{column}=?" for column in changes)
+    async with state.transaction() as tx:
+        await tx.execute(
+            f"UPDATE {table} SET {assignments} WHERE id=?", (*changes.values(), row_id)
+        )
+        await state.audit(tx, admin.token_id, action, row_id, {"fields": sorted(fields)})
+    await state.publish()
