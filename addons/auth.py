@@ -1,27 +1,83 @@
-"""Customer authentication with `Authorization: Bearer nk_…` keys.
+"""Customer authentication with `Authorization: Bearer nk_…` keys, and failed-auth throttling.
 
 Runs at request headers, so a refused request's body is never parsed and nothing is relayed.
+A client address (or key id) with too many recent failures gets 429 instead of another
+Argon2id verification.
 """
 
 from __future__ import annotations
 
-from mitmproxy import http
+from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
 from proxy.authn import AuthFailure
-from proxy.errors import authentication_error
+from proxy.errors import EdgeError, authentication_error
+from proxy.limiter import Decision
 from proxy.services import EdgeServices
+from proxy.throttle import ThrottleLimits
+
+
+def throttled(decision: Decision | None) -> EdgeError:
+    headers = decision.headers() if decision is not None else {"Retry-After": "60"}
+    return EdgeError(429, "RateLimitExceeded", AuthFailure.THROTTLED.value, headers=headers)
 
 
 class Auth:
     def __init__(self, services: EdgeServices) -> None:
         self.services = services
 
+    def load(self, loader) -> None:
+        loader.add_option(
+            "nextapi_auth_failures_per_ip",
+            int,
+            30,
+            "Failed authentications per minute from one client address before it gets 429.",
+        )
+        loader.add_option(
+            "nextapi_wrong_secrets_per_key",
+            int,
+            10,
+            "Wrong secrets per minute for one key id before it gets 429.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        options = ("nextapi_auth_failures_per_ip", "nextapi_wrong_secrets_per_key")
+        if updated & set(options):
+            per_ip, per_key = (getattr(ctx.options, name) for name in options)
+            if per_ip <= 0 or per_key <= 0:
+                raise exceptions.OptionsError("failed-auth limits must be positive")
+            self.services.gatekeeper.limits = ThrottleLimits(per_ip, per_key)
+
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response:
             return
-        result = await self.services.auth.authenticate(flow.request.headers.get("authorization"))
+        rctx = context(flow)
+        throttle = self.services.gatekeeper
+        blocked: Decision | None = None
+
+        async def gate() -> bool:
+            nonlocal blocked
+            blocked = await throttle.blocked(rctx.client_ip, rctx.key_id)
+            return blocked is None
+
+        result = await self.services.auth.authenticate(
+            flow.request.headers.get("authorization"), gate
+        )
+        if result is AuthFailure.THROTTLED:
+            refuse(flow, throttled(blocked))
+            return
         if isinstance(result, AuthFailure):
+            # Cheap failures (no verification ran) are answered 429 too once the address is
+            # throttled, and every failure counts; a wrong secret counts against its key id.
+            wrong_secret = (
+                result is AuthFailure.UNKNOWN and rctx.key_id in self.services.policy.snapshot.keys
+            )
+            key_id = rctx.key_id if wrong_secret else None
+            blocked = await throttle.blocked(rctx.client_ip, key_id)
+            if blocked is not None:
+                refuse(flow, throttled(blocked))
+                return
+            await throttle.failed(rctx.client_ip, key_id)
             refuse(flow, authentication_error(result.value))
             return
-        context(flow).identity = result
+        rctx.identity = result

@@ -17,6 +17,7 @@ from addons.edge import Edge
 from addons.failclosed import FailClosed
 from addons.ipallow import IpAllow
 from addons.metering import Metering
+from addons.ratelimit import RateLimit
 from addons.relay import Relay
 from addons.standalone import Standalone
 from addons.validation import Validation
@@ -28,6 +29,7 @@ def chain(services: EdgeServices) -> list[object]:
         Edge(),
         Auth(services),
         IpAllow(),
+        RateLimit(services),
         Validation(),
         Relay(),
         FailClosed(),

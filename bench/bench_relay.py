@@ -23,7 +23,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.harness import Process, address  # noqa: E402
+from tests.e2e.harness import UNLIMITED, Process, address  # noqa: E402
 
 PY = sys.executable
 
@@ -110,7 +110,11 @@ def main() -> None:
                 "--log-level",
                 "warning",
             ],
-            env={"NEXTAPI_UPSTREAM_KEY": "bench-upstream-key", "NEXTAPI_ADMIN_TOKEN": admin},
+            env={
+                "NEXTAPI_UPSTREAM_KEY": "bench-upstream-key",
+                "NEXTAPI_ADMIN_TOKEN": admin,
+                "NEXTAPI_DEFAULT_RATE_LIMIT": UNLIMITED,
+            },
         )
         try:
             control = address(gateway, "control")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,6 +29,7 @@ class AuthFailure(StrEnum):
     EXPIRED = "The API key has expired."
     ORG_SUSPENDED = "The organization is suspended."
     ORG_CLOSED = "The organization's account is closed."
+    THROTTLED = "Too many failed authentications: try again later."
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,10 @@ class KeyAuthenticator:
                 del self._verified[fp]
             self._rejected.clear()
 
-    async def authenticate(self, authorization: str | None) -> Identity | AuthFailure:
+    async def authenticate(
+        self, authorization: str | None, gate: Callable[[], Awaitable[bool]] | None = None
+    ) -> Identity | AuthFailure:
+        """`gate`, if given, is asked before any Argon2id work; False means THROTTLED."""
         presented = bearer(authorization)
         if presented is None:
             return AuthFailure.MISSING
@@ -96,6 +100,8 @@ class KeyAuthenticator:
         if not self._cached(fingerprint, key.key_id, valid):
             if self._rejected_recently(fingerprint):
                 return AuthFailure.UNKNOWN
+            if gate is not None and fingerprint not in self._inflight and not await gate():
+                return AuthFailure.THROTTLED
             matched = await self._verify_once(fingerprint, presented, valid)
             if matched is None:
                 return AuthFailure.UNKNOWN

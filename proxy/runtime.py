@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -77,6 +78,9 @@ def build_master(
         nextapi_trusted_proxies=",".join(settings.trusted_proxies),
         nextapi_upstream_timeout=settings.upstream_timeout,
         nextapi_upstream_connect_timeout=settings.upstream_connect_timeout,
+        nextapi_default_limits=json.dumps(settings.default_rate_limit),
+        nextapi_auth_failures_per_ip=settings.auth_failures_per_ip_per_minute,
+        nextapi_wrong_secrets_per_key=settings.wrong_secrets_per_key_per_minute,
     )
     return edge, reporter
 

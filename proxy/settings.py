@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -29,6 +30,18 @@ class Settings:
     upstream_timeout: float = 60.0
     upstream_connect_timeout: float = 10.0
     usage_flush_interval: float = 0.2
+    redis_prefix: str = "nextapi:"
+    redis_failure: str = "local"  # local: fall back to this edge's own counters | closed: 503
+    # Limits of an org that sets none (requests_per_minute, requests_per_day, concurrent_tasks).
+    default_rate_limit: dict[str, int] = field(default_factory=dict)
+    # Company-wide caps that protect the shared upstream account, per model id.
+    model_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    upstream_concurrent_tasks: int = 120
+    auth_failures_per_ip_per_minute: int = 30
+    wrong_secrets_per_key_per_minute: int = 10
+    reconcile_interval: float = 15.0
+    # A key refused this many times for its rate limits within 10 minutes is suspended (0: never).
+    suspend_after_rate_limited: int = 1000
     simulator_listen: str = "127.0.0.1:8788"
     demo: bool = False
     log_level: str = "info"
@@ -49,6 +62,12 @@ def _coerce(name: str, value: Any) -> Any:
         return float(value)
     if kind == "Path":
         return Path(value)
+    if kind.startswith("dict["):
+        if isinstance(value, str):
+            value = json.loads(value)
+        if not isinstance(value, dict):
+            raise ValueError(name)
+        return value
     if kind == "list[str]":
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
@@ -140,3 +159,7 @@ def validate(settings: Settings) -> None:
         raise SystemExit("`upstream` must be an http(s) URL")
     if settings.max_body_bytes <= 0:
         raise SystemExit("`max_body_bytes` must be positive")
+    if settings.redis_failure not in ("local", "closed"):
+        raise SystemExit("`redis_failure` must be local or closed")
+    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://")):
+        raise SystemExit("`redis_url` must be a redis:// or rediss:// URL")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -122,7 +123,15 @@ class Simulator:
 class Gateway:
     """`run_proxy.py` on free loopback ports with its own data directory."""
 
-    def __init__(self, data_dir: Path, upstream: str, upstream_key: str, *flags: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        upstream: str,
+        upstream_key: str,
+        *flags: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.env = env or {}
         self.data_dir = data_dir
         self.admin_token = "nat_test_" + secrets.token_urlsafe(16)
         self.upstream_key = upstream_key
@@ -148,6 +157,10 @@ class Gateway:
             env={
                 "NEXTAPI_UPSTREAM_KEY": self.upstream_key,
                 "NEXTAPI_ADMIN_TOKEN": self.admin_token,
+                # Tests that load the edge must not meet the shipped defaults; the limit tests
+                # set their own on orgs and keys.
+                "NEXTAPI_DEFAULT_RATE_LIMIT": UNLIMITED,
+                **self.env,
             },
         )
         self.control_url = address(self.process, "control")
@@ -201,6 +214,10 @@ class Gateway:
                 return items
             time.sleep(0.05)
 
+
+UNLIMITED = json.dumps(
+    {"requests_per_minute": 10**9, "requests_per_day": 10**9, "concurrent_tasks": 10**9}
+)
 
 TEXT_CREATE = {
     "model": "seedance-1-0-pro-250528",
