@@ -1,0 +1,152 @@
+"""Rate limits per key and per org, daily limits, limit changes, and failed-auth throttling."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from proxy import keys
+from tests.e2e.harness import Gateway, Simulator
+
+TASKS = "/api/v3/contents/generations/tasks"
+
+
+@pytest.fixture(autouse=True)
+def fresh_minute() -> None:
+    """Counters are sliding windows aligned to the clock's minutes: a test that counts N
+    requests starts well inside a minute, so its requests all fall in one window."""
+    if time.time() % 60 > 50:
+        time.sleep(61 - time.time() % 60)
+
+
+def client(gateway: Gateway, key: str) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {key}"}
+    return httpx.Client(base_url=gateway.edge_url, headers=headers, timeout=10)
+
+
+def assert_rate_limited(response: httpx.Response, code: str = "RateLimitExceeded") -> None:
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["code"] == code
+    assert int(response.headers["retry-after"]) >= 1
+    for header in ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"):
+        assert header in response.headers
+
+
+def test_key_requests_per_minute(gateway: Gateway, simulator: Simulator) -> None:
+    org = gateway.create_org()
+    key = gateway.create_key(org["id"], rate_limit={"requests_per_minute": 3})["key"]
+    with client(gateway, key) as c:
+        answers = [c.get(TASKS, params={"probe": "key-rpm"}) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        assert [a.headers["ratelimit-remaining"] for a in answers] == ["2", "1", "0"]
+        assert all(a.headers["ratelimit-limit"] == "3" for a in answers)
+        refused = c.get(TASKS, params={"probe": "key-rpm"})
+    assert_rate_limited(refused)
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert "key" in refused.json()["error"]["message"]
+    # Refused requests cost the upstream nothing.
+    relayed = [r for r in simulator.requests() if "key-rpm" in str(r["query"])]
+    assert len(relayed) == 3
+
+
+def test_org_requests_per_minute_across_keys(gateway: Gateway) -> None:
+    org = gateway.create_org(rate_limit={"requests_per_minute": 4})
+    first = gateway.create_key(org["id"])["key"]
+    second = gateway.create_key(org["id"])["key"]
+    with client(gateway, first) as a, client(gateway, second) as b:
+        statuses = [c.get(TASKS).status_code for c in (a, b, a, b)]
+        assert statuses == [200, 200, 200, 200]
+        assert_rate_limited(a.get(TASKS))
+        assert_rate_limited(b.get(TASKS))
+
+
+def test_tightest_limit_wins(gateway: Gateway) -> None:
+    org = gateway.create_org(rate_limit={"requests_per_minute": 100})
+    key = gateway.create_key(org["id"], rate_limit={"requests_per_minute": 2})["key"]
+    with client(gateway, key) as c:
+        first = c.get(TASKS)
+        assert first.headers["ratelimit-limit"] == "2"  # the key's window is the tighter
+        c.get(TASKS)
+        assert_rate_limited(c.get(TASKS))
+
+
+def test_daily_limit(gateway: Gateway) -> None:
+    org = gateway.create_org()
+    key = gateway.create_key(org["id"], rate_limit={"requests_per_day": 2})["key"]
+    with client(gateway, key) as c:
+        assert [c.get(TASKS).status_code for _ in range(2)] == [200, 200]
+        refused = c.get(TASKS)
+    assert_rate_limited(refused)
+    assert "per day" in refused.json()["error"]["message"]
+
+
+def test_limit_changes_apply_within_one_second(gateway: Gateway) -> None:
+    org = gateway.create_org()
+    created = gateway.create_key(org["id"], rate_limit={"requests_per_minute": 1})
+    with client(gateway, created["key"]) as c:
+        assert c.get(TASKS).status_code == 200
+        assert_rate_limited(c.get(TASKS))
+        patched = gateway.admin.patch(
+            f"/v1/keys/{created['id']}", json={"rate_limit": {"requests_per_minute": 50}}
+        )
+        assert patched.status_code == 200
+        started = time.monotonic()
+        while c.get(TASKS).status_code != 200:
+            assert time.monotonic() - started < 1.0, "raised limit not applied within 1 s"
+
+
+def test_bad_key_flood_is_throttled_while_a_good_key_works(gateway: Gateway) -> None:
+    org = gateway.create_org()
+    created = gateway.create_key(org["id"])
+    good_key = created["key"]
+    key_id = keys.parse_key(good_key).key_id
+    with client(gateway, good_key) as good:
+        assert good.get(TASKS).status_code == 200  # verified once, cached from now on
+
+        stop = threading.Event()
+        counts = {"401": 0, "429": 0, "other": 0}
+        lock = threading.Lock()
+
+        def flood(wrong_secret: bool) -> None:
+            with httpx.Client(base_url=gateway.edge_url, timeout=10) as bad:
+                while not stop.is_set():
+                    presented = (
+                        keys.format_key("live", key_id, keys.new_secret())
+                        if wrong_secret
+                        else keys.generate_key()[0]
+                    )
+                    status = bad.get(TASKS, headers={"Authorization": f"Bearer {presented}"})
+                    bucket = (
+                        str(status.status_code) if status.status_code in (401, 429) else "other"
+                    )
+                    with lock:
+                        counts[bucket] += 1
+
+        threads = [threading.Thread(target=flood, args=(n % 2 == 0,)) for n in range(4)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        good_latencies = []
+        try:
+            for _ in range(40):
+                t0 = time.monotonic()
+                assert good.get(TASKS).status_code == 200
+                good_latencies.append(time.monotonic() - t0)
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(10)
+        elapsed = time.monotonic() - started
+    flood_total = counts["401"] + counts["429"]
+    print(
+        f"\nbad-key flood: {flood_total / elapsed:.0f} bad requests/s absorbed "
+        f"({counts['429']} throttled, {counts['401']} refused) while the good key answered "
+        f"40 requests, slowest {max(good_latencies) * 1000:.1f} ms"
+    )
+    assert counts["other"] == 0
+    assert counts["429"] > counts["401"]  # after the first few failures, no more hashing
+    assert counts["401"] <= 30 + 10 + 5  # per-address budget + per-key budget, small slack
