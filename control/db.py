@@ -81,6 +81,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    """
+    CREATE INDEX usage_key_status_ts ON usage(key_id, status, ts);
+    """,
 ]
 
 

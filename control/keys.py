@@ -147,7 +147,10 @@ async def patch_key(request: Request) -> JSONResponse:
         if body["status"] not in ("active", "suspended"):
             raise bad_request("`status` must be `active` or `suspended` (revoke with DELETE).")
         changes["status"] = body["status"]
-    await rows.update(state, admin, "api_keys", key_id, changes, "key.update", list(body))
+    action = "key.update"
+    if changes.get("status", key["status"]) != key["status"]:
+        action = "key.suspend" if changes["status"] == "suspended" else "key.unsuspend"
+    await rows.update(state, admin, "api_keys", key_id, changes, action, list(body))
     return JSONResponse(key_json(await load_key(state, key_id)))
 
 

@@ -19,9 +19,12 @@ type SnapshotListener = Callable[[dict[str, Any]], None]
 
 
 class ControlState:
-    def __init__(self, database: aiosqlite.Connection, data_dir: Path) -> None:
+    def __init__(
+        self, database: aiosqlite.Connection, data_dir: Path, *, suspend_after_rate_limited: int = 0
+    ) -> None:
         self.db = database
         self.data_dir = data_dir
+        self.suspend_after_rate_limited = suspend_after_rate_limited
         self.admin = AdminAuth(database)
         self._write_lock = asyncio.Lock()
         self._snapshot: dict[str, Any] = {"version": 0, "orgs": [], "keys": []}
@@ -30,9 +33,9 @@ class ControlState:
         self._stopping = False
 
     @classmethod
-    async def open(cls, data_dir: Path) -> ControlState:
+    async def open(cls, data_dir: Path, *, suspend_after_rate_limited: int = 0) -> ControlState:
         database = await dbm.connect(data_dir / "nextapi.sqlite3")
-        state = cls(database, data_dir)
+        state = cls(database, data_dir, suspend_after_rate_limited=suspend_after_rate_limited)
         await state.publish()
         return state
 

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from control import db as dbm
+from control.abuse import suspend_abusers
 from control.access import admin_for
 from control.http import decode_cursor, encode_cursor, page_limit, parse_time, rfc3339
 from control.orgs import load_org
@@ -25,6 +26,7 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
     rows = [tuple(record.get(field) for field in FIELDS) for record in records]
     async with state.transaction() as tx:
         await tx.executemany(_INSERT, rows)
+    await suspend_abusers(state, records, state.suspend_after_rate_limited)
 
 
 def request_json(row: Any) -> dict[str, Any]:

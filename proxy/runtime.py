@@ -117,7 +117,9 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
     state: ControlState | None = None
 
     if settings.role in ("all", "control"):
-        state = await ControlState.open(data_dir)
+        state = await ControlState.open(
+            data_dir, suspend_after_rate_limited=settings.suspend_after_rate_limited
+        )
         stack.push_async_callback(state.close)
         await state.admin.bootstrap(admin_token)
         app = create_app(state, metrics=_metrics(services))

@@ -150,3 +150,37 @@ def test_bad_key_flood_is_throttled_while_a_good_key_works(gateway: Gateway) -> 
     assert counts["other"] == 0
     assert counts["429"] > counts["401"]  # after the first few failures, no more hashing
     assert counts["401"] <= 30 + 10 + 5  # per-address budget + per-key budget, small slack
+
+
+def test_key_hammering_its_limit_is_suspended_and_audited(simulator: Simulator, tmp_path) -> None:
+    gw = Gateway(
+        tmp_path / "gw",
+        simulator.url,
+        simulator.api_key,
+        env={"NEXTAPI_SUSPEND_AFTER_RATE_LIMITED": "5"},
+    )
+    try:
+        org = gw.create_org()
+        created = gw.create_key(org["id"], rate_limit={"requests_per_minute": 1})
+        with client(gw, created["key"]) as c:
+            assert c.get(TASKS).status_code == 200
+            for _ in range(6):
+                assert_rate_limited(c.get(TASKS))
+            deadline = time.monotonic() + 10
+            while gw.admin.get(f"/v1/keys/{created['id']}").json()["status"] != "suspended":
+                assert time.monotonic() < deadline, "key never suspended"
+                time.sleep(0.05)
+            refused = c.get(TASKS)
+            assert refused.status_code == 401
+            assert "suspended" in refused.json()["error"]["message"]
+        audit = gw.admin.get("/v1/audit").json()["items"]
+        suspension = next(e for e in audit if e["action"] == "key.suspend")
+        assert suspension["actor"] == "system:abuse" and suspension["target"] == created["id"]
+        assert suspension["detail"]["refused"] >= 5
+
+        # An admin lifts it; that is audited too, and the key works again at once.
+        lifted = gw.admin.patch(f"/v1/keys/{created['id']}", json={"status": "active"})
+        assert lifted.status_code == 200
+        assert gw.admin.get("/v1/audit").json()["items"][0]["action"] == "key.unsuspend"
+    finally:
+        gw.stop()
