@@ -11,10 +11,12 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
 from proxy.authn import AuthFailure
-from proxy.errors import EdgeError, authentication_error
+from proxy.context import RequestContext
+from proxy.errors import EdgeError, authentication_error, counters_unavailable
 from proxy.limiter import Decision
+from proxy.resilient import CountersUnavailable
 from proxy.services import EdgeServices
-from proxy.throttle import ThrottleLimits
+from proxy.throttle import AuthThrottle, ThrottleLimits
 
 
 def throttled(decision: Decision | None) -> EdgeError:
@@ -52,7 +54,14 @@ class Auth:
         if flow.response:
             return
         rctx = context(flow)
-        throttle = self.services.gatekeeper
+        try:
+            await self._authenticate(flow, rctx, self.services.gatekeeper)
+        except CountersUnavailable:
+            refuse(flow, counters_unavailable())
+
+    async def _authenticate(
+        self, flow: http.HTTPFlow, rctx: RequestContext, throttle: AuthThrottle
+    ) -> None:
         blocked: Decision | None = None
 
         async def gate() -> bool:

@@ -17,6 +17,7 @@ from addons.edge import Edge
 from addons.failclosed import FailClosed
 from addons.ipallow import IpAllow
 from addons.metering import Metering
+from addons.quota import Quota
 from addons.ratelimit import RateLimit
 from addons.relay import Relay
 from addons.standalone import Standalone
@@ -31,6 +32,7 @@ def chain(services: EdgeServices) -> list[object]:
         IpAllow(),
         RateLimit(services),
         Validation(),
+        Quota(services),
         Relay(),
         FailClosed(),
         Metering(services),

@@ -10,8 +10,9 @@ import logging
 from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
-from proxy.errors import EdgeError
+from proxy.errors import EdgeError, counters_unavailable
 from proxy.limiter import PER_DAY, PER_MINUTE, Decision, windows_for
+from proxy.resilient import CountersUnavailable
 from proxy.services import EdgeServices
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ def rate_limited(decision: Decision) -> EdgeError:
 class RateLimit:
     def __init__(self, services: EdgeServices) -> None:
         self.services = services
-        self.default_limits: dict[str, int] = {}
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -62,7 +62,7 @@ class RateLimit:
 
     def configure(self, updated: set[str]) -> None:
         if "nextapi_default_limits" in updated:
-            self.default_limits = parse_limits(
+            self.services.default_limits = parse_limits(
                 ctx.options.nextapi_default_limits, "nextapi_default_limits"
             )
 
@@ -73,9 +73,13 @@ class RateLimit:
         assert rctx.identity is not None, "auth runs before ratelimit"
         key, org = rctx.identity.key, rctx.identity.org
         windows = windows_for(
-            key.key_id, org.org_id, key.rate_limit, org.rate_limit, self.default_limits
+            key.key_id, org.org_id, key.rate_limit, org.rate_limit, self.services.default_limits
         )
-        decision = await self.services.limits.check(windows)
+        try:
+            decision = await self.services.limits.check(windows)
+        except CountersUnavailable:
+            refuse(flow, counters_unavailable())
+            return
         flow.metadata[DECISION_KEY] = decision
         if not decision.allowed:
             refuse(flow, rate_limited(decision))

@@ -40,6 +40,18 @@ class Standalone:
             "nextapi_data_dir", str, "data/edge", "Directory of this edge's usage spool."
         )
         loader.add_option(
+            "nextapi_redis_url",
+            str,
+            "",
+            "redis:// URL of counters shared with other edges (rate limits, concurrency).",
+        )
+        loader.add_option(
+            "nextapi_redis_failure",
+            str,
+            "local",
+            "If Redis is unreachable: local (this edge's own counters) or closed (503).",
+        )
+        loader.add_option(
             "nextapi_usage_flush_interval",
             float,
             0.2,
@@ -51,6 +63,14 @@ class Standalone:
             url = ctx.options.nextapi_control_url
             if url and not url.startswith(("http://", "https://")):
                 raise exceptions.OptionsError("nextapi_control_url must be an http(s) URL")
+        if {"nextapi_redis_url", "nextapi_redis_failure"} & updated:
+            url, failure = ctx.options.nextapi_redis_url, ctx.options.nextapi_redis_failure
+            if failure not in ("local", "closed"):
+                raise exceptions.OptionsError("nextapi_redis_failure must be local or closed")
+            if url and not url.startswith(("redis://", "rediss://")):
+                raise exceptions.OptionsError("nextapi_redis_url must be a redis:// URL")
+            if url:
+                self.services.use_redis(url, failure=failure)
         if "nextapi_usage_flush_interval" in updated:
             if not 0 < ctx.options.nextapi_usage_flush_interval <= 5:
                 raise exceptions.OptionsError("nextapi_usage_flush_interval must be in (0, 5]")

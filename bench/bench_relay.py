@@ -114,6 +114,7 @@ def main() -> None:
                 "NEXTAPI_UPSTREAM_KEY": "bench-upstream-key",
                 "NEXTAPI_ADMIN_TOKEN": admin,
                 "NEXTAPI_DEFAULT_RATE_LIMIT": UNLIMITED,
+                "NEXTAPI_UPSTREAM_CONCURRENT_TASKS": "1000000",
             },
         )
         try:

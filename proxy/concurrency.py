@@ -220,21 +220,31 @@ class MemoryConcurrencyStore:
 
 # --- Redis store -------------------------------------------------------------------------------
 
+# Records carry their own expiry "e" and are judged by the same `now` as sorted-set members, so a
+# record and its slots always expire together; key PEXPIREs (+ SLACK) only collect garbage.
 _LUA_COMMON = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local SLACK = 1000
 local function num(x) return string.format('%.0f', x) end
 local function keep(key, ms)
-  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
+  if redis.call('PTTL', key) < ms + SLACK then redis.call('PEXPIRE', key, ms + SLACK) end
+end
+local function load(key)
+  local raw = redis.call('GET', key)
+  if not raw then return nil end
+  local rec = cjson.decode(raw)
+  if tonumber(rec.e) <= now then return nil end
+  return rec
 end
 """
 
 # KEYS: tok, c:<counter>... ARGV: member, ttl_ms, limit..., counter...
-# -> 0 taken (or already held), {index, in_use} refused
+# -> 0 taken (or token already live), {index, in_use} refused
 _LUA_ACQUIRE = (
     _LUA_COMMON
     + """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if load(KEYS[1]) then return 0 end
 local n = #KEYS - 1
 local ttl = tonumber(ARGV[2])
 for i = 1, n do
@@ -248,7 +258,7 @@ for i = 1, n do
   keep(KEYS[i + 1], ttl)
   counters[i] = ARGV[2 + n + i]
 end
-redis.call('SET', KEYS[1], cjson.encode({c = counters}), 'PX', ttl)
+redis.call('SET', KEYS[1], cjson.encode({c = counters, e = now + ttl}), 'PX', ttl + SLACK)
 return 0
 """
 )
@@ -257,15 +267,13 @@ return 0
 _LUA_BIND = (
     _LUA_COMMON
     + """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
-local rec = cjson.decode(raw)
-if rec.b then return 0 end
+local rec = load(KEYS[1])
+if not rec or rec.b then return 0 end
 local ttl = tonumber(ARGV[4])
 local counters, seen = {}, {}
-local old = redis.call('GET', KEYS[2])
+local old = load(KEYS[2])
 if old then
-  for _, c in ipairs(cjson.decode(old).c) do
+  for _, c in ipairs(old.c) do
     if not seen[c] then seen[c] = true; counters[#counters + 1] = c end
   end
 end
@@ -278,24 +286,25 @@ for _, c in ipairs(counters) do
   redis.call('ZADD', key, num(now + ttl), ARGV[3])
   keep(key, ttl)
 end
-redis.call('SET', KEYS[2], cjson.encode({c = counters}), 'PX', ttl)
+redis.call('SET', KEYS[2], cjson.encode({c = counters, e = now + ttl}), 'PX', ttl + SLACK)
 redis.call('ZADD', KEYS[3], num(now + ttl), ARGV[5])
-redis.call('SET', KEYS[1], cjson.encode({b = ARGV[5]}), 'KEEPTTL')
+redis.call('SET', KEYS[1], cjson.encode({b = ARGV[5], e = rec.e}), 'KEEPTTL')
 return 1
 """
 )
 
 # KEYS: tok or task:<id>, [tasks]. ARGV: prefix, member, [task_id] -> 0|1
-_LUA_RELEASE = """
-local raw = redis.call('GET', KEYS[1])
+_LUA_RELEASE = (
+    _LUA_COMMON
+    + """
+local rec = load(KEYS[1])
 if KEYS[2] then redis.call('ZREM', KEYS[2], ARGV[3]) end
-if not raw then return 0 end
-local rec = cjson.decode(raw)
-if rec.b then return 0 end
+if not rec or rec.b then return 0 end
 for _, c in ipairs(rec.c) do redis.call('ZREM', ARGV[1] .. 'c:' .. c, ARGV[2]) end
 redis.call('DEL', KEYS[1])
 return 1
 """
+)
 
 # KEYS: a sorted set. ARGV: max members to list (0: just count) -> count or ids
 _LUA_LIVE = (

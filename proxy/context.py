@@ -30,6 +30,7 @@ class RequestContext:
     task_id: str | None = None
     credits: int = 0
     upstream_latency_ms: float | None = None
+    holds_slots: bool = False  # a create holding concurrency slots not yet bound or released
     recorded: bool = False
 
     @property

@@ -74,6 +74,15 @@ def request_too_large(limit: int) -> EdgeError:
     return EdgeError(413, "RequestTooLarge", f"The request body exceeds {limit} bytes.")
 
 
+def counters_unavailable() -> EdgeError:
+    return EdgeError(
+        503,
+        "ServiceUnavailable",
+        "Limits cannot be checked right now; try again shortly.",
+        headers={"Retry-After": "2"},
+    )
+
+
 def upstream_unavailable(message: str = "The upstream service is unreachable.") -> EdgeError:
     return EdgeError(502, "UpstreamUnavailable", message)
 

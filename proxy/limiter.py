@@ -60,7 +60,15 @@ class Decision:
 
 class RateLimiter:
     def __init__(self, storage_uri: str = "async+memory://", *, prefix: str = "nextapi") -> None:
-        options = {"key_prefix": prefix} if storage_uri.startswith("async+redis") else {}
+        options: dict[str, object] = {}
+        if storage_uri.startswith("async+redis"):
+            options = {
+                "implementation": "redispy",
+                "key_prefix": prefix,
+                "wrap_exceptions": True,  # every storage failure is a StorageError
+                "socket_timeout": 1.0,
+                "socket_connect_timeout": 1.0,
+            }
         self.storage: Storage = storage_from_string(storage_uri, **options)
         self.strategy = SlidingWindowCounterRateLimiter(self.storage)
 

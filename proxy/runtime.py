@@ -79,6 +79,9 @@ def build_master(
         nextapi_upstream_timeout=settings.upstream_timeout,
         nextapi_upstream_connect_timeout=settings.upstream_connect_timeout,
         nextapi_default_limits=json.dumps(settings.default_rate_limit),
+        nextapi_model_limits=json.dumps(settings.model_limits),
+        nextapi_upstream_concurrent_tasks=settings.upstream_concurrent_tasks,
+        nextapi_reconcile_interval=settings.reconcile_interval,
         nextapi_auth_failures_per_ip=settings.auth_failures_per_ip_per_minute,
         nextapi_wrong_secrets_per_key=settings.wrong_secrets_per_key_per_minute,
     )
@@ -113,6 +116,11 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
 
     services = EdgeServices()
     stack.callback(services.auth.close)
+    if settings.redis_url:
+        services.use_redis(
+            settings.redis_url, prefix=settings.redis_prefix, failure=settings.redis_failure
+        )
+    stack.push_async_callback(lambda: services.counters.close())
     extra: list[object] = []
     state: ControlState | None = None
 

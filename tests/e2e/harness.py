@@ -160,6 +160,7 @@ class Gateway:
                 # Tests that load the edge must not meet the shipped defaults; the limit tests
                 # set their own on orgs and keys.
                 "NEXTAPI_DEFAULT_RATE_LIMIT": UNLIMITED,
+                "NEXTAPI_UPSTREAM_CONCURRENT_TASKS": "1000000",
                 **self.env,
             },
         )

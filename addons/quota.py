@@ -1,0 +1,220 @@
+"""Protects the shared upstream account: per-model request caps and concurrency slots.
+
+Every customer's tasks run on NextAPI's one upstream account (at most 120 queued tasks, per-model
+RPM), so one noisy customer must not starve the others. A create takes a slot per key, per org,
+per model and company-wide, all or none (429 `QuotaExceeded` otherwise); the slots are freed when
+the create fails, or when the task is seen ending (a get, a delete, or the reconciler that polls
+the upstream for unfinished tasks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+
+from mitmproxy import ctx, exceptions, http
+from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
+
+from addons.ratelimit import parse_limits, rate_limited
+from addons.respond import context, refuse
+from proxy.concurrency import SlotLimit
+from proxy.context import METADATA_KEY, RequestContext
+from proxy.errors import EdgeError, counters_unavailable
+from proxy.limiter import PER_MINUTE, Window
+from proxy.resilient import CountersUnavailable
+from proxy.routes import TASKS_PATH
+from proxy.services import EdgeServices
+from proxy.upstream import UpstreamClient
+
+log = logging.getLogger(__name__)
+
+TERMINAL = frozenset({"succeeded", "failed", "cancelled", "expired"})
+CREATE_TTL = 300.0  # seconds a create may hold slots before its answer (then they free)
+TASK_TTL = 172800 + 3600  # the upstream's longest default task lifetime, plus margin
+RETRY_AFTER_SECONDS = "5"
+
+
+def quota_exceeded(refused: SlotLimit | None, in_use: int) -> EdgeError:
+    scope = refused.counter.split(":", 1)[0] if refused else "upstream"
+    limit = refused.limit if refused else 0
+    return EdgeError(
+        429,
+        "QuotaExceeded",
+        f"Too many unfinished tasks for the {scope}: {in_use} of {limit}.",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+class Quota:
+    def __init__(self, services: EdgeServices) -> None:
+        self.services = services
+        self.model_limits: dict[str, dict[str, int]] = {}
+        self.default_concurrency: int | None = None
+        self.reconciler: asyncio.Task[None] | None = None
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "nextapi_model_limits",
+            str,
+            "{}",
+            'JSON: company-wide caps per upstream model, e.g. {"seedance-1-0-pro-250528": '
+            '{"requests_per_minute": 600, "concurrent_tasks": 60}}',
+        )
+        loader.add_option(
+            "nextapi_upstream_concurrent_tasks",
+            int,
+            120,
+            "Unfinished tasks the upstream account holds at most, over all customers.",
+        )
+        loader.add_option(
+            "nextapi_reconcile_interval",
+            float,
+            15.0,
+            "Seconds between polls of the upstream for unfinished tasks.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "nextapi_model_limits" in updated:
+            try:
+                raw = json.loads(ctx.options.nextapi_model_limits or "{}")
+            except ValueError:
+                raise exceptions.OptionsError("nextapi_model_limits must be JSON") from None
+            if not isinstance(raw, dict):
+                raise exceptions.OptionsError("nextapi_model_limits must be a JSON object")
+            self.model_limits = {
+                model: parse_limits(json.dumps(limits), f"nextapi_model_limits[{model}]")
+                for model, limits in raw.items()
+            }
+        if "nextapi_upstream_concurrent_tasks" in updated:
+            if ctx.options.nextapi_upstream_concurrent_tasks <= 0:
+                raise exceptions.OptionsError("nextapi_upstream_concurrent_tasks must be positive")
+        if "nextapi_reconcile_interval" in updated and ctx.options.nextapi_reconcile_interval <= 0:
+            raise exceptions.OptionsError("nextapi_reconcile_interval must be positive")
+
+    def running(self) -> None:
+        self.reconciler = asyncio.create_task(self._reconcile_forever())
+
+    async def done(self) -> None:
+        if self.reconciler is not None:
+            self.reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.reconciler
+
+    # --- the request path --------------------------------------------------------------------
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response:
+            return
+        rctx = context(flow)
+        if rctx.route is None or rctx.route.name != "tasks.create" or rctx.identity is None:
+            return
+        try:
+            await self._admit(flow, rctx)
+        except CountersUnavailable:
+            refuse(flow, counters_unavailable())
+
+    async def _admit(self, flow: http.HTTPFlow, rctx: RequestContext) -> None:
+        model = rctx.model or ""
+        caps = self.model_limits.get(model, {})
+        if per_minute := caps.get(PER_MINUTE):
+            decision = await self.services.limits.check(
+                [Window(f"model:{model}", PER_MINUTE, per_minute)]
+            )
+            if not decision.allowed:
+                refuse(flow, rate_limited(decision))
+                return
+        slots = self._slot_limits(rctx, model)
+        refusal = await self.services.counters.acquire(rctx.request_id, slots, ttl=CREATE_TTL)
+        if refusal is not None:
+            limit = SlotLimit(refusal.counter, refusal.limit)
+            refuse(flow, quota_exceeded(limit, refusal.in_use))
+            return
+        rctx.holds_slots = True
+
+    def _slot_limits(self, rctx: RequestContext, model: str) -> list[SlotLimit]:
+        assert rctx.identity is not None
+        key, org = rctx.identity.key, rctx.identity.org
+        limits = [SlotLimit("upstream", ctx.options.nextapi_upstream_concurrent_tasks)]
+        if per_key := key.rate_limit.get("concurrent_tasks"):
+            limits.append(SlotLimit(f"key:{key.key_id}", per_key))
+        default = self.services.default_limits.get("concurrent_tasks")
+        if per_org := org.rate_limit.get("concurrent_tasks") or default:
+            limits.append(SlotLimit(f"org:{org.org_id}", per_org))
+        if per_model := self.model_limits.get(model, {}).get("concurrent_tasks"):
+            limits.append(SlotLimit(f"model:{model}", per_model))
+        return limits
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        rctx = flow.metadata.get(METADATA_KEY)
+        if not isinstance(rctx, RequestContext) or rctx.route is None or flow.response is None:
+            return
+        status = flow.response.status_code
+        if rctx.holds_slots:
+            await self._settle_create(rctx)
+        elif rctx.route.name == "tasks.get" and status == 200 and rctx.task_id:
+            if _status_of(flow.response.content) in TERMINAL:
+                await self.services.counters.release_task(rctx.task_id)
+        elif rctx.route.name == "tasks.delete" and status == 200 and rctx.task_id:
+            await self.services.counters.release_task(rctx.task_id)  # cancelled or deleted
+
+    async def error(self, flow: http.HTTPFlow) -> None:
+        # The client left: the create may still have happened upstream (then the task holds
+        # its slots) or not (then they are freed now rather than at their ttl).
+        rctx = flow.metadata.get(METADATA_KEY)
+        if isinstance(rctx, RequestContext) and rctx.holds_slots:
+            await self._settle_create(rctx)
+
+    async def _settle_create(self, rctx: RequestContext) -> None:
+        rctx.holds_slots = False
+        counters = self.services.counters
+        if rctx.task_id:
+            await counters.bind(rctx.request_id, rctx.task_id, ttl=TASK_TTL)
+        else:
+            await counters.release(rctx.request_id)
+
+    # --- the reconciler ----------------------------------------------------------------------
+
+    async def _reconcile_forever(self) -> None:
+        client: UpstreamClient | None = None
+        try:
+            while True:
+                await asyncio.sleep(ctx.options.nextapi_reconcile_interval)
+                if client is None:
+                    client = UpstreamClient(os.environ.get("NEXTAPI_UPSTREAM_KEY", ""))
+                try:
+                    await self.reconcile(client)
+                except Exception:
+                    log.exception("task reconciliation failed; retrying next round")
+        finally:
+            if client is not None:
+                await client.aclose()
+
+    async def reconcile(self, client: UpstreamClient) -> int:
+        """Poll the upstream for every task holding slots; free those that ended. Returns how
+        many were freed."""
+        mode = ProxyMode.parse(ctx.options.mode[0]) if ctx.options.mode else None
+        if not isinstance(mode, ReverseMode):
+            return 0
+        host, port = mode.address
+        origin = f"{mode.scheme}://{host}:{port}"
+        counters = self.services.counters
+        freed = 0
+        for task_id in await counters.open_tasks():
+            answer = await client.send("GET", origin, f"{TASKS_PATH}/{task_id}", [], b"")
+            if isinstance(answer, EdgeError):
+                continue  # upstream trouble: try again next round
+            gone = answer.status == 404  # deleted upstream: it holds nothing there any more
+            if gone or (answer.status == 200 and _status_of(answer.content) in TERMINAL):
+                freed += await counters.release_task(task_id)
+        return freed
+
+
+def _status_of(content: bytes | None) -> str | None:
+    try:
+        status = json.loads(content or b"").get("status")
+    except (ValueError, AttributeError):
+        return None
+    return status if isinstance(status, str) else None
