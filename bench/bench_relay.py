@@ -65,6 +65,44 @@ def load(port: int, key: str, connections: int, seconds: float) -> dict:
     return json.loads(out.stdout)
 
 
+def start_gateway(
+    upstream_url: str, data_dir: Path, *flags: str, env: dict[str, str] | None = None
+) -> tuple[Process, int, str]:
+    """`run_proxy.py` on free ports, with limits that the load never reaches: (process, edge
+    port, a customer key)."""
+    admin = "nat_bench_" + secrets.token_hex(8)
+    gateway = Process(
+        [
+            PY,
+            "run_proxy.py",
+            "--listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(data_dir),
+            "--upstream",
+            upstream_url,
+            "--log-level",
+            "warning",
+            *flags,
+        ],
+        env={
+            "NEXTAPI_UPSTREAM_KEY": "bench-upstream-key",
+            "NEXTAPI_ADMIN_TOKEN": admin,
+            "NEXTAPI_DEFAULT_RATE_LIMIT": UNLIMITED,
+            "NEXTAPI_UPSTREAM_CONCURRENT_TASKS": "1000000",
+            **(env or {}),
+        },
+    )
+    control = address(gateway, "control")
+    edge_port = int(address(gateway, "edge").rsplit(":", 1)[1])
+    with httpx.Client(base_url=control, headers={"Authorization": f"Bearer {admin}"}) as c:
+        org = c.post("/v1/orgs", json={"name": "bench", "email": "b@example.com"}).json()
+        key = c.post(f"/v1/orgs/{org['id']}/keys", json={"name": "bench"}).json()["key"]
+    return gateway, edge_port, key
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--seconds", type=float, default=5.0)
@@ -93,55 +131,29 @@ def main() -> None:
         ]
     )
     wait_port(mitm_port)
-    admin = "nat_bench_" + secrets.token_hex(8)
-    with tempfile.TemporaryDirectory() as data_dir:
-        gateway = Process(
-            [
-                PY,
-                "run_proxy.py",
-                "--listen",
-                "127.0.0.1:0",
-                "--control-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                data_dir,
-                "--upstream",
-                upstream_url,
-                "--log-level",
-                "warning",
-            ],
-            env={
-                "NEXTAPI_UPSTREAM_KEY": "bench-upstream-key",
-                "NEXTAPI_ADMIN_TOKEN": admin,
-                "NEXTAPI_DEFAULT_RATE_LIMIT": UNLIMITED,
-                "NEXTAPI_UPSTREAM_CONCURRENT_TASKS": "1000000",
-            },
+    data_dir = tempfile.TemporaryDirectory()
+    gateway, edge_port, key = start_gateway(upstream_url, Path(data_dir.name))
+    try:
+        print(
+            f"{'connections':>11} {'mitmdump rps':>13} {'gateway rps':>12} {'ratio':>6} "
+            f"{'mitm p50':>9} {'gw p50':>8} {'mitm p99':>9} {'gw p99':>8}"
         )
-        try:
-            control = address(gateway, "control")
-            edge_port = int(address(gateway, "edge").rsplit(":", 1)[1])
-            with httpx.Client(base_url=control, headers={"Authorization": f"Bearer {admin}"}) as c:
-                org = c.post("/v1/orgs", json={"name": "bench", "email": "b@example.com"}).json()
-                key = c.post(f"/v1/orgs/{org['id']}/keys", json={"name": "bench"}).json()["key"]
+        for conns in levels:
+            bare = load(mitm_port, "", conns, args.seconds)
+            gw = load(edge_port, key, conns, args.seconds)
+            assert set(gw["statuses"]) == {"200"}, gw["statuses"]
+            ratio = gw["rps"] / bare["rps"]
             print(
-                f"{'connections':>11} {'mitmdump rps':>13} {'gateway rps':>12} {'ratio':>6} "
-                f"{'mitm p50':>9} {'gw p50':>8} {'mitm p99':>9} {'gw p99':>8}"
+                f"{conns:>11} {bare['rps']:>13.0f} {gw['rps']:>12.0f} {ratio:>6.2f} "
+                f"{bare['p50_ms']:>9.2f} {gw['p50_ms']:>8.2f} "
+                f"{bare['p99_ms']:>9.2f} {gw['p99_ms']:>8.2f}",
+                flush=True,
             )
-            for conns in levels:
-                bare = load(mitm_port, "", conns, args.seconds)
-                gw = load(edge_port, key, conns, args.seconds)
-                assert set(gw["statuses"]) == {"200"}, gw["statuses"]
-                ratio = gw["rps"] / bare["rps"]
-                print(
-                    f"{conns:>11} {bare['rps']:>13.0f} {gw['rps']:>12.0f} {ratio:>6.2f} "
-                    f"{bare['p50_ms']:>9.2f} {gw['p50_ms']:>8.2f} "
-                    f"{bare['p99_ms']:>9.2f} {gw['p99_ms']:>8.2f}",
-                    flush=True,
-                )
-        finally:
-            gateway.stop()
-            mitmdump.stop()
-            upstream.stop()
+    finally:
+        gateway.stop()
+        mitmdump.stop()
+        upstream.stop()
+        data_dir.cleanup()
 
 
 if __name__ == "__main__":

@@ -13,19 +13,23 @@ epoch milliseconds, so the clocks of the edges never matter):
 
     P c:<counter>   sorted set; member "r:<token>" (held by a create) or "t:<task_id>" (bound),
                     score = the member's expiry. in_use = ZCARD after ZREMRANGEBYSCORE -inf now.
-                    The key's own PEXPIRE is kept >= its latest member's expiry.
-    P tok:<token>   string, JSON {"c": [counters]} while held (PX = the short ttl), then
-                    {"b": task_id} after bind (KEEPTTL): a tombstone so a repeated acquire of
-                    the same token stays a no-op and a late `release(token)` frees nothing.
-    P task:<id>     string, JSON {"c": [counters]}, PX = the long ttl given to `bind`.
+    P tok:<token>   string, JSON {"c": [counters], "e": expiry} while held, then
+                    {"b": task_id, "e": expiry} after bind: a tombstone until the short ttl ends,
+                    so a repeated acquire of the token stays a no-op and a late `release(token)`
+                    frees nothing.
+    P task:<id>     string, JSON {"c": [counters], "e": expiry}, expiry = bind time + long ttl.
     P tasks         sorted set of bound task ids, score = expiry (for `open_tasks`).
+
+A record counts as gone once its "e" <= now, the same rule and clock as the members' scores, so a
+record and its slots always expire together; PEXPIREs (expiry + 1 s) only collect garbage.
 
 Every step that touches more than one key is one Lua script (EVALSHA through `register_script`),
 so two processes can never together exceed a limit. Scripts derive the counter and task keys from
 P, so use a single Redis (or a Cluster with a hash tag in the prefix, e.g. "{nextapi}:").
 
 Redis unavailability is not handled here: `redis.exceptions.ConnectionError` and `TimeoutError`
-propagate from every method, and the caller decides whether to fail open or closed.
+propagate from every method (also a ConnectionError when no pooled connection frees up within
+2 s), and the caller decides whether to fail open or closed.
 """
 
 from __future__ import annotations
@@ -220,8 +224,6 @@ class MemoryConcurrencyStore:
 
 # --- Redis store -------------------------------------------------------------------------------
 
-# Records carry their own expiry "e" and are judged by the same `now` as sorted-set members, so a
-# record and its slots always expire together; key PEXPIREs (+ SLACK) only collect garbage.
 _LUA_COMMON = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -389,13 +391,3 @@ def open_store(redis_url: str | None, *, prefix: str = "nextapi:") -> Concurrenc
     if redis_url is None:
         return MemoryConcurrencyStore()
     return RedisConcurrencyStore(redis_url, prefix=prefix)
-
-
-__all__ = [
-    "ConcurrencyStore",
-    "MemoryConcurrencyStore",
-    "RedisConcurrencyStore",
-    "Refusal",
-    "SlotLimit",
-    "open_store",
-]
