@@ -54,6 +54,8 @@ class Auth:
         if flow.response:
             return
         rctx = context(flow)
+        if rctx.route is not None and rctx.route.public:
+            return
         try:
             await self._authenticate(flow, rctx, self.services.gatekeeper)
         except CountersUnavailable:

@@ -13,6 +13,7 @@ if __package__ in (None, ""):  # loaded by path with `mitmdump -s`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from addons.auth import Auth
+from addons.callbacks import Callbacks
 from addons.edge import Edge
 from addons.failclosed import FailClosed
 from addons.ipallow import IpAllow
@@ -32,6 +33,7 @@ def chain(services: EdgeServices) -> list[object]:
         IpAllow(),
         RateLimit(services),
         Validation(),
+        Callbacks(services),
         Quota(services),
         Relay(),
         FailClosed(),

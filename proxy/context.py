@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from proxy.authn import Identity
 from proxy.netaddr import IPAddress
@@ -30,6 +31,7 @@ class RequestContext:
     task_id: str | None = None
     credits: int = 0
     upstream_latency_ms: float | None = None
+    create_body: dict[str, Any] | None = None  # a create's parsed JSON
     holds_slots: bool = False  # a create holding concurrency slots not yet bound or released
     recorded: bool = False
 

@@ -14,12 +14,21 @@ class Route:
     name: str  # tasks.create | tasks.list | tasks.get | tasks.delete
     template: str  # what usage records carry: never a raw path with ids in it
     task_id: str | None = None
+    token: str | None = None  # of a callback ingress URL
+
+    @property
+    def public(self) -> bool:
+        """Answered by the edge itself without a customer key (the token authenticates)."""
+        return self.name == "callbacks.ingress"
 
     @property
     def durable(self) -> bool:
         """Calls that change state upstream: their usage record is on disk before the answer."""
         return self.name in ("tasks.create", "tasks.delete")
 
+
+CALLBACKS_PREFIX = "/_nextapi/callbacks/"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,4096}\.[A-Za-z0-9_-]{43}")
 
 CREATE = Route("tasks.create", f"POST {TASKS_PATH}")
 LIST = Route("tasks.list", f"GET {TASKS_PATH}")
@@ -29,6 +38,11 @@ def match(method: str, path: str) -> Route | None:
     """The route of a request (path without query), or None when the edge does not forward it."""
     if path.endswith("/") and len(path) > 1:
         path = path[:-1]
+    if path.startswith(CALLBACKS_PREFIX):
+        token = path[len(CALLBACKS_PREFIX) :]
+        if method == "POST" and _TOKEN.fullmatch(token):
+            return Route("callbacks.ingress", f"POST {CALLBACKS_PREFIX}{{token}}", token=token)
+        return None
     if path == TASKS_PATH:
         if method == "POST":
             return CREATE

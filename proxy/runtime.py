@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from mitmproxy import master, options
+from mitmproxy import ctx, master, options
 from mitmproxy.addons import next_layer, proxyserver, tlsconfig
 
 from addons.gateway import chain
@@ -36,17 +36,11 @@ class ListenReporter:
         self.ready = asyncio.Event()
 
     def running(self) -> None:
-        server: Any = master_addon("proxyserver")
+        server: Any = ctx.master.addons.get("proxyserver")
         host, port = server.listen_addrs()[0][:2]
         self.address = (host, port)
         print(f"edge listening on {host}:{port}", flush=True)
         self.ready.set()
-
-
-def master_addon(name: str) -> object:
-    from mitmproxy import ctx
-
-    return ctx.master.addons.get(name)
 
 
 def build_master(
@@ -82,6 +76,7 @@ def build_master(
         nextapi_model_limits=json.dumps(settings.model_limits),
         nextapi_upstream_concurrent_tasks=settings.upstream_concurrent_tasks,
         nextapi_reconcile_interval=settings.reconcile_interval,
+        nextapi_public_url=settings.public_url,
         nextapi_auth_failures_per_ip=settings.auth_failures_per_ip_per_minute,
         nextapi_wrong_secrets_per_key=settings.wrong_secrets_per_key_per_minute,
     )

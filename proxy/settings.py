@@ -30,6 +30,8 @@ class Settings:
     upstream_timeout: float = 60.0
     upstream_connect_timeout: float = 10.0
     usage_flush_interval: float = 0.2
+    # The edge's URL as the upstream reaches it (task callbacks); "auto": the listener's address.
+    public_url: str = ""
     redis_prefix: str = "nextapi:"
     redis_failure: str = "local"  # local: fall back to this edge's own counters | closed: 503
     # Limits of an org that sets none (requests_per_minute, requests_per_day, concurrent_tasks).
@@ -134,6 +136,8 @@ def load(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     }
     _apply(settings, from_flags, "command line")
     if settings.demo:
+        if not settings.public_url:
+            settings.public_url = "auto"  # the simulator calls back on loopback
         # The demo stays on loopback unless told otherwise.
         if "listen" not in from_flags and "listen" not in from_env:
             settings.listen = "127.0.0.1:8080"

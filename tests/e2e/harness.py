@@ -161,6 +161,8 @@ class Gateway:
                 # set their own on orgs and keys.
                 "NEXTAPI_DEFAULT_RATE_LIMIT": UNLIMITED,
                 "NEXTAPI_UPSTREAM_CONCURRENT_TASKS": "1000000",
+                # Every test client is 127.0.0.1: the refusal tests must not throttle each other.
+                "NEXTAPI_AUTH_FAILURES_PER_IP_PER_MINUTE": "100000",
                 **self.env,
             },
         )

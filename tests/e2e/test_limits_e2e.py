@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -98,7 +99,23 @@ def test_limit_changes_apply_within_one_second(gateway: Gateway) -> None:
             assert time.monotonic() - started < 1.0, "raised limit not applied within 1 s"
 
 
-def test_bad_key_flood_is_throttled_while_a_good_key_works(gateway: Gateway) -> None:
+def test_bad_key_flood_is_throttled_while_a_good_key_works(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    # A gateway of its own, with the shipped failed-auth limits (30 per address, 10 per key id).
+    gateway = Gateway(
+        tmp_path / "gw",
+        simulator.url,
+        simulator.api_key,
+        env={"NEXTAPI_AUTH_FAILURES_PER_IP_PER_MINUTE": "30"},
+    )
+    try:
+        _flood(gateway)
+    finally:
+        gateway.stop()
+
+
+def _flood(gateway: Gateway) -> None:
     org = gateway.create_org()
     created = gateway.create_key(org["id"])
     good_key = created["key"]

@@ -158,3 +158,75 @@ def test_model_requests_per_minute_cap(simulator: Simulator, tmp_path: Path) -> 
 def _simulator_restored(simulator: Simulator):
     yield
     simulator.configure(fixed_status=None)
+
+
+class Receiver:
+    """A customer's callback endpoint: records what it is posted."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.posts: list[dict] = []
+        posts = self.posts
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                posts.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_callback_frees_the_slot_and_reaches_the_customer(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    receiver = Receiver()
+    gw = Gateway(
+        tmp_path / "gw",
+        simulator.url,
+        simulator.api_key,
+        env={"NEXTAPI_PUBLIC_URL": "auto", "NEXTAPI_RECONCILE_INTERVAL": "1000"},
+    )
+    try:
+        org = gw.create_org()
+        key = gw.create_key(org["id"], rate_limit={"concurrent_tasks": 1})["key"]
+        with client(gw, key) as c:
+            created = c.post(TASKS, json={**TEXT_CREATE, "callback_url": receiver.url})
+            assert created.status_code == 200
+            task_id = created.json()["id"]
+            assert_quota_exceeded(c.post(TASKS, json=TEXT_CREATE))
+            # Nobody polls and the reconciler sleeps: only the callback can free the slot.
+            deadline = time.monotonic() + 10
+            while not any(p.get("status") == "succeeded" for p in receiver.posts):
+                assert time.monotonic() < deadline, "callback never reached the customer"
+                time.sleep(0.05)
+            assert c.post(TASKS, json=TEXT_CREATE).status_code == 200
+        statuses = [p["status"] for p in receiver.posts if p["id"] == task_id]
+        assert statuses[-1] == "succeeded" and "queued" in statuses
+        # The upstream was given the edge's ingress, never the customer's URL.
+        attempts = simulator.client.get("/_sim/callbacks").json()
+        urls = {a["url"] for a in attempts if a["task_id"] == task_id}
+        assert urls and all(u.startswith(f"{gw.edge_url}/_nextapi/callbacks/") for u in urls)
+        assert receiver.url not in json.dumps(attempts)
+    finally:
+        gw.stop()
+        receiver.close()
+
+
+def test_forged_callback_is_refused(gateway: Gateway) -> None:
+    forged = f"{gateway.edge_url}/_nextapi/callbacks/{'A' * 40}.{'B' * 43}"
+    response = httpx.post(forged, json={"id": "cgt-x", "status": "succeeded"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NotFound"
