@@ -17,7 +17,6 @@ from control.http import (
     bad_request,
     conflict,
     json_body,
-    not_found,
     rfc3339,
 )
 from control.orgs import load_org
@@ -51,27 +50,13 @@ def key_json(row: aiosqlite.Row) -> dict[str, Any]:
 
 
 async def load_key(state: ControlState, key_id: str) -> aiosqlite.Row:
-    row = await dbm.fetch_one(state.db, "SELECT * FROM api_keys WHERE id=?", key_id)
-    if row is None:
-        raise not_found("Key")
-    return row
+    return await rows.load(state, "api_keys", key_id, "Key")
 
 
-def _changes(body: dict[str, Any]) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    if "name" in body:
-        changes["name"] = validate.text(body, "name")
-    if "allowed_ips" in body:
-        changes["allowed_ips"] = dbm.dumps(validate.allowed_ips(body["allowed_ips"]))
-    if "models" in body:
-        changes["models"] = dbm.dumps(validate.models(body["models"]))
-    if "rate_limit" in body:
-        changes["rate_limit"] = dbm.dumps(validate.rate_limit(body["rate_limit"]))
-    if "spend_limit" in body:
-        changes["spend_limit"] = dbm.dumps(validate.spend_limit(body["spend_limit"]))
-    if "expires_at" in body:
-        changes["expires_at"] = validate.optional_time(body["expires_at"], "expires_at")
-    return changes
+COLUMNS = validate.COLUMNS | {
+    "models": lambda body: dbm.dumps(validate.models(body["models"])),
+    "expires_at": lambda body: validate.optional_time(body["expires_at"], "expires_at"),
+}
 
 
 async def create_key(request: Request) -> JSONResponse:
@@ -86,7 +71,7 @@ async def create_key(request: Request) -> JSONResponse:
     if environment not in ("live", "test"):
         raise bad_request("`environment` must be `live` or `test`.")
     values = {"allowed_ips": "[]", "models": None, "rate_limit": "{}", "spend_limit": None}
-    values |= {"expires_at": None} | _changes(body)
+    values |= {"expires_at": None} | validate.changes(body, COLUMNS)
     org = await load_org(state, org_id)
     if org["status"] == "closed":
         raise conflict("The org is closed.")
@@ -139,7 +124,7 @@ async def patch_key(request: Request) -> JSONResponse:
     key_id = request.path_params["key"]
     body = await json_body(request)
     validate.only_fields(body, KEY_FIELDS | {"status"})
-    changes = _changes(body)
+    changes = validate.changes(body, COLUMNS)
     key = await load_key(state, key_id)
     if key["status"] == "revoked" and body:
         raise conflict("A revoked key cannot be changed.")

@@ -17,7 +17,6 @@ from control.http import (
     bad_request,
     conflict,
     json_body,
-    not_found,
     rfc3339,
 )
 from control.state import ControlState
@@ -50,30 +49,15 @@ def org_json(row: aiosqlite.Row) -> dict[str, Any]:
 
 
 async def load_org(state: ControlState, org_id: str) -> aiosqlite.Row:
-    row = await dbm.fetch_one(state.db, "SELECT * FROM orgs WHERE id=?", org_id)
-    if row is None:
-        raise not_found("Org")
-    return row
+    return await rows.load(state, "orgs", org_id, "Org")
 
 
-def _changes(body: dict[str, Any]) -> dict[str, Any]:
-    """Validated column values for the fields present in `body`."""
-    changes: dict[str, Any] = {}
-    if "name" in body:
-        changes["name"] = validate.text(body, "name")
-    if "email" in body:
-        changes["email"] = validate.email(body)
-    if "allowed_ips" in body:
-        changes["allowed_ips"] = dbm.dumps(validate.allowed_ips(body["allowed_ips"]))
-    if "rate_limit" in body:
-        changes["rate_limit"] = dbm.dumps(validate.rate_limit(body["rate_limit"]))
-    if "spend_limit" in body:
-        changes["spend_limit"] = dbm.dumps(validate.spend_limit(body["spend_limit"]))
-    if "video_retention_days" in body:
-        changes["video_retention_days"] = validate.int_range(
-            body["video_retention_days"], "video_retention_days", 1, 3650
-        )
-    return changes
+COLUMNS = validate.COLUMNS | {
+    "email": lambda body: validate.email(body),
+    "video_retention_days": lambda body: validate.int_range(
+        body["video_retention_days"], "video_retention_days", 1, 3650
+    ),
+}
 
 
 async def create_org(request: Request) -> JSONResponse:
@@ -89,7 +73,7 @@ async def create_org(request: Request) -> JSONResponse:
         "rate_limit": "{}",
         "spend_limit": None,
         "video_retention_days": 7,
-        **_changes(body),
+        **validate.changes(body, COLUMNS),
     }
     org_id = "org_" + secrets.token_hex(8)
     created = dbm.now()
@@ -132,7 +116,7 @@ async def patch_org(request: Request) -> JSONResponse:
     org_id = request.path_params["org"]
     body = await json_body(request)
     validate.only_fields(body, ORG_FIELDS)
-    changes = _changes(body)
+    changes = validate.changes(body, COLUMNS)
     org = await load_org(state, org_id)
     if org["status"] == "closed" and body:
         raise conflict("A closed org cannot be changed.")

@@ -10,8 +10,16 @@ from starlette.requests import Request
 
 from control import db as dbm
 from control.adminauth import Admin
-from control.http import decode_cursor, encode_cursor, page_limit
+from control.http import decode_cursor, encode_cursor, not_found, page_limit
 from control.state import ControlState
+
+
+async def load(state: ControlState, table: str, row_id: str, what: str) -> aiosqlite.Row:
+    """The row with this id, or a 404 naming `what`."""
+    row = await dbm.fetch_one(state.db, f"SELECT * FROM {table} WHERE id=?", row_id)
+    if row is None:
+        raise not_found(what)
+    return row
 
 
 async def page(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
+from control import db as dbm
 from control.http import bad_request, parse_time
 from proxy.netaddr import parse_networks
 
@@ -101,3 +103,19 @@ def only_fields(body: dict[str, Any], allowed: set[str]) -> None:
 
 def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+type Column = Callable[[dict[str, Any]], Any]
+
+# Body field -> its validated column value, for the fields orgs and keys share.
+COLUMNS: dict[str, Column] = {
+    "name": lambda body: text(body, "name"),
+    "allowed_ips": lambda body: dbm.dumps(allowed_ips(body["allowed_ips"])),
+    "rate_limit": lambda body: dbm.dumps(rate_limit(body["rate_limit"])),
+    "spend_limit": lambda body: dbm.dumps(spend_limit(body["spend_limit"])),
+}
+
+
+def changes(body: dict[str, Any], columns: dict[str, Column]) -> dict[str, Any]:
+    """Validated column values for the fields present in `body`."""
+    return {field: column(body) for field, column in columns.items() if field in body}
