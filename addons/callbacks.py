@@ -17,7 +17,6 @@ import os
 import httpx
 from mitmproxy import ctx, exceptions, http
 
-from addons.quota import TERMINAL
 from addons.respond import context, refuse
 from proxy.callbacks import CallbackTarget, derive_secret, ingress_url, read_token
 from proxy.errors import invalid_parameter, not_found
@@ -92,8 +91,8 @@ class Callbacks:
             return
         if rctx.route.name == "callbacks.ingress":
             await self._ingress(flow, rctx.route.token or "")
-        elif rctx.route.name == "tasks.create" and rctx.create_body is not None:
-            self._rewrite(flow, rctx.create_body, rctx.org_id or "")
+        elif rctx.route.name == "tasks.create" and rctx.create is not None:
+            self._rewrite(flow, rctx.create.body, rctx.org_id or "")
 
     def _rewrite(self, flow: http.HTTPFlow, body: dict, org_id: str) -> None:
         url = body.get("callback_url")
@@ -120,8 +119,8 @@ class Callbacks:
         except (ValueError, AttributeError):
             refuse(flow, invalid_parameter("The callback body is not a task object."))
             return
-        if isinstance(task_id, str) and status in TERMINAL:
-            await self.services.counters.release_task(task_id)
+        if isinstance(task_id, str) and isinstance(status, str):
+            await self.services.watch.seen(task)
         flow.response = http.Response.make(200, b"{}", {"Content-Type": "application/json"})
         forward = asyncio.create_task(self._forward(target, raw))
         self.forwarding.add(forward)

@@ -13,6 +13,7 @@ if __package__ in (None, ""):  # loaded by path with `mitmdump -s`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from addons.auth import Auth
+from addons.billing import Billing
 from addons.callbacks import Callbacks
 from addons.edge import Edge
 from addons.failclosed import FailClosed
@@ -22,6 +23,7 @@ from addons.quota import Quota
 from addons.ratelimit import RateLimit
 from addons.relay import Relay
 from addons.standalone import Standalone
+from addons.tasks import Tasks
 from addons.validation import Validation
 from proxy.services import EdgeServices
 
@@ -35,7 +37,9 @@ def chain(services: EdgeServices) -> list[object]:
         Validation(),
         Callbacks(services),
         Quota(services),
-        Relay(),
+        Billing(services),
+        Tasks(services),
+        Relay(services),
         FailClosed(),
         Metering(services),
     ]

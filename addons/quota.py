@@ -13,10 +13,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 
 from mitmproxy import ctx, exceptions, http
-from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
 
 from addons.ratelimit import parse_limits, rate_limited
 from addons.respond import context, refuse
@@ -27,11 +25,10 @@ from proxy.limiter import PER_MINUTE, Window
 from proxy.resilient import CountersUnavailable
 from proxy.routes import TASKS_PATH
 from proxy.services import EdgeServices
-from proxy.upstream import UpstreamClient
+from proxy.taskwatch import TERMINAL
 
 log = logging.getLogger(__name__)
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled", "expired"})
 CREATE_TTL = 300.0  # seconds a create may hold slots before its answer (then they free)
 TASK_TTL = 172800 + 3600  # the upstream's longest default task lifetime, plus margin
 RETRY_AFTER_SECONDS = "5"
@@ -149,16 +146,8 @@ class Quota:
 
     async def response(self, flow: http.HTTPFlow) -> None:
         rctx = flow.metadata.get(METADATA_KEY)
-        if not isinstance(rctx, RequestContext) or rctx.route is None or flow.response is None:
-            return
-        status = flow.response.status_code
-        if rctx.holds_slots:
+        if isinstance(rctx, RequestContext) and rctx.holds_slots:
             await self._settle_create(rctx)
-        elif rctx.route.name == "tasks.get" and status == 200 and rctx.task_id:
-            if _status_of(flow.response.content) in TERMINAL:
-                await self.services.counters.release_task(rctx.task_id)
-        elif rctx.route.name == "tasks.delete" and status == 200 and rctx.task_id:
-            await self.services.counters.release_task(rctx.task_id)  # cancelled or deleted
 
     async def error(self, flow: http.HTTPFlow) -> None:
         # The client left: the create may still have happened upstream (then the task holds
@@ -178,43 +167,39 @@ class Quota:
     # --- the reconciler ----------------------------------------------------------------------
 
     async def _reconcile_forever(self) -> None:
-        client: UpstreamClient | None = None
-        try:
-            while True:
-                await asyncio.sleep(ctx.options.nextapi_reconcile_interval)
-                if client is None:
-                    client = UpstreamClient(os.environ.get("NEXTAPI_UPSTREAM_KEY", ""))
-                try:
-                    await self.reconcile(client)
-                except Exception:
-                    log.exception("task reconciliation failed; retrying next round")
-        finally:
-            if client is not None:
-                await client.aclose()
+        while True:
+            await asyncio.sleep(ctx.options.nextapi_reconcile_interval)
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("task reconciliation failed; retrying next round")
 
-    async def reconcile(self, client: UpstreamClient) -> int:
-        """Poll the upstream for every task holding slots; free those that ended. Returns how
-        many were freed."""
-        mode = ProxyMode.parse(ctx.options.mode[0]) if ctx.options.mode else None
-        if not isinstance(mode, ReverseMode):
+    async def reconcile(self) -> int:
+        """Poll the upstream for every task that holds slots or credits; the task watch frees
+        and settles those that ended. Returns how many ended."""
+        services = self.services
+        if services.upstream is None or not services.upstream_origin:
             return 0
-        host, port = mode.address
-        origin = f"{mode.scheme}://{host}:{port}"
-        counters = self.services.counters
-        freed = 0
-        for task_id in await counters.open_tasks():
-            answer = await client.send("GET", origin, f"{TASKS_PATH}/{task_id}", [], b"")
+        open_ids = await services.counters.open_tasks()
+        if services.wallet is not None:
+            open_ids = list(dict.fromkeys([*open_ids, *await services.wallet.unsettled_tasks()]))
+        ended = 0
+        for task_id in open_ids:
+            answer = await services.upstream.send(
+                "GET", services.upstream_origin, f"{TASKS_PATH}/{task_id}", [], b""
+            )
             if isinstance(answer, EdgeError):
                 continue  # upstream trouble: try again next round
-            gone = answer.status == 404  # deleted upstream: it holds nothing there any more
-            if gone or (answer.status == 200 and _status_of(answer.content) in TERMINAL):
-                freed += await counters.release_task(task_id)
-        return freed
-
-
-def _status_of(content: bytes | None) -> str | None:
-    try:
-        status = json.loads(content or b"").get("status")
-    except (ValueError, AttributeError):
-        return None
-    return status if isinstance(status, str) else None
+            if answer.status == 404:  # gone upstream: it holds nothing there any more
+                await services.watch.gone(task_id, "expired")
+                ended += 1
+                continue
+            try:
+                task = json.loads(answer.content)
+            except ValueError:
+                continue
+            if answer.status == 200 and isinstance(task, dict):
+                if task.get("status") in TERMINAL:
+                    ended += 1
+                await services.watch.seen(task)
+        return ended

@@ -10,16 +10,19 @@ import json
 import os
 
 from mitmproxy import ctx, exceptions, http
+from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
 
 from addons.respond import context, refuse
 from proxy.errors import EdgeError
+from proxy.services import EdgeServices
 from proxy.upstream import UpstreamClient
 
 UPSTREAM_KEY_ENV = "NEXTAPI_UPSTREAM_KEY"
 
 
 class Relay:
-    def __init__(self) -> None:
+    def __init__(self, services: EdgeServices | None = None) -> None:
+        self.services = services or EdgeServices()
         self.client: UpstreamClient | None = None
 
     def load(self, loader) -> None:
@@ -34,7 +37,7 @@ class Relay:
         )
 
     def configure(self, updated: set[str]) -> None:
-        timeouts = {"nextapi_upstream_timeout", "nextapi_upstream_connect_timeout"}
+        timeouts = {"nextapi_upstream_timeout", "nextapi_upstream_connect_timeout", "mode"}
         if not updated & timeouts and self.client is not None:
             return
         timeout = ctx.options.nextapi_upstream_timeout
@@ -46,6 +49,11 @@ class Relay:
             raise exceptions.OptionsError(f"{UPSTREAM_KEY_ENV} is not set")
         # The old client's connections close with it at shutdown; requests in flight finish.
         self.client = UpstreamClient(api_key, connect_timeout=connect_timeout, timeout=timeout)
+        self.services.upstream = self.client
+        mode = ProxyMode.parse(ctx.options.mode[0]) if ctx.options.mode else None
+        if isinstance(mode, ReverseMode):
+            host, port = mode.address
+            self.services.upstream_origin = f"{mode.scheme}://{host}:{port}"
 
     async def done(self) -> None:
         if self.client is not None:
@@ -56,9 +64,15 @@ class Relay:
             return
         assert self.client is not None
         rctx = context(flow)
-        if rctx.identity is None or rctx.route is None:
-            # Only an authenticated request on a known route is ever relayed. Getting here
-            # otherwise means an earlier addon failed: leave it to FailClosed.
+        unbilled = (
+            rctx.route is not None
+            and rctx.route.name == "tasks.create"
+            and (not rctx.holds_credits)
+        )
+        if rctx.identity is None or rctx.route is None or unbilled:
+            # Only an authenticated request on a known route, and a create only with its credits
+            # reserved, is ever relayed. Getting here otherwise means an earlier addon failed:
+            # leave it to FailClosed.
             return
         request = flow.request
         origin = f"{request.scheme}://{request.host}:{request.port}"

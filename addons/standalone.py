@@ -11,7 +11,8 @@ from pathlib import Path
 
 from mitmproxy import ctx, exceptions
 
-from proxy.remote import ControlClient, poll_snapshots
+from proxy.pricing import PriceTable
+from proxy.remote import ControlClient, RemoteWallet, poll_snapshots
 from proxy.services import EdgeServices
 from proxy.spool import Spool, SpoolIngestor
 
@@ -52,6 +53,9 @@ class Standalone:
             "If Redis is unreachable: local (this edge's own counters) or closed (503).",
         )
         loader.add_option(
+            "nextapi_prices_file", str, "", "Price table (TOML); empty: config/prices.toml."
+        )
+        loader.add_option(
             "nextapi_usage_flush_interval",
             float,
             0.2,
@@ -90,6 +94,9 @@ class Standalone:
         self.ingestor = SpoolIngestor(spool, self.client.ship_usage)
         await self.ingestor.start()
         self.poller = asyncio.create_task(poll_snapshots(self.client, self.services.policy))
+        prices_file = ctx.options.nextapi_prices_file
+        prices = PriceTable.load(Path(prices_file) if prices_file else None)
+        self.services.use_wallet(RemoteWallet(self.client), prices)
 
     async def done(self) -> None:
         if self.poller is not None:

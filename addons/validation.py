@@ -24,7 +24,7 @@ class Validation:
             refuse(flow, parsed)
             return
         ctx.model = parsed.model
-        ctx.create_body = parsed.body
+        ctx.create = parsed
         assert ctx.identity is not None
         allowed = ctx.identity.key.models
         if allowed is not None and parsed.model not in allowed:

@@ -99,6 +99,7 @@ def start_gateway(
     edge_port = int(address(gateway, "edge").rsplit(":", 1)[1])
     with httpx.Client(base_url=control, headers={"Authorization": f"Bearer {admin}"}) as c:
         org = c.post("/v1/orgs", json={"name": "bench", "email": "b@example.com"}).json()
+        c.post(f"/v1/orgs/{org['id']}/credits", json={"amount": 10**15})
         key = c.post(f"/v1/orgs/{org['id']}/keys", json={"name": "bench"}).json()["key"]
     return gateway, edge_port, key
 

@@ -11,9 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from control import audit, edgeapi, keys, orgs, system, usage
+from control import audit, billing, edgeapi, keys, orgs, system, usage, walletapi
 from control.http import ApiError, error_response
 from control.state import ControlState
+from control.wallet import SqliteWallet
+from proxy.pricing import PriceTable
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,10 @@ ROUTES = [
     Route("/v1/orgs/{org}/keys", keys.create_key, methods=["POST"]),
     Route("/v1/orgs/{org}/keys", keys.list_keys, methods=["GET"]),
     Route("/v1/orgs/{org}/requests", usage.list_requests, methods=["GET"]),
+    Route("/v1/orgs/{org}/credits", billing.grant_credits, methods=["POST"]),
+    Route("/v1/orgs/{org}/balance", billing.get_balance, methods=["GET"]),
+    Route("/v1/orgs/{org}/ledger", billing.get_ledger, methods=["GET"]),
+    Route("/v1/orgs/{org}/tasks", billing.list_tasks, methods=["GET"]),
     Route("/v1/keys/{key}", keys.get_key, methods=["GET"]),
     Route("/v1/keys/{key}", keys.patch_key, methods=["PATCH"]),
     Route("/v1/keys/{key}", keys.revoke_key, methods=["DELETE"]),
@@ -42,6 +48,7 @@ ROUTES = [
     Route("/v1/admin/tokens/{token}", system.revoke_admin_token, methods=["DELETE"]),
     Route("/v1/edge/snapshot", edgeapi.get_snapshot, methods=["GET"]),
     Route("/v1/edge/usage", edgeapi.post_usage, methods=["POST"]),
+    Route("/v1/edge/wallet/{op}", walletapi.wallet_call, methods=["POST"]),
 ]
 
 
@@ -102,7 +109,11 @@ def _by_path(routes: list[Route]) -> list[Route]:
     return merged
 
 
-def create_app(state: ControlState, metrics: Callable[[], dict[str, int]] = dict) -> Starlette:
+def create_app(
+    state: ControlState,
+    metrics: Callable[[], dict[str, int]] = dict,
+    wallet: SqliteWallet | None = None,
+) -> Starlette:
     app = Starlette(
         routes=[*_by_path(ROUTES), Route("/openapi.json", openapi, methods=["GET"])],
         exception_handlers={
@@ -112,5 +123,6 @@ def create_app(state: ControlState, metrics: Callable[[], dict[str, int]] = dict
         },
     )
     app.state.control = state
+    app.state.wallet = wallet or SqliteWallet(state, PriceTable.load())
     app.state.metrics = metrics
     return app

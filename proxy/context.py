@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from proxy.authn import Identity
 from proxy.netaddr import IPAddress
 from proxy.routes import Route
+from proxy.seedance import CreateRequest
 
 METADATA_KEY = "nextapi"
 
@@ -31,8 +31,9 @@ class RequestContext:
     task_id: str | None = None
     credits: int = 0
     upstream_latency_ms: float | None = None
-    create_body: dict[str, Any] | None = None  # a create's parsed JSON
+    create: CreateRequest | None = None  # a create's parsed body
     holds_slots: bool = False  # a create holding concurrency slots not yet bound or released
+    holds_credits: bool = False  # a create holding a credit reservation not yet assigned
     recorded: bool = False
 
     @property

@@ -10,6 +10,7 @@ import httpx
 
 DEMO_ORG = {"name": "Demo org", "email": "demo@example.com"}
 DEMO_MODEL = "seedance-1-0-pro-250528"
+DEMO_CREDITS = 100 * 1_000_000  # 100 credits, in micro-credits
 
 
 async def create_demo_data(control_url: str, admin_token: str, edge: tuple[str, int]) -> str:
@@ -19,6 +20,8 @@ async def create_demo_data(control_url: str, admin_token: str, edge: tuple[str, 
         demo = next((o for o in orgs["items"] if o["email"] == DEMO_ORG["email"]), None)
         if demo is None or demo["status"] != "active":
             demo = (await client.post("/v1/orgs", json=DEMO_ORG)).raise_for_status().json()
+        grant = {"amount": DEMO_CREDITS, "reason": "demo credits"}
+        (await client.post(f"/v1/orgs/{demo['id']}/credits", json=grant)).raise_for_status()
         created = await client.post(f"/v1/orgs/{demo['id']}/keys", json={"name": "demo key"})
         key = created.raise_for_status().json()["key"]
     host, port = edge

@@ -5,6 +5,7 @@ last snapshot and its usage stays in the local spool until a batch is acknowledg
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ import httpx
 import msgpack
 
 from proxy.policy import PolicyStore, Snapshot
+from proxy.wallet import Hold, Refusal
 
 log = logging.getLogger(__name__)
 MSGPACK = "application/msgpack"
@@ -35,6 +37,13 @@ class ControlClient:
         )
         response.raise_for_status()
         return msgpack.unpackb(response.content)
+
+    async def wallet(self, op: str, args: dict[str, Any]) -> Any:
+        response = await self._client.post(
+            f"/v1/edge/wallet/{op}", content=msgpack.packb(args), headers={"Content-Type": MSGPACK}
+        )
+        response.raise_for_status()
+        return msgpack.unpackb(response.content)["result"]
 
     async def ship_usage(self, records: list[dict[str, Any]]) -> None:
         """Raises unless the control plane stored the batch: the spool then keeps it."""
@@ -61,3 +70,47 @@ async def poll_snapshots(client: ControlClient, store: PolicyStore, wait: float 
             continue
         backoff = 0.2
         store.replace(Snapshot.from_wire(data))
+
+
+class RemoteWallet:
+    """The control plane's credits ledger, for an edge apart (see control/walletapi.py).
+    Idempotent steps are retried briefly; a reservation is asked once and fails closed."""
+
+    def __init__(self, client: ControlClient, attempts: int = 3) -> None:
+        self._client = client
+        self._attempts = attempts
+
+    async def _call(self, op: str, args: dict[str, Any], *, retry: bool = True) -> Any:
+        delay = 0.2
+        for attempt in range(self._attempts if retry else 1):
+            try:
+                return await self._client.wallet(op, args)
+            except (httpx.HTTPError, ValueError):
+                if attempt + 1 >= (self._attempts if retry else 1):
+                    raise
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    async def reserve(self, hold: Hold) -> Refusal | None:
+        result = await self._call("reserve", dataclasses.asdict(hold), retry=False)
+        return None if result is None else Refusal(*result)
+
+    async def assign(self, request_id: str, task_id: str) -> None:
+        await self._call("assign", {"request_id": request_id, "task_id": task_id})
+
+    async def release(self, request_id: str) -> None:
+        await self._call("release", {"request_id": request_id})
+
+    async def settle(self, task_id: str, status: str, completion_tokens: int | None) -> int | None:
+        args = {"task_id": task_id, "status": status, "completion_tokens": completion_tokens}
+        return await self._call("settle", args)
+
+    async def owner(self, task_id: str) -> str | None:
+        return await self._call("owner", {"task_id": task_id})
+
+    async def org_tasks(self, org_id: str, since: float, limit: int = 500) -> list[str]:
+        return await self._call("org_tasks", {"org_id": org_id, "since": since, "limit": limit})
+
+    async def unsettled_tasks(self, limit: int = 1000) -> list[str]:
+        return await self._call("unsettled_tasks", {"limit": limit})

@@ -12,6 +12,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mitmproxy import ctx, master, options
@@ -20,6 +21,7 @@ from mitmproxy.addons import next_layer, proxyserver, tlsconfig
 from addons.gateway import chain
 from addons.standalone import Standalone
 from proxy.policy import Snapshot
+from proxy.pricing import PriceTable
 from proxy.services import EdgeServices
 from proxy.serving import AppServer
 from proxy.settings import Settings, load, split_hostport
@@ -99,6 +101,7 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
     from control.app import create_app
     from control.state import ControlState
     from control.usage import store_usage
+    from control.wallet import SqliteWallet
 
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -125,7 +128,12 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         )
         stack.push_async_callback(state.close)
         await state.admin.bootstrap(admin_token)
-        app = create_app(state, metrics=_metrics(services))
+        prices = PriceTable.load(Path(settings.prices_file) if settings.prices_file else None)
+        wallet = SqliteWallet(state, prices)
+        released = await wallet.recover()
+        if released:
+            log.warning("released %d credit holds left by an interrupted run", released)
+        app = create_app(state, metrics=_metrics(services), wallet=wallet)
         host, port = split_hostport(settings.control_listen, "control_listen")
         control = AppServer(app, host, port)
         await control.start()
@@ -138,6 +146,7 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         assert state is not None
         embedded = state
         state.subscribe(lambda wire: services.policy.replace(Snapshot.from_wire(wire)))
+        services.use_wallet(wallet, prices)
         spool = Spool(data_dir / "spool", flush_interval=settings.usage_flush_interval)
         await spool.start()
         stack.push_async_callback(spool.close)
@@ -158,6 +167,7 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
                 nextapi_token_env=settings.admin_token_env,
                 nextapi_data_dir=str(data_dir),
                 nextapi_usage_flush_interval=settings.usage_flush_interval,
+                nextapi_prices_file=str(settings.prices_file or ""),
             )
         edge_task = asyncio.create_task(edge.run())
         stack.push_async_callback(_stop_master, edge, edge_task)

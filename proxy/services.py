@@ -9,8 +9,12 @@ from proxy.authn import KeyAuthenticator
 from proxy.concurrency import ConcurrencyStore, MemoryConcurrencyStore, RedisConcurrencyStore
 from proxy.limiter import RateLimiter
 from proxy.policy import PolicyStore
+from proxy.pricing import PriceTable
 from proxy.resilient import Breaker, ResilientLimiter, ResilientSlots
+from proxy.taskwatch import TaskWatch
 from proxy.throttle import AuthThrottle
+from proxy.upstream import UpstreamClient
+from proxy.wallet import Wallet
 
 if TYPE_CHECKING:
     from proxy.spool import Spool
@@ -26,12 +30,22 @@ class EdgeServices:
     default_limits: dict[str, int] = field(default_factory=dict)  # for orgs that set none
     spool: Spool | None = None  # set once the process has started its usage spool
     breaker: Breaker | None = None  # set when counters are shared through Redis
+    wallet: Wallet | None = None  # the credits ledger: in-process, or the control plane's
+    prices: PriceTable | None = None
+    upstream: UpstreamClient | None = None  # the relay's client, for the edge's own calls
+    upstream_origin: str = ""  # scheme://host:port of the upstream
+    watch: TaskWatch = field(init=False)
 
     def __post_init__(self) -> None:
         if self.authenticator is None:
             self.authenticator = KeyAuthenticator(self.policy)
         if self.throttle is None:
             self.throttle = AuthThrottle(self.limits)
+        self.watch = TaskWatch(self.counters, self.wallet)
+
+    def use_wallet(self, wallet: Wallet, prices: PriceTable) -> None:
+        self.wallet = self.watch.wallet = wallet
+        self.prices = prices
 
     def use_redis(self, url: str, *, prefix: str = "nextapi:", failure: str = "local") -> None:
         """Share rate limits, failed-auth counts and concurrency slots with other edges."""
@@ -42,6 +56,7 @@ class EdgeServices:
             RedisConcurrencyStore(url, prefix=prefix), MemoryConcurrencyStore(), self.breaker
         )
         self.gatekeeper.limiter = self.limits
+        self.watch.counters = self.counters
 
     @property
     def auth(self) -> KeyAuthenticator:

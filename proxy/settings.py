@@ -44,6 +44,7 @@ class Settings:
     reconcile_interval: float = 15.0
     # A key refused this many times for its rate limits within 10 minutes is suspended (0: never).
     suspend_after_rate_limited: int = 1000
+    prices_file: str = ""  # empty: config/prices.toml
     simulator_listen: str = "127.0.0.1:8788"
     demo: bool = False
     log_level: str = "info"

@@ -185,11 +185,16 @@ class Gateway:
 
     # --- admin shortcuts -----------------------------------------------------------------------
 
-    def create_org(self, **fields: Any) -> dict[str, Any]:
+    def create_org(self, credits: int = 1000 * 1_000_000, **fields: Any) -> dict[str, Any]:
+        """A new org; granted `credits` (micro-credits) unless 0."""
         body = {"name": "Test org", "email": "ops@example.com", **fields}
         response = self.admin.post("/v1/orgs", json=body)
         assert response.status_code == 201, response.text
-        return response.json()
+        org = response.json()
+        if credits:
+            granted = self.admin.post(f"/v1/orgs/{org['id']}/credits", json={"amount": credits})
+            assert granted.status_code == 201, granted.text
+        return org
 
     def create_key(self, org_id: str, **fields: Any) -> dict[str, Any]:
         response = self.admin.post(f"/v1/orgs/{org_id}/keys", json={"name": "k", **fields})

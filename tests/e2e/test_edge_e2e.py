@@ -206,7 +206,7 @@ def test_upstream_5xx_becomes_502(gateway: Gateway, simulator: Simulator, custom
     _, key = customer
     simulator.configure(fixed_status=500)
     with edge(gateway, key) as client:
-        error = assert_envelope(client.get(TASKS), 502, "UpstreamUnavailable")
+        error = assert_envelope(client.post(TASKS, json=TEXT_CREATE), 502, "UpstreamUnavailable")
     assert "500" in error["message"]
 
 
@@ -221,7 +221,7 @@ def test_upstream_unreachable_is_502(simulator: Simulator, tmp_path: Path) -> No
         org = gw.create_org()
         key = gw.create_key(org["id"])["key"]
         with edge(gw, key) as client:
-            assert_envelope(client.get(TASKS), 502, "UpstreamUnavailable")
+            assert_envelope(client.post(TASKS, json=TEXT_CREATE), 502, "UpstreamUnavailable")
     finally:
         gw.stop()
 
@@ -233,7 +233,7 @@ def test_upstream_timeout_is_504(simulator: Simulator, tmp_path: Path) -> None:
         key = gw.create_key(org["id"])["key"]
         simulator.configure(latency_ms=1500)
         with edge(gw, key) as client:
-            assert_envelope(client.get(TASKS), 504, "UpstreamTimeout")
+            assert_envelope(client.post(TASKS, json=TEXT_CREATE), 504, "UpstreamTimeout")
     finally:
         simulator.configure(latency_ms=0)
         gw.stop()
@@ -251,7 +251,7 @@ def test_relay_sends_the_upstream_key_and_drops_spoofable_headers(
         "X-Client-Request-Id": "client-req-77",
     }
     with edge(gateway, key, **headers) as client:
-        response = client.get(TASKS, params={"probe": "header-scrub"})
+        response = client.post(TASKS, params={"probe": "header-scrub"}, json=TEXT_CREATE)
     assert response.status_code == 200
     assert simulator.api_key not in response.text
     assert simulator.api_key not in json.dumps(dict(response.headers))
@@ -283,7 +283,9 @@ def test_one_usage_record_per_request_with_only_the_promised_fields(
     create = records[-1]
     assert create["id"] == created.headers["x-request-id"]
     assert create["status"] == 200 and create["model"] == "seedance-1-0-pro-250528"
-    assert create["task_id"] == task_id and create["credits"] == 0
+    # The create's record carries the credits reserved for it: 1080p (the 1.0 pro default)
+    # 16:9, 5 s at 2.5 credits per million tokens = 246,840 tokens -> 617,100 micro-credits.
+    assert create["task_id"] == task_id and create["credits"] == 617_100
     assert create["bytes_in"] == len(raw)
     assert create["latency_ms"] >= create["upstream_latency_ms"] > 0
     assert create["ts"].endswith("Z")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from proxy import keys
-from tests.e2e.harness import Gateway, Simulator
+from tests.e2e.harness import TEXT_CREATE, Gateway, Simulator
 
 TASKS = "/api/v3/contents/generations/tasks"
 
@@ -40,11 +40,11 @@ def test_key_requests_per_minute(gateway: Gateway, simulator: Simulator) -> None
     org = gateway.create_org()
     key = gateway.create_key(org["id"], rate_limit={"requests_per_minute": 3})["key"]
     with client(gateway, key) as c:
-        answers = [c.get(TASKS, params={"probe": "key-rpm"}) for _ in range(3)]
+        answers = [c.post(TASKS, params={"probe": "key-rpm"}, json=TEXT_CREATE) for _ in range(3)]
         assert [a.status_code for a in answers] == [200, 200, 200]
         assert [a.headers["ratelimit-remaining"] for a in answers] == ["2", "1", "0"]
         assert all(a.headers["ratelimit-limit"] == "3" for a in answers)
-        refused = c.get(TASKS, params={"probe": "key-rpm"})
+        refused = c.post(TASKS, params={"probe": "key-rpm"}, json=TEXT_CREATE)
     assert_rate_limited(refused)
     assert refused.headers["ratelimit-remaining"] == "0"
     assert "key" in refused.json()["error"]["message"]

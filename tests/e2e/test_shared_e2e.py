@@ -79,6 +79,7 @@ class Cluster:
 
     def customer(self, **key_fields: object) -> str:
         org = self.admin.post("/v1/orgs", json={"name": "shared", "email": "s@example.com"})
+        self.admin.post(f"/v1/orgs/{org.json()['id']}/credits", json={"amount": 10**12})
         key = self.admin.post(f"/v1/orgs/{org.json()['id']}/keys", json={"name": "k", **key_fields})
         return key.json()["key"]
 

@@ -90,6 +90,7 @@ def test_edge_apart_pulls_policy_and_ships_usage(
             match = edge.wait_for(r"listening at (\S+):(\d+)")
             edge_url = f"http://127.0.0.1:{match.group(2)}"
         org = admin.post("/v1/orgs", json={"name": "apart", "email": "a@example.com"}).json()
+        admin.post(f"/v1/orgs/{org['id']}/credits", json={"amount": 10**12})
         created = admin.post(f"/v1/orgs/{org['id']}/keys", json={"name": "k"}).json()
         headers = {"Authorization": f"Bearer {created['key']}"}
         with httpx.Client(base_url=edge_url, headers=headers, timeout=10) as client:

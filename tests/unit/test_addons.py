@@ -189,7 +189,9 @@ def test_validation_refuses_bad_bodies_and_forbidden_models() -> None:
     addon.request(bad)
     assert bad.response.status_code == 400
     limited = identity(models=frozenset({"seedance-1-0-lite-t2v-250428"}))
-    body = json.dumps({"model": "seedance-1-0-pro-250528", "content": [{"type": "text"}]})
+    body = json.dumps(
+        {"model": "seedance-1-0-pro-250528", "content": [{"type": "text", "text": "x"}]}
+    )
     forbidden = with_context(flow("POST", TASKS, body.encode()), route=CREATE, ident=limited)
     addon.request(forbidden)
     assert forbidden.response.status_code == 403

@@ -1,0 +1,81 @@
+"""Credits on the life of a create: the most the task can cost is reserved against the balance
+and every spend limit before anything is relayed (402 otherwise); the hold passes to the task
+once the upstream accepts it, or is released at once if the create fails. The charge itself
+happens when the task is seen ending (addons/tasks.py, callbacks, the reconciler)."""
+
+from __future__ import annotations
+
+import logging
+
+from mitmproxy import http
+
+from addons.respond import context, refuse
+from proxy.context import METADATA_KEY, RequestContext
+from proxy.errors import EdgeError, invalid_parameter
+from proxy.services import EdgeServices
+from proxy.wallet import Hold
+
+log = logging.getLogger(__name__)
+
+
+class Billing:
+    def __init__(self, services: EdgeServices) -> None:
+        self.services = services
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response:
+            return
+        rctx = context(flow)
+        if rctx.route is None or rctx.route.name != "tasks.create" or rctx.create is None:
+            return
+        assert rctx.identity is not None
+        wallet, prices = self.services.wallet, self.services.prices
+        if wallet is None or prices is None:
+            # Never relay a create that nobody can bill.
+            refuse(flow, EdgeError(503, "ServiceUnavailable", "Billing is not available."))
+            return
+        create = rctx.create
+        if prices.match(create.model) is None:
+            refuse(flow, invalid_parameter(f"Unknown model `{create.model}`.", "model"))
+            return
+        amount = prices.estimate(create)
+        hold = Hold(
+            request_id=rctx.request_id,
+            org_id=rctx.identity.org.org_id,
+            key_id=rctx.identity.key.key_id,
+            amount=amount,
+            model=create.model,
+            tier=create.service_tier or "default",
+            generate_audio=create.generate_audio,
+        )
+        try:
+            refusal = await wallet.reserve(hold)
+        except Exception:
+            log.exception("credit reservation failed; refusing the create")
+            refuse(flow, EdgeError(503, "ServiceUnavailable", "Billing is not available."))
+            return
+        if refusal is not None:
+            refuse(flow, EdgeError(402, refusal.code, refusal.message))
+            return
+        rctx.holds_credits = True
+        rctx.credits = amount
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        await self._settle(flow)
+
+    async def error(self, flow: http.HTTPFlow) -> None:
+        await self._settle(flow)
+
+    async def _settle(self, flow: http.HTTPFlow) -> None:
+        rctx = flow.metadata.get(METADATA_KEY)
+        if not isinstance(rctx, RequestContext) or not rctx.holds_credits:
+            return
+        rctx.holds_credits = False
+        wallet = self.services.wallet
+        assert wallet is not None and rctx.identity is not None
+        if rctx.task_id:
+            await wallet.assign(rctx.request_id, rctx.task_id)
+            self.services.watch.remember(rctx.task_id, rctx.identity.org.org_id)
+        else:
+            await wallet.release(rctx.request_id)
+            rctx.credits = 0

@@ -1,0 +1,90 @@
+"""Tasks belong to the org that created them; the upstream account is shared by every customer.
+
+A get or delete of another org's task is a 404, indistinguishable from a missing task; a list
+is narrowed to the caller's own tasks (the edge never relays an unfiltered list). Every task
+status the edge sees on the way back is passed to the task watch (slots, settlement); before a
+delete, an unsettled task is settled from the upstream's own record, which the delete removes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from mitmproxy import http
+
+from addons.respond import context, refuse
+from proxy.context import METADATA_KEY, RequestContext
+from proxy.errors import EdgeError, not_found
+from proxy.routes import TASKS_PATH
+from proxy.services import EdgeServices
+
+LIST_DAYS = 7  # the upstream lists the last 7 days only
+LIST_MAX_IDS = 100  # the newest tasks a list covers: the ids travel in the query string
+
+
+class Tasks:
+    def __init__(self, services: EdgeServices) -> None:
+        self.services = services
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response:
+            return
+        rctx = context(flow)
+        if rctx.route is None or rctx.identity is None:
+            return
+        org_id = rctx.identity.org.org_id
+        name = rctx.route.name
+        if name in ("tasks.get", "tasks.delete"):
+            assert rctx.task_id is not None
+            if await self.services.watch.owner(rctx.task_id) != org_id:
+                refuse(flow, not_found("The task was not found."))
+                return
+            if name == "tasks.delete":
+                await self._settle_before_delete(rctx.task_id)
+        elif name == "tasks.list":
+            await self._narrow_list(flow, org_id)
+
+    async def _narrow_list(self, flow: http.HTTPFlow, org_id: str) -> None:
+        wallet = self.services.wallet
+        since = time.time() - LIST_DAYS * 86400
+        own = await wallet.org_tasks(org_id, since, LIST_MAX_IDS) if wallet is not None else []
+        query = list(flow.request.query.items(multi=True))
+        asked = {v for k, v in query if k == "filter.task_ids"}
+        ids = [task_id for task_id in own if not asked or task_id in asked]
+        if not ids:
+            body = json.dumps({"items": [], "total": 0}).encode()
+            flow.response = http.Response.make(200, body, {"Content-Type": "application/json"})
+            return
+        kept = [(k, v) for k, v in query if k != "filter.task_ids"]
+        flow.request.query = [*kept, *(("filter.task_ids", task_id) for task_id in ids)]
+
+    async def _settle_before_delete(self, task_id: str) -> None:
+        upstream, origin = self.services.upstream, self.services.upstream_origin
+        if upstream is None or not origin or self.services.watch.settled(task_id):
+            return
+        answer = await upstream.send("GET", origin, f"{TASKS_PATH}/{task_id}", [], b"")
+        if not isinstance(answer, EdgeError) and answer.status == 200:
+            try:
+                await self.services.watch.seen(json.loads(answer.content))
+            except (ValueError, AttributeError):
+                pass
+
+    async def response(self, flow: http.HTTPFlow) -> None:
+        rctx = flow.metadata.get(METADATA_KEY)
+        if not isinstance(rctx, RequestContext) or rctx.route is None or flow.response is None:
+            return
+        if flow.response.status_code != 200 or rctx.identity is None:
+            return
+        name = rctx.route.name
+        if name == "tasks.get":
+            try:
+                task = json.loads(flow.response.content or b"")
+            except ValueError:
+                return
+            if isinstance(task, dict):
+                charged = await self.services.watch.seen(task)
+                if charged:
+                    rctx.credits = charged
+        elif name == "tasks.delete" and rctx.task_id:
+            await self.services.watch.gone(rctx.task_id)

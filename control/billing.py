@@ -1,0 +1,161 @@
+"""Credits over the admin API: grants, balance, the ledger, the org's tasks with their cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from control import db as dbm
+from control import validate
+from control.access import admin_for
+from control.http import (
+    ApiError,
+    bad_request,
+    conflict,
+    decode_cursor,
+    encode_cursor,
+    json_body,
+    page_limit,
+    rfc3339,
+)
+from control.orgs import load_org
+from control.state import ControlState
+from control.wallet import SqliteWallet
+
+MAX_GRANT = 2**53  # micro-credits, as for limits: exact in JSON and msgpack
+
+
+def wallet_of(request: Request) -> SqliteWallet:
+    return request.app.state.wallet
+
+
+async def grant_credits(request: Request) -> JSONResponse:
+    """Grant credits to an org: a ledger entry (negative amounts are refused: no debits here)."""
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    org_id = request.path_params["org"]
+    body = await json_body(request)
+    validate.only_fields(body, {"amount", "reason"})
+    if "amount" not in body:
+        raise ApiError(400, "MissingParameter", "`amount` is required (micro-credits).")
+    amount = validate.int_range(body["amount"], "amount", 1, MAX_GRANT)
+    reason = validate.text(body, "reason", maximum=500) if "reason" in body else "grant"
+    org = await load_org(state, org_id)
+    if org["status"] == "closed":
+        raise conflict("The org is closed.")
+    entry = await wallet_of(request).grant(org_id, amount, reason, admin.token_id)
+    balance = await wallet_of(request).balance(org_id)
+    return JSONResponse({"id": entry, "amount": amount, "balance": balance}, status_code=201)
+
+
+async def get_balance(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    org_id = request.path_params["org"]
+    await load_org(state, org_id)
+    return JSONResponse(await wallet_of(request).balance(org_id))
+
+
+def _ledger_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "amount": row["amount"],
+        "key_id": row["key_id"],
+        "task_id": row["task_id"],
+        "reason": row["reason"],
+        "created_at": rfc3339(row["created_at"]),
+    }
+
+
+async def get_ledger(request: Request) -> JSONResponse:
+    """The org's ledger entries (grants, charges, refunds), newest first, with its
+    reservations (held, settled or released) beside them."""
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    org_id = request.path_params["org"]
+    await load_org(state, org_id)
+    limit = page_limit(request)
+    cursor = request.query_params.get("cursor")
+    before = decode_cursor(cursor, int)[0] if cursor else 2**62
+    rows = await dbm.fetch_all(
+        state.db,
+        "SELECT * FROM ledger WHERE org_id=? AND id<? ORDER BY id DESC LIMIT ?",
+        org_id,
+        before,
+        limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    holds = await dbm.fetch_all(
+        state.db,
+        "SELECT * FROM reservations WHERE org_id=? ORDER BY created_at DESC LIMIT 100",
+        org_id,
+    )
+    return JSONResponse(
+        {
+            "items": [_ledger_json(row) for row in rows],
+            "next_cursor": encode_cursor(rows[-1]["id"]) if more else None,
+            "reservations": [
+                {
+                    "id": hold["id"],
+                    "amount": hold["amount"],
+                    "status": hold["status"],
+                    "task_id": hold["task_id"],
+                    "key_id": hold["key_id"],
+                    "model": hold["model"],
+                    "created_at": rfc3339(hold["created_at"]),
+                    "settled_at": rfc3339(hold["settled_at"]),
+                }
+                for hold in holds
+            ],
+        }
+    )
+
+
+async def list_tasks(request: Request) -> JSONResponse:
+    """The org's generation tasks with their status and cost, newest first."""
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    org_id = request.path_params["org"]
+    await load_org(state, org_id)
+    limit = page_limit(request)
+    cursor = request.query_params.get("cursor")
+    clauses, args = ["org_id=?"], [org_id]
+    if cursor:
+        created, task_id = decode_cursor(cursor, float, str)
+        clauses.append("(created_at<? OR (created_at=? AND id<?))")
+        args += [created, created, task_id]
+    if status := request.query_params.get("status"):
+        if status not in ("queued", "running", "succeeded", "failed", "cancelled", "expired"):
+            raise bad_request("`status` is not a task status.")
+        clauses.append("status=?")
+        args.append(status)
+    rows = await dbm.fetch_all(
+        state.db,
+        f"SELECT * FROM tasks WHERE {' AND '.join(clauses)} "
+        "ORDER BY created_at DESC, id DESC LIMIT ?",
+        *args,
+        limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        {
+            "id": row["id"],
+            "key_id": row["key_id"],
+            "model": row["model"],
+            "service_tier": row["service_tier"],
+            "status": row["status"],
+            "reserved": row["reserved"],
+            "charged": row["charged"],
+            "tokens": row["tokens"],
+            "created_at": rfc3339(row["created_at"]),
+            "finished_at": rfc3339(row["finished_at"]),
+        }
+        for row in rows
+    ]
+    next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None
+    return JSONResponse({"items": items, "next_cursor": next_cursor})

@@ -1,0 +1,256 @@
+"""Credits: the ledger, reservations against balance and spend limits, and settlement.
+
+The ledger is the truth: grants and refunds add, charges subtract; the balance is derived from it
+(`available` = ledger total − held reservations). A create reserves the most it can cost, in one
+SQLite transaction (BEGIN IMMEDIATE: one writer at a time), against the available balance and
+every spend limit of the org and the key; so concurrent creates can never together reserve more
+than there is. When the task ends the reservation is settled exactly once: a charge for the
+actual tokens of a succeeded task (unique per task id), nothing for a failed, cancelled or
+expired one, and the rest released.
+
+Spend limits count by the calendar (UTC): the current day or month's charges plus the holds made
+in it, so a period rolls over by itself, with no job that might not run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from control import db as dbm
+from control.state import ControlState
+from proxy.pricing import PriceTable
+from proxy.wallet import Hold, Refusal
+
+SUCCEEDED = "succeeded"
+ENDED = frozenset({"succeeded", "failed", "cancelled", "expired"})
+HOLD_SECONDS = 300.0  # a hold whose create never answered is released after this (crash recovery)
+
+
+def period_start(now: float, period: str) -> float:
+    moment = datetime.fromtimestamp(now, UTC)
+    if period == "day":
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return start.timestamp()
+
+
+class SqliteWallet:
+    def __init__(
+        self, state: ControlState, prices: PriceTable, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.state = state
+        self.prices = prices
+        self.clock = clock
+
+    # --- balance -----------------------------------------------------------------------------
+
+    async def balance(self, org_id: str) -> dict[str, int]:
+        db = self.state.db
+        total = await dbm.fetch_one(
+            db, "SELECT COALESCE(SUM(amount), 0) AS total FROM ledger WHERE org_id=?", org_id
+        )
+        held = await dbm.fetch_one(
+            db,
+            "SELECT COALESCE(SUM(amount), 0) AS held FROM reservations "
+            "WHERE org_id=? AND status='held'",
+            org_id,
+        )
+        assert total is not None and held is not None
+        return {"available": total["total"] - held["held"], "reserved": held["held"]}
+
+    async def grant(self, org_id: str, amount: int, reason: str, actor: str) -> int:
+        async with self.state.transaction() as tx:
+            cursor = await tx.execute(
+                "INSERT INTO ledger (org_id, kind, amount, reason, actor, created_at) "
+                "VALUES (?, 'grant', ?, ?, ?, ?)",
+                (org_id, amount, reason, actor, self.clock()),
+            )
+            await self.state.audit(tx, actor, "credits.grant", org_id, {"amount": amount})
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    # --- the life of a create ----------------------------------------------------------------
+
+    async def reserve(self, hold: Hold) -> Refusal | None:
+        now = self.clock()
+        async with self.state.transaction() as tx:
+            balance = await self._available(tx, hold.org_id)
+            if balance < hold.amount:
+                return Refusal(
+                    "InsufficientCredits",
+                    f"This task can cost up to {hold.amount} micro-credits; "
+                    f"{max(balance, 0)} are available.",
+                )
+            for scope, owner in (("org", hold.org_id), ("key", hold.key_id)):
+                limit = await self._spend_limit(tx, scope, owner)
+                if limit is None:
+                    continue
+                spent = await self._spent(tx, scope, owner, period_start(now, limit["period"]))
+                if spent + hold.amount > limit["amount"]:
+                    return Refusal(
+                        "SpendLimitExceeded",
+                        f"The {scope}'s spend limit of {limit['amount']} micro-credits per "
+                        f"{limit['period']} would be exceeded ({spent} spent or reserved).",
+                    )
+            await tx.execute(
+                "INSERT INTO reservations (id, org_id, key_id, amount, model, tier, "
+                "generate_audio, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?)",
+                (
+                    hold.request_id,
+                    hold.org_id,
+                    hold.key_id,
+                    hold.amount,
+                    hold.model,
+                    hold.tier,
+                    hold.generate_audio,
+                    now,
+                ),
+            )
+        return None
+
+    async def _available(self, tx: Any, org_id: str) -> int:
+        row = await dbm.fetch_one(
+            tx,
+            "SELECT (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE org_id=?) - "
+            "(SELECT COALESCE(SUM(amount), 0) FROM reservations "
+            " WHERE org_id=? AND status='held') AS available",
+            org_id,
+            org_id,
+        )
+        assert row is not None
+        return int(row["available"])
+
+    async def _spend_limit(self, tx: Any, scope: str, owner: str) -> dict[str, Any] | None:
+        table = "orgs" if scope == "org" else "api_keys"
+        row = await dbm.fetch_one(tx, f"SELECT spend_limit FROM {table} WHERE id=?", owner)
+        return dbm.loads(row["spend_limit"]) if row is not None else None
+
+    async def _spent(self, tx: Any, scope: str, owner: str, since: float) -> int:
+        column = "org_id" if scope == "org" else "key_id"
+        row = await dbm.fetch_one(
+            tx,
+            f"SELECT (SELECT COALESCE(-SUM(amount), 0) FROM ledger "
+            f"  WHERE {column}=? AND kind='charge' AND created_at>=?) + "
+            f"(SELECT COALESCE(SUM(amount), 0) FROM reservations "
+            f"  WHERE {column}=? AND status='held' AND created_at>=?) AS spent",
+            owner,
+            since,
+            owner,
+            since,
+        )
+        assert row is not None
+        return int(row["spent"])
+
+    async def assign(self, request_id: str, task_id: str) -> None:
+        """The upstream accepted the create: the task, and its hold, belong to the org."""
+        now = self.clock()
+        async with self.state.transaction() as tx:
+            await tx.execute(
+                "UPDATE reservations SET task_id=? WHERE id=? AND status='held'",
+                (task_id, request_id),
+            )
+            await tx.execute(
+                "INSERT OR IGNORE INTO tasks (id, org_id, key_id, model, service_tier, status, "
+                "reserved, created_at, updated_at) "
+                "SELECT ?, org_id, key_id, model, tier, 'queued', amount, ?, ? "
+                "FROM reservations WHERE id=?",
+                (task_id, now, now, request_id),
+            )
+
+    async def release(self, request_id: str) -> None:
+        """The create failed: nothing was started, the hold goes."""
+        async with self.state.transaction() as tx:
+            await tx.execute(
+                "UPDATE reservations SET status='released', settled_at=? "
+                "WHERE id=? AND status='held' AND task_id IS NULL",
+                (self.clock(), request_id),
+            )
+
+    async def settle(self, task_id: str, status: str, completion_tokens: int | None) -> int | None:
+        """The task ended: charge a success, release the rest. Exactly once per task: returns
+        the amount charged by this call, or None if the task was settled before (or unknown)."""
+        if status not in ENDED:
+            await self._touch(task_id, status)
+            return None
+        now = self.clock()
+        async with self.state.transaction() as tx:
+            hold = await dbm.fetch_one(
+                tx, "SELECT * FROM reservations WHERE task_id=? AND status='held'", task_id
+            )
+            if hold is None:
+                return None
+            charge = 0
+            if status == SUCCEEDED:
+                tokens = completion_tokens or 0
+                charge = self.prices.cost(
+                    hold["model"],
+                    hold["tier"],
+                    tokens,
+                    generate_audio=None
+                    if hold["generate_audio"] is None
+                    else bool(hold["generate_audio"]),
+                )
+                await tx.execute(
+                    "INSERT INTO ledger (org_id, key_id, kind, amount, task_id, reason, actor, "
+                    "created_at) VALUES (?, ?, 'charge', ?, ?, ?, 'system:billing', ?)",
+                    (hold["org_id"], hold["key_id"], -charge, task_id, f"{tokens} tokens", now),
+                )
+            await tx.execute(
+                "UPDATE reservations SET status='settled', settled_at=? WHERE id=?",
+                (now, hold["id"]),
+            )
+            await tx.execute(
+                "UPDATE tasks SET status=?, charged=?, tokens=?, updated_at=?, finished_at=? "
+                "WHERE id=?",
+                (status, charge, completion_tokens, now, now, task_id),
+            )
+        return charge
+
+    async def _touch(self, task_id: str, status: str) -> None:
+        async with self.state.transaction() as tx:
+            await tx.execute(
+                "UPDATE tasks SET status=?, updated_at=? WHERE id=? AND finished_at IS NULL "
+                "AND status!=?",
+                (status, self.clock(), task_id, status),
+            )
+
+    async def recover(self) -> int:
+        """At start: holds whose create never answered (the process died between reserving and
+        relaying, or before learning the task id) are released. Returns how many."""
+        async with self.state.transaction() as tx:
+            cursor = await tx.execute(
+                "UPDATE reservations SET status='released', settled_at=? "
+                "WHERE status='held' AND task_id IS NULL AND created_at<?",
+                (self.clock(), self.clock() - HOLD_SECONDS),
+            )
+        return cursor.rowcount
+
+    # --- ownership -----------------------------------------------------------------------------
+
+    async def owner(self, task_id: str) -> str | None:
+        row = await dbm.fetch_one(self.state.db, "SELECT org_id FROM tasks WHERE id=?", task_id)
+        return row["org_id"] if row is not None else None
+
+    async def org_tasks(self, org_id: str, since: float, limit: int = 500) -> list[str]:
+        rows = await dbm.fetch_all(
+            self.state.db,
+            "SELECT id FROM tasks WHERE org_id=? AND created_at>=? "
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            org_id,
+            since,
+            limit,
+        )
+        return [row["id"] for row in rows]
+
+    async def unsettled_tasks(self, limit: int = 1000) -> list[str]:
+        rows = await dbm.fetch_all(
+            self.state.db,
+            "SELECT task_id FROM reservations WHERE status='held' AND task_id IS NOT NULL "
+            "ORDER BY created_at LIMIT ?",
+            limit,
+        )
+        return [row["task_id"] for row in rows]

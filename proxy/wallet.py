@@ -1,0 +1,43 @@
+"""What the edge asks of the credits ledger on the life of a create. The ledger itself lives in
+the control plane (control/wallet.py, SQLite); an edge in the same process calls it directly,
+an edge apart calls it over HTTP (proxy/remote.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    request_id: str
+    org_id: str
+    key_id: str
+    amount: int  # micro-credits: the most the task can cost
+    model: str
+    tier: str
+    generate_audio: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    code: str  # InsufficientCredits | SpendLimitExceeded
+    message: str
+
+
+class Wallet(Protocol):
+    async def reserve(self, hold: Hold) -> Refusal | None: ...
+
+    async def assign(self, request_id: str, task_id: str) -> None: ...
+
+    async def release(self, request_id: str) -> None: ...
+
+    async def settle(
+        self, task_id: str, status: str, completion_tokens: int | None
+    ) -> int | None: ...
+
+    async def owner(self, task_id: str) -> str | None: ...
+
+    async def org_tasks(self, org_id: str, since: float, limit: int = 500) -> list[str]: ...
+
+    async def unsettled_tasks(self, limit: int = 1000) -> list[str]: ...
