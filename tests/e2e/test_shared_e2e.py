@@ -77,9 +77,10 @@ class Cluster:
         self.edges.append(process)
         return address(process, "edge")
 
-    def customer(self, **key_fields: object) -> str:
+    def customer(self, credits: int = 10**12, **key_fields: object) -> str:
         org = self.admin.post("/v1/orgs", json={"name": "shared", "email": "s@example.com"})
-        self.admin.post(f"/v1/orgs/{org.json()['id']}/credits", json={"amount": 10**12})
+        self.org_id = org.json()["id"]
+        self.admin.post(f"/v1/orgs/{self.org_id}/credits", json={"amount": credits})
         key = self.admin.post(f"/v1/orgs/{org.json()['id']}/keys", json={"name": "k", **key_fields})
         return key.json()["key"]
 
@@ -229,3 +230,20 @@ def test_redis_outage_fails_closed_when_configured(cluster: Cluster, own_redis) 
         refused = c.get(TASKS)
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "ServiceUnavailable"
+
+
+def test_two_edges_never_overdraw_one_balance(cluster: Cluster) -> None:
+    import json
+
+    from proxy.pricing import PriceTable
+    from proxy.seedance import parse_create
+
+    cost = PriceTable.load().estimate(parse_create(json.dumps(TEXT_CREATE).encode()))
+    urls = [cluster.edge(REDIS), cluster.edge(REDIS)]
+    key = cluster.customer(credits=cost * 10)
+    for url in urls:
+        wait_for_key(url, key)
+    statuses = hammer(urls, key, 50, create=True)
+    assert statuses.count(200) == 10 and statuses.count(402) == 40, statuses
+    money = cluster.admin.get(f"/v1/orgs/{cluster.org_id}/balance").json()
+    assert money["available"] >= 0 and money["available"] + money["reserved"] == cost * 10
