@@ -43,19 +43,22 @@ class TaskWatch:
         if task_id in self._settled:
             return None
         await self.counters.release_task(task_id)
+        charged = None
+        if self.wallet is not None:
+            usage = task.get("usage") or {}
+            tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+            tokens = tokens if isinstance(tokens, int) else 0
+            charged = await self.wallet.settle(task_id, status, tokens)
+        # Only once the ledger took it: a failed settlement is tried again on the next sight.
         self._mark_settled(task_id)
-        if self.wallet is None:
-            return None
-        usage = task.get("usage") or {}
-        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
-        return await self.wallet.settle(task_id, status, tokens if isinstance(tokens, int) else 0)
+        return charged
 
     async def gone(self, task_id: str, status: str = "cancelled") -> None:
         """The task was cancelled or deleted: nothing more will run or be charged."""
         await self.counters.release_task(task_id)
-        self._mark_settled(task_id)
         if self.wallet is not None:
             await self.wallet.settle(task_id, status, None)
+        self._mark_settled(task_id)
 
     def settled(self, task_id: str) -> bool:
         """Seen ended by this edge (others may have settled it too: settlement is idempotent)."""
