@@ -12,7 +12,7 @@ from addons.respond import refuse
 from proxy import keys, netaddr, routes
 from proxy.authn import bearer
 from proxy.context import METADATA_KEY, RequestContext, new_request_id
-from proxy.errors import not_found, request_too_large
+from proxy.errors import access_denied, not_found, request_too_large
 
 DEFAULT_MAX_BODY = 10 * 2**20
 
@@ -27,6 +27,12 @@ class Edge:
             int,
             DEFAULT_MAX_BODY,
             "Largest request body the edge accepts (reference images may be data URLs).",
+        )
+        loader.add_option(
+            "nextapi_require_tls",
+            bool,
+            False,
+            "Refuse requests that did not come over TLS (set when the edge has a certificate).",
         )
         loader.add_option(
             "nextapi_trusted_proxies",
@@ -60,6 +66,9 @@ class Edge:
         parsed = keys.parse_key(bearer(request.headers.get("authorization")) or "")
         rctx.key_id = parsed.key_id if parsed else None
         if flow.response:
+            return
+        if ctx.options.nextapi_require_tls and not flow.client_conn.tls_established:
+            refuse(flow, access_denied("This edge accepts HTTPS (TLS 1.3) only."))
             return
         if route is None:
             refuse(flow, not_found(f"No route for {request.method} {request.path.split('?')[0]}."))

@@ -45,6 +45,20 @@ class ListenReporter:
         self.ready.set()
 
 
+class _MitmproxyTlsProbeNoise(logging.Filter):
+    """mitmproxy 12.2 probes every TLS version when a TLS option changes, and pyOpenSSL 26
+    raises for SSL3 where older releases returned; the probe only feeds a warning, so the
+    traceback it logs at start-up is noise, not a failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        tb = record.exc_info[2] if record.exc_info else None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_name == "_warn_unsupported_version":
+                return False
+            tb = tb.tb_next
+        return True
+
+
 def build_master(
     settings: Settings, services: EdgeServices, extra: list[object]
 ) -> tuple[master.Master, ListenReporter]:
@@ -81,7 +95,17 @@ def build_master(
         nextapi_public_url=settings.public_url,
         nextapi_auth_failures_per_ip=settings.auth_failures_per_ip_per_minute,
         nextapi_wrong_secrets_per_key=settings.wrong_secrets_per_key_per_minute,
+        # mitmproxy keeps its own CA here rather than in the home directory.
+        confdir=str(settings.data_dir / "mitmproxy"),
     )
+    if settings.tls_cert:
+        # The privacy policy promises TLS 1.3: nothing older is offered, and plain HTTP is
+        # refused (addons/edge.py).
+        opts.update(
+            certs=[f"*={Path(settings.tls_cert).resolve()}"],
+            tls_version_client_min="TLS1_3",
+            nextapi_require_tls=True,
+        )
     return edge, reporter
 
 
@@ -236,5 +260,6 @@ def main(argv: list[str] | None = None) -> None:
     # mitmproxy's own per-connection chatter is noise at the edge.
     for noisy in ("mitmproxy", "uvicorn", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("mitmproxy.addonmanager").addFilter(_MitmproxyTlsProbeNoise())
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(settings))

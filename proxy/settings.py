@@ -45,6 +45,8 @@ class Settings:
     # A key refused this many times for its rate limits within 10 minutes is suspended (0: never).
     suspend_after_rate_limited: int = 1000
     prices_file: str = ""  # empty: config/prices.toml
+    # PEM with the edge's certificate and key: the listener then speaks TLS 1.3 only.
+    tls_cert: str = ""
     simulator_listen: str = "127.0.0.1:8788"
     demo: bool = False
     log_level: str = "info"
@@ -105,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--redis-url", help="Redis for counters shared by several edges")
     p.add_argument("--trusted-proxies", help="comma-separated CIDRs whose X-Forwarded-For counts")
     p.add_argument("--max-body-bytes", type=int)
+    p.add_argument("--tls-cert", help="PEM with certificate and key: serve TLS 1.3 only")
     p.add_argument("--upstream-timeout", type=float)
     p.add_argument("--simulator-listen", help="--demo: the simulator's HOST:PORT")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
@@ -162,6 +165,8 @@ def validate(settings: Settings) -> None:
         raise SystemExit("--role edge needs --control-url")
     if not settings.upstream.startswith(("http://", "https://")):
         raise SystemExit("`upstream` must be an http(s) URL")
+    if settings.tls_cert and not Path(settings.tls_cert).is_file():
+        raise SystemExit(f"--tls-cert: no such file: {settings.tls_cert}")
     if settings.max_body_bytes <= 0:
         raise SystemExit("`max_body_bytes` must be positive")
     if settings.redis_failure not in ("local", "closed"):
