@@ -32,12 +32,15 @@ def wallet_of(request: Request) -> SqliteWallet:
 
 
 async def grant_credits(request: Request) -> JSONResponse:
-    """Grant credits to an org: a ledger entry (negative amounts are refused: no debits here)."""
+    """Grant credits to an org, or with `task_id` refund (all or `amount` of) a task's charge:
+    a ledger entry either way (negative amounts are refused: no debits here)."""
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     org_id = request.path_params["org"]
     body = await json_body(request)
-    validate.only_fields(body, {"amount", "reason"})
+    validate.only_fields(body, {"amount", "reason", "task_id"})
+    if "task_id" in body:
+        return await _refund(request, state, admin.token_id, org_id, body)
     if "amount" not in body:
         raise ApiError(400, "MissingParameter", "`amount` is required (micro-credits).")
     amount = validate.int_range(body["amount"], "amount", 1, MAX_GRANT)
@@ -48,6 +51,25 @@ async def grant_credits(request: Request) -> JSONResponse:
     entry = await wallet_of(request).grant(org_id, amount, reason, admin.token_id)
     balance = await wallet_of(request).balance(org_id)
     return JSONResponse({"id": entry, "amount": amount, "balance": balance}, status_code=201)
+
+
+async def _refund(
+    request: Request, state: ControlState, actor: str, org_id: str, body: dict[str, Any]
+) -> JSONResponse:
+    task_id = validate.text(body, "task_id", maximum=128)
+    amount = (
+        validate.int_range(body["amount"], "amount", 1, MAX_GRANT) if "amount" in body else None
+    )
+    reason = validate.text(body, "reason", maximum=500) if "reason" in body else "refund"
+    await load_org(state, org_id)
+    try:
+        entry = await wallet_of(request).refund(org_id, task_id, amount, reason, actor)
+    except LookupError:
+        raise ApiError(404, "NotFound", "No charge for that task in this org.") from None
+    except ValueError as exc:
+        raise conflict(f"Refund refused: {exc}.") from None
+    balance = await wallet_of(request).balance(org_id)
+    return JSONResponse({"id": entry, "kind": "refund", "balance": balance}, status_code=201)
 
 
 async def get_balance(request: Request) -> JSONResponse:

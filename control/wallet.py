@@ -73,6 +73,40 @@ class SqliteWallet:
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
+    async def refund(
+        self, org_id: str, task_id: str, amount: int | None, reason: str, actor: str
+    ) -> int:
+        """Give back all or part of a task's charge: once per task, never more than charged.
+        Raises LookupError (no charge for that task in this org) or ValueError (too much, or
+        refunded before)."""
+        async with self.state.transaction() as tx:
+            charge = await dbm.fetch_one(
+                tx,
+                "SELECT amount, key_id FROM ledger WHERE org_id=? AND task_id=? AND kind='charge'",
+                org_id,
+                task_id,
+            )
+            if charge is None:
+                raise LookupError(task_id)
+            charged = -charge["amount"]
+            amount = charged if amount is None else amount
+            if not 0 < amount <= charged:
+                raise ValueError(f"a refund is 1 to {charged} micro-credits for this task")
+            before = await dbm.fetch_one(
+                tx, "SELECT 1 FROM ledger WHERE task_id=? AND kind='refund'", task_id
+            )
+            if before is not None:
+                raise ValueError("this task was refunded before")
+            cursor = await tx.execute(
+                "INSERT INTO ledger (org_id, key_id, kind, amount, task_id, reason, actor, "
+                "created_at) VALUES (?, ?, 'refund', ?, ?, ?, ?, ?)",
+                (org_id, charge["key_id"], amount, task_id, reason, actor, self.clock()),
+            )
+            detail = {"amount": amount, "task_id": task_id}
+            await self.state.audit(tx, actor, "credits.refund", org_id, detail)
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
     # --- the life of a create ----------------------------------------------------------------
 
     async def reserve(self, hold: Hold) -> Refusal | None:

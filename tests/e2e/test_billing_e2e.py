@@ -217,3 +217,24 @@ def test_delete_of_a_finished_task_charges_it_first(gateway: Gateway, simulator:
     (charge,) = charges(gateway, org["id"], task_id)
     assert charge["amount"] < 0
     assert balance(gateway, org["id"])["reserved"] == 0
+
+
+def test_refund_of_a_charge_once(gateway: Gateway) -> None:
+    org = gateway.create_org(credits=10**9)
+    key = gateway.create_key(org["id"])["key"]
+    with client(gateway, key) as c:
+        task_id = c.post(TASKS, json=TEXT_CREATE).json()["id"]
+        wait_for(lambda: c.get(f"{TASKS}/{task_id}").json()["status"] == "succeeded", "never ended")
+    (charge,) = charges(gateway, org["id"], task_id)
+    url = f"/v1/orgs/{org['id']}/credits"
+    too_much = gateway.admin.post(url, json={"task_id": task_id, "amount": -charge["amount"] + 1})
+    assert too_much.status_code == 409
+    refunded = gateway.admin.post(url, json={"task_id": task_id, "reason": "bad output"})
+    assert refunded.status_code == 201
+    assert refunded.json()["balance"]["available"] == 10**9
+    assert gateway.admin.post(url, json={"task_id": task_id}).status_code == 409  # only once
+    other = gateway.create_org()
+    foreign = gateway.admin.post(f"/v1/orgs/{other['id']}/credits", json={"task_id": task_id})
+    assert foreign.status_code == 404
+    kinds = [e["kind"] for e in gateway.admin.get(f"/v1/orgs/{org['id']}/ledger").json()["items"]]
+    assert kinds == ["refund", "charge", "grant"]
