@@ -183,8 +183,11 @@ class SqliteWallet:
         """The upstream accepted the create: the task, and its hold, belong to the org."""
         now = self.clock()
         async with self.state.transaction() as tx:
+            # A hold released meanwhile (recover() after a restart, while this create was still
+            # in flight) is taken again: the task exists upstream and will cost what it costs.
             await tx.execute(
-                "UPDATE reservations SET task_id=? WHERE id=? AND status='held'",
+                "UPDATE reservations SET task_id=?, status='held', settled_at=NULL "
+                "WHERE id=? AND task_id IS NULL AND status IN ('held', 'released')",
                 (task_id, request_id),
             )
             await tx.execute(
