@@ -18,7 +18,7 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.ratelimit import parse_limits, rate_limited
 from addons.respond import context, refuse
-from proxy.concurrency import SlotLimit
+from proxy.concurrency import Refusal, SlotLimit
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.errors import EdgeError, counters_unavailable
 from proxy.limiter import PER_MINUTE, Window
@@ -34,13 +34,12 @@ TASK_TTL = 172800 + 3600  # the upstream's longest default task lifetime, plus m
 RETRY_AFTER_SECONDS = "5"
 
 
-def quota_exceeded(refused: SlotLimit | None, in_use: int) -> EdgeError:
-    scope = refused.counter.split(":", 1)[0] if refused else "upstream"
-    limit = refused.limit if refused else 0
+def quota_exceeded(refusal: Refusal) -> EdgeError:
+    scope = refusal.counter.split(":", 1)[0]
     return EdgeError(
         429,
         "QuotaExceeded",
-        f"Too many unfinished tasks for the {scope}: {in_use} of {limit}.",
+        f"Too many unfinished tasks for the {scope}: {refusal.in_use} of {refusal.limit}.",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
 
@@ -49,7 +48,6 @@ class Quota:
     def __init__(self, services: EdgeServices) -> None:
         self.services = services
         self.model_limits: dict[str, dict[str, int]] = {}
-        self.default_concurrency: int | None = None
         self.reconciler: asyncio.Task[None] | None = None
 
     def load(self, loader) -> None:
@@ -126,8 +124,7 @@ class Quota:
         slots = self._slot_limits(rctx, model)
         refusal = await self.services.counters.acquire(rctx.request_id, slots, ttl=CREATE_TTL)
         if refusal is not None:
-            limit = SlotLimit(refusal.counter, refusal.limit)
-            refuse(flow, quota_exceeded(limit, refusal.in_use))
+            refuse(flow, quota_exceeded(refusal))
             return
         rctx.holds_slots = True
 
