@@ -9,7 +9,8 @@ from starlette.responses import JSONResponse
 
 from control import db as dbm
 from control.access import admin_for
-from control.http import decode_cursor, encode_cursor, page_limit, rfc3339
+from control.http import decode_cursor, page_limit, rfc3339
+from control.rows import cut
 from control.state import ControlState
 
 
@@ -22,8 +23,7 @@ async def list_audit(request: Request) -> JSONResponse:
     rows = await dbm.fetch_all(
         state.db, "SELECT * FROM audit WHERE id<? ORDER BY id DESC LIMIT ?", before, limit + 1
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = cut(rows, limit, "id")
     items = [
         {
             "id": row["id"],
@@ -35,5 +35,4 @@ async def list_audit(request: Request) -> JSONResponse:
         }
         for row in rows
     ]
-    next_cursor = encode_cursor(rows[-1]["id"]) if more else None
     return JSONResponse({"items": items, "next_cursor": next_cursor})

@@ -15,12 +15,12 @@ from control.http import (
     bad_request,
     conflict,
     decode_cursor,
-    encode_cursor,
     json_body,
     page_limit,
     rfc3339,
 )
 from control.orgs import load_org
+from control.rows import cut
 from control.state import ControlState
 from control.wallet import SqliteWallet
 
@@ -109,8 +109,7 @@ async def get_ledger(request: Request) -> JSONResponse:
         before,
         limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = cut(rows, limit, "id")
     holds = await dbm.fetch_all(
         state.db,
         "SELECT * FROM reservations WHERE org_id=? ORDER BY created_at DESC LIMIT 100",
@@ -119,7 +118,7 @@ async def get_ledger(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "items": [_ledger_json(row) for row in rows],
-            "next_cursor": encode_cursor(rows[-1]["id"]) if more else None,
+            "next_cursor": next_cursor,
             "reservations": [
                 {
                     "id": hold["id"],
@@ -162,8 +161,7 @@ async def list_tasks(request: Request) -> JSONResponse:
         *args,
         limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = cut(rows, limit, "created_at", "id")
     items = [
         {
             "id": row["id"],
@@ -179,5 +177,4 @@ async def list_tasks(request: Request) -> JSONResponse:
         }
         for row in rows
     ]
-    next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None
     return JSONResponse({"items": items, "next_cursor": next_cursor})

@@ -22,6 +22,15 @@ async def load(state: ControlState, table: str, row_id: str, what: str) -> aiosq
     return row
 
 
+def cut(found: list[aiosqlite.Row], limit: int, *columns: str) -> tuple[list[Any], str | None]:
+    """A page from the `limit + 1` rows fetched, and the cursor after it (None: the last page),
+    made of the last row's `columns`."""
+    if len(found) <= limit:
+        return found, None
+    kept = found[:limit]
+    return kept, encode_cursor(*(kept[-1][column] for column in columns))
+
+
 async def page(
     request: Request,
     state: ControlState,
@@ -42,12 +51,8 @@ async def page(
         after,
         limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {
-        "items": [render(row) for row in rows],
-        "next_cursor": encode_cursor(rows[-1]["position"]) if more else None,
-    }
+    kept, next_cursor = cut(rows, limit, "position")
+    return {"items": [render(row) for row in kept], "next_cursor": next_cursor}
 
 
 async def update(

@@ -10,8 +10,9 @@ from starlette.responses import JSONResponse
 from control import db as dbm
 from control.abuse import suspend_abusers
 from control.access import admin_for
-from control.http import decode_cursor, encode_cursor, page_limit, parse_time, rfc3339
+from control.http import decode_cursor, page_limit, parse_time, rfc3339
 from control.orgs import load_org
+from control.rows import cut
 from control.state import ControlState
 from proxy.usage import FIELDS
 
@@ -62,7 +63,5 @@ async def list_requests(request: Request) -> JSONResponse:
         *args,
         limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1]["ts"], rows[-1]["request_id"]) if more else None
+    rows, next_cursor = cut(rows, limit, "ts", "request_id")
     return JSONResponse({"items": [request_json(r) for r in rows], "next_cursor": next_cursor})
