@@ -44,6 +44,10 @@ def wait_port(port: int, timeout: float = 20) -> None:
     raise SystemExit(f"nothing listens on {port}")
 
 
+TASK_ID = "cgt-20260101000000-bench"  # what bench/upstream.py creates
+TASK_PATH = f"/api/v3/contents/generations/tasks/{TASK_ID}"
+
+
 def load(port: int, key: str, connections: int, seconds: float) -> dict:
     out = subprocess.run(
         [
@@ -57,6 +61,8 @@ def load(port: int, key: str, connections: int, seconds: float) -> dict:
             str(connections),
             "--seconds",
             str(seconds),
+            "--path",
+            TASK_PATH,
         ],
         check=True,
         capture_output=True,
@@ -101,6 +107,11 @@ def start_gateway(
         org = c.post("/v1/orgs", json={"name": "bench", "email": "b@example.com"}).json()
         c.post(f"/v1/orgs/{org['id']}/credits", json={"amount": 10**15})
         key = c.post(f"/v1/orgs/{org['id']}/keys", json={"name": "bench"}).json()["key"]
+    # The measured call is a get of the org's own task (relayed, owner checked): create it.
+    create = {"model": "seedance-1-0-pro-250528", "content": [{"type": "text", "text": "b"}]}
+    edge = f"http://127.0.0.1:{edge_port}/api/v3/contents/generations/tasks"
+    created = httpx.post(edge, json=create, headers={"Authorization": f"Bearer {key}"})
+    assert created.json()["id"] == TASK_ID, created.text
     return gateway, edge_port, key
 
 

@@ -1,16 +1,26 @@
-"""A deliberately tiny HTTP/1.1 upstream for benchmarks: answers every request with the same
-small JSON body, keep-alive, so the proxy in front of it is what gets measured."""
+"""A deliberately tiny HTTP/1.1 upstream for benchmarks, keep-alive, so that the proxy in front
+of it is what gets measured: a POST answers a created task id, anything else one running task."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 
-BODY = b'{"items":[],"total":0}'
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: up-1\r\n"
-    + f"Content-Length: {len(BODY)}\r\n\r\n".encode()
-    + BODY
+TASK_ID = "cgt-20260101000000-bench"
+
+
+def _answer(body: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: up-1\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+CREATED = _answer(b'{"id":"%s"}' % TASK_ID.encode())
+TASK = _answer(
+    b'{"id":"%s","model":"seedance-1-0-pro-250528","status":"running","created_at":1767225600}'
+    % TASK_ID.encode()
 )
 
 
@@ -35,7 +45,7 @@ class Upstream(asyncio.Protocol):
             if len(self.buffer) < end:
                 return
             self.buffer = self.buffer[end:]
-            self.transport.write(RESPONSE)
+            self.transport.write(CREATED if head.startswith(b"post ") else TASK)
 
 
 async def main() -> None:
