@@ -411,7 +411,7 @@ def test_list_orgs_pages_with_a_cursor(control_plane: ControlRunner) -> None:
             assert response.status_code == 200, response.text
             page = response.json()
             assert set(page) >= {"items", "next_cursor"}
-            assert 1 <= len(page["items"]) <= 2
+            assert 0 < len(page["items"]) <= 2
             seen += [item["id"] for item in page["items"]]
             pages += 1
             cursor = page["next_cursor"]

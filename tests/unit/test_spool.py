@@ -113,7 +113,7 @@ def test_group_commit_shares_fsyncs(tmp_path: Path) -> None:
         await asyncio.gather(*(spool.append_durable(rec(f"r{i}")) for i in range(500)))
         fsyncs = spool.stats.fsyncs - before
         assert spool.stats.records_written == 500
-        assert 1 <= fsyncs <= 25, fsyncs
+        assert 0 < fsyncs <= 25, fsyncs
         records = read_all([spool.current_segment])  # type: ignore[list-item]
         assert [r["request_id"] for r in records] == [f"r{i}" for i in range(500)]
         await spool.close()
