@@ -469,6 +469,7 @@ def test_settle_succeeded_charges_the_actual_tokens_once(
             "created_at": T0 + 1,
             "updated_at": T0 + 60,
             "finished_at": T0 + 60,
+            "callback_webhook": None,
         }
         assert await env.wallet.balance(ORG) == {
             "available": 10_000_000 - expected,
@@ -681,6 +682,7 @@ def test_assign_records_the_task(run: Runner) -> None:
             "created_at": T0 + 3,
             "updated_at": T0 + 3,
             "finished_at": None,
+            "callback_webhook": None,
         }
         assert (await env.one("SELECT task_id FROM reservations"))["task_id"] == "task-1"
 
