@@ -47,6 +47,7 @@ class Billing:
             model=create.model,
             tier=create.service_tier or "default",
             generate_audio=create.generate_audio,
+            callback_webhook=rctx.callback_webhook,
         )
         try:
             refusal = await wallet.reserve(hold)

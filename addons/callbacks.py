@@ -1,29 +1,26 @@
-"""The edge between the upstream's task callbacks and the customer's `callback_url`.
+"""The edge between the upstream's task callbacks and the customer's webhook endpoints.
 
-A create's `callback_url` is relayed as an ingress URL of the edge's own (proxy/callbacks.py).
-The upstream's POSTs to it are answered here: the task's status frees its concurrency slots when
-it ended, and the payload is passed on to the customer's URL (one attempt; signed, durable
-delivery with retries is the webhooks' job). Without `nextapi_public_url` the edge cannot be
-reached by the upstream, and `callback_url` is relayed as it is.
+A create's `callback_url` must be a registered endpoint of the org; it is relayed as an ingress
+URL of the edge's own (proxy/callbacks.py). The upstream's POSTs to it are answered here, once
+the task watch has taken the status: events into the outbox (signed delivery with retries,
+control/delivery.py), slots freed and credits settled when the task ended.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 
-import httpx
 from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
 from proxy.callbacks import CallbackTarget, derive_secret, ingress_url, read_token
+from proxy.context import RequestContext
 from proxy.errors import invalid_parameter, not_found
 from proxy.services import EdgeServices
 
 log = logging.getLogger(__name__)
-FORWARD_TIMEOUT = 5.0
 
 
 def listen_address() -> tuple[str, int]:
@@ -39,8 +36,6 @@ class Callbacks:
     def __init__(self, services: EdgeServices) -> None:
         self.services = services
         self.secret = b""
-        self.client: httpx.AsyncClient | None = None
-        self.forwarding: set[asyncio.Task[None]] = set()
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -67,15 +62,6 @@ class Callbacks:
         )
         self.secret = derive_secret(material)
 
-    def running(self) -> None:
-        self.client = httpx.AsyncClient(timeout=FORWARD_TIMEOUT, trust_env=False)
-
-    async def done(self) -> None:
-        if self.forwarding:
-            await asyncio.wait(self.forwarding, timeout=FORWARD_TIMEOUT)
-        if self.client is not None:
-            await self.client.aclose()
-
     def public_url(self) -> str:
         url = ctx.options.nextapi_public_url
         if url == "auto":
@@ -92,47 +78,45 @@ class Callbacks:
         if rctx.route.name == "callbacks.ingress":
             await self._ingress(flow, rctx.route.token or "")
         elif rctx.route.name == "tasks.create" and rctx.create is not None:
-            self._rewrite(flow, rctx.create.body, rctx.org_id or "")
+            assert rctx.identity is not None
+            self._rewrite(flow, rctx, rctx.identity.org.webhooks)
 
-    def _rewrite(self, flow: http.HTTPFlow, body: dict, org_id: str) -> None:
+    def _rewrite(self, flow: http.HTTPFlow, rctx: RequestContext, webhooks: dict[str, str]) -> None:
+        """A `callback_url` must be one of the org's registered endpoints, exactly. The upstream
+        is given the edge's ingress instead (or nothing, if the edge has no public URL: the
+        events then come from gets and the reconciler); the customer hears from the outbox."""
+        assert rctx.create is not None
+        body = rctx.create.body
         url = body.get("callback_url")
+        if url is None:
+            return
+        webhook_id = webhooks.get(url) if isinstance(url, str) else None
+        if webhook_id is None:
+            message = "`callback_url` must be one of the org's registered webhook endpoints."
+            refuse(flow, invalid_parameter(message, "callback_url"))
+            return
+        rctx.callback_webhook = webhook_id
         public = self.public_url()
-        if url is None or not public:
-            return
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            refuse(
-                flow, invalid_parameter("`callback_url` must be an http(s) URL.", "callback_url")
-            )
-            return
-        body["callback_url"] = ingress_url(public, self.secret, CallbackTarget(url, org_id))
+        if public:
+            target = CallbackTarget(webhook_id, rctx.org_id or "")
+            body["callback_url"] = ingress_url(public, self.secret, target)
+        else:
+            del body["callback_url"]
         flow.request.content = json.dumps(body, ensure_ascii=False).encode()
 
     async def _ingress(self, flow: http.HTTPFlow, token: str) -> None:
-        target = read_token(self.secret, token)
-        if target is None:
+        if read_token(self.secret, token) is None:
             refuse(flow, not_found())  # a forged or garbled token: nothing is here
             return
-        raw = flow.request.raw_content or b""
         try:
-            task = json.loads(raw)
-            task_id, status = task.get("id"), task.get("status")
+            task = json.loads(flow.request.raw_content or b"")
+            valid = isinstance(task.get("id"), str) and isinstance(task.get("status"), str)
         except (ValueError, AttributeError):
+            valid = False
+        if not valid:
             refuse(flow, invalid_parameter("The callback body is not a task object."))
             return
-        if isinstance(task_id, str) and isinstance(status, str):
-            await self.services.watch.seen(task)
+        # Answered only once the events are in the outbox and the task is settled: a crash
+        # before this leaves the upstream to call again.
+        await self.services.watch.seen(task)
         flow.response = http.Response.make(200, b"{}", {"Content-Type": "application/json"})
-        forward = asyncio.create_task(self._forward(target, raw))
-        self.forwarding.add(forward)
-        forward.add_done_callback(self.forwarding.discard)
-
-    async def _forward(self, target: CallbackTarget, raw: bytes) -> None:
-        assert self.client is not None
-        try:
-            response = await self.client.post(
-                target.url, content=raw, headers={"Content-Type": "application/json"}
-            )
-            if response.status_code >= 300:
-                log.warning("callback for org %s answered %s", target.org_id, response.status_code)
-        except httpx.HTTPError as exc:
-            log.warning("callback for org %s failed: %s", target.org_id, type(exc).__name__)

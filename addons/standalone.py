@@ -12,7 +12,7 @@ from pathlib import Path
 from mitmproxy import ctx, exceptions
 
 from proxy.pricing import PriceTable
-from proxy.remote import ControlClient, RemoteWallet, poll_snapshots
+from proxy.remote import ControlClient, RemoteEvents, RemoteWallet, poll_snapshots
 from proxy.services import EdgeServices
 from proxy.spool import Spool, SpoolIngestor
 
@@ -97,6 +97,7 @@ class Standalone:
         prices_file = ctx.options.nextapi_prices_file
         prices = PriceTable.load(Path(prices_file) if prices_file else None)
         self.services.use_wallet(RemoteWallet(self.client), prices)
+        self.services.use_events(RemoteEvents(self.client))
 
     async def done(self) -> None:
         if self.poller is not None:

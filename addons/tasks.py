@@ -60,15 +60,25 @@ class Tasks:
         flow.request.query = [*kept, *(("filter.task_ids", task_id) for task_id in ids)]
 
     async def _settle_before_delete(self, task_id: str) -> None:
-        upstream, origin = self.services.upstream, self.services.upstream_origin
-        if upstream is None or not origin or self.services.watch.settled(task_id):
+        if self.services.watch.settled(task_id):
             return
+        task = await self._upstream_task(task_id)
+        if task is not None:
+            await self.services.watch.seen(task)
+
+    async def _upstream_task(self, task_id: str) -> dict | None:
+        """The task as the upstream shows it now, or None (gone, or the upstream unreachable)."""
+        upstream, origin = self.services.upstream, self.services.upstream_origin
+        if upstream is None or not origin:
+            return None
         answer = await upstream.send("GET", origin, f"{TASKS_PATH}/{task_id}", [], b"")
-        if not isinstance(answer, EdgeError) and answer.status == 200:
-            try:
-                await self.services.watch.seen(json.loads(answer.content))
-            except (ValueError, AttributeError):
-                pass
+        if isinstance(answer, EdgeError) or answer.status != 200:
+            return None
+        try:
+            task = json.loads(answer.content)
+        except ValueError:
+            return None
+        return task if isinstance(task, dict) else None
 
     async def response(self, flow: http.HTTPFlow) -> None:
         rctx = flow.metadata.get(METADATA_KEY)
@@ -87,4 +97,9 @@ class Tasks:
                 if charged:
                     rctx.credits = charged
         elif name == "tasks.delete" and rctx.task_id:
-            await self.services.watch.gone(rctx.task_id)
+            # A queued task is now cancelled (its record kept); a finished one is gone.
+            task = await self._upstream_task(rctx.task_id)
+            if task is not None:
+                await self.services.watch.seen(task)
+            else:
+                await self.services.watch.gone(rctx.task_id)

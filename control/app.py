@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from control import audit, billing, edgeapi, keys, orgs, system, usage, walletapi
+from control import audit, billing, edgeapi, keys, orgs, system, usage, walletapi, webhooks
+from control.delivery import Deliverer
 from control.http import ApiError, error_response
+from control.outbox import Outbox
 from control.state import ControlState
 from control.wallet import SqliteWallet
 from proxy.pricing import PriceTable
@@ -39,6 +41,20 @@ ROUTES = [
     Route("/v1/orgs/{org}/balance", billing.get_balance, methods=["GET"]),
     Route("/v1/orgs/{org}/ledger", billing.get_ledger, methods=["GET"]),
     Route("/v1/orgs/{org}/tasks", billing.list_tasks, methods=["GET"]),
+    Route("/v1/orgs/{org}/webhooks", webhooks.create_webhook, methods=["POST"]),
+    Route("/v1/orgs/{org}/webhooks", webhooks.list_webhooks, methods=["GET"]),
+    Route("/v1/orgs/{org}/webhooks/{webhook}", webhooks.get_webhook, methods=["GET"]),
+    Route("/v1/orgs/{org}/webhooks/{webhook}", webhooks.patch_webhook, methods=["PATCH"]),
+    Route("/v1/orgs/{org}/webhooks/{webhook}", webhooks.delete_webhook, methods=["DELETE"]),
+    Route("/v1/orgs/{org}/webhooks/{webhook}/rotate", webhooks.rotate_webhook, methods=["POST"]),
+    Route(
+        "/v1/orgs/{org}/webhooks/{webhook}/deliveries", webhooks.list_deliveries, methods=["GET"]
+    ),
+    Route(
+        "/v1/orgs/{org}/webhooks/{webhook}/deliveries/{event}/redeliver",
+        webhooks.redeliver,
+        methods=["POST"],
+    ),
     Route("/v1/keys/{key}", keys.get_key, methods=["GET"]),
     Route("/v1/keys/{key}", keys.patch_key, methods=["PATCH"]),
     Route("/v1/keys/{key}", keys.revoke_key, methods=["DELETE"]),
@@ -113,6 +129,7 @@ def create_app(
     state: ControlState,
     metrics: Callable[[], dict[str, int]] = dict,
     wallet: SqliteWallet | None = None,
+    deliverer: Deliverer | None = None,
 ) -> Starlette:
     app = Starlette(
         routes=[*_by_path(ROUTES), Route("/openapi.json", openapi, methods=["GET"])],
@@ -124,5 +141,8 @@ def create_app(
     )
     app.state.control = state
     app.state.wallet = wallet or SqliteWallet(state, PriceTable.load())
+    # The webhook worker: started by the process that runs the control plane (proxy/runtime.py).
+    app.state.deliverer = deliverer or Deliverer(state)
+    app.state.outbox = Outbox(state, wake=app.state.deliverer.wake)
     app.state.metrics = metrics
     return app

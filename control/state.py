@@ -93,6 +93,9 @@ class ControlState:
             orgs = await dbm.fetch_all(
                 self.db, "SELECT id, status, allowed_ips, rate_limit, spend_limit FROM orgs"
             )
+            hooks = await dbm.fetch_all(
+                self.db, "SELECT id, org_id, url FROM webhooks WHERE status='enabled'"
+            )
             keys = await dbm.fetch_all(
                 self.db,
                 "SELECT id, org_id, status, secret_hash, previous_secret_hash, "
@@ -109,6 +112,7 @@ class ControlState:
                     "allowed_ips": dbm.loads(o["allowed_ips"]),
                     "rate_limit": dbm.loads(o["rate_limit"]),
                     "spend_limit": dbm.loads(o["spend_limit"]),
+                    "webhooks": {h["url"]: h["id"] for h in hooks if h["org_id"] == o["id"]},
                 }
                 for o in orgs
             ],

@@ -132,7 +132,8 @@ class SqliteWallet:
                     )
             await tx.execute(
                 "INSERT INTO reservations (id, org_id, key_id, amount, model, tier, "
-                "generate_audio, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'held', ?)",
+                "generate_audio, callback_webhook, status, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'held', ?)",
                 (
                     hold.request_id,
                     hold.org_id,
@@ -141,6 +142,7 @@ class SqliteWallet:
                     hold.model,
                     hold.tier,
                     hold.generate_audio,
+                    hold.callback_webhook,
                     now,
                 ),
             )
@@ -192,8 +194,8 @@ class SqliteWallet:
             )
             await tx.execute(
                 "INSERT OR IGNORE INTO tasks (id, org_id, key_id, model, service_tier, status, "
-                "reserved, created_at, updated_at) "
-                "SELECT ?, org_id, key_id, model, tier, 'queued', amount, ?, ? "
+                "reserved, callback_webhook, created_at, updated_at) "
+                "SELECT ?, org_id, key_id, model, tier, 'queued', amount, callback_webhook, ?, ? "
                 "FROM reservations WHERE id=?",
                 (task_id, now, now, request_id),
             )

@@ -2,11 +2,9 @@
 customer's `callback_url`.
 
 On a create with `callback_url`, the edge relays instead a URL of its own,
-`<public url>/_nextapi/callbacks/<token>`. The token carries the customer's URL and org, signed
+`<public url>/_nextapi/callbacks/<token>`. The token carries the endpoint and the org, signed
 with HMAC-SHA256, so any edge (sharing the secret) can verify it without shared state, across
-restarts; the upstream does not sign its callbacks, and a forged one fails the signature. The
-edge answers the callback itself, learns the task's status from it (a task that ended frees its
-concurrency slots), and passes the payload on to the customer's URL.
+restarts; the upstream does not sign its callbacks, and a forged one fails the signature.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ INGRESS_PREFIX = "/_nextapi/callbacks/"
 
 @dataclass(frozen=True, slots=True)
 class CallbackTarget:
-    url: str
+    url: str  # the registered endpoint's id
     org_id: str
 
 

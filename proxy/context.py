@@ -34,6 +34,7 @@ class RequestContext:
     create: CreateRequest | None = None  # a create's parsed body
     holds_slots: bool = False  # a create holding concurrency slots not yet bound or released
     holds_credits: bool = False  # a create holding a credit reservation not yet assigned
+    callback_webhook: str | None = None  # the registered endpoint a create named
     recorded: bool = False
 
     @property

@@ -21,6 +21,7 @@ class OrgPolicy:
     allowed_networks: tuple[IPNetwork, ...] = ()
     rate_limit: dict[str, int] = field(default_factory=dict)
     spend_limit: dict[str, Any] | None = None
+    webhooks: dict[str, str] = field(default_factory=dict)  # registered URL -> endpoint id
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class Snapshot:
                 allowed_networks=parse_networks(o.get("allowed_ips") or ()),
                 rate_limit=o.get("rate_limit") or {},
                 spend_limit=o.get("spend_limit"),
+                webhooks=dict(o.get("webhooks") or {}),
             )
             for o in data.get("orgs", ())
         }

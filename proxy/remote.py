@@ -80,7 +80,7 @@ class RemoteWallet:
         self._client = client
         self._attempts = attempts
 
-    async def _call(self, op: str, args: dict[str, Any], *, retry: bool = True) -> Any:
+    async def call(self, op: str, args: dict[str, Any], *, retry: bool = True) -> Any:
         delay = 0.2
         for attempt in range(self._attempts if retry else 1):
             try:
@@ -93,24 +93,35 @@ class RemoteWallet:
         raise AssertionError("unreachable")
 
     async def reserve(self, hold: Hold) -> Refusal | None:
-        result = await self._call("reserve", dataclasses.asdict(hold), retry=False)
+        result = await self.call("reserve", dataclasses.asdict(hold), retry=False)
         return None if result is None else Refusal(*result)
 
     async def assign(self, request_id: str, task_id: str) -> None:
-        await self._call("assign", {"request_id": request_id, "task_id": task_id})
+        await self.call("assign", {"request_id": request_id, "task_id": task_id})
 
     async def release(self, request_id: str) -> None:
-        await self._call("release", {"request_id": request_id})
+        await self.call("release", {"request_id": request_id})
 
     async def settle(self, task_id: str, status: str, completion_tokens: int | None) -> int | None:
         args = {"task_id": task_id, "status": status, "completion_tokens": completion_tokens}
-        return await self._call("settle", args)
+        return await self.call("settle", args)
 
     async def owner(self, task_id: str) -> str | None:
-        return await self._call("owner", {"task_id": task_id})
+        return await self.call("owner", {"task_id": task_id})
 
     async def org_tasks(self, org_id: str, since: float, limit: int = 500) -> list[str]:
-        return await self._call("org_tasks", {"org_id": org_id, "since": since, "limit": limit})
+        return await self.call("org_tasks", {"org_id": org_id, "since": since, "limit": limit})
 
     async def unsettled_tasks(self, limit: int = 1000) -> list[str]:
-        return await self._call("unsettled_tasks", {"limit": limit})
+        return await self.call("unsettled_tasks", {"limit": limit})
+
+
+class RemoteEvents:
+    """The control plane's webhook outbox, for an edge apart: a task's status, durable there
+    before this returns (retried briefly; the outbox keeps one event per status)."""
+
+    def __init__(self, client: ControlClient, attempts: int = 3) -> None:
+        self._wallet = RemoteWallet(client, attempts)
+
+    async def task_status(self, task: dict[str, Any]) -> int:
+        return await self._wallet.call("events", {"task": task})

@@ -123,6 +123,7 @@ async def run(settings: Settings) -> None:
 
 async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> None:
     from control.app import create_app
+    from control.delivery import Deliverer
     from control.state import ControlState
     from control.usage import store_usage
     from control.wallet import SqliteWallet
@@ -132,6 +133,8 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
     admin_token = os.environ.get(settings.admin_token_env) or None
 
     if settings.demo:
+        # The demo's webhook receivers are on this machine: let deliveries reach loopback.
+        os.environ.setdefault("NEXTAPI_WEBHOOK_ALLOW_PRIVATE", "1")
         admin_token = admin_token or "nat_demo_" + secrets.token_urlsafe(24)
         os.environ[settings.admin_token_env] = admin_token
         await _start_simulator(settings, stack)
@@ -157,7 +160,10 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         released = await wallet.recover()
         if released:
             log.warning("released %d credit holds left by an interrupted run", released)
-        app = create_app(state, metrics=_metrics(services), wallet=wallet)
+        deliverer = Deliverer(state)
+        await deliverer.start()
+        stack.push_async_callback(deliverer.stop)
+        app = create_app(state, metrics=_metrics(services), wallet=wallet, deliverer=deliverer)
         host, port = split_hostport(settings.control_listen, "control_listen")
         control = AppServer(app, host, port)
         await control.start()
@@ -171,6 +177,7 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         embedded = state
         state.subscribe(lambda wire: services.policy.replace(Snapshot.from_wire(wire)))
         services.use_wallet(wallet, prices)
+        services.use_events(app.state.outbox)
         spool = Spool(data_dir / "spool", flush_interval=settings.usage_flush_interval)
         await spool.start()
         stack.push_async_callback(spool.close)

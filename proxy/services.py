@@ -14,7 +14,7 @@ from proxy.resilient import Breaker, ResilientLimiter, ResilientSlots
 from proxy.taskwatch import TaskWatch
 from proxy.throttle import AuthThrottle
 from proxy.upstream import UpstreamClient
-from proxy.wallet import Wallet
+from proxy.wallet import EventSink, Wallet
 
 if TYPE_CHECKING:
     from proxy.spool import Spool
@@ -42,6 +42,9 @@ class EdgeServices:
         if self.throttle is None:
             self.throttle = AuthThrottle(self.limits)
         self.watch = TaskWatch(self.counters, self.wallet)
+
+    def use_events(self, events: EventSink) -> None:
+        self.watch.events = events
 
     def use_wallet(self, wallet: Wallet, prices: PriceTable) -> None:
         self.wallet = self.watch.wallet = wallet

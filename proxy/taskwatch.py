@@ -9,7 +9,7 @@ from collections import OrderedDict
 from typing import Any
 
 from proxy.concurrency import ConcurrencyStore
-from proxy.wallet import Wallet
+from proxy.wallet import EventSink, Wallet
 
 log = logging.getLogger(__name__)
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "expired"})
@@ -17,9 +17,12 @@ OWNERS_CACHED = 100_000
 
 
 class TaskWatch:
-    def __init__(self, counters: ConcurrencyStore, wallet: Wallet | None) -> None:
+    def __init__(
+        self, counters: ConcurrencyStore, wallet: Wallet | None, events: EventSink | None = None
+    ) -> None:
         self.counters = counters
         self.wallet = wallet
+        self.events = events
         self._owners: OrderedDict[str, str] = OrderedDict()
         self._statuses: OrderedDict[str, str] = OrderedDict()
         self._settled: OrderedDict[str, None] = OrderedDict()
@@ -31,17 +34,23 @@ class TaskWatch:
         if not isinstance(task_id, str) or not isinstance(status, str):
             return None
         if status not in TERMINAL:
-            # Polls repeat the same status many times: the ledger hears only of a change.
-            if self.wallet is not None and self._statuses.get(task_id) != status:
+            # Polls repeat the same status many times: the outbox and the ledger hear only of a
+            # change (another edge may tell them too; they keep one event per status).
+            if self._statuses.get(task_id) != status:
+                if self.events is not None:
+                    await self.events.task_status(task)
+                if self.wallet is not None:
+                    await self.wallet.settle(task_id, status, None)  # records the status only
                 self._statuses[task_id] = status
                 self._statuses.move_to_end(task_id)
                 while len(self._statuses) > OWNERS_CACHED:
                     self._statuses.popitem(last=False)
-                await self.wallet.settle(task_id, status, None)  # records the status only
             return None
         self._statuses.pop(task_id, None)
         if task_id in self._settled:
             return None
+        if self.events is not None:
+            await self.events.task_status(task)  # durable before anything acknowledges it
         await self.counters.release_task(task_id)
         charged = None
         if self.wallet is not None:

@@ -5,7 +5,7 @@ an edge apart calls it over HTTP (proxy/remote.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,12 +17,17 @@ class Hold:
     model: str
     tier: str
     generate_audio: bool | None = None
+    callback_webhook: str | None = None  # the endpoint the create named as its callback_url
 
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
     code: str  # InsufficientCredits | SpendLimitExceeded
     message: str
+
+
+class EventSink(Protocol):
+    async def task_status(self, task: dict[str, Any]) -> int: ...
 
 
 class Wallet(Protocol):

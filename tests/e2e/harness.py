@@ -163,6 +163,8 @@ class Gateway:
                 "NEXTAPI_UPSTREAM_CONCURRENT_TASKS": "1000000",
                 # Every test client is 127.0.0.1: the refusal tests must not throttle each other.
                 "NEXTAPI_AUTH_FAILURES_PER_IP_PER_MINUTE": "100000",
+                # Test receivers listen on loopback, which real deliveries refuse.
+                "NEXTAPI_WEBHOOK_ALLOW_PRIVATE": "1",
                 **self.env,
             },
         )

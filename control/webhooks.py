@@ -1,0 +1,252 @@
+"""Webhook endpoints over the admin API: register (secret shown once), list, read, update,
+disable, delete, rotate the secret; the delivery log and redelivery.
+
+A signing secret must be kept to sign with, so unlike API keys it is stored as it is; the API
+never shows it again after the call that made it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiosqlite
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from control import db as dbm
+from control import rows, validate
+from control.access import admin_for
+from control.http import ApiError, bad_request, json_body, not_found, page_limit, rfc3339
+from control.orgs import load_org
+from control.outbox import ALL_TASK_EVENTS, EVENT_TYPES
+from control.signing import new_secret
+from control.state import ControlState
+
+MAX_GRACE_SECONDS = 7 * 86400
+
+
+def webhook_json(row: aiosqlite.Row) -> dict[str, Any]:
+    grace = row["previous_valid_until"]
+    return {
+        "id": row["id"],
+        "org_id": row["org_id"],
+        "url": row["url"],
+        "events": dbm.loads(row["events"]),
+        "status": row["status"],
+        "disabled_reason": row["disabled_reason"],
+        "failing_since": rfc3339(row["failing_since"]),
+        "previous_secret_valid_until": rfc3339(grace) if grace and grace > dbm.now() else None,
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+    }
+
+
+def endpoint_url(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 2048:
+        raise bad_request("`url` must be an http(s) URL of at most 2048 characters.")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise bad_request("`url` must be an http(s) URL.")
+    if parts.username or parts.password:
+        raise bad_request("`url` must not carry credentials.")
+    return value
+
+
+def event_types(value: Any) -> list[str] | None:
+    """None: the endpoint hears only of tasks that name it as their `callback_url`."""
+    if value is None:
+        return None
+    allowed = {*EVENT_TYPES, ALL_TASK_EVENTS}
+    if not isinstance(value, list) or not all(isinstance(e, str) and e in allowed for e in value):
+        raise bad_request(f"`events` must be a list of: {', '.join(sorted(allowed))}.")
+    return sorted(set(value))
+
+
+COLUMNS: dict[str, validate.Column] = {
+    "url": lambda body: endpoint_url(body["url"]),
+    "events": lambda body: dbm.dumps(event_types(body["events"])),
+}
+
+
+async def load_webhook(state: ControlState, org_id: str, webhook_id: str) -> aiosqlite.Row:
+    row = await rows.load(state, "webhooks", webhook_id, "Webhook")
+    if row["org_id"] != org_id or row["status"] == "deleted":
+        raise not_found("Webhook")
+    return row
+
+
+async def create_webhook(request: Request) -> JSONResponse:
+    """Register an endpoint; its signing secret (`whsec_…`) is returned this once only."""
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    org_id = request.path_params["org"]
+    body = await json_body(request)
+    validate.only_fields(body, {"url", "events"})
+    if "url" not in body:
+        raise ApiError(400, "MissingParameter", "`url` is required.")
+    org = await load_org(state, org_id)
+    if org["status"] == "closed":
+        raise ApiError(409, "Conflict", "The org is closed.")
+    url = endpoint_url(body["url"])
+    events = event_types(body.get("events"))
+    webhook_id, secret, now = "wh_" + secrets.token_hex(8), new_secret(), dbm.now()
+    async with state.transaction() as tx:
+        taken = await dbm.fetch_one(
+            tx, "SELECT id FROM webhooks WHERE org_id=? AND url=?", org_id, url
+        )
+        if taken is not None:
+            raise ApiError(409, "Conflict", f"That URL is registered already ({taken['id']}).")
+        await tx.execute(
+            "INSERT INTO webhooks (id, org_id, url, events, secret, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (webhook_id, org_id, url, dbm.dumps(events), secret, now, now),
+        )
+        await state.audit(tx, admin.token_id, "webhook.create", webhook_id, {"org_id": org_id})
+    await state.publish()
+    row = await load_webhook(state, org_id, webhook_id)
+    return JSONResponse(webhook_json(row) | {"secret": secret}, status_code=201)
+
+
+async def list_webhooks(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    org_id = request.path_params["org"]
+    await load_org(state, org_id)
+    page = await rows.page(
+        request, state, "webhooks", webhook_json, "org_id=? AND status!='deleted'", org_id
+    )
+    return JSONResponse(page)
+
+
+async def get_webhook(request: Request) -> JSONResponse:
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    params = request.path_params
+    return JSONResponse(webhook_json(await load_webhook(state, params["org"], params["webhook"])))
+
+
+async def patch_webhook(request: Request) -> JSONResponse:
+    """Change the URL or the events, or disable / enable the endpoint."""
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    org_id, webhook_id = request.path_params["org"], request.path_params["webhook"]
+    body = await json_body(request)
+    validate.only_fields(body, {"url", "events", "status"})
+    await load_webhook(state, org_id, webhook_id)
+    changes = validate.changes(body, COLUMNS)
+    if "status" in body:
+        if body["status"] not in ("enabled", "disabled"):
+            raise bad_request("`status` must be `enabled` or `disabled`.")
+        changes["status"] = body["status"]
+        changes["disabled_reason"] = (
+            "disabled by an admin" if body["status"] == "disabled" else None
+        )
+        changes["failing_since"] = None
+    await rows.update(state, admin, "webhooks", webhook_id, changes, "webhook.update", list(body))
+    return JSONResponse(webhook_json(await load_webhook(state, org_id, webhook_id)))
+
+
+async def delete_webhook(request: Request) -> JSONResponse:
+    """Delete an endpoint: nothing more is delivered to it; its pending events fail."""
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    org_id, webhook_id = request.path_params["org"], request.path_params["webhook"]
+    await load_webhook(state, org_id, webhook_id)
+    async with state.transaction() as tx:
+        await tx.execute(
+            "UPDATE webhook_events SET status='failed', updated_at=? "
+            "WHERE webhook_id=? AND status='pending'",
+            (dbm.now(), webhook_id),
+        )
+        # The row stays (as `deleted`) so that its delivery history still reads.
+        await tx.execute(
+            "UPDATE webhooks SET status='deleted', updated_at=? WHERE id=?",
+            (dbm.now(), webhook_id),
+        )
+        await state.audit(tx, admin.token_id, "webhook.delete", webhook_id, {"org_id": org_id})
+    await state.publish()
+    return JSONResponse({"id": webhook_id, "deleted": True})
+
+
+async def rotate_webhook(request: Request) -> JSONResponse:
+    """A new signing secret; the old one goes on signing beside it for `grace_seconds`."""
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    org_id, webhook_id = request.path_params["org"], request.path_params["webhook"]
+    body = await json_body(request)
+    validate.only_fields(body, {"grace_seconds"})
+    grace = validate.int_range(
+        body.get("grace_seconds", 86400), "grace_seconds", 0, MAX_GRACE_SECONDS
+    )
+    hook = await load_webhook(state, org_id, webhook_id)
+    secret, now = new_secret(), dbm.now()
+    async with state.transaction() as tx:
+        await tx.execute(
+            "UPDATE webhooks SET secret=?, previous_secret=?, previous_valid_until=?, "
+            "updated_at=? WHERE id=?",
+            (
+                secret,
+                hook["secret"] if grace else None,
+                now + grace if grace else None,
+                now,
+                webhook_id,
+            ),
+        )
+        detail = {"grace_seconds": grace}
+        await state.audit(tx, admin.token_id, "webhook.rotate", webhook_id, detail)
+    row = await load_webhook(state, org_id, webhook_id)
+    return JSONResponse(webhook_json(row) | {"secret": secret})
+
+
+async def list_deliveries(request: Request) -> JSONResponse:
+    """Every attempt to deliver to the endpoint, newest first: time, status, latency, error."""
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    org_id, webhook_id = request.path_params["org"], request.path_params["webhook"]
+    await load_webhook(state, org_id, webhook_id)
+    limit = page_limit(request)
+    attempts = await dbm.fetch_all(
+        state.db,
+        "SELECT a.*, e.type, e.task_id, e.status AS event_status, e.attempts AS tries "
+        "FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id "
+        "WHERE a.webhook_id=? ORDER BY a.id DESC LIMIT ?",
+        webhook_id,
+        limit,
+    )
+    items = [
+        {
+            "event_id": a["event_id"],
+            "type": a["type"],
+            "task_id": a["task_id"],
+            "attempted_at": rfc3339(a["attempted_at"]),
+            "status": a["status"],
+            "latency_ms": a["latency_ms"],
+            "error": a["error"],
+            "event_status": a["event_status"],
+        }
+        for a in attempts
+    ]
+    return JSONResponse({"items": items, "next_cursor": None})
+
+
+async def redeliver(request: Request) -> JSONResponse:
+    """Send an event again, whatever became of it."""
+    state: ControlState = request.app.state.control
+    admin = await admin_for(request)
+    params = request.path_params
+    await load_webhook(state, params["org"], params["webhook"])
+    event = await dbm.fetch_one(
+        state.db,
+        "SELECT id FROM webhook_events WHERE id=? AND webhook_id=?",
+        params["event"],
+        params["webhook"],
+    )
+    if event is None or not await request.app.state.deliverer.redeliver(event["id"]):
+        raise not_found("Event")
+    async with state.transaction() as tx:
+        await state.audit(
+            tx, admin.token_id, "webhook.redeliver", params["webhook"], {"event_id": event["id"]}
+        )
+    return JSONResponse({"id": event["id"], "status": "pending"}, status_code=202)
