@@ -128,6 +128,8 @@ def test_settled_exactly_once_by_get_callback_and_reconciler(
     try:
         org = gw.create_org(credits=10**9)
         key = gw.create_key(org["id"])["key"]
+        registered = gw.admin.post(f"/v1/orgs/{org['id']}/webhooks", json={"url": receiver.url})
+        assert registered.status_code == 201
         with client(gw, key) as c:
             task_id = c.post(TASKS, json={**TEXT_CREATE, "callback_url": receiver.url}).json()["id"]
             # Everyone looks: the client polls, the callback arrives, the reconciler polls.

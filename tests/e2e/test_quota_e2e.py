@@ -202,6 +202,8 @@ def test_callback_frees_the_slot_and_reaches_the_customer(
     try:
         org = gw.create_org()
         key = gw.create_key(org["id"], rate_limit={"concurrent_tasks": 1})["key"]
+        registered = gw.admin.post(f"/v1/orgs/{org['id']}/webhooks", json={"url": receiver.url})
+        assert registered.status_code == 201
         with client(gw, key) as c:
             created = c.post(TASKS, json={**TEXT_CREATE, "callback_url": receiver.url})
             assert created.status_code == 200

@@ -236,3 +236,43 @@ def test_outbox_survives_kill_9_between_callback_and_delivery(
     receiver.wait(lambda: len(receiver.events(task_id)) >= 2, "event lost in the crash")
     ids = {headers["webhook-id"] for headers, _ in receiver.events(task_id)}
     assert len(ids) == 1
+
+
+def test_endpoint_management_and_redelivery(gw: Gateway, receiver: Receiver) -> None:
+    org, client = customer(gw)
+    base = f"/v1/orgs/{org['id']}/webhooks"
+    hook = register(gw, org["id"], receiver.url, events=["task.succeeded"])
+    assert gw.admin.post(base, json={"url": receiver.url}).status_code == 409  # once per org
+    assert gw.admin.post(base, json={"url": "ftp://x"}).status_code == 400
+    assert (
+        gw.admin.post(base, json={"url": receiver.url + "2", "events": ["nope"]}).status_code == 400
+    )
+    listed = gw.admin.get(base).json()["items"]
+    assert [h["id"] for h in listed] == [hook["id"]] and "secret" not in listed[0]
+    patched = gw.admin.patch(f"{base}/{hook['id']}", json={"events": ["task.*"]})
+    assert patched.json()["events"] == ["task.*"]
+
+    task_id = client.post(TASKS, json=TEXT_CREATE).json()["id"]
+    receiver.wait(
+        lambda: (
+            client.get(f"{TASKS}/{task_id}").json()["status"] == "succeeded"
+            and any(p["status"] == "succeeded" for _, p in receiver.events(task_id))
+        ),
+        "no delivery",
+    )
+    headers, _ = receiver.events(task_id)[-1]
+    event_id = headers["webhook-id"]
+    again = gw.admin.post(f"{base}/{hook['id']}/deliveries/{event_id}/redeliver")
+    assert again.status_code == 202
+    receiver.wait(
+        lambda: [h["webhook-id"] for h, _ in receiver.events(task_id)].count(event_id) == 2,
+        "no redelivery",
+    )
+
+    # Disabled: nothing more is sent; deleted: gone from the list, refused as callback_url.
+    assert gw.admin.patch(f"{base}/{hook['id']}", json={"status": "disabled"}).status_code == 200
+    assert gw.admin.delete(f"{base}/{hook['id']}").status_code == 200
+    assert gw.admin.get(base).json()["items"] == []
+    refused = client.post(TASKS, json={**TEXT_CREATE, "callback_url": receiver.url})
+    client.close()
+    assert refused.status_code == 400
