@@ -2,7 +2,8 @@
 customer's `callback_url`.
 
 On a create with `callback_url`, the edge relays instead a URL of its own,
-`<public url>/_nextapi/callbacks/<token>`. The token carries the endpoint and the org, signed
+`<public url>/_nextapi/callbacks/<token>`, unguessable and different for every create. The
+token carries the endpoint, the org and a nonce, signed
 with HMAC-SHA256, so any edge (sharing the secret) can verify it without shared state, across
 restarts; the upstream does not sign its callbacks, and a forged one fails the signature.
 """
@@ -13,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 from dataclasses import dataclass
 
 INGRESS_PREFIX = "/_nextapi/callbacks/"
@@ -38,7 +40,10 @@ def derive_secret(material: str) -> bytes:
 
 
 def make_token(secret: bytes, target: CallbackTarget) -> str:
-    payload = _b64(json.dumps({"u": target.url, "o": target.org_id}).encode())
+    # A fresh nonce per create: every task's ingress URL is its own and cannot be guessed from
+    # another's.
+    fields = {"u": target.url, "o": target.org_id, "n": secrets.token_urlsafe(12)}
+    payload = _b64(json.dumps(fields).encode())
     signature = _b64(hmac.new(secret, payload.encode(), hashlib.sha256).digest())
     return f"{payload}.{signature}"
 
