@@ -174,6 +174,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE reservations ADD COLUMN callback_webhook TEXT;
     ALTER TABLE tasks ADD COLUMN callback_webhook TEXT;
     """,
+    """
+    CREATE TABLE usage_daily (
+        org_id TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        route TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        requests INTEGER NOT NULL,
+        credits INTEGER NOT NULL,
+        bytes_in INTEGER NOT NULL,
+        bytes_out INTEGER NOT NULL,
+        latency_ms_sum REAL NOT NULL,
+        PRIMARY KEY (org_id, key_id, day, route, status)
+    );
+    CREATE INDEX usage_ts ON usage(ts);
+    """,
 ]
 
 
@@ -181,6 +197,8 @@ async def connect(path: Path) -> aiosqlite.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = await aiosqlite.connect(path, isolation_level=None)
     db.row_factory = aiosqlite.Row
+    # Before any table exists (a new file): retention's purges can hand pages back to the disk.
+    await db.execute("PRAGMA auto_vacuum=INCREMENTAL")
     await db.execute("PRAGMA journal_mode=WAL")
     await db.execute("PRAGMA synchronous=FULL")
     await db.execute("PRAGMA foreign_keys=ON")

@@ -124,6 +124,7 @@ async def run(settings: Settings) -> None:
 async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> None:
     from control.app import create_app
     from control.delivery import Deliverer
+    from control.retention import Retention
     from control.state import ControlState
     from control.usage import store_usage
     from control.wallet import SqliteWallet
@@ -163,6 +164,9 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         deliverer = Deliverer(state)
         await deliverer.start()
         stack.push_async_callback(deliverer.stop)
+        retention = Retention(state, retention_periods(settings))
+        retention.start(settings.retention_interval_hours * 3600)
+        stack.push_async_callback(retention.stop)
         app = create_app(state, metrics=_metrics(services), wallet=wallet, deliverer=deliverer)
         host, port = split_hostport(settings.control_listen, "control_listen")
         control = AppServer(app, host, port)
@@ -257,7 +261,38 @@ def _metrics(services: EdgeServices) -> Callable[[], dict[str, int]]:
     return collect
 
 
+def retention_periods(settings: Settings) -> Any:
+    from control.retention import Periods
+
+    return Periods(
+        api_logs_days=settings.retention_api_logs_days,
+        billing_days=settings.retention_billing_days,
+        closed_account_days=settings.retention_closed_account_days,
+    )
+
+
+async def purge(settings: Settings, dry_run: bool) -> None:
+    """`run_proxy.py purge [--dry-run]`: one retention pass, printing what it deletes."""
+    from control.retention import Retention
+    from control.state import ControlState
+
+    state = await ControlState.open(settings.data_dir)
+    try:
+        report = await Retention(state, retention_periods(settings)).purge(dry_run=dry_run)
+    finally:
+        await state.close()
+    verb = "would delete" if dry_run else "deleted"
+    for line in report.lines():
+        print(f"{verb} {line}")
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["purge"]:
+        dry_run = "--dry-run" in argv
+        settings = load([a for a in argv[1:] if a != "--dry-run"])
+        asyncio.run(purge(settings, dry_run))
+        return
     settings = load(argv)
     logging.basicConfig(
         level=settings.log_level.upper(),

@@ -45,6 +45,11 @@ class Settings:
     # A key refused this many times for its rate limits within 10 minutes is suspended (0: never).
     suspend_after_rate_limited: int = 1000
     prices_file: str = ""  # empty: config/prices.toml
+    # Retention (the privacy policy's periods), and how often the purge runs.
+    retention_api_logs_days: int = 90
+    retention_billing_days: int = 7 * 365 + 2
+    retention_closed_account_days: int = 30
+    retention_interval_hours: float = 24.0
     # PEM with the edge's certificate and key: the listener then speaks TLS 1.3 only.
     tls_cert: str = ""
     simulator_listen: str = "127.0.0.1:8788"

@@ -1,0 +1,195 @@
+"""Retention, as the privacy policy promises it: request logs 90 days, billing records 7 years,
+a closed account's data 30 days after closure. Every period is a setting.
+
+The purge deletes in bounded batches, each its own short transaction, so the database is never
+held for long; raw usage records are folded into daily rollups in the same transaction that
+deletes them, so aggregates outlive the records they came from (for as long as billing records).
+Freed pages are returned with an incremental vacuum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from control import db as dbm
+from control.state import ControlState
+
+log = logging.getLogger(__name__)
+DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Periods:
+    api_logs_days: int = 90
+    billing_days: int = 7 * 365 + 2  # seven years, leap days included
+    closed_account_days: int = 30
+
+
+@dataclass(slots=True)
+class Report:
+    counts: dict[str, int]
+
+    def lines(self) -> list[str]:
+        return [f"{table}: {count}" for table, count in self.counts.items()]
+
+
+class Retention:
+    def __init__(
+        self,
+        state: ControlState,
+        periods: Periods | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        batch: int = 1000,
+    ) -> None:
+        self.state = state
+        self.periods = periods or Periods()
+        self.clock = clock
+        self.batch = batch
+        self._task: asyncio.Task[None] | None = None
+
+    async def purge(self, *, dry_run: bool = False) -> Report:
+        """Delete what has outlived its period; with `dry_run`, only count it."""
+        now = self.clock()
+        logs_cutoff = now - self.periods.api_logs_days * DAY
+        billing_cutoff = now - self.periods.billing_days * DAY
+        closed_cutoff = now - self.periods.closed_account_days * DAY
+        counts: dict[str, int] = {}
+        counts["usage"] = await self._usage(logs_cutoff, dry_run)
+        counts["webhook_attempts"] = await self._rows(
+            "webhook_attempts", "attempted_at<?", (logs_cutoff,), dry_run
+        )
+        counts["webhook_events"] = await self._rows(
+            "webhook_events", "updated_at<? AND status!='pending'", (logs_cutoff,), dry_run
+        )
+        counts["ledger"] = await self._rows("ledger", "created_at<?", (billing_cutoff,), dry_run)
+        counts["reservations"] = await self._rows(
+            "reservations", "created_at<? AND status!='held'", (billing_cutoff,), dry_run
+        )
+        counts["usage_daily"] = await self._rows(
+            "usage_daily", "day<?", (_day(billing_cutoff),), dry_run
+        )
+        counts |= await self._closed_accounts(closed_cutoff, dry_run)
+        if not dry_run:
+            await self.state.db.execute("PRAGMA incremental_vacuum")
+        return Report(counts)
+
+    async def _rows(self, table: str, where: str, args: tuple, dry_run: bool) -> int:
+        if dry_run:
+            row = await dbm.fetch_one(
+                self.state.db, f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", *args
+            )
+            return int(row["n"]) if row else 0
+        total = 0
+        while True:
+            async with self.state.transaction() as tx:
+                cursor = await tx.execute(
+                    f"DELETE FROM {table} WHERE rowid IN "
+                    f"(SELECT rowid FROM {table} WHERE {where} LIMIT ?)",
+                    (*args, self.batch),
+                )
+            total += cursor.rowcount
+            if cursor.rowcount < self.batch:
+                return total
+            await asyncio.sleep(0)  # let the edge and the API in between batches
+
+    async def _usage(self, cutoff: float, dry_run: bool) -> int:
+        """Fold old request records into daily rollups and delete them, batch by batch."""
+        if dry_run:
+            return await self._rows("usage", "ts<?", (cutoff,), dry_run=True)
+        total = 0
+        while True:
+            async with self.state.transaction() as tx:
+                batch = await dbm.fetch_all(
+                    tx,
+                    "SELECT rowid, org_id, key_id, ts, route, status, credits, bytes_in, "
+                    "bytes_out, latency_ms FROM usage WHERE ts<? LIMIT ?",
+                    cutoff,
+                    self.batch,
+                )
+                for row in batch:
+                    if row["org_id"] is None:
+                        continue  # unattributed requests (failed keys): nothing to roll up
+                    await tx.execute(
+                        "INSERT INTO usage_daily VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) "
+                        "ON CONFLICT (org_id, key_id, day, route, status) DO UPDATE SET "
+                        "requests=requests+1, credits=credits+excluded.credits, "
+                        "bytes_in=bytes_in+excluded.bytes_in, "
+                        "bytes_out=bytes_out+excluded.bytes_out, "
+                        "latency_ms_sum=latency_ms_sum+excluded.latency_ms_sum",
+                        (
+                            row["org_id"],
+                            row["key_id"] or "",
+                            _day(row["ts"]),
+                            row["route"] or "",
+                            row["status"],
+                            row["credits"] or 0,
+                            row["bytes_in"] or 0,
+                            row["bytes_out"] or 0,
+                            row["latency_ms"] or 0.0,
+                        ),
+                    )
+                await tx.executemany(
+                    "DELETE FROM usage WHERE rowid=?", [(row["rowid"],) for row in batch]
+                )
+            total += len(batch)
+            if len(batch) < self.batch:
+                return total
+            await asyncio.sleep(0)
+
+    async def _closed_accounts(self, cutoff: float, dry_run: bool) -> dict[str, int]:
+        """A closed org's account data goes 30 days after closure; its billing records stay for
+        their own period, tied to an org row reduced to its id."""
+        orgs = await dbm.fetch_all(
+            self.state.db,
+            "SELECT id FROM orgs WHERE status='closed' AND closed_at<? AND email!=''",
+            cutoff,
+        )
+        tables = ("webhook_attempts", "webhook_events", "webhooks", "api_keys", "tasks", "usage")
+        counts = {"closed_orgs": len(orgs)} | dict.fromkeys(tables, 0)
+        of_webhooks = "webhook_id IN (SELECT id FROM webhooks WHERE org_id=?)"
+        for org in orgs:
+            org_id = org["id"]
+            for table in tables:  # in this order: events before their endpoints
+                where = of_webhooks if table.startswith("webhook_") else "org_id=?"
+                counts[table] += await self._rows(table, where, (org_id,), dry_run)
+            if not dry_run:
+                async with self.state.transaction() as tx:
+                    await tx.execute(
+                        "UPDATE orgs SET name='(deleted)', email='', allowed_ips='[]', "
+                        "rate_limit='{}', spend_limit=NULL, updated_at=? WHERE id=?",
+                        (self.clock(), org_id),
+                    )
+                    await self.state.audit(tx, "system:retention", "org.purge", org_id)
+        if orgs and not dry_run:
+            await self.state.publish()
+        return {k if k == "closed_orgs" else f"closed_account.{k}": v for k, v in counts.items()}
+
+    # --- the schedule --------------------------------------------------------------------------
+
+    def start(self, interval: float = DAY) -> None:
+        async def loop() -> None:
+            while True:
+                try:
+                    report = await self.purge()
+                    log.info("retention purge: %s", ", ".join(report.lines()))
+                except Exception:
+                    log.exception("retention purge failed; trying again next round")
+                await asyncio.sleep(interval)
+
+        self._task = asyncio.create_task(loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def _day(ts: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ts))

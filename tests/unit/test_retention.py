@@ -1,0 +1,166 @@
+"""Retention with an injected clock: each period deletes exactly what it should."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from control import db as dbm
+from control.retention import DAY, Periods, Retention
+from control.state import ControlState
+
+NOW = 1_900_000_000.0  # 2030-03-17
+
+
+async def insert_org(state: ControlState, org_id: str, closed_at: float | None = None) -> None:
+    await state.db.execute(
+        "INSERT INTO orgs (id, name, email, status, created_at, updated_at, closed_at) "
+        "VALUES (?, ?, ?, ?, 0, 0, ?)",
+        (org_id, org_id, f"{org_id}@example.com", "closed" if closed_at else "active", closed_at),
+    )
+
+
+async def usage(state: ControlState, request_id: str, org_id: str | None, ts: float) -> None:
+    await state.db.execute(
+        "INSERT INTO usage (request_id, ts, org_id, key_id, method, route, status, latency_ms, "
+        "bytes_in, bytes_out, credits) VALUES (?, ?, ?, 'k1', 'GET', 'GET /x', 200, 2.0, 10, "
+        "20, 5)",
+        (request_id, ts, org_id),
+    )
+
+
+async def count(state: ControlState, sql: str, *args: Any) -> int:
+    row = await dbm.fetch_one(state.db, f"SELECT COUNT(*) AS n FROM {sql}", *args)
+    return row["n"] if row else 0
+
+
+def run(tmp_path: Path, body) -> None:
+    async def main() -> None:
+        state = await ControlState.open(tmp_path)
+        try:
+            await body(state, Retention(state, Periods(), clock=lambda: NOW, batch=10))
+        finally:
+            await state.close()
+
+    asyncio.run(main())
+
+
+def test_api_logs_go_after_90_days_into_daily_rollups(tmp_path: Path) -> None:
+    async def body(state: ControlState, retention: Retention) -> None:
+        await insert_org(state, "org_a")
+        for i in range(25):  # more than one batch of 10
+            await usage(state, f"old-{i}", "org_a", NOW - 91 * DAY)
+        await usage(state, "unattributed", None, NOW - 91 * DAY)
+        await usage(state, "recent", "org_a", NOW - 89 * DAY)
+        dry = await retention.purge(dry_run=True)
+        assert dry.counts["usage"] == 26
+        assert await count(state, "usage") == 27  # a dry run deletes nothing
+        report = await retention.purge()
+        assert report.counts["usage"] == 26
+        rows = await dbm.fetch_all(state.db, "SELECT request_id FROM usage")
+        assert [r["request_id"] for r in rows] == ["recent"]
+        (rollup,) = await dbm.fetch_all(state.db, "SELECT * FROM usage_daily")
+        assert (rollup["org_id"], rollup["requests"], rollup["credits"]) == ("org_a", 25, 125)
+        assert (rollup["bytes_in"], rollup["bytes_out"], rollup["latency_ms_sum"]) == (
+            250,
+            500,
+            50.0,
+        )
+        # Running again changes nothing: the records are gone, the rollup stays.
+        assert (await retention.purge()).counts["usage"] == 0
+        assert await count(state, "usage_daily") == 1
+
+    run(tmp_path, body)
+
+
+def test_billing_records_are_kept_seven_years(tmp_path: Path) -> None:
+    async def body(state: ControlState, retention: Retention) -> None:
+        await insert_org(state, "org_a")
+        for created, kind in ((NOW - 7 * 366 * DAY, "old"), (NOW - 6 * 365 * DAY, "young")):
+            await state.db.execute(
+                "INSERT INTO ledger (org_id, kind, amount, reason, created_at) "
+                "VALUES ('org_a', 'grant', 1, ?, ?)",
+                (kind, created),
+            )
+        await state.db.execute(
+            "INSERT INTO reservations (id, org_id, key_id, amount, model, tier, status, "
+            "created_at) VALUES ('held-forever', 'org_a', 'k', 1, 'm', 'default', 'held', 0)"
+        )
+        report = await retention.purge()
+        assert report.counts["ledger"] == 1 and report.counts["reservations"] == 0
+        rows = await dbm.fetch_all(state.db, "SELECT reason FROM ledger")
+        assert [r["reason"] for r in rows] == ["young"]
+        assert await count(state, "reservations") == 1  # a hold still open is never purged
+
+    run(tmp_path, body)
+
+
+def test_closed_account_purged_after_30_days_billing_kept(tmp_path: Path) -> None:
+    async def body(state: ControlState, retention: Retention) -> None:
+        await insert_org(state, "org_recent", closed_at=NOW - 29 * DAY)
+        await insert_org(state, "org_gone", closed_at=NOW - 31 * DAY)
+        for org_id in ("org_recent", "org_gone"):
+            await state.db.execute(
+                "INSERT INTO api_keys (id, org_id, name, environment, secret_hash, status, "
+                "created_at, updated_at) VALUES (?, ?, 'k', 'live', 'h', 'revoked', 0, 0)",
+                (f"key_{org_id}", org_id),
+            )
+            await state.db.execute(
+                "INSERT INTO webhooks (id, org_id, url, secret, created_at, updated_at) "
+                "VALUES (?, ?, 'https://example.com/h', 'whsec_x', 0, 0)",
+                (f"wh_{org_id}", org_id),
+            )
+            await state.db.execute(
+                "INSERT INTO webhook_events (id, webhook_id, org_id, type, payload, status, "
+                "created_at, updated_at) VALUES (?, ?, ?, 'task.succeeded', x'7b7d', "
+                "'delivered', ?, ?)",
+                (f"msg_{org_id}", f"wh_{org_id}", org_id, NOW, NOW),
+            )
+            await state.db.execute(
+                "INSERT INTO ledger (org_id, kind, amount, created_at) VALUES (?, 'grant', 5, ?)",
+                (org_id, NOW - DAY),
+            )
+            await usage(state, f"req_{org_id}", org_id, NOW - DAY)
+        report = await retention.purge()
+        assert report.counts["closed_orgs"] == 1
+        assert report.counts["closed_account.api_keys"] == 1
+        assert report.counts["closed_account.webhooks"] == 1
+        assert await count(state, "api_keys WHERE org_id='org_gone'") == 0
+        assert await count(state, "webhooks WHERE org_id='org_gone'") == 0
+        assert await count(state, "webhook_events WHERE org_id='org_gone'") == 0
+        assert await count(state, "usage WHERE org_id='org_gone'") == 0
+        assert await count(state, "ledger WHERE org_id='org_gone'") == 1  # billing stays
+        gone = await dbm.fetch_one(state.db, "SELECT name, email FROM orgs WHERE id='org_gone'")
+        assert (gone["name"], gone["email"]) == ("(deleted)", "")
+        for table in ("api_keys", "webhooks", "usage", "ledger"):
+            assert await count(state, f"{table} WHERE org_id='org_recent'") == 1
+        audit = await dbm.fetch_all(state.db, "SELECT action, target FROM audit")
+        assert [(a["action"], a["target"]) for a in audit] == [("org.purge", "org_gone")]
+        # Purged once: the next run finds nothing more to do for it.
+        assert (await retention.purge()).counts["closed_orgs"] == 0
+
+    run(tmp_path, body)
+
+
+def test_purge_command_reports_per_table(tmp_path: Path) -> None:
+    async def seed() -> None:
+        state = await ControlState.open(tmp_path)
+        await insert_org(state, "org_a")
+        await usage(state, "ancient", "org_a", 1_000_000.0)
+        await state.close()
+
+    asyncio.run(seed())
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "run_proxy.py", "purge", "--dry-run", "--data-dir", str(tmp_path)]
+    dry = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    assert "would delete usage: 1" in dry.stdout
+    done = subprocess.run(
+        command[:3] + command[4:], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert "deleted usage: 1" in done.stdout
+    again = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=60)
+    assert "would delete usage: 0" in again.stdout
