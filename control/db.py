@@ -190,6 +190,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX usage_ts ON usage(ts);
     """,
+    """
+    ALTER TABLE orgs ADD COLUMN contact_name TEXT;
+    ALTER TABLE orgs ADD COLUMN processing_objection INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

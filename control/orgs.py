@@ -19,6 +19,7 @@ from control.http import (
     json_body,
     rfc3339,
 )
+from control.retention import Retention
 from control.state import ControlState
 
 ORG_FIELDS = {
@@ -29,6 +30,8 @@ ORG_FIELDS = {
     "spend_limit",
     "video_retention_days",
     "status",
+    "contact_name",
+    "processing_objection",
 }
 
 
@@ -42,6 +45,8 @@ def org_json(row: aiosqlite.Row) -> dict[str, Any]:
         "rate_limit": dbm.loads(row["rate_limit"]),
         "spend_limit": dbm.loads(row["spend_limit"]),
         "video_retention_days": row["video_retention_days"],
+        "contact_name": row["contact_name"],
+        "processing_objection": bool(row["processing_objection"]),
         "created_at": rfc3339(row["created_at"]),
         "updated_at": rfc3339(row["updated_at"]),
         "closed_at": rfc3339(row["closed_at"]),
@@ -52,7 +57,16 @@ async def load_org(state: ControlState, org_id: str) -> aiosqlite.Row:
     return await rows.load(state, "orgs", org_id, "Org")
 
 
+def _flag(body: dict[str, Any], field: str) -> int:
+    if not isinstance(body[field], bool):
+        raise bad_request(f"`{field}` must be true or false.")
+    return int(body[field])
+
+
 COLUMNS = validate.COLUMNS | {
+    "contact_name": lambda body: validate.text(body, "contact_name"),
+    # The data subject's objection to optional processing (privacy policy, "object").
+    "processing_objection": lambda body: _flag(body, "processing_objection"),
     "email": lambda body: validate.email(body),
     "video_retention_days": lambda body: validate.int_range(
         body["video_retention_days"], "video_retention_days", 1, 3650
@@ -73,6 +87,8 @@ async def create_org(request: Request) -> JSONResponse:
         "rate_limit": "{}",
         "spend_limit": None,
         "video_retention_days": 7,
+        "contact_name": None,
+        "processing_objection": 0,
         **validate.changes(body, COLUMNS),
     }
     org_id = "org_" + secrets.token_hex(8)
@@ -80,7 +96,8 @@ async def create_org(request: Request) -> JSONResponse:
     async with state.transaction() as tx:
         await tx.execute(
             "INSERT INTO orgs (id, name, email, allowed_ips, rate_limit, spend_limit, "
-            "video_retention_days, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            "video_retention_days, contact_name, processing_objection, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 org_id,
                 values["name"],
@@ -89,6 +106,8 @@ async def create_org(request: Request) -> JSONResponse:
                 values["rate_limit"],
                 values["spend_limit"],
                 values["video_retention_days"],
+                values["contact_name"],
+                values["processing_objection"],
                 created,
                 created,
             ),
@@ -129,7 +148,8 @@ async def patch_org(request: Request) -> JSONResponse:
 
 
 async def close_org(request: Request) -> JSONResponse:
-    """Close the account: every key stops at once; data is purged after the closure period."""
+    """Close the account: every key stops at once; its data is purged after the closure period,
+    or at once with `?purge=now` (billing records are kept for their own period)."""
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     org_id = request.path_params["org"]
@@ -148,4 +168,9 @@ async def close_org(request: Request) -> JSONResponse:
             )
             await state.audit(tx, admin.token_id, "org.close", org_id)
         await state.publish()
+    purge = request.query_params.get("purge")
+    if purge is not None:
+        if purge != "now":
+            raise bad_request("`purge` takes the value `now`.")
+        await Retention(state).purge_org(org_id, actor=admin.token_id)
     return JSONResponse(org_json(await load_org(state, org_id)))

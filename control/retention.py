@@ -21,6 +21,7 @@ from control.state import ControlState
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
+ACCOUNT_TABLES = ("webhook_attempts", "webhook_events", "webhooks", "api_keys", "tasks", "usage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,25 +151,33 @@ class Retention:
             "SELECT id FROM orgs WHERE status='closed' AND closed_at<? AND email!=''",
             cutoff,
         )
-        tables = ("webhook_attempts", "webhook_events", "webhooks", "api_keys", "tasks", "usage")
-        counts = {"closed_orgs": len(orgs)} | dict.fromkeys(tables, 0)
-        of_webhooks = "webhook_id IN (SELECT id FROM webhooks WHERE org_id=?)"
+        counts = {"closed_orgs": len(orgs)} | dict.fromkeys(ACCOUNT_TABLES, 0)
         for org in orgs:
-            org_id = org["id"]
-            for table in tables:  # in this order: events before their endpoints
-                where = of_webhooks if table.startswith("webhook_") else "org_id=?"
-                counts[table] += await self._rows(table, where, (org_id,), dry_run)
-            if not dry_run:
-                async with self.state.transaction() as tx:
-                    await tx.execute(
-                        "UPDATE orgs SET name='(deleted)', email='', allowed_ips='[]', "
-                        "rate_limit='{}', spend_limit=NULL, updated_at=? WHERE id=?",
-                        (self.clock(), org_id),
-                    )
-                    await self.state.audit(tx, "system:retention", "org.purge", org_id)
-        if orgs and not dry_run:
-            await self.state.publish()
+            for table, n in (await self.purge_org(org["id"], dry_run=dry_run)).items():
+                counts[table] += n
         return {k if k == "closed_orgs" else f"closed_account.{k}": v for k, v in counts.items()}
+
+    async def purge_org(
+        self, org_id: str, *, dry_run: bool = False, actor: str = "system:retention"
+    ) -> dict[str, int]:
+        """Delete one closed org's account data now (its billing records stay for their own
+        period, tied to an org row reduced to its id)."""
+        of_webhooks = "webhook_id IN (SELECT id FROM webhooks WHERE org_id=?)"
+        counts = {}
+        for table in ACCOUNT_TABLES:  # in this order: events before their endpoints
+            where = of_webhooks if table.startswith("webhook_") else "org_id=?"
+            counts[table] = await self._rows(table, where, (org_id,), dry_run)
+        if not dry_run:
+            async with self.state.transaction() as tx:
+                await tx.execute(
+                    "UPDATE orgs SET name='(deleted)', email='', contact_name=NULL, "
+                    "allowed_ips='[]', rate_limit='{}', spend_limit=NULL, updated_at=? "
+                    "WHERE id=?",
+                    (self.clock(), org_id),
+                )
+                await self.state.audit(tx, actor, "org.purge", org_id)
+            await self.state.publish()
+        return counts
 
     # --- the schedule --------------------------------------------------------------------------
 

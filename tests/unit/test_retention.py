@@ -164,3 +164,49 @@ def test_purge_command_reports_per_table(tmp_path: Path) -> None:
     assert "deleted usage: 1" in done.stdout
     again = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=60)
     assert "would delete usage: 0" in again.stdout
+
+
+def test_close_with_purge_now_and_correctable_contact_data(tmp_path: Path) -> None:
+    import httpx
+
+    from control.app import create_app
+
+    async def main() -> None:
+        state = await ControlState.open(tmp_path)
+        await state.admin.bootstrap("nat_admin_for_retention_tests")
+        app = create_app(state)
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": "Bearer nat_admin_for_retention_tests"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://control", headers=headers
+        ) as c:
+            org = (
+                await c.post(
+                    "/v1/orgs", json={"name": "Acme", "email": "a@acme.test", "contact_name": "Ann"}
+                )
+            ).json()
+            assert (org["contact_name"], org["processing_objection"]) == ("Ann", False)
+            patched = await c.patch(
+                f"/v1/orgs/{org['id']}",
+                json={"contact_name": "Ann Lee", "processing_objection": True},
+            )
+            assert (patched.json()["contact_name"], patched.json()["processing_objection"]) == (
+                "Ann Lee",
+                True,
+            )
+            bad = await c.patch(f"/v1/orgs/{org['id']}", json={"processing_objection": "yes"})
+            assert bad.status_code == 400
+            key = (await c.post(f"/v1/orgs/{org['id']}/keys", json={"name": "k"})).json()
+            await c.post(f"/v1/orgs/{org['id']}/credits", json={"amount": 7})
+            closed = await c.delete(f"/v1/orgs/{org['id']}", params={"purge": "now"})
+            assert closed.status_code == 200
+            assert (closed.json()["status"], closed.json()["email"]) == ("closed", "")
+            assert closed.json()["contact_name"] is None
+            assert (await c.get(f"/v1/keys/{key['id']}")).status_code == 404  # purged
+            ledger = (await c.get(f"/v1/orgs/{org['id']}/ledger")).json()["items"]
+            assert [e["amount"] for e in ledger] == [7]  # billing records stay
+            actions = [e["action"] for e in (await c.get("/v1/audit")).json()["items"]]
+            assert actions[:2] == ["org.purge", "org.close"]
+        await state.close()
+
+    asyncio.run(main())
