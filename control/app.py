@@ -11,7 +11,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from control import audit, billing, edgeapi, keys, orgs, system, usage, walletapi, webhooks
+from control import (
+    audit,
+    billing,
+    edgeapi,
+    export,
+    keys,
+    orgs,
+    system,
+    usage,
+    walletapi,
+    webhooks,
+)
 from control.delivery import Deliverer
 from control.http import ApiError, error_response
 from control.outbox import Outbox
@@ -41,6 +52,7 @@ ROUTES = [
     Route("/v1/orgs/{org}/balance", billing.get_balance, methods=["GET"]),
     Route("/v1/orgs/{org}/ledger", billing.get_ledger, methods=["GET"]),
     Route("/v1/orgs/{org}/tasks", billing.list_tasks, methods=["GET"]),
+    Route("/v1/orgs/{org}/export", export.export_org, methods=["GET"]),
     Route("/v1/orgs/{org}/webhooks", webhooks.create_webhook, methods=["POST"]),
     Route("/v1/orgs/{org}/webhooks", webhooks.list_webhooks, methods=["GET"]),
     Route("/v1/orgs/{org}/webhooks/{webhook}", webhooks.get_webhook, methods=["GET"]),

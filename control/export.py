@@ -1,0 +1,374 @@
+"""The org's data export: everything held about an org in one portable, machine-readable ZIP.
+
+`GET /v1/orgs/{org}/export` (any admin token that may read) answers a ZIP streamed as it is
+built, so that an org of any size costs a bounded amount of memory: `zipfile` writes into a
+small in-memory sink that the response drains chunk by chunk, and the database is read in pages
+of `PAGE` rows. Every file is read from one SQLite snapshot (a read-only connection of its own
+holding one read transaction), so the files agree with each other and with the manifest.
+
+The bundle (format `nextapi-export`, version 1):
+
+- `org.json`: the org, as `GET /v1/orgs/{org}` shows it (one JSON object);
+- `keys.ndjson`, `usage.ndjson`, `ledger.ndjson`, `reservations.ndjson`, `tasks.ndjson`,
+  `webhooks.ndjson`, `webhook_deliveries.ndjson`, `audit.ndjson`: one JSON object a line
+  (UTF-8), oldest first;
+- `manifest.json`, written last: the format and its version, the org id, `generated_at`, and
+  for every file its format and number of records.
+
+Never in it: API key secrets or their hashes, webhook signing secrets, admin tokens, or the
+signed callback ingress URLs the edge relays to the upstream. Money is in integer
+micro-credits; times are RFC 3339 strings in UTC. An export is a read: it is not audited.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import aiosqlite
+import anyio
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from control import db as dbm
+from control.access import admin_for
+from control.http import rfc3339
+from control.keys import key_json
+from control.orgs import load_org, org_json
+from control.state import ControlState
+from control.usage import request_json
+from control.webhooks import webhook_json
+from proxy.callbacks import INGRESS_PREFIX
+
+FORMAT = "nextapi-export"
+FORMAT_VERSION = 1
+PAGE = 1000  # rows fetched from SQLite at a time
+CHUNK = 64 * 1024  # bytes gathered before a chunk goes out
+
+type Record = dict[str, Any]
+type Stamp = tuple[int, int, int, int, int, int]  # a ZIP entry's time (UTC)
+
+
+async def export_org(request: Request) -> StreamingResponse:
+    """Everything held about the org, as a ZIP of NDJSON files with a manifest."""
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    org_id = request.path_params["org"]
+    org = await load_org(state, org_id)  # 404 before anything streams
+    generated = dbm.now()
+    day = datetime.fromtimestamp(generated, UTC).strftime("%Y-%m-%d")
+    return _ClosingStream(
+        _bundle(state, org, generated),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="nextapi-export-{org_id}-{day}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+class _ClosingStream(StreamingResponse):
+    """Closes the bundle's generator however the answer ends (a client gone mid-stream
+    included), so that its snapshot is let go of at once rather than whenever the generator is
+    collected: a read transaction left open would keep the WAL from being checkpointed."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            iterator = self.body_iterator
+            if isinstance(iterator, AsyncGenerator):
+                with anyio.CancelScope(shield=True):
+                    await iterator.aclose()
+
+
+class _Sink:
+    """A write-only, unseekable file for `zipfile` (which then writes data descriptors): what
+    it is given waits here until `drain` takes it."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def drain(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts, self.size = [], 0
+        return data
+
+
+async def _bundle(
+    state: ControlState, org: aiosqlite.Row, generated: float
+) -> AsyncIterator[bytes]:
+    """The ZIP, piece by piece. Should anything fail once the answer has begun, the error goes
+    up (the app logs it) and the answer is cut short: a ZIP without its central directory,
+    which no reader takes for complete."""
+    org_id = org["id"]
+    reader, owned = await _snapshot(state)
+    try:
+        # The org as the snapshot has it (it was read just now, before the snapshot began).
+        org = await dbm.fetch_one(reader, "SELECT * FROM orgs WHERE id=?", org_id) or org
+        moment = datetime.fromtimestamp(generated, UTC)
+        stamp: Stamp = (
+            moment.year,
+            moment.month,
+            moment.day,
+            moment.hour,
+            moment.minute,
+            moment.second,
+        )
+        sink = _Sink()
+        files: dict[str, dict[str, Any]] = {}
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+            _write_json(bundle, "org.json", org_json(org), stamp)
+            files["org.json"] = {"format": "json", "records": 1}
+            for name, sql, args, records in _sections(org_id):
+                entry = files[name] = {"format": "ndjson", "records": 0}
+                with bundle.open(_info(name, stamp), "w", force_zip64=True) as out:
+                    # One query a file, read in pages; no generator within this one, so that
+                    # closing it (a client gone) closes the cursor before the connection.
+                    async with reader.execute(sql, args) as cursor:
+                        while found := await cursor.fetchmany(PAGE):
+                            entry["records"] += _write(out, records.feed(found))
+                            if sink.size >= CHUNK:
+                                yield sink.drain()
+                    entry["records"] += _write(out, records.finish())
+            manifest = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "org_id": org_id,
+                "generated_at": rfc3339(generated),
+                "files": files,
+            }
+            _write_json(bundle, "manifest.json", manifest, stamp)
+        yield sink.drain()
+    finally:
+        if owned:
+            await reader.close()
+
+
+async def _snapshot(state: ControlState) -> tuple[aiosqlite.Connection, bool]:
+    """A read-only connection of its own in one read transaction (a WAL snapshot), and whether
+    it is ours to close; the shared connection for a database that is not a file."""
+    files = await dbm.fetch_all(state.db, "PRAGMA database_list")
+    path = next((row["file"] for row in files if row["name"] == "main"), "")
+    if not path:
+        return state.db, False
+    reader = await aiosqlite.connect(
+        Path(path).as_uri() + "?mode=ro", uri=True, isolation_level=None
+    )
+    try:
+        reader.row_factory = aiosqlite.Row
+        await reader.execute("PRAGMA busy_timeout=5000")
+        await reader.execute("BEGIN")
+    except BaseException:
+        await reader.close()
+        raise
+    return reader, True
+
+
+class _Records:
+    """Rows into records, a page at a time."""
+
+    def __init__(self, render: Callable[[Any], Record]) -> None:
+        self.render = render
+
+    def feed(self, found: list[Any]) -> list[Record]:
+        return [self.render(row) for row in found]
+
+    def finish(self) -> list[Record]:
+        return []
+
+
+class _Deliveries(_Records):
+    """Rows of `_SELECT_DELIVERIES` (one per attempt) into events, each with its attempts; an
+    event's attempts may span two pages, so it goes out once a row of the next event is read."""
+
+    def __init__(self) -> None:
+        super().__init__(_event_json)
+        self.current: Record | None = None
+
+    def feed(self, found: list[Any]) -> list[Record]:
+        done: list[Record] = []
+        for row in found:
+            if self.current is None or self.current["id"] != row["id"]:
+                if self.current is not None:
+                    done.append(self.current)
+                self.current = _event_json(row)
+            if row["attempt_id"] is not None:
+                self.current["attempts"].append(_attempt_json(row))
+        return done
+
+    def finish(self) -> list[Record]:
+        return [] if self.current is None else [self.current]
+
+
+def _sections(org_id: str) -> list[tuple[str, str, tuple[Any, ...], _Records]]:
+    """Each NDJSON file: its query, the query's arguments, and how its rows become records."""
+    one = (org_id,)
+    mentioned = json.dumps(org_id)  # the org id as a JSON string inside an audit detail
+    return [
+        ("keys.ndjson", _SELECT_KEYS, one, _Records(key_json)),
+        ("usage.ndjson", _SELECT_USAGE, one, _Records(request_json)),
+        ("ledger.ndjson", _SELECT_LEDGER, one, _Records(_ledger_json)),
+        ("reservations.ndjson", _SELECT_RESERVATIONS, one, _Records(_reservation_json)),
+        ("tasks.ndjson", _SELECT_TASKS, one, _Records(_task_json)),
+        ("webhooks.ndjson", _SELECT_WEBHOOKS, one, _Records(webhook_json)),
+        ("webhook_deliveries.ndjson", _SELECT_DELIVERIES, (org_id, org_id), _Deliveries()),
+        ("audit.ndjson", _SELECT_AUDIT, (org_id, org_id, org_id, mentioned), _Records(_audit_json)),
+    ]
+
+
+_SELECT_KEYS = "SELECT * FROM api_keys WHERE org_id=? ORDER BY created_at, id"
+_SELECT_USAGE = "SELECT * FROM usage WHERE org_id=? ORDER BY ts, request_id"
+_SELECT_LEDGER = "SELECT * FROM ledger WHERE org_id=? ORDER BY id"
+_SELECT_RESERVATIONS = "SELECT * FROM reservations WHERE org_id=? ORDER BY created_at, id"
+_SELECT_TASKS = "SELECT * FROM tasks WHERE org_id=? ORDER BY created_at, id"
+_SELECT_WEBHOOKS = "SELECT * FROM webhooks WHERE org_id=? ORDER BY created_at, id"
+_SELECT_AUDIT = (
+    "SELECT * FROM audit WHERE target=? "
+    "OR target IN (SELECT id FROM api_keys WHERE org_id=?) "
+    "OR target IN (SELECT id FROM webhooks WHERE org_id=?) "
+    "OR instr(detail, ?) > 0 ORDER BY id"
+)
+# One row per attempt (or one for an event never attempted), grouped by `_Deliveries`.
+_SELECT_DELIVERIES = (
+    "SELECT e.id, e.webhook_id, e.task_id, e.type, e.payload, e.status, e.attempts, "
+    "e.next_attempt_at, e.created_at, e.updated_at, a.id AS attempt_id, a.attempted_at, "
+    "a.status AS attempt_status, a.latency_ms, a.error "
+    "FROM webhook_events e LEFT JOIN webhook_attempts a ON a.event_id = e.id "
+    "WHERE e.webhook_id IN (SELECT id FROM webhooks WHERE org_id=?) AND e.org_id=? "
+    "ORDER BY e.created_at, e.id, a.id"
+)
+
+
+def _ledger_json(row: Any) -> Record:
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "amount": row["amount"],
+        "key_id": row["key_id"],
+        "task_id": row["task_id"],
+        "reason": row["reason"],
+        "actor": row["actor"],
+        "created_at": rfc3339(row["created_at"]),
+    }
+
+
+def _reservation_json(row: Any) -> Record:
+    audio = row["generate_audio"]
+    return {
+        "id": row["id"],
+        "key_id": row["key_id"],
+        "amount": row["amount"],
+        "model": row["model"],
+        "tier": row["tier"],
+        "generate_audio": None if audio is None else bool(audio),
+        "task_id": row["task_id"],
+        "status": row["status"],
+        "callback_webhook": row["callback_webhook"],
+        "created_at": rfc3339(row["created_at"]),
+        "settled_at": rfc3339(row["settled_at"]),
+    }
+
+
+def _task_json(row: Any) -> Record:
+    return {
+        "id": row["id"],
+        "key_id": row["key_id"],
+        "model": row["model"],
+        "service_tier": row["service_tier"],
+        "status": row["status"],
+        "reserved": row["reserved"],
+        "charged": row["charged"],
+        "tokens": row["tokens"],
+        "callback_webhook": row["callback_webhook"],
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+        "finished_at": rfc3339(row["finished_at"]),
+    }
+
+
+def _event_json(row: Any) -> Record:
+    return {
+        "id": row["id"],
+        "webhook_id": row["webhook_id"],
+        "task_id": row["task_id"],
+        "type": row["type"],
+        "status": row["status"],
+        "attempt_count": row["attempts"],
+        "next_attempt_at": rfc3339(row["next_attempt_at"]),
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+        "payload": _payload(row["payload"]),
+        "attempts": [],
+    }
+
+
+def _attempt_json(row: Any) -> Record:
+    return {
+        "id": row["attempt_id"],
+        "attempted_at": rfc3339(row["attempted_at"]),
+        "status": row["attempt_status"],
+        "latency_ms": row["latency_ms"],
+        "error": row["error"],
+    }
+
+
+def _payload(raw: bytes | str) -> Any:
+    """The task object an event carries. A signed callback ingress URL (the edge's, relayed to
+    the upstream in the customer's place) is a credential of sorts: it is left out."""
+    text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8", "replace")
+    try:
+        task = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(task, dict) and INGRESS_PREFIX in str(task.get("callback_url") or ""):
+        task["callback_url"] = None
+    return task
+
+
+def _audit_json(row: Any) -> Record:
+    return {
+        "id": row["id"],
+        "ts": rfc3339(row["ts"]),
+        "actor": row["actor"],
+        "action": row["action"],
+        "target": row["target"],
+        "detail": dbm.loads(row["detail"]),
+    }
+
+
+def _write(out: IO[bytes], records: list[Record]) -> int:
+    """NDJSON lines into a member of the bundle; returns how many."""
+    if records:
+        out.write(b"".join(_line(record) for record in records))
+    return len(records)
+
+
+def _line(record: Record) -> bytes:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def _info(name: str, stamp: Stamp) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=stamp)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _write_json(bundle: zipfile.ZipFile, name: str, value: Any, stamp: Stamp) -> None:
+    text = json.dumps(value, ensure_ascii=False, indent=2) + "\n"
+    bundle.writestr(_info(name, stamp), text.encode())
