@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -12,6 +13,17 @@ from control.access import admin_for
 from control.http import decode_cursor, page_limit, rfc3339
 from control.rows import cut
 from control.state import ControlState
+
+
+def audit_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "ts": rfc3339(row["ts"]),
+        "actor": row["actor"],
+        "action": row["action"],
+        "target": row["target"],
+        "detail": json.loads(row["detail"]),
+    }
 
 
 async def list_audit(request: Request) -> JSONResponse:
@@ -24,15 +36,5 @@ async def list_audit(request: Request) -> JSONResponse:
         state.db, "SELECT * FROM audit WHERE id<? ORDER BY id DESC LIMIT ?", before, limit + 1
     )
     rows, next_cursor = cut(rows, limit, "id")
-    items = [
-        {
-            "id": row["id"],
-            "ts": rfc3339(row["ts"]),
-            "actor": row["actor"],
-            "action": row["action"],
-            "target": row["target"],
-            "detail": json.loads(row["detail"]),
-        }
-        for row in rows
-    ]
+    items = [audit_json(row) for row in rows]
     return JSONResponse({"items": items, "next_cursor": next_cursor})

@@ -80,7 +80,7 @@ async def get_balance(request: Request) -> JSONResponse:
     return JSONResponse(await wallet_of(request).balance(org_id))
 
 
-def _ledger_json(row: Any) -> dict[str, Any]:
+def ledger_json(row: Any) -> dict[str, Any]:
     return {
         "id": row["id"],
         "kind": row["kind"],
@@ -88,7 +88,42 @@ def _ledger_json(row: Any) -> dict[str, Any]:
         "key_id": row["key_id"],
         "task_id": row["task_id"],
         "reason": row["reason"],
+        "actor": row["actor"],
         "created_at": rfc3339(row["created_at"]),
+    }
+
+
+def reservation_json(row: Any) -> dict[str, Any]:
+    audio = row["generate_audio"]
+    return {
+        "id": row["id"],
+        "key_id": row["key_id"],
+        "amount": row["amount"],
+        "model": row["model"],
+        "tier": row["tier"],
+        "generate_audio": None if audio is None else bool(audio),
+        "task_id": row["task_id"],
+        "status": row["status"],
+        "callback_webhook": row["callback_webhook"],
+        "created_at": rfc3339(row["created_at"]),
+        "settled_at": rfc3339(row["settled_at"]),
+    }
+
+
+def task_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "key_id": row["key_id"],
+        "model": row["model"],
+        "service_tier": row["service_tier"],
+        "status": row["status"],
+        "reserved": row["reserved"],
+        "charged": row["charged"],
+        "tokens": row["tokens"],
+        "callback_webhook": row["callback_webhook"],
+        "created_at": rfc3339(row["created_at"]),
+        "updated_at": rfc3339(row["updated_at"]),
+        "finished_at": rfc3339(row["finished_at"]),
     }
 
 
@@ -117,21 +152,9 @@ async def get_ledger(request: Request) -> JSONResponse:
     )
     return JSONResponse(
         {
-            "items": [_ledger_json(row) for row in rows],
+            "items": [ledger_json(row) for row in rows],
             "next_cursor": next_cursor,
-            "reservations": [
-                {
-                    "id": hold["id"],
-                    "amount": hold["amount"],
-                    "status": hold["status"],
-                    "task_id": hold["task_id"],
-                    "key_id": hold["key_id"],
-                    "model": hold["model"],
-                    "created_at": rfc3339(hold["created_at"]),
-                    "settled_at": rfc3339(hold["settled_at"]),
-                }
-                for hold in holds
-            ],
+            "reservations": [reservation_json(hold) for hold in holds],
         }
     )
 
@@ -162,19 +185,5 @@ async def list_tasks(request: Request) -> JSONResponse:
         limit + 1,
     )
     rows, next_cursor = cut(rows, limit, "created_at", "id")
-    items = [
-        {
-            "id": row["id"],
-            "key_id": row["key_id"],
-            "model": row["model"],
-            "service_tier": row["service_tier"],
-            "status": row["status"],
-            "reserved": row["reserved"],
-            "charged": row["charged"],
-            "tokens": row["tokens"],
-            "created_at": rfc3339(row["created_at"]),
-            "finished_at": rfc3339(row["finished_at"]),
-        }
-        for row in rows
-    ]
+    items = [task_json(row) for row in rows]
     return JSONResponse({"items": items, "next_cursor": next_cursor})

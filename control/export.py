@@ -37,6 +37,8 @@ from starlette.types import Receive, Scope, Send
 
 from control import db as dbm
 from control.access import admin_for
+from control.audit import audit_json
+from control.billing import ledger_json, reservation_json, task_json
 from control.http import rfc3339
 from control.keys import key_json
 from control.orgs import load_org, org_json
@@ -222,12 +224,12 @@ def _sections(org_id: str) -> list[tuple[str, str, tuple[Any, ...], _Records]]:
     return [
         ("keys.ndjson", _SELECT_KEYS, one, _Records(key_json)),
         ("usage.ndjson", _SELECT_USAGE, one, _Records(request_json)),
-        ("ledger.ndjson", _SELECT_LEDGER, one, _Records(_ledger_json)),
-        ("reservations.ndjson", _SELECT_RESERVATIONS, one, _Records(_reservation_json)),
-        ("tasks.ndjson", _SELECT_TASKS, one, _Records(_task_json)),
+        ("ledger.ndjson", _SELECT_LEDGER, one, _Records(ledger_json)),
+        ("reservations.ndjson", _SELECT_RESERVATIONS, one, _Records(reservation_json)),
+        ("tasks.ndjson", _SELECT_TASKS, one, _Records(task_json)),
         ("webhooks.ndjson", _SELECT_WEBHOOKS, one, _Records(webhook_json)),
         ("webhook_deliveries.ndjson", _SELECT_DELIVERIES, (org_id, org_id), _Deliveries()),
-        ("audit.ndjson", _SELECT_AUDIT, (org_id, org_id, org_id, mentioned), _Records(_audit_json)),
+        ("audit.ndjson", _SELECT_AUDIT, (org_id, org_id, org_id, mentioned), _Records(audit_json)),
     ]
 
 
@@ -252,53 +254,6 @@ _SELECT_DELIVERIES = (
     "WHERE e.webhook_id IN (SELECT id FROM webhooks WHERE org_id=?) AND e.org_id=? "
     "ORDER BY e.created_at, e.id, a.id"
 )
-
-
-def _ledger_json(row: Any) -> Record:
-    return {
-        "id": row["id"],
-        "kind": row["kind"],
-        "amount": row["amount"],
-        "key_id": row["key_id"],
-        "task_id": row["task_id"],
-        "reason": row["reason"],
-        "actor": row["actor"],
-        "created_at": rfc3339(row["created_at"]),
-    }
-
-
-def _reservation_json(row: Any) -> Record:
-    audio = row["generate_audio"]
-    return {
-        "id": row["id"],
-        "key_id": row["key_id"],
-        "amount": row["amount"],
-        "model": row["model"],
-        "tier": row["tier"],
-        "generate_audio": None if audio is None else bool(audio),
-        "task_id": row["task_id"],
-        "status": row["status"],
-        "callback_webhook": row["callback_webhook"],
-        "created_at": rfc3339(row["created_at"]),
-        "settled_at": rfc3339(row["settled_at"]),
-    }
-
-
-def _task_json(row: Any) -> Record:
-    return {
-        "id": row["id"],
-        "key_id": row["key_id"],
-        "model": row["model"],
-        "service_tier": row["service_tier"],
-        "status": row["status"],
-        "reserved": row["reserved"],
-        "charged": row["charged"],
-        "tokens": row["tokens"],
-        "callback_webhook": row["callback_webhook"],
-        "created_at": rfc3339(row["created_at"]),
-        "updated_at": rfc3339(row["updated_at"]),
-        "finished_at": rfc3339(row["finished_at"]),
-    }
 
 
 def _event_json(row: Any) -> Record:
@@ -338,17 +293,6 @@ def _payload(raw: bytes | str) -> Any:
     if isinstance(task, dict) and INGRESS_PREFIX in str(task.get("callback_url") or ""):
         task["callback_url"] = None
     return task
-
-
-def _audit_json(row: Any) -> Record:
-    return {
-        "id": row["id"],
-        "ts": rfc3339(row["ts"]),
-        "actor": row["actor"],
-        "action": row["action"],
-        "target": row["target"],
-        "detail": dbm.loads(row["detail"]),
-    }
 
 
 def _write(out: IO[bytes], records: list[Record]) -> int:
