@@ -61,13 +61,25 @@ class Callbacks:
             "NEXTAPI_UPSTREAM_KEY", ""
         )
         self.secret = derive_secret(material)
+        self._resolve_public_url()
 
-    def public_url(self) -> str:
+    def running(self) -> None:
+        self._resolve_public_url()  # `auto` needs the listener's port
+
+    def _resolve_public_url(self) -> None:
         url = ctx.options.nextapi_public_url
         if url == "auto":
-            host, port = listen_address()
-            return f"http://{host}:{port}"
-        return url
+            try:
+                host, port = listen_address()
+            except (IndexError, AttributeError):  # not listening yet
+                return
+            url = f"http://{host}:{port}"
+        self.services.public_url = url.rstrip("/")
+
+    def public_url(self) -> str:
+        if ctx.options.nextapi_public_url == "auto" and not self.services.public_url:
+            self._resolve_public_url()
+        return self.services.public_url
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response:
@@ -105,7 +117,8 @@ class Callbacks:
         flow.request.content = json.dumps(body, ensure_ascii=False).encode()
 
     async def _ingress(self, flow: http.HTTPFlow, token: str) -> None:
-        if read_token(self.secret, token) is None:
+        target = read_token(self.secret, token)
+        if target is None:
             refuse(flow, not_found())  # a forged or garbled token: nothing is here
             return
         try:
@@ -117,6 +130,8 @@ class Callbacks:
             refuse(flow, invalid_parameter("The callback body is not a task object."))
             return
         # Answered only once the events are in the outbox and the task is settled: a crash
-        # before this leaves the upstream to call again.
+        # before this leaves the upstream to call again. A succeeded task's video is copied
+        # first, so the webhooks carry the gateway's own links.
+        task = await self.services.present(task, target.org_id)
         await self.services.watch.seen(task)
         flow.response = http.Response.make(200, b"{}", {"Content-Type": "application/json"})

@@ -25,6 +25,7 @@ from addons.relay import Relay
 from addons.standalone import Standalone
 from addons.tasks import Tasks
 from addons.validation import Validation
+from addons.videos import Videos
 from proxy.services import EdgeServices
 
 
@@ -36,6 +37,7 @@ def chain(services: EdgeServices) -> list[object]:
         RateLimit(services),
         Validation(),
         Callbacks(services),
+        Videos(services),
         Quota(services),
         Billing(services),
         Tasks(services),

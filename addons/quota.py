@@ -198,5 +198,6 @@ class Quota:
             if answer.status == 200 and isinstance(task, dict):
                 if task.get("status") in TERMINAL:
                     ended += 1
+                task = await services.present(task, await services.watch.owner(task_id))
                 await services.watch.seen(task)
         return ended

@@ -9,16 +9,19 @@ delete, an unsettled task is settled from the upstream's own record, which the d
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from mitmproxy import http
 
 from addons.respond import context, refuse
+from proxy.assets import AssetError
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.errors import EdgeError, not_found
 from proxy.routes import TASKS_PATH
 from proxy.services import EdgeServices
 
+log = logging.getLogger(__name__)
 LIST_DAYS = 7  # the upstream lists the last 7 days only
 LIST_MAX_IDS = 100  # the newest tasks a list covers: the ids travel in the query string
 
@@ -87,19 +90,51 @@ class Tasks:
         if flow.response.status_code != 200 or rctx.identity is None:
             return
         name = rctx.route.name
+        org_id = rctx.identity.org.org_id
         if name == "tasks.get":
-            try:
-                task = json.loads(flow.response.content or b"")
-            except ValueError:
+            task = _json_object(flow.response.content)
+            if task is None:
                 return
-            if isinstance(task, dict):
-                charged = await self.services.watch.seen(task)
-                if charged:
-                    rctx.credits = charged
+            shown = await self.services.present(task, org_id)
+            charged = await self.services.watch.seen(shown)
+            if charged:
+                rctx.credits = charged
+            if shown is not task:
+                flow.response.content = json.dumps(shown, ensure_ascii=False).encode()
+        elif name == "tasks.list":
+            await self._present_list(flow, org_id)
         elif name == "tasks.delete" and rctx.task_id:
-            # A queued task is now cancelled (its record kept); a finished one is gone.
+            # A queued task is now cancelled (its record kept); a finished one is gone, and the
+            # gateway's copies of its video with it.
             task = await self._upstream_task(rctx.task_id)
             if task is not None:
                 await self.services.watch.seen(task)
             else:
                 await self.services.watch.gone(rctx.task_id)
+            if self.services.videos is not None:
+                try:
+                    await self.services.videos.forget(rctx.task_id)
+                except AssetError as exc:  # the retention sweep deletes it later
+                    log.warning("task %s: video copies not deleted yet: %s", rctx.task_id, exc)
+
+    async def _present_list(self, flow: http.HTTPFlow, org_id: str) -> None:
+        assert flow.response is not None
+        page = _json_object(flow.response.content)
+        items = page.get("items") if page is not None else None
+        if page is None or not isinstance(items, list):
+            return
+        shown = [
+            await self.services.present(item, org_id) if isinstance(item, dict) else item
+            for item in items
+        ]
+        if any(a is not b for a, b in zip(shown, items, strict=True)):
+            page = {**page, "items": shown}
+            flow.response.content = json.dumps(page, ensure_ascii=False).encode()
+
+
+def _json_object(content: bytes | None) -> dict | None:
+    try:
+        value = json.loads(content or b"")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -23,9 +23,11 @@ from control import (
     walletapi,
     webhooks,
 )
+from control.cancel import UpstreamCanceller
 from control.delivery import Deliverer
 from control.http import ApiError, error_response
 from control.outbox import Outbox
+from control.retention import Retention
 from control.state import ControlState
 from control.wallet import SqliteWallet
 from proxy.pricing import PriceTable
@@ -142,6 +144,8 @@ def create_app(
     metrics: Callable[[], dict[str, int]] = dict,
     wallet: SqliteWallet | None = None,
     deliverer: Deliverer | None = None,
+    retention: Retention | None = None,
+    canceller: UpstreamCanceller | None = None,
 ) -> Starlette:
     app = Starlette(
         routes=[*_by_path(ROUTES), Route("/openapi.json", openapi, methods=["GET"])],
@@ -157,4 +161,7 @@ def create_app(
     app.state.deliverer = deliverer or Deliverer(state)
     app.state.outbox = Outbox(state, wake=app.state.deliverer.wake)
     app.state.metrics = metrics
+    # Purges at once (`DELETE /v1/orgs/{org}?purge=now`) reach the video store through it.
+    app.state.retention = retention or Retention(state)
+    app.state.canceller = canceller  # closing an org cancels its queued tasks upstream
     return app

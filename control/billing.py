@@ -124,6 +124,8 @@ def task_json(row: Any) -> dict[str, Any]:
         "created_at": rfc3339(row["created_at"]),
         "updated_at": rfc3339(row["updated_at"]),
         "finished_at": rfc3339(row["finished_at"]),
+        # When the gateway's copy of the video was deleted (retention, or the account's purge).
+        "video_deleted_at": rfc3339(row["video_deleted_at"]),
     }
 
 

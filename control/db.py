@@ -194,6 +194,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE orgs ADD COLUMN contact_name TEXT;
     ALTER TABLE orgs ADD COLUMN processing_objection INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    ALTER TABLE tasks ADD COLUMN video_deleted_at REAL;
+    CREATE INDEX tasks_finished ON tasks(status, finished_at);
+    """,
 ]
 
 

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from control import db as dbm
 from control import rows, validate
 from control.access import admin_for
+from control.cancel import cancel_in_flight
 from control.http import (
     ApiError,
     bad_request,
@@ -154,6 +155,10 @@ async def close_org(request: Request) -> JSONResponse:
     admin = await admin_for(request)
     org_id = request.path_params["org"]
     org = await load_org(state, org_id)
+    purge = request.query_params.get("purge")
+    if purge not in (None, "now"):
+        raise bad_request("`purge` takes the value `now`.")
+    in_flight: dict[str, Any] = {"cancelled": [], "left_running": []}
     if org["status"] != "closed":
         closed = dbm.now()
         async with state.transaction() as tx:
@@ -167,10 +172,14 @@ async def close_org(request: Request) -> JSONResponse:
                 (closed, closed, org_id),
             )
             await state.audit(tx, admin.token_id, "org.close", org_id)
-        await state.publish()
-    purge = request.query_params.get("purge")
-    if purge is not None:
-        if purge != "now":
-            raise bad_request("`purge` takes the value `now`.")
-        await Retention(state).purge_org(org_id, actor=admin.token_id)
-    return JSONResponse(org_json(await load_org(state, org_id)))
+        await state.publish()  # the edges refuse the org's keys from here on
+        in_flight = await cancel_in_flight(
+            state, request.app.state.wallet, request.app.state.canceller, org_id
+        )
+        if in_flight["cancelled"] or in_flight["left_running"]:
+            async with state.transaction() as tx:
+                await state.audit(tx, admin.token_id, "org.cancel_tasks", org_id, in_flight)
+    if purge == "now":
+        retention: Retention = request.app.state.retention
+        await retention.purge_org(org_id, actor=admin.token_id)
+    return JSONResponse({**org_json(await load_org(state, org_id)), "tasks": in_flight})

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from control import db as dbm
 from control.state import ControlState
+from control.videos import VideoSweeper
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
@@ -47,8 +48,10 @@ class Retention:
         *,
         clock: Callable[[], float] = time.time,
         batch: int = 1000,
+        videos: VideoSweeper | None = None,
     ) -> None:
         self.state = state
+        self.videos = videos  # the gateway's copies of videos, when it keeps them
         self.periods = periods or Periods()
         self.clock = clock
         self.batch = batch
@@ -61,6 +64,8 @@ class Retention:
         billing_cutoff = now - self.periods.billing_days * DAY
         closed_cutoff = now - self.periods.closed_account_days * DAY
         counts: dict[str, int] = {}
+        if self.videos is not None:  # each org's own period, from the task's end
+            counts["videos"] = await self.videos.sweep(now, dry_run=dry_run)
         counts["usage"] = await self._usage(logs_cutoff, dry_run)
         counts["webhook_attempts"] = await self._rows(
             "webhook_attempts", "attempted_at<?", (logs_cutoff,), dry_run
@@ -154,7 +159,7 @@ class Retention:
         counts = {"closed_orgs": len(orgs)} | dict.fromkeys(ACCOUNT_TABLES, 0)
         for org in orgs:
             for table, n in (await self.purge_org(org["id"], dry_run=dry_run)).items():
-                counts[table] += n
+                counts[table] = counts.get(table, 0) + n
         return {k if k == "closed_orgs" else f"closed_account.{k}": v for k, v in counts.items()}
 
     async def purge_org(
@@ -164,6 +169,8 @@ class Retention:
         period, tied to an org row reduced to its id)."""
         of_webhooks = "webhook_id IN (SELECT id FROM webhooks WHERE org_id=?)"
         counts = {}
+        if self.videos is not None:  # before the task rows that say which copies are the org's
+            counts["videos"] = await self.videos.purge_org(org_id, self.clock(), dry_run=dry_run)
         for table in ACCOUNT_TABLES:  # in this order: events before their endpoints
             where = of_webhooks if table.startswith("webhook_") else "org_id=?"
             counts[table] = await self._rows(table, where, (org_id,), dry_run)

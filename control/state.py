@@ -91,7 +91,9 @@ class ControlState:
                 (str(version),),
             )
             orgs = await dbm.fetch_all(
-                self.db, "SELECT id, status, allowed_ips, rate_limit, spend_limit FROM orgs"
+                self.db,
+                "SELECT id, status, allowed_ips, rate_limit, spend_limit, video_retention_days "
+                "FROM orgs",
             )
             hooks = await dbm.fetch_all(
                 self.db, "SELECT id, org_id, url FROM webhooks WHERE status='enabled'"
@@ -113,6 +115,7 @@ class ControlState:
                     "rate_limit": dbm.loads(o["rate_limit"]),
                     "spend_limit": dbm.loads(o["spend_limit"]),
                     "webhooks": {h["url"]: h["id"] for h in hooks if h["org_id"] == o["id"]},
+                    "video_retention_days": o["video_retention_days"],
                 }
                 for o in orgs
             ],

@@ -13,7 +13,9 @@ _TYPES = {
     403: "Forbidden",
     404: "NotFound",
     405: "MethodNotAllowed",
+    410: "Gone",
     413: "RequestTooLarge",
+    416: "RangeNotSatisfiable",
     429: "TooManyRequests",
     500: "InternalServerError",
     502: "BadGateway",
@@ -22,7 +24,7 @@ _TYPES = {
 }
 
 # The SDKs retry 408/409/429/5xx unless told not to; these answers will not change on a retry.
-_NO_RETRY = {400, 401, 402, 403, 404, 413}
+_NO_RETRY = {400, 401, 402, 403, 404, 410, 413, 416}
 
 
 @dataclass(slots=True)

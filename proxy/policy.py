@@ -22,6 +22,7 @@ class OrgPolicy:
     rate_limit: dict[str, int] = field(default_factory=dict)
     spend_limit: dict[str, Any] | None = None
     webhooks: dict[str, str] = field(default_factory=dict)  # registered URL -> endpoint id
+    video_retention_days: int = 7  # how long the gateway's copies of its videos are kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class Snapshot:
                 rate_limit=o.get("rate_limit") or {},
                 spend_limit=o.get("spend_limit"),
                 webhooks=dict(o.get("webhooks") or {}),
+                video_retention_days=int(o.get("video_retention_days") or 7),
             )
             for o in data.get("orgs", ())
         }

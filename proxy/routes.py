@@ -11,7 +11,7 @@ _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    name: str  # tasks.create | tasks.list | tasks.get | tasks.delete
+    name: str  # tasks.create | tasks.list | tasks.get | tasks.delete | callbacks.ingress | …
     template: str  # what usage records carry: never a raw path with ids in it
     task_id: str | None = None
     token: str | None = None  # of a callback ingress URL
@@ -19,7 +19,7 @@ class Route:
     @property
     def public(self) -> bool:
         """Answered by the edge itself without a customer key (the token authenticates)."""
-        return self.name == "callbacks.ingress"
+        return self.name in ("callbacks.ingress", "videos.asset")
 
     @property
     def durable(self) -> bool:
@@ -28,6 +28,8 @@ class Route:
 
 
 CALLBACKS_PREFIX = "/_nextapi/callbacks/"
+VIDEOS_PREFIX = "/_nextapi/videos/"  # signed links to the gateway's copies (proxy/videolinks.py)
+VIDEO = Route("videos.asset", f"GET {VIDEOS_PREFIX}{{task}}/{{name}}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,4096}\.[A-Za-z0-9_-]{43}")
 
 CREATE = Route("tasks.create", f"POST {TASKS_PATH}")
@@ -43,6 +45,8 @@ def match(method: str, path: str) -> Route | None:
         if method == "POST" and _TOKEN.fullmatch(token):
             return Route("callbacks.ingress", f"POST {CALLBACKS_PREFIX}{{token}}", token=token)
         return None
+    if path.startswith(VIDEOS_PREFIX):
+        return VIDEO if method in ("GET", "HEAD") else None
     if path == TASKS_PATH:
         if method == "POST":
             return CREATE

@@ -20,12 +20,16 @@ from mitmproxy.addons import next_layer, proxyserver, tlsconfig
 
 from addons.gateway import chain
 from addons.standalone import Standalone
+from proxy.assets import AssetStore, open_store
 from proxy.policy import Snapshot
 from proxy.pricing import PriceTable
 from proxy.services import EdgeServices
 from proxy.serving import AppServer
 from proxy.settings import Settings, load, split_hostport
 from proxy.spool import Spool, SpoolIngestor
+from proxy.videolinks import VideoLinks
+from proxy.videolinks import derive_secret as derive_link_secret
+from proxy.videos import VideoDelivery
 
 log = logging.getLogger("nextapi")
 
@@ -127,6 +131,7 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
     from control.retention import Retention
     from control.state import ControlState
     from control.usage import store_usage
+    from control.videos import VideoSweeper
     from control.wallet import SqliteWallet
 
     data_dir = settings.data_dir
@@ -139,6 +144,14 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         admin_token = admin_token or "nat_demo_" + secrets.token_urlsafe(24)
         os.environ[settings.admin_token_env] = admin_token
         await _start_simulator(settings, stack)
+
+    # One store for the edge's copies and the control plane's purges: an edge apart keeps
+    # none unless given one the control plane shares.
+    default_videos = None if settings.role == "edge" else data_dir / "videos"
+    try:
+        store = open_store(settings.video_store, default_videos, os.environ)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
     services = EdgeServices()
     stack.callback(services.auth.close)
@@ -164,10 +177,24 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         deliverer = Deliverer(state)
         await deliverer.start()
         stack.push_async_callback(deliverer.stop)
-        retention = Retention(state, retention_periods(settings))
+        sweeper = None
+        if store is not None:
+            sweeper = VideoSweeper(state, store)
+            stack.push_async_callback(store.aclose)
+        retention = Retention(state, retention_periods(settings), videos=sweeper)
         retention.start(settings.retention_interval_hours * 3600)
         stack.push_async_callback(retention.stop)
-        app = create_app(state, metrics=_metrics(services), wallet=wallet, deliverer=deliverer)
+        canceller = _canceller(settings)
+        if canceller is not None:
+            stack.push_async_callback(canceller.aclose)
+        app = create_app(
+            state,
+            metrics=_metrics(services),
+            wallet=wallet,
+            deliverer=deliverer,
+            retention=retention,
+            canceller=canceller,
+        )
         host, port = split_hostport(settings.control_listen, "control_listen")
         control = AppServer(app, host, port)
         await control.start()
@@ -195,6 +222,9 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
     if settings.role in ("all", "edge"):
         if not os.environ.get("NEXTAPI_UPSTREAM_KEY"):
             raise SystemExit("NEXTAPI_UPSTREAM_KEY is not set: the edge needs the upstream key")
+        if store is not None:
+            services.videos = _video_delivery(settings, store)
+            stack.push_async_callback(services.videos.aclose)
         edge, reporter = build_master(settings, services, extra)
         if settings.role == "edge":
             edge.options.update(
@@ -246,6 +276,29 @@ async def _start_simulator(settings: Settings, stack: contextlib.AsyncExitStack)
     print(f"simulator listening on {server.host}:{server.port}", flush=True)
 
 
+def _video_delivery(settings: Settings, store: AssetStore) -> VideoDelivery:
+    if not settings.public_url:
+        log.warning("no public_url: videos are not copied, the upstream's 24-hour links pass on")
+    material = os.environ.get("NEXTAPI_VIDEO_LINK_SECRET") or os.environ["NEXTAPI_UPSTREAM_KEY"]
+    return VideoDelivery(
+        store,
+        VideoLinks(derive_link_secret(material)),
+        link_ttl=settings.video_link_hours * 3600,
+        max_bytes=settings.video_max_bytes,
+    )
+
+
+def _canceller(settings: Settings) -> Any:
+    """What cancels a closed org's queued tasks upstream (needs the upstream key)."""
+    from control.cancel import UpstreamCanceller
+
+    api_key = os.environ.get("NEXTAPI_UPSTREAM_KEY")
+    if not api_key:
+        log.warning("NEXTAPI_UPSTREAM_KEY is not set: closing an org cannot cancel its tasks")
+        return None
+    return UpstreamCanceller(settings.upstream, api_key)
+
+
 def _metrics(services: EdgeServices) -> Callable[[], dict[str, int]]:
     def collect() -> dict[str, int]:
         values = {"nextapi_key_verifications_total": services.auth.verifications}
@@ -275,12 +328,20 @@ async def purge(settings: Settings, dry_run: bool) -> None:
     """`run_proxy.py purge [--dry-run]`: one retention pass, printing what it deletes."""
     from control.retention import Retention
     from control.state import ControlState
+    from control.videos import VideoSweeper
 
     state = await ControlState.open(settings.data_dir)
+    default_videos = None if settings.role == "edge" else settings.data_dir / "videos"
+    store = open_store(settings.video_store, default_videos, os.environ)
+    sweeper = VideoSweeper(state, store) if store is not None else None
     try:
-        report = await Retention(state, retention_periods(settings)).purge(dry_run=dry_run)
+        report = await Retention(state, retention_periods(settings), videos=sweeper).purge(
+            dry_run=dry_run
+        )
     finally:
         await state.close()
+        if store is not None:
+            await store.aclose()
     verb = "would delete" if dry_run else "deleted"
     for line in report.lines():
         print(f"{verb} {line}")

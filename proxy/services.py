@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from proxy.authn import KeyAuthenticator
 from proxy.concurrency import ConcurrencyStore, MemoryConcurrencyStore, RedisConcurrencyStore
@@ -18,6 +18,7 @@ from proxy.wallet import EventSink, Wallet
 
 if TYPE_CHECKING:
     from proxy.spool import Spool
+    from proxy.videos import VideoDelivery
 
 
 @dataclass
@@ -34,6 +35,8 @@ class EdgeServices:
     prices: PriceTable | None = None
     upstream: UpstreamClient | None = None  # the relay's client, for the edge's own calls
     upstream_origin: str = ""  # scheme://host:port of the upstream
+    videos: VideoDelivery | None = None  # the gateway's copies of videos, when it keeps them
+    public_url: str = ""  # the edge's own origin as customers reach it (links to videos)
     watch: TaskWatch = field(init=False)
 
     def __post_init__(self) -> None:
@@ -60,6 +63,15 @@ class EdgeServices:
         )
         self.gatekeeper.limiter = self.limits
         self.watch.counters = self.counters
+
+    async def present(self, task: dict[str, Any], org_id: str | None) -> dict[str, Any]:
+        """A task object as the customer (and its webhooks) should see it: a succeeded task's
+        video links point at the gateway's own copies, kept for the org's retention period."""
+        if self.videos is None or org_id is None:
+            return task
+        org = self.policy.snapshot.orgs.get(org_id)
+        days = org.video_retention_days if org is not None else 7
+        return await self.videos.localize(task, days, self.public_url)
 
     @property
     def auth(self) -> KeyAuthenticator:

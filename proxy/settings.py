@@ -49,7 +49,13 @@ class Settings:
     retention_api_logs_days: int = 90
     retention_billing_days: int = 7 * 365 + 2
     retention_closed_account_days: int = 30
-    retention_interval_hours: float = 24.0
+    retention_interval_hours: float = 1.0
+    # The gateway's copies of videos: "" = <data_dir>/videos (with --role edge: none, unless
+    # given a store the control plane shares), a directory, `s3://bucket/prefix?endpoint=…`
+    # (credentials from the environment), or "off" (the upstream's 24-hour links pass through).
+    video_store: str = ""
+    video_link_hours: float = 24.0  # how long one signed link works (never past retention)
+    video_max_bytes: int = 2 * 2**30
     # PEM with the edge's certificate and key: the listener then speaks TLS 1.3 only.
     tls_cert: str = ""
     simulator_listen: str = "127.0.0.1:8788"
@@ -172,6 +178,8 @@ def validate(settings: Settings) -> None:
         raise SystemExit("`upstream` must be an http(s) URL")
     if settings.tls_cert and not Path(settings.tls_cert).is_file():
         raise SystemExit(f"--tls-cert: no such file: {settings.tls_cert}")
+    if settings.video_link_hours <= 0 or settings.video_max_bytes <= 0:
+        raise SystemExit("`video_link_hours` and `video_max_bytes` must be positive")
     if settings.max_body_bytes <= 0:
         raise SystemExit("`max_body_bytes` must be positive")
     if settings.redis_failure not in ("local", "closed"):

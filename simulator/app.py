@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import secrets
 import time
@@ -36,6 +37,17 @@ __all__ = ["SimulatorConfig", "create_app"]
 TASKS_PATH = "/api/v3/contents/generations/tasks"
 LIST_WINDOW_SECONDS = 7 * 86400
 FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08free"
+
+
+def fake_video(name: str, size: int) -> bytes:
+    """`size` bytes: an MP4 header, then filler that differs by name and position (a test can
+    check any range of a copy against the original)."""
+    shift = hashlib.sha256(name.encode()).digest()[0]
+    cycle = bytes((shift + i) % 251 for i in range(251))  # a prime period: offsets show
+    filler = cycle * ((size // 251) + 1)
+    return (FAKE_MP4 + filler)[:size] if size > len(FAKE_MP4) else FAKE_MP4
+
+
 FAKE_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 )
@@ -251,10 +263,17 @@ def _routes(state: SimState) -> list[Route]:
         return JSONResponse({"cleared": cleared})
 
     async def video(request: Request) -> Response:
-        return Response(FAKE_MP4, media_type="video/mp4")
+        name = request.path_params["name"]
+        state.downloads[name] = state.downloads.get(name, 0) + 1
+        return Response(fake_video(name, state.config.video_bytes), media_type="video/mp4")
 
     async def frame(request: Request) -> Response:
+        name = request.path_params["name"]
+        state.downloads[name] = state.downloads.get(name, 0) + 1
         return Response(FAKE_PNG, media_type="image/png")
+
+    async def get_downloads(request: Request) -> Response:
+        return JSONResponse(state.downloads)
 
     return [
         Route(TASKS_PATH, create_task, methods=["POST"]),
@@ -270,6 +289,7 @@ def _routes(state: SimState) -> list[Route]:
         Route("/_sim/callbacks", clear_callbacks, methods=["DELETE"]),
         Route("/_sim/videos/{name}", video, methods=["GET"]),
         Route("/_sim/frames/{name}", frame, methods=["GET"]),
+        Route("/_sim/downloads", get_downloads, methods=["GET"]),
     ]
 
 

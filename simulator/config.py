@@ -16,7 +16,7 @@ class ConfigError(ValueError):
 
 
 _FLOATS = ("queued_seconds", "running_seconds", "callback_timeout", "callback_retry_delay")
-_INTS = ("seed", "latency_ms", "max_queued")
+_INTS = ("seed", "latency_ms", "max_queued", "video_bytes")
 
 
 @dataclass(slots=True)
@@ -42,6 +42,10 @@ class SimulatorConfig:
     """Seconds a callback receiver has to answer 2xx."""
     callback_retry_delay: float = 1.0
     """Pause between the retries of a succeeded/failed callback."""
+    video_bytes: int = 32
+    """Size of the videos served at `video_url` (an MP4 header, then deterministic filler)."""
+    clock_offset: float = 0.0
+    """Seconds added to the simulator's clock (negative: its tasks ended in the past)."""
 
     def __post_init__(self) -> None:
         for name in _FLOATS:
@@ -53,6 +57,12 @@ class SimulatorConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(name, f"{name} must be an integer")
+        offset = self.clock_offset
+        if isinstance(offset, bool) or not isinstance(offset, int | float):
+            raise ConfigError("clock_offset", "clock_offset must be a number")
+        self.clock_offset = float(offset)
+        if not 32 <= self.video_bytes <= 2**30:
+            raise ConfigError("video_bytes", "video_bytes must be 32 to 2**30")
         if self.latency_ms < 0 or self.max_queued < 0:
             raise ConfigError("latency_ms" if self.latency_ms < 0 else "max_queued", "must be >= 0")
         rate = self.error_rate

@@ -19,7 +19,7 @@ _ID_CHARS = string.ascii_lowercase + string.digits
 class SimState:
     def __init__(self, config: SimulatorConfig, clock: Callable[[], float]) -> None:
         self.config = config
-        self.clock = clock
+        self._clock = clock
         self.faults = Random(config.seed)
         """Draws for `error_rate`; reseeded whenever `seed` is set."""
         self.random = Random()
@@ -27,6 +27,12 @@ class SimState:
         self.tasks: dict[str, Task] = {}
         self.requests: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
         self.callbacks: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
+        self.downloads: dict[str, int] = {}  # file name -> times a video or frame was fetched
+
+    def clock(self) -> float:
+        """The simulator's time: the real clock, shifted by `clock_offset` (an upstream whose
+        tasks ended days ago, for tests of what happens after a retention period)."""
+        return self._clock() + self.config.clock_offset
 
     def configure(self, changes: dict[str, Any]) -> None:
         """Apply knob changes (raises ConfigError, leaving the knobs as they were)."""

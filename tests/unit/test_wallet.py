@@ -470,6 +470,7 @@ def test_settle_succeeded_charges_the_actual_tokens_once(
             "updated_at": T0 + 60,
             "finished_at": T0 + 60,
             "callback_webhook": None,
+            "video_deleted_at": None,
         }
         assert await env.wallet.balance(ORG) == {
             "available": 10_000_000 - expected,
@@ -683,6 +684,7 @@ def test_assign_records_the_task(run: Runner) -> None:
             "updated_at": T0 + 3,
             "finished_at": None,
             "callback_webhook": None,
+            "video_deleted_at": None,
         }
         assert (await env.one("SELECT task_id FROM reservations"))["task_id"] == "task-1"
 

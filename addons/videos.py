@@ -1,0 +1,105 @@
+"""Serves the gateway's copies of generated videos through their signed links (proxy/videos.py),
+with range requests so players can seek.
+
+No API key: the link's signature is the credential, as with the upstream's own links. A forged
+or garbled link is a 404; a real one past its expiry is a 403 (a fresh get of the task gives a
+fresh link); a video past the org's retention, or deleted with its task, is 410 Gone.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mitmproxy import ctx, exceptions, http
+
+from addons.respond import context, refuse
+from proxy.assets import AssetError
+from proxy.byterange import Unsatisfiable, parse_range
+from proxy.errors import EdgeError, access_denied, not_found, upstream_unavailable
+from proxy.services import EdgeServices
+from proxy.videolinks import LinkProblem, VideoLink
+
+log = logging.getLogger(__name__)
+DEFAULT_CHUNK = 8 * 2**20
+
+
+def gone() -> EdgeError:
+    message = "The video was deleted: its retention period ended, or its task was deleted."
+    return EdgeError(410, "VideoDeleted", message)
+
+
+class Videos:
+    def __init__(self, services: EdgeServices) -> None:
+        self.services = services
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "nextapi_video_chunk_bytes",
+            int,
+            DEFAULT_CHUNK,
+            "Most bytes of a video sent for an open-ended range request (`bytes=N-`).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "nextapi_video_chunk_bytes" in updated and ctx.options.nextapi_video_chunk_bytes <= 0:
+            raise exceptions.OptionsError("nextapi_video_chunk_bytes must be positive")
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response:
+            return
+        rctx = context(flow)
+        if rctx.route is None or rctx.route.name != "videos.asset":
+            return
+        videos = self.services.videos
+        if videos is None:
+            refuse(flow, not_found())
+            return
+        query = {k: v for k, v in flow.request.query.items()}
+        link = videos.links.read(flow.request.path.split("?", 1)[0], query, videos.clock())
+        if link is LinkProblem.GONE:
+            refuse(flow, gone())
+        elif link is LinkProblem.EXPIRED:
+            refuse(flow, access_denied("The link expired: get the task again for a new one."))
+        elif isinstance(link, LinkProblem):
+            refuse(flow, not_found())
+        else:
+            rctx.task_id = link.task_id
+            try:
+                await self._serve(flow, link)
+            except AssetError as exc:
+                log.warning("video store unavailable: %s", exc)
+                refuse(flow, upstream_unavailable("The video store is unreachable."))
+
+    async def _serve(self, flow: http.HTTPFlow, link: VideoLink) -> None:
+        videos = self.services.videos
+        assert videos is not None
+        store = videos.store
+        info = await store.stat(link.key)
+        if info is None:
+            refuse(flow, gone())
+            return
+        headers = {
+            "Content-Type": info.content_type,
+            "Accept-Ranges": "bytes",
+            # Shared caches must not keep it past the link, nor past the retention.
+            "Cache-Control": f"private, max-age={max(0, link.expires - int(videos.clock()))}",
+            "X-Request-Id": context(flow).request_id,
+        }
+        try:
+            wanted = parse_range(
+                flow.request.headers.get("range"), info.size, ctx.options.nextapi_video_chunk_bytes
+            )
+        except Unsatisfiable:
+            error = EdgeError(416, "RangeNotSatisfiable", "The range is outside the file.")
+            error.headers["Content-Range"] = f"bytes */{info.size}"
+            refuse(flow, error)
+            return
+        status, start, end = 200, 0, info.size - 1
+        if wanted is not None:
+            status, start, end = 206, wanted.start, wanted.end
+            headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+        head = flow.request.method == "HEAD"
+        body = b"" if head or info.size == 0 else await store.read(link.key, start, end)
+        response = http.Response.make(status, body, headers)
+        response.headers["content-length"] = str(end - start + 1 if info.size else 0)
+        flow.response = response

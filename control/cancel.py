@@ -1,0 +1,67 @@
+"""Cancelling a closed org's tasks upstream: the account is gone, so its queued work should not
+run (nor be billed). Seedance cancels a `queued` task on DELETE; a `running` one cannot be
+stopped and finishes (it is settled like any other task); that is the "where possible"."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+
+from control import db as dbm
+from control.state import ControlState
+from control.wallet import SqliteWallet
+from proxy.routes import TASKS_PATH
+
+log = logging.getLogger(__name__)
+PARALLEL = 8
+
+
+class UpstreamCanceller:
+    def __init__(self, origin: str, api_key: str, *, timeout: float = 15.0) -> None:
+        self.origin = origin.rstrip("/")
+        self._client = httpx.AsyncClient(
+            timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
+        )
+
+    def __repr__(self) -> str:  # never the key
+        return f"UpstreamCanceller({self.origin!r})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def cancel(self, task_id: str) -> bool:
+        """True once the upstream took the cancellation (or no longer has the task)."""
+        try:
+            answer = await self._client.delete(f"{self.origin}{TASKS_PATH}/{task_id}")
+        except httpx.HTTPError as exc:
+            log.warning("task %s: cancellation not sent: %s", task_id, type(exc).__name__)
+            return False
+        return answer.status_code in (200, 204, 404)
+
+
+async def cancel_in_flight(
+    state: ControlState, wallet: SqliteWallet, canceller: UpstreamCanceller | None, org_id: str
+) -> dict[str, Any]:
+    """Cancel every unfinished task of the org upstream; those cancelled release their credit
+    holds. Returns the ids cancelled and the ids left running."""
+    rows = await dbm.fetch_all(
+        state.db, "SELECT id FROM tasks WHERE org_id=? AND finished_at IS NULL", org_id
+    )
+    ids = [row["id"] for row in rows]
+    if canceller is None or not ids:
+        return {"cancelled": [], "left_running": ids}
+    gate = asyncio.Semaphore(PARALLEL)
+
+    async def one(task_id: str) -> bool:
+        async with gate:
+            return await canceller.cancel(task_id)
+
+    taken = await asyncio.gather(*(one(task_id) for task_id in ids))
+    cancelled = [task_id for task_id, ok in zip(ids, taken, strict=True) if ok]
+    for task_id in cancelled:
+        await wallet.settle(task_id, "cancelled", None)
+    left = [task_id for task_id, ok in zip(ids, taken, strict=True) if not ok]
+    return {"cancelled": cancelled, "left_running": left}
