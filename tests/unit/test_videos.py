@@ -26,8 +26,8 @@ from proxy.byterange import ByteRange, Unsatisfiable, parse_range
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.policy import OrgPolicy, Snapshot
 from proxy.routes import VIDEO, match
-from proxy.serving import AppServer
 from proxy.services import EdgeServices
+from proxy.serving import AppServer
 from proxy.videolinks import LinkProblem, VideoLink, VideoLinks
 from proxy.videos import DAY, VideoDelivery
 from simulator.app import SimulatorConfig, create_app, fake_video
@@ -196,7 +196,7 @@ def test_a_succeeded_task_is_copied_once_and_its_links_rewritten(tmp_path: Path)
         )
         retained = NOW - 60 + 7 * DAY
         assert shown["video_retention"] == {"retained_until": retained, "deleted": False}
-        path, query = split(content["video_url"])
+        _, query = split(content["video_url"])
         assert query["expires"] == str(NOW + DAY) and query["retained"] == str(retained)
         assert task["content"]["video_url"].startswith(upstream.url)  # the input is not changed
         stored = (tmp_path / "videos" / "cgt-a" / "video.mp4").read_bytes()
