@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
@@ -233,3 +234,47 @@ TEXT_CREATE = {
     "model": "seedance-1-0-pro-250528",
     "content": [{"type": "text", "text": "a lighthouse at dusk --rs 480p --dur 2"}],
 }
+
+
+class Receiver:
+    """A customer's endpoint: keeps every delivery, answers the scripted statuses in turn
+    (then 200)."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        self.script: list[int] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.deliveries.append((headers, body))
+                status = receiver.script.pop(0) if receiver.script else 200
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self, task_id: str) -> list[tuple[dict[str, str], dict]]:
+        found = []
+        for headers, body in self.deliveries:
+            payload = json.loads(body)
+            if payload.get("id") == task_id:
+                found.append((headers, payload))
+        return found
+
+    def wait(self, predicate, what: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f"{what}; got {len(self.deliveries)} deliveries"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.server.shutdown()
