@@ -37,7 +37,7 @@ class Videos:
             "nextapi_video_chunk_bytes",
             int,
             DEFAULT_CHUNK,
-            "Most bytes of a video sent for an open-ended range request (`bytes=N-`).",
+            "Most bytes of a video sent for one range request (players ask again for more).",
         )
 
     def configure(self, updated: set[str]) -> None:

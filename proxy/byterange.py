@@ -19,12 +19,13 @@ class Unsatisfiable(Exception):
     """A syntactically valid range that selects nothing of the file: 416."""
 
 
-def parse_range(header: str | None, size: int, open_ended_max: int) -> ByteRange | None:
+def parse_range(header: str | None, size: int, max_length: int) -> ByteRange | None:
     """The one range a `Range` header asks for, or None to send the whole file (no header, a
     header we do not understand, or several ranges: RFC 9110 lets a server ignore those).
 
-    An open-ended range (`bytes=N-`) is answered with at most `open_ended_max` bytes: players
-    ask for the rest of the file and then read on, and the edge keeps its answers in memory."""
+    A range is answered with at most `max_length` bytes from its start (the Content-Range says
+    which): players ask for the rest of the file and read on as they need it, and the edge
+    holds each answer in memory."""
     if header is None:
         return None
     unit, sep, spec = header.strip().partition("=")
@@ -39,13 +40,11 @@ def parse_range(header: str | None, size: int, open_ended_max: int) -> ByteRange
         suffix = int(last)
         if suffix == 0 or size == 0:
             raise Unsatisfiable
-        return ByteRange(max(0, size - suffix), size - 1)
-    start = int(first)
-    if start >= size:
-        raise Unsatisfiable
-    if not last:
-        return ByteRange(start, min(size - 1, start + open_ended_max - 1))
-    end = int(last)
-    if end < start:
-        return None  # invalid: ignored, the whole file is sent
-    return ByteRange(start, min(end, size - 1))
+        start, end = max(0, size - suffix), size - 1
+    else:
+        start, end = int(first), int(last) if last else size - 1
+        if start >= size:
+            raise Unsatisfiable
+        if end < start:
+            return None  # invalid: ignored, the whole file is sent
+    return ByteRange(start, min(end, size - 1, start + max_length - 1))

@@ -55,7 +55,7 @@ class Settings:
     # (credentials from the environment), or "off" (the upstream's 24-hour links pass through).
     video_store: str = ""
     video_link_hours: float = 24.0  # how long one signed link works (never past retention)
-    video_max_bytes: int = 2 * 2**30
+    video_max_bytes: int = 512 * 2**20  # Seedance's videos are 2-12 s: tens of MB at most
     # PEM with the edge's certificate and key: the listener then speaks TLS 1.3 only.
     tls_cert: str = ""
     simulator_listen: str = "127.0.0.1:8788"

@@ -44,7 +44,7 @@ class VideoDelivery:
         links: VideoLinks,
         *,
         link_ttl: float = DAY,
-        max_bytes: int = 2 * 2**30,
+        max_bytes: int = 512 * 2**20,
         fetch_timeout: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
