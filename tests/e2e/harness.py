@@ -278,3 +278,86 @@ class Receiver:
 
     def close(self) -> None:
         self.server.shutdown()
+
+
+class Cluster:
+    """One control plane and any number of edges apart from it."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        simulator: Simulator,
+        prefix: str = "",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.tmp_path, self.simulator, self.prefix = tmp_path, simulator, prefix
+        self.env = env or {}  # for the control plane and every edge
+        self.token = "nat_test_" + secrets.token_urlsafe(16)
+        self.control = Process(
+            [
+                sys.executable,
+                "run_proxy.py",
+                "--role",
+                "control",
+                "--control-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                str(tmp_path / "control"),
+            ],
+            env={
+                "NEXTAPI_ADMIN_TOKEN": self.token,
+                "NEXTAPI_UPSTREAM_KEY": simulator.api_key,
+                "NEXTAPI_UPSTREAM": simulator.url,
+                **self.env,
+            },
+        )
+        self.control_url = address(self.control, "control")
+        self.admin = httpx.Client(
+            base_url=self.control_url, headers={"Authorization": f"Bearer {self.token}"}
+        )
+        self.edges: list[Process] = []
+
+    def edge(self, redis_url: str = "", failure: str = "local") -> str:
+        n = len(self.edges)
+        shared = ["--redis-url", redis_url] if redis_url else []
+        process = Process(
+            [
+                sys.executable,
+                "run_proxy.py",
+                "--role",
+                "edge",
+                "--control-url",
+                self.control_url,
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                self.simulator.url,
+                "--data-dir",
+                str(self.tmp_path / f"edge{n}"),
+                *shared,
+            ],
+            env={
+                "NEXTAPI_ADMIN_TOKEN": self.token,
+                "NEXTAPI_UPSTREAM_KEY": self.simulator.api_key,
+                "NEXTAPI_REDIS_PREFIX": self.prefix,
+                "NEXTAPI_REDIS_FAILURE": failure,
+                "NEXTAPI_DEFAULT_RATE_LIMIT": UNLIMITED,
+                "NEXTAPI_UPSTREAM_CONCURRENT_TASKS": "1000000",
+                **self.env,
+            },
+        )
+        self.edges.append(process)
+        return address(process, "edge")
+
+    def customer(self, credits: int = 10**12, **key_fields: object) -> str:
+        org = self.admin.post("/v1/orgs", json={"name": "shared", "email": "s@example.com"})
+        self.org_id = org.json()["id"]
+        self.admin.post(f"/v1/orgs/{self.org_id}/credits", json={"amount": credits})
+        key = self.admin.post(f"/v1/orgs/{org.json()['id']}/keys", json={"name": "k", **key_fields})
+        return key.json()["key"]
+
+    def stop(self) -> None:
+        for process in self.edges:
+            process.stop()
+        self.admin.close()
+        self.control.stop()

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
-import os
 import random
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import botocore.auth as botocore_auth  # moto's dependency, a test extra like moto
+import botocore.awsrequest as botocore_awsrequest
+import botocore.credentials as botocore_credentials
 import httpx
 import pytest
 
@@ -34,13 +30,7 @@ from proxy.s3 import (
     sign,
     uri_encode,
 )
-
-botocore_auth = pytest.importorskip("botocore.auth")
-botocore_awsrequest = pytest.importorskip("botocore.awsrequest")
-botocore_credentials = pytest.importorskip("botocore.credentials")
-
-BUCKET = "nextapi-assets"
-REGION = "us-east-1"
+from tests.s3server import BUCKET, REGION, Moto, free_port, moto_server
 
 
 def run(body: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
@@ -50,93 +40,10 @@ def run(body: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 # --- moto server ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Moto:
-    endpoint: str
-    access_key: str
-    secret_key: str
-
-    def store(self, *, secret_key: str | None = None, prefix: str = "") -> S3AssetStore:
-        return S3AssetStore(
-            self.endpoint,
-            BUCKET,
-            region=REGION,
-            access_key=self.access_key,
-            secret_key=secret_key or self.secret_key,
-            prefix=prefix,
-        )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_up(proc: subprocess.Popen[bytes], url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"moto_server exited with {proc.returncode}")
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)  # a poll interval under a bounded deadline, not a guess at readiness
-    raise RuntimeError("moto_server did not answer within the deadline")
-
-
-def _iam_user(endpoint: str) -> tuple[str, str]:
-    """An IAM user allowed all of S3, made while moto still takes unauthenticated requests."""
-    import boto3  # comes with moto; the store itself never uses it
-
-    iam = boto3.client(
-        "iam",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="bootstrap",
-        aws_secret_access_key="bootstrap",
-    )
-    iam.create_user(UserName="edge")
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
-    }
-    iam.put_user_policy(UserName="edge", PolicyName="s3", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName="edge")["AccessKey"]
-    return key["AccessKeyId"], key["SecretAccessKey"]
-
-
-def _create_bucket(endpoint: str, creds: Credentials) -> None:
-    """PUT bucket, signed by our own signer."""
-    host = httpx.URL(endpoint).netloc.decode()
-    amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    headers = sign("PUT", f"/{BUCKET}", {}, {"host": host}, EMPTY_SHA256, creds, amz_date)
-    httpx.put(f"{endpoint}/{BUCKET}", headers=headers).raise_for_status()
-
-
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    log = (tmp_path_factory.mktemp("moto") / "server.log").open("wb")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    try:
-        _wait_until_up(proc, f"{endpoint}/moto-api/", time.monotonic() + 30)
-        access_key, secret_key = _iam_user(endpoint)
-        _create_bucket(endpoint, Credentials(access_key, secret_key, REGION))
-        # From here on moto checks every request's signature against the IAM user's secret.
-        httpx.post(f"{endpoint}/moto-api/reset-auth", content=b"0").raise_for_status()
-        yield Moto(endpoint, access_key, secret_key)
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        log.close()
+    with moto_server(tmp_path_factory.mktemp("moto")) as server:
+        yield server
 
 
 # --- the signer ----------------------------------------------------------------------------
@@ -436,7 +343,7 @@ def test_error_code_and_transport_errors_become_asset_errors() -> None:
         assert isinstance(busy.value, S3Error) and busy.value.code == "SlowDown"
         await store.aclose()
         closed = S3AssetStore(
-            f"http://127.0.0.1:{_free_port()}",
+            f"http://127.0.0.1:{free_port()}",
             "bkt",
             region=REGION,
             access_key="AK",
