@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from proxy.assets import AssetError, AssetStore
+from proxy.assets import AssetError, AssetStore, content_type_of
 from proxy.videolinks import VideoLink, VideoLinks, is_ours
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 DAY = 86400
 # The fields of a task's `content` the gateway delivers, with the name of its copy.
 ASSETS = {"video_url": "video", "last_frame_url": "last_frame"}
-EXTENSIONS = {"video/mp4": "mp4", "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
-DEFAULT_EXTENSION = {"video": "mp4", "last_frame": "png"}
+# The file types each asset may have (by the upstream's Content-Type); the first is the default.
+EXTENSIONS = {
+    "video": {"video/mp4": "mp4"},
+    "last_frame": {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"},
+}
+DEFAULT_EXTENSION = {kind: next(iter(types.values())) for kind, types in EXTENSIONS.items()}
 STORED_CACHED = 100_000
 
 
@@ -126,15 +130,16 @@ class VideoDelivery:
         if not url.startswith(("https://", "http://")):
             raise CopyFailed(f"{kind}: not an http(s) URL")
         # Another edge (or this one, before a restart) may have copied it already.
-        for extension in {DEFAULT_EXTENSION[kind], *EXTENSIONS.values()}:
+        for extension in EXTENSIONS[kind].values():
             if await self.store.stat(f"{task_id}/{kind}.{extension}") is not None:
                 return f"{kind}.{extension}"
         with tempfile.TemporaryDirectory(prefix="nextapi-video-") as folder:
             path = Path(folder) / kind
             content_type = await self._download(url, path)
-            extension = EXTENSIONS.get(content_type, DEFAULT_EXTENSION[kind])
+            extension = EXTENSIONS[kind].get(content_type, DEFAULT_EXTENSION[kind])
             name = f"{kind}.{extension}"
-            await self.store.put_file(f"{task_id}/{name}", path, content_type)
+            # Served with the type its name says, from any store.
+            await self.store.put_file(f"{task_id}/{name}", path, content_type_of(name))
         self.copies += 1
         return name
 
