@@ -2,7 +2,7 @@
 
 Runs at request headers, so a refused request's body is never parsed and nothing is relayed.
 A client address (or key id) with too many recent failures gets 429 instead of another
-Argon2id verification.
+Argon2id verification. Every refusal marks the request for a security event (metering writes it).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from proxy.context import RequestContext
 from proxy.errors import EdgeError, authentication_error, counters_unavailable
 from proxy.limiter import Decision
 from proxy.resilient import CountersUnavailable
+from proxy.security import Reason, SecurityMark, ThrottledSample, reason_for
 from proxy.services import EdgeServices
 from proxy.throttle import AuthThrottle, ThrottleLimits
 
@@ -27,6 +28,7 @@ def throttled(decision: Decision | None) -> EdgeError:
 class Auth:
     def __init__(self, services: EdgeServices) -> None:
         self.services = services
+        self.throttled_sample = ThrottledSample()
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -75,20 +77,27 @@ class Auth:
             flow.request.headers.get("authorization"), gate
         )
         if result is AuthFailure.THROTTLED:
+            self._mark(rctx, Reason.THROTTLED)
             refuse(flow, throttled(blocked))
             return
         if isinstance(result, AuthFailure):
             # Cheap failures (no verification ran) are answered 429 too once the address is
             # throttled, and every failure counts; a wrong secret counts against its key id.
-            wrong_secret = (
-                result is AuthFailure.UNKNOWN and rctx.key_id in self.services.policy.snapshot.keys
-            )
+            key_known = rctx.key_id in self.services.policy.snapshot.keys
+            wrong_secret = result is AuthFailure.UNKNOWN and key_known
             key_id = rctx.key_id if wrong_secret else None
             blocked = await throttle.blocked(rctx.client_ip, key_id)
             if blocked is not None:
+                self._mark(rctx, Reason.THROTTLED)
                 refuse(flow, throttled(blocked))
                 return
             await throttle.failed(rctx.client_ip, key_id)
+            self._mark(rctx, reason_for(result, key_known=key_known))
             refuse(flow, authentication_error(result.value))
             return
         rctx.identity = result
+
+    def _mark(self, rctx: RequestContext, reason: Reason) -> None:
+        if reason is Reason.THROTTLED and not self.throttled_sample.take(rctx.client_ip):
+            return
+        rctx.security = SecurityMark.for_key(reason, rctx.key_id, self.services.policy.snapshot)

@@ -7,6 +7,7 @@ from mitmproxy import http
 from addons.respond import context, refuse
 from proxy import netaddr
 from proxy.errors import access_denied
+from proxy.security import Reason, SecurityMark
 
 
 class IpAllow:
@@ -19,5 +20,6 @@ class IpAllow:
         address = ctx.client_ip
         for networks in (ctx.identity.org.allowed_networks, ctx.identity.key.allowed_networks):
             if networks and (address is None or not netaddr.allowed(networks, address)):
+                ctx.security = SecurityMark(Reason.IP_NOT_ALLOWED, ctx.identity.org.org_id)
                 refuse(flow, access_denied("The client address is not in the allowlist."))
                 return

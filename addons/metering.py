@@ -1,6 +1,7 @@
-"""One usage record per request that reached the edge with a parseable key.
+"""One usage record per request that reached the edge with a parseable key, and one security
+event per request refused for authentication or access (whether its key parsed or not).
 
-Creates and deletes are answered only once their record is on disk (the spool's group commit);
+Creates and deletes are answered only once their records are on disk (the spool's group commit);
 other records are flushed within the spool's interval.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from mitmproxy import http
 
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.security import build_event
 from proxy.services import EdgeServices
 from proxy.usage import build_record
 
@@ -28,9 +30,16 @@ class Metering:
     async def _record(self, flow: http.HTTPFlow, status: int, bytes_out: int) -> None:
         ctx = flow.metadata.get(METADATA_KEY)
         spool = self.services.spool
-        if not isinstance(ctx, RequestContext) or ctx.recorded or ctx.key_id is None or not spool:
+        if not isinstance(ctx, RequestContext) or ctx.recorded or not spool:
             return
+        if ctx.key_id is None and ctx.security is None:
+            return  # neither a customer's request nor a refusal worth keeping
         ctx.recorded = True
+        if ctx.security is not None:
+            # Buffered first: a durable usage record below fsyncs it along with itself.
+            spool.append(build_event(ctx, status))
+        if ctx.key_id is None:
+            return
         record = build_record(
             ctx,
             method=flow.request.method,

@@ -35,7 +35,8 @@ async def get_snapshot(request: Request) -> Response:
 
 
 async def post_usage(request: Request) -> Response:
-    """A batch of usage records from an edge's spool; idempotent, so edges can resend."""
+    """A batch of records from an edge's spool (usage records and security events); idempotent,
+    so edges can resend."""
     state: ControlState = request.app.state.control
     await edge_for(request)
     try:

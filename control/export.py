@@ -10,8 +10,8 @@ The bundle (format `nextapi-export`, version 1):
 
 - `org.json`: the org, as `GET /v1/orgs/{org}` shows it (one JSON object);
 - `keys.ndjson`, `usage.ndjson`, `ledger.ndjson`, `reservations.ndjson`, `tasks.ndjson`,
-  `webhooks.ndjson`, `webhook_deliveries.ndjson`, `audit.ndjson`: one JSON object a line
-  (UTF-8), oldest first;
+  `webhooks.ndjson`, `webhook_deliveries.ndjson`, `audit.ndjson`, `security_events.ndjson`: one
+  JSON object a line (UTF-8), oldest first;
 - `manifest.json`, written last: the format and its version, the org id, `generated_at`, and
   for every file its format and number of records.
 
@@ -42,6 +42,7 @@ from control.billing import ledger_json, reservation_json, task_json
 from control.http import rfc3339
 from control.keys import key_json
 from control.orgs import load_org, org_json
+from control.security import event_json
 from control.state import ControlState
 from control.usage import request_json
 from control.webhooks import webhook_json
@@ -230,6 +231,9 @@ def _sections(org_id: str) -> list[tuple[str, str, tuple[Any, ...], _Records]]:
         ("webhooks.ndjson", _SELECT_WEBHOOKS, one, _Records(webhook_json)),
         ("webhook_deliveries.ndjson", _SELECT_DELIVERIES, (org_id, org_id), _Deliveries()),
         ("audit.ndjson", _SELECT_AUDIT, (org_id, org_id, org_id, mentioned), _Records(audit_json)),
+        # Refusals tied to the org (its keys' failures, its allowlists): the client address the
+        # edge saw for each is data held about the org's account, so it is exported too.
+        ("security_events.ndjson", _SELECT_SECURITY_EVENTS, one, _Records(event_json)),
     ]
 
 
@@ -239,6 +243,7 @@ _SELECT_LEDGER = "SELECT * FROM ledger WHERE org_id=? ORDER BY id"
 _SELECT_RESERVATIONS = "SELECT * FROM reservations WHERE org_id=? ORDER BY created_at, id"
 _SELECT_TASKS = "SELECT * FROM tasks WHERE org_id=? ORDER BY created_at, id"
 _SELECT_WEBHOOKS = "SELECT * FROM webhooks WHERE org_id=? ORDER BY created_at, id"
+_SELECT_SECURITY_EVENTS = "SELECT * FROM security_events WHERE org_id=? ORDER BY ts, request_id"
 _SELECT_AUDIT = (
     "SELECT * FROM audit WHERE target=? "
     "OR target IN (SELECT id FROM api_keys WHERE org_id=?) "

@@ -1,5 +1,6 @@
 """Retention, as the privacy policy promises it: request logs 90 days, billing records 7 years,
-a closed account's data 30 days after closure. Every period is a setting.
+a closed account's data 30 days after closure, security events (failed authentications with the
+client address) 90 days. Every period is a setting.
 
 The purge deletes in bounded batches, each its own short transaction, so the database is never
 held for long; raw usage records are folded into daily rollups in the same transaction that
@@ -23,6 +24,7 @@ from control.videos import VideoSweeper
 log = logging.getLogger(__name__)
 DAY = 86400.0
 ACCOUNT_TABLES = ("webhook_attempts", "webhook_events", "webhooks", "api_keys", "tasks", "usage")
+UNLINKED = "security_events_unlinked"  # a purged org's security events, kept without its id
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,7 @@ class Periods:
     api_logs_days: int = 90
     billing_days: int = 7 * 365 + 2  # seven years, leap days included
     closed_account_days: int = 30
+    security_events_days: int = 90
 
 
 @dataclass(slots=True)
@@ -63,10 +66,14 @@ class Retention:
         logs_cutoff = now - self.periods.api_logs_days * DAY
         billing_cutoff = now - self.periods.billing_days * DAY
         closed_cutoff = now - self.periods.closed_account_days * DAY
+        security_cutoff = now - self.periods.security_events_days * DAY
         counts: dict[str, int] = {}
         if self.videos is not None:  # each org's own period, from the task's end
             counts["videos"] = await self.videos.sweep(now, dry_run=dry_run)
         counts["usage"] = await self._usage(logs_cutoff, dry_run)
+        counts["security_events"] = await self._rows(
+            "security_events", "ts<?", (security_cutoff,), dry_run
+        )
         counts["webhook_attempts"] = await self._rows(
             "webhook_attempts", "attempted_at<?", (logs_cutoff,), dry_run
         )
@@ -156,7 +163,7 @@ class Retention:
             "SELECT id FROM orgs WHERE status='closed' AND closed_at<? AND email!=''",
             cutoff,
         )
-        counts = {"closed_orgs": len(orgs)} | dict.fromkeys(ACCOUNT_TABLES, 0)
+        counts = {"closed_orgs": len(orgs)} | dict.fromkeys((*ACCOUNT_TABLES, UNLINKED), 0)
         for org in orgs:
             for table, n in (await self.purge_org(org["id"], dry_run=dry_run)).items():
                 counts[table] = counts.get(table, 0) + n
@@ -166,7 +173,8 @@ class Retention:
         self, org_id: str, *, dry_run: bool = False, actor: str = "system:retention"
     ) -> dict[str, int]:
         """Delete one closed org's account data now (its billing records stay for their own
-        period, tied to an org row reduced to its id)."""
+        period, tied to an org row reduced to its id; its security events stay for theirs,
+        no longer tied to it)."""
         of_webhooks = "webhook_id IN (SELECT id FROM webhooks WHERE org_id=?)"
         counts = {}
         if self.videos is not None:  # before the task rows that say which copies are the org's
@@ -174,6 +182,7 @@ class Retention:
         for table in ACCOUNT_TABLES:  # in this order: events before their endpoints
             where = of_webhooks if table.startswith("webhook_") else "org_id=?"
             counts[table] = await self._rows(table, where, (org_id,), dry_run)
+        counts[UNLINKED] = await self._unlink_security_events(org_id, dry_run)
         if not dry_run:
             async with self.state.transaction() as tx:
                 await tx.execute(
@@ -185,6 +194,31 @@ class Retention:
                 await self.state.audit(tx, actor, "org.purge", org_id)
             await self.state.publish()
         return counts
+
+    async def _unlink_security_events(self, org_id: str, dry_run: bool) -> int:
+        """A purged org's security events stay for their own period: they are kept against
+        fraud and abuse (an address that tried many keys), which outlives the account. What
+        ties them to the account goes: `org_id` is cleared. The key id stays: it is the handle
+        of a key that no longer exists (its row is purged), not account data, and it is what
+        links attempts on one key across addresses. (The daily rollups, billing records, still
+        pair that key id with the org's id for their own period.)"""
+        if dry_run:
+            row = await dbm.fetch_one(
+                self.state.db, "SELECT COUNT(*) AS n FROM security_events WHERE org_id=?", org_id
+            )
+            return int(row["n"]) if row else 0
+        total = 0
+        while True:
+            async with self.state.transaction() as tx:
+                cursor = await tx.execute(
+                    "UPDATE security_events SET org_id=NULL WHERE rowid IN "
+                    "(SELECT rowid FROM security_events WHERE org_id=? LIMIT ?)",
+                    (org_id, self.batch),
+                )
+            total += cursor.rowcount
+            if cursor.rowcount < self.batch:
+                return total
+            await asyncio.sleep(0)
 
     # --- the schedule --------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -13,8 +14,12 @@ from control.access import admin_for
 from control.http import decode_cursor, page_limit, parse_time, rfc3339
 from control.orgs import load_org
 from control.rows import cut
+from control.security import store_events
 from control.state import ControlState
+from proxy import security
 from proxy.usage import FIELDS
+
+log = logging.getLogger(__name__)
 
 _INSERT = (
     f"INSERT OR IGNORE INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)})"
@@ -22,12 +27,20 @@ _INSERT = (
 
 
 async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> None:
-    """Insert a batch in one transaction; a record seen before (same request id) is ignored,
-    so replaying a spool after a crash never counts a request twice."""
-    rows = [tuple(record.get(field) for field in FIELDS) for record in records]
+    """Insert a batch of spooled records (usage records and security events) in one
+    transaction; a record seen before (same request id) is ignored, so replaying a spool after a
+    crash never counts a request twice."""
+    usage = [record for record in records if "kind" not in record]
+    events = [record for record in records if security.is_event(record)]
+    if unknown := len(records) - len(usage) - len(events):
+        # Only a newer edge's spool could hold another kind (an edge apart's batches are
+        # checked first); never log the records themselves.
+        log.warning("usage: %d records of an unknown kind ignored", unknown)
+    rows = [tuple(record.get(field) for field in FIELDS) for record in usage]
     async with state.transaction() as tx:
         await tx.executemany(_INSERT, rows)
-    await suspend_abusers(state, records, state.suspend_after_rate_limited)
+        await store_events(tx, events)
+    await suspend_abusers(state, usage, state.suspend_after_rate_limited)
 
 
 def request_json(row: Any) -> dict[str, Any]:

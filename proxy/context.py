@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from proxy.authn import Identity
 from proxy.netaddr import IPAddress
 from proxy.routes import Route
+from proxy.security import SecurityMark
 from proxy.seedance import CreateRequest
 
 METADATA_KEY = "nextapi"
@@ -35,6 +36,9 @@ class RequestContext:
     holds_slots: bool = False  # a create holding concurrency slots not yet bound or released
     holds_credits: bool = False  # a create holding a credit reservation not yet assigned
     callback_webhook: str | None = None  # the registered endpoint a create named
+    # Set when the edge refuses the request for authentication or access: it then also gets a
+    # security event (with the client address), beside the usage record of a parseable key.
+    security: SecurityMark | None = None
     recorded: bool = False
 
     @property

@@ -321,6 +321,7 @@ def retention_periods(settings: Settings) -> Any:
         api_logs_days=settings.retention_api_logs_days,
         billing_days=settings.retention_billing_days,
         closed_account_days=settings.retention_closed_account_days,
+        security_events_days=settings.retention_security_events_days,
     )
 
 

@@ -49,6 +49,7 @@ class Settings:
     retention_api_logs_days: int = 90
     retention_billing_days: int = 7 * 365 + 2
     retention_closed_account_days: int = 30
+    retention_security_events_days: int = 90
     retention_interval_hours: float = 1.0
     # The gateway's copies of videos: "" = <data_dir>/videos (with --role edge: none, unless
     # given a store the control plane shares), a directory, `s3://bucket/prefix?endpoint=…`

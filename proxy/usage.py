@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from proxy import security
 from proxy.context import RequestContext
 
 FIELDS = (
@@ -71,7 +72,13 @@ MAX_INT = 2**63 - 1  # what SQLite stores
 
 
 def check_record(record: dict[str, Any]) -> str | None:
-    """What is wrong with a record that came from elsewhere (an edge apart), or None."""
+    """What is wrong with a record that came from elsewhere (an edge apart), or None.
+
+    The spool carries usage records (no `kind`) and security events (`kind: security`)."""
+    if security.is_event(record):
+        return security.check_event(record)
+    if "kind" in record:
+        return "`kind` is not a known kind of record"
     for name, kinds in _SHAPE.items():
         value = record.get(name)
         if isinstance(value, bool) or not isinstance(value, kinds):

@@ -35,6 +35,7 @@ NDJSON = (
     "webhooks.ndjson",
     "webhook_deliveries.ndjson",
     "audit.ndjson",
+    "security_events.ndjson",
 )
 FILES = {"org.json", "manifest.json", *NDJSON}
 
@@ -368,6 +369,7 @@ def test_export_holds_everything_of_the_org(control_plane: ControlRunner) -> Non
             "webhooks.ndjson": 1,
             "webhook_deliveries.ndjson": 2,
             "audit.ndjson": 9,
+            "security_events.ndjson": 0,  # test_security_events.py exports some
         }
 
         # Nothing of the other org.

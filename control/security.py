@@ -1,0 +1,80 @@
+"""Security events in the control plane: stored beside the usage records they travel with, and
+listed for admins (`GET /v1/security-events`) to trace failed authentications to an address, a
+key or an org. Kept `retention_security_events_days` (90), see control/retention.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from control import db as dbm
+from control.access import admin_for
+from control.http import bad_request, decode_cursor, page_limit, parse_time, rfc3339
+from control.rows import cut
+from control.state import ControlState
+from proxy.netaddr import parse_address
+from proxy.security import FIELDS, REASONS
+
+_INSERT = (
+    f"INSERT OR IGNORE INTO security_events ({', '.join(FIELDS)}) "
+    f"VALUES ({', '.join('?' for _ in FIELDS)})"
+)
+
+
+async def store_events(tx: aiosqlite.Connection, records: list[dict[str, Any]]) -> None:
+    """Within the caller's transaction; an event seen before (same request id) is ignored."""
+    if records:
+        rows = [tuple(record.get(field) for field in FIELDS) for record in records]
+        await tx.executemany(_INSERT, rows)
+
+
+def event_json(row: Any) -> dict[str, Any]:
+    event = {field: row[field] for field in FIELDS}
+    event["ts"] = rfc3339(row["ts"])
+    event["id"] = event.pop("request_id")  # as in the request log: the request's X-Request-Id
+    return event
+
+
+async def list_security_events(request: Request) -> JSONResponse:
+    """Security events (failed authentications, refused addresses), newest first, paged by an
+    opaque cursor; filtered by `client_ip`, `key_id`, `org_id`, `reason`, `since`, `until`."""
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    limit = page_limit(request)
+    params = request.query_params
+    clauses: list[str] = []
+    args: list[Any] = []
+    if "client_ip" in params:
+        address = parse_address(params["client_ip"])
+        if address is None:
+            raise bad_request("`client_ip` must be an IP address.")
+        clauses.append("client_ip=?")
+        args.append(str(address))  # stored as the edge wrote it: canonical, IPv4 unmapped
+    if "reason" in params and params["reason"] not in REASONS:
+        raise bad_request(f"`reason` must be one of {', '.join(sorted(REASONS))}.")
+    for name in ("key_id", "org_id", "reason"):
+        if name in params:
+            clauses.append(f"{name}=?")
+            args.append(params[name])
+    if "since" in params:
+        clauses.append("ts>=?")
+        args.append(parse_time(params["since"], "since"))
+    if "until" in params:
+        clauses.append("ts<?")
+        args.append(parse_time(params["until"], "until"))
+    if "cursor" in params:
+        parts = decode_cursor(params["cursor"], float, str)
+        clauses.append("(ts<? OR (ts=? AND request_id<?))")
+        args.extend([parts[0], parts[0], parts[1]])
+    where = " AND ".join(clauses) or "1"
+    rows = await dbm.fetch_all(
+        state.db,
+        f"SELECT * FROM security_events WHERE {where} ORDER BY ts DESC, request_id DESC LIMIT ?",
+        *args,
+        limit + 1,
+    )
+    rows, next_cursor = cut(rows, limit, "ts", "request_id")
+    return JSONResponse({"items": [event_json(r) for r in rows], "next_cursor": next_cursor})
