@@ -39,8 +39,8 @@ class Periods:
 class Report:
     counts: dict[str, int]
 
-    def lines(self) -> list[str]:
-        return [f"{table}: {count}" for table, count in self.counts.items()]
+    def lines(self, *, nonzero: bool = False) -> list[str]:
+        return [f"{table}: {n}" for table, n in self.counts.items() if n or not nonzero]
 
 
 class Retention:
@@ -227,7 +227,8 @@ class Retention:
             while True:
                 try:
                     report = await self.purge()
-                    log.info("retention purge: %s", ", ".join(report.lines()))
+                    deleted = ", ".join(report.lines(nonzero=True)) or "nothing was due"
+                    log.info("retention purge: %s", deleted)
                 except Exception:
                     log.exception("retention purge failed; trying again next round")
                 await asyncio.sleep(interval)

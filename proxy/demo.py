@@ -58,6 +58,9 @@ Create a task (curl):
 
 Or with the official SDK (pip install 'byteplus-python-sdk-v2[ark]' sniffio):
 {sdk_example}
+A task that succeeded links its video on this edge (`content.video_url`): a signed link that
+works for 24 hours and takes Range requests; the video is kept for the org's retention (7 days).
+
 Request log (admin):
   curl -s {control_url}/v1/orgs/{demo["id"]}/requests -H 'Authorization: Bearer {admin_token}'
 """,
