@@ -22,6 +22,11 @@ class FailClosed:
         if flow.response:
             return
         rctx = flow.metadata.get(METADATA_KEY)
+        if isinstance(rctx, RequestContext) and rctx.forwarded_to is not None:
+            # An addon sent it on to one of the edge's own servers; nothing else may have
+            # changed where it goes since.
+            if (flow.request.host, flow.request.port) == rctx.forwarded_to:
+                return
         request_id = rctx.request_id if isinstance(rctx, RequestContext) else new_request_id()
         log.error("no addon answered %s %s; refusing it", flow.request.method, request_id)
         error = EdgeError(500, "InternalServiceError", "The gateway failed to handle the request.")

@@ -18,9 +18,11 @@ from proxy.byterange import Unsatisfiable, parse_range
 from proxy.errors import EdgeError, access_denied, not_found, upstream_unavailable
 from proxy.services import EdgeServices
 from proxy.videolinks import LinkProblem, VideoLink
+from proxy.videoorigin import TOKEN_HEADER, VideoOrigin
 
 log = logging.getLogger(__name__)
 DEFAULT_CHUNK = 8 * 2**20
+STREAMED = "nextapi.video_stream"  # flow metadata: the headers of a streamed whole file
 
 
 def gone() -> EdgeError:
@@ -85,21 +87,52 @@ class Videos:
             "Cache-Control": f"private, max-age={max(0, link.expires - int(videos.clock()))}",
             "X-Request-Id": context(flow).request_id,
         }
+        chunk = ctx.options.nextapi_video_chunk_bytes
         try:
-            wanted = parse_range(
-                flow.request.headers.get("range"), info.size, ctx.options.nextapi_video_chunk_bytes
-            )
+            wanted = parse_range(flow.request.headers.get("range"), info.size, chunk)
         except Unsatisfiable:
             error = EdgeError(416, "RangeNotSatisfiable", "The range is outside the file.")
             error.headers["Content-Range"] = f"bytes */{info.size}"
             refuse(flow, error)
             return
+        head = flow.request.method == "HEAD"
+        origin = self.services.video_origin
+        if wanted is None and not head and info.size > chunk and origin is not None:
+            self._stream(flow, link, origin, headers)
+            return
         status, start, end = 200, 0, info.size - 1
         if wanted is not None:
             status, start, end = 206, wanted.start, wanted.end
             headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
-        head = flow.request.method == "HEAD"
         body = b"" if head or info.size == 0 else await store.read(link.key, start, end)
         response = http.Response.make(status, body, headers)
         response.headers["content-length"] = str(end - start + 1 if info.size else 0)
         flow.response = response
+
+    def _stream(
+        self, flow: http.HTTPFlow, link: VideoLink, origin: VideoOrigin, headers: dict[str, str]
+    ) -> None:
+        """A whole large file: relayed from the loopback origin so mitmproxy streams it rather
+        than hold it in memory. Nothing of the client's request goes there but the path."""
+        assert origin.address is not None
+        host, port = origin.address
+        request = flow.request
+        request.scheme, request.host, request.port = "http", host, port
+        request.path = f"/{link.task_id}/{link.name}"
+        request.headers = http.Headers(host=f"{host}:{port}")
+        request.headers[TOKEN_HEADER] = origin.token
+        context(flow).forwarded_to = (host, port)
+        flow.metadata[STREAMED] = headers
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        headers = flow.metadata.get(STREAMED)
+        if headers is None or flow.response is None:
+            return
+        if flow.response.status_code != 200:
+            return  # answered in `response`, whole
+        flow.response.stream = True
+        flow.response.headers.update(headers)  # sent before the `response` hook runs
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if STREAMED in flow.metadata and flow.response and flow.response.status_code != 200:
+            refuse(flow, gone())  # deleted between the check and the stream

@@ -39,6 +39,9 @@ class RequestContext:
     # Set when the edge refuses the request for authentication or access: it then also gets a
     # security event (with the client address), beside the usage record of a parseable key.
     security: SecurityMark | None = None
+    # Where an addon deliberately sent the request instead of answering it itself (the
+    # loopback video origin, proxy/videoorigin.py): the only destination FailClosed lets pass.
+    forwarded_to: tuple[str, int] | None = None
     recorded: bool = False
 
     @property

@@ -29,6 +29,7 @@ from proxy.settings import Settings, load, split_hostport
 from proxy.spool import Spool, SpoolIngestor
 from proxy.videolinks import VideoLinks
 from proxy.videolinks import derive_secret as derive_link_secret
+from proxy.videoorigin import VideoOrigin
 from proxy.videos import VideoDelivery
 
 log = logging.getLogger("nextapi")
@@ -99,6 +100,7 @@ def build_master(
         nextapi_public_url=settings.public_url,
         nextapi_auth_failures_per_ip=settings.auth_failures_per_ip_per_minute,
         nextapi_wrong_secrets_per_key=settings.wrong_secrets_per_key_per_minute,
+        nextapi_video_chunk_bytes=settings.video_chunk_bytes,
         # mitmproxy keeps its own CA here rather than in the home directory.
         confdir=str(settings.data_dir / "mitmproxy"),
     )
@@ -225,6 +227,11 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         if store is not None:
             services.videos = _video_delivery(settings, store)
             stack.push_async_callback(services.videos.aclose)
+            origin = services.video_origin = VideoOrigin(store)
+            origin_server = AppServer(origin.app, "127.0.0.1", 0)
+            await origin_server.start()
+            stack.push_async_callback(origin_server.stop)
+            origin.address = (origin_server.host, origin_server.port)
         edge, reporter = build_master(settings, services, extra)
         if settings.role == "edge":
             edge.options.update(
@@ -302,6 +309,10 @@ def _canceller(settings: Settings) -> Any:
 def _metrics(services: EdgeServices) -> Callable[[], dict[str, int]]:
     def collect() -> dict[str, int]:
         values = {"nextapi_key_verifications_total": services.auth.verifications}
+        if services.videos is not None:
+            values["nextapi_video_copies_total"] = services.videos.copies
+        if services.video_origin is not None:
+            values["nextapi_video_streams_total"] = services.video_origin.streams
         spool = services.spool
         if spool is not None:
             values |= {

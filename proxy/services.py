@@ -18,6 +18,7 @@ from proxy.wallet import EventSink, Wallet
 
 if TYPE_CHECKING:
     from proxy.spool import Spool
+    from proxy.videoorigin import VideoOrigin
     from proxy.videos import VideoDelivery
 
 
@@ -37,6 +38,7 @@ class EdgeServices:
     upstream_origin: str = ""  # scheme://host:port of the upstream
     videos: VideoDelivery | None = None  # the gateway's copies of videos, when it keeps them
     public_url: str = ""  # the edge's own origin as customers reach it (links to videos)
+    video_origin: VideoOrigin | None = None  # streams whole videos (addons/videos.py)
     watch: TaskWatch = field(init=False)
 
     def __post_init__(self) -> None:

@@ -56,6 +56,7 @@ class Settings:
     # (credentials from the environment), or "off" (the upstream's 24-hour links pass through).
     video_store: str = ""
     video_link_hours: float = 24.0  # how long one signed link works (never past retention)
+    video_chunk_bytes: int = 8 * 2**20  # most bytes in one answer to a range request
     video_max_bytes: int = 512 * 2**20  # Seedance's videos are 2-12 s: tens of MB at most
     # PEM with the edge's certificate and key: the listener then speaks TLS 1.3 only.
     tls_cert: str = ""
@@ -179,8 +180,8 @@ def validate(settings: Settings) -> None:
         raise SystemExit("`upstream` must be an http(s) URL")
     if settings.tls_cert and not Path(settings.tls_cert).is_file():
         raise SystemExit(f"--tls-cert: no such file: {settings.tls_cert}")
-    if settings.video_link_hours <= 0 or settings.video_max_bytes <= 0:
-        raise SystemExit("`video_link_hours` and `video_max_bytes` must be positive")
+    if min(settings.video_link_hours, settings.video_max_bytes, settings.video_chunk_bytes) <= 0:
+        raise SystemExit("`video_link_hours`, `video_max_bytes`, `video_chunk_bytes` must be > 0")
     if settings.max_body_bytes <= 0:
         raise SystemExit("`max_body_bytes` must be positive")
     if settings.redis_failure not in ("local", "closed"):

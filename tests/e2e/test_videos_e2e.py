@@ -16,6 +16,7 @@ from tests.e2e.harness import Gateway, Receiver, Simulator
 MODEL = "seedance-1-0-pro-250528"
 CONTENT = [{"type": "text", "text": "a paper boat on a canal --rs 480p --dur 2"}]
 VIDEO_BYTES = 300_007
+CHUNK = 65_536
 DAY = 86400
 
 
@@ -34,7 +35,12 @@ def gw(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gat
         tmp_path_factory.mktemp("videos"),
         sim.url,
         sim.api_key,
-        env={"NEXTAPI_PUBLIC_URL": "auto", "NEXTAPI_RECONCILE_INTERVAL": "1000"},
+        env={
+            "NEXTAPI_PUBLIC_URL": "auto",
+            "NEXTAPI_RECONCILE_INTERVAL": "1000",
+            # Smaller than the videos: whole downloads are streamed, ranges answered in chunks.
+            "NEXTAPI_VIDEO_CHUNK_BYTES": str(CHUNK),
+        },
     )
     yield g
     g.stop()
@@ -51,6 +57,13 @@ def wait_succeeded(client: Ark, task_id: str):
         assert time.monotonic() < deadline, "the task never finished"
         time.sleep(0.1)
     return task
+
+
+def metric(gw: Gateway, name: str) -> int:
+    for line in gw.admin.get("/metrics").text.splitlines():
+        if line.startswith(f"{name} "):
+            return int(line.split()[1])
+    raise AssertionError(f"{name} is not in /metrics")
 
 
 def downloads(sim: Simulator) -> dict[str, int]:
@@ -81,12 +94,20 @@ def test_videos_come_from_the_gateway_with_ranges_in_gets_lists_and_webhooks(
 
         original = fake_video(f"{task.id}.mp4", VIDEO_BYTES)
         with httpx.Client(timeout=15) as http:  # no API key: the link is the credential
+            streams = metric(gw, "nextapi_video_streams_total")
             whole = http.get(video_url)
             assert whole.status_code == 200 and whole.content == original
             assert whole.headers["content-type"] == "video/mp4"
+            assert whole.headers["accept-ranges"] == "bytes"
+            assert whole.headers["x-request-id"].startswith("req_")
+            # Larger than a chunk: relayed from the loopback origin, streamed, not held whole.
+            assert metric(gw, "nextapi_video_streams_total") == streams + 1
             part = http.get(video_url, headers={"Range": "bytes=100000-100099"})
             assert part.status_code == 206 and part.content == original[100000:100100]
             assert part.headers["content-range"] == f"bytes 100000-100099/{VIDEO_BYTES}"
+            rest = http.get(video_url, headers={"Range": "bytes=200000-"})
+            assert rest.content == original[200000 : 200000 + CHUNK]
+            assert rest.headers["content-range"] == f"bytes 200000-265535/{VIDEO_BYTES}"
             assert http.head(video_url).headers["content-length"] == str(VIDEO_BYTES)
             frame = http.get(task.content.last_frame_url)
             assert frame.status_code == 200 and frame.headers["content-type"] == "image/png"
