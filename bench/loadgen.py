@@ -31,10 +31,13 @@ async def connection(
         writer.close()
 
 
-async def run(host: str, port: int, path: str, key: str, conns: int, seconds: float) -> dict:
+async def run(
+    host: str, port: int, path: str, key: str, conns: int, seconds: float, byte_range: str = ""
+) -> dict:
     request = (
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
         + (f"Authorization: Bearer {key}\r\n" if key else "")
+        + (f"Range: {byte_range}\r\n" if byte_range else "")
         + "\r\n"
     ).encode()
     # Warm up (key cache, connection pools), then measure.
@@ -73,8 +76,10 @@ def main() -> None:
     p.add_argument("--key", default="")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--range", default="", help="a Range header value, e.g. bytes=0-1048575")
     a = p.parse_args()
-    print(json.dumps(asyncio.run(run(a.host, a.port, a.path, a.key, a.connections, a.seconds))))
+    result = run(a.host, a.port, a.path, a.key, a.connections, a.seconds, a.range)
+    print(json.dumps(asyncio.run(result)))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import contextlib
 import hashlib
 import json
@@ -39,6 +40,7 @@ LIST_WINDOW_SECONDS = 7 * 86400
 FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08free"
 
 
+@functools.lru_cache(maxsize=8)  # the same few videos are fetched again and again in benches
 def fake_video(name: str, size: int) -> bytes:
     """`size` bytes: an MP4 header, then filler that differs by name and position (a test can
     check any range of a copy against the original)."""
