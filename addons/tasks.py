@@ -12,6 +12,7 @@ import json
 import logging
 import time
 
+import httpx
 from mitmproxy import http
 
 from addons.respond import context, refuse
@@ -111,11 +112,22 @@ class Tasks:
                 await self.services.watch.seen(task)
             else:
                 await self.services.watch.gone(rctx.task_id)
-            if self.services.videos is not None:
-                try:
-                    await self.services.videos.forget(rctx.task_id)
-                except AssetError as exc:  # the retention sweep deletes it later
-                    log.warning("task %s: video copies not deleted yet: %s", rctx.task_id, exc)
+            await self._forget_video(rctx.task_id)
+
+    async def _forget_video(self, task_id: str) -> None:
+        videos, wallet = self.services.videos, self.services.wallet
+        if videos is None:
+            return
+        try:
+            deleted = await videos.forget(task_id)
+        except AssetError as exc:  # the retention sweep deletes it later
+            log.warning("task %s: video copies not deleted yet: %s", task_id, exc)
+            return
+        if deleted and wallet is not None:
+            try:
+                await wallet.video_deleted(task_id)  # the task record says so
+            except (httpx.HTTPError, ValueError) as exc:  # the control plane is away
+                log.warning("task %s: deleted video not recorded: %s", task_id, exc)
 
     async def _present_list(self, flow: http.HTTPFlow, org_id: str) -> None:
         assert flow.response is not None

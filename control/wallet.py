@@ -274,6 +274,13 @@ class SqliteWallet:
         row = await dbm.fetch_one(self.state.db, "SELECT org_id FROM tasks WHERE id=?", task_id)
         return row["org_id"] if row is not None else None
 
+    async def video_deleted(self, task_id: str) -> None:
+        async with self.state.transaction() as tx:
+            await tx.execute(
+                "UPDATE tasks SET video_deleted_at=? WHERE id=? AND video_deleted_at IS NULL",
+                (self.clock(), task_id),
+            )
+
     async def org_tasks(self, org_id: str, since: float, limit: int = 500) -> list[str]:
         rows = await dbm.fetch_all(
             self.state.db,

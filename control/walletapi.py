@@ -42,7 +42,8 @@ def _text(args: dict[str, Any], name: str) -> str:
 
 async def wallet_call(request: Request) -> Response:
     """One wallet operation for an edge apart: reserve, assign, release, settle, owner,
-    org_tasks, unsettled_tasks; and events (a task's status into the webhook outbox)."""
+    org_tasks, unsettled_tasks, video_deleted; and events (a task's status into the webhook
+    outbox)."""
     args = await _args(request)
     wallet: SqliteWallet = request.app.state.wallet
     op = request.path_params["op"]
@@ -79,6 +80,9 @@ async def wallet_call(request: Request) -> Response:
         if not isinstance(limit, int):
             raise bad_request("`limit` must be an integer.")
         return _answer(await wallet.unsettled_tasks(limit))
+    if op == "video_deleted":
+        await wallet.video_deleted(_text(args, "task_id"))
+        return _answer(None)
     if op == "events":  # a task's status, for the webhook outbox
         task = args.get("task")
         if not isinstance(task, dict):

@@ -115,6 +115,9 @@ class RemoteWallet:
     async def unsettled_tasks(self, limit: int = 1000) -> list[str]:
         return await self.call("unsettled_tasks", {"limit": limit})
 
+    async def video_deleted(self, task_id: str) -> None:
+        await self.call("video_deleted", {"task_id": task_id})
+
 
 class RemoteEvents:
     """The control plane's webhook outbox, for an edge apart: a task's status, durable there

@@ -46,3 +46,6 @@ class Wallet(Protocol):
     async def org_tasks(self, org_id: str, since: float, limit: int = 500) -> list[str]: ...
 
     async def unsettled_tasks(self, limit: int = 1000) -> list[str]: ...
+
+    async def video_deleted(self, task_id: str) -> None:
+        """The gateway's copies of the task's video are gone (the task was deleted)."""

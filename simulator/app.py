@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import contextlib
+import functools
 import hashlib
 import json
 import secrets

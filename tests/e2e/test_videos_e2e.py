@@ -129,11 +129,18 @@ def test_videos_come_from_the_gateway_with_ranges_in_gets_lists_and_webhooks(
             assert hooked.startswith(f"{gw.edge_url}/_nextapi/videos/{task.id}/video.mp4?")
             assert http.get(hooked).content == original
 
-            # Deleting the task deletes the gateway's copy: its links answer Gone.
+            def record() -> dict:
+                items = gw.admin.get(f"/v1/orgs/{org['id']}/tasks").json()["items"]
+                return next(item for item in items if item["id"] == task.id)
+
+            assert record()["video_deleted_at"] is None
+            # Deleting the task deletes the gateway's copy: its links answer Gone, and the
+            # task record says when.
             client.content_generation.tasks.delete(task_id=task.id)
             gone = http.get(video_url)
             assert gone.status_code == 410
             assert gone.json()["error"]["code"] == "VideoDeleted"
+            assert record()["video_deleted_at"] is not None
     finally:
         receiver.close()
 
