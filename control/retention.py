@@ -163,7 +163,8 @@ class Retention:
             "SELECT id FROM orgs WHERE status='closed' AND closed_at<? AND email!=''",
             cutoff,
         )
-        counts = {"closed_orgs": len(orgs)} | dict.fromkeys((*ACCOUNT_TABLES, UNLINKED), 0)
+        videos = ("videos",) if self.videos is not None else ()
+        counts = {"closed_orgs": len(orgs)} | dict.fromkeys((*videos, *ACCOUNT_TABLES, UNLINKED), 0)
         for org in orgs:
             for table, n in (await self.purge_org(org["id"], dry_run=dry_run)).items():
                 counts[table] = counts.get(table, 0) + n
