@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from control import db as dbm
 from control.adminauth import Admin
-from control.http import decode_cursor, encode_cursor, not_found, page_limit
+from control.http import decode_cursor, encode_cursor, not_found, page_limit, parse_time
 from control.state import ControlState
 
 
@@ -52,6 +52,41 @@ async def page(
         limit + 1,
     )
     kept, next_cursor = cut(rows, limit, "position")
+    return {"items": [render(row) for row in kept], "next_cursor": next_cursor}
+
+
+async def newest_first(
+    request: Request,
+    state: ControlState,
+    table: str,
+    render: Callable[[aiosqlite.Row], dict[str, Any]],
+    clauses: list[str],
+    args: list[Any],
+) -> dict[str, Any]:
+    """`{items, next_cursor}` over a log of requests (`ts`, `request_id`), newest first, within
+    the caller's `clauses`: `from` (inclusive) and `to` (exclusive) bound the time; the cursor
+    is the last row's time and request id."""
+    params = request.query_params
+    clauses, args = list(clauses), list(args)
+    if "from" in params:
+        clauses.append("ts>=?")
+        args.append(parse_time(params["from"], "from"))
+    if "to" in params:
+        clauses.append("ts<?")
+        args.append(parse_time(params["to"], "to"))
+    if "cursor" in params:
+        last_ts, last_id = decode_cursor(params["cursor"], float, str)
+        clauses.append("(ts<? OR (ts=? AND request_id<?))")
+        args.extend([last_ts, last_ts, last_id])
+    limit = page_limit(request)
+    rows = await dbm.fetch_all(
+        state.db,
+        f"SELECT * FROM {table} WHERE {' AND '.join(clauses) or '1'} "
+        "ORDER BY ts DESC, request_id DESC LIMIT ?",
+        *args,
+        limit + 1,
+    )
+    kept, next_cursor = cut(rows, limit, "ts", "request_id")
     return {"items": [render(row) for row in kept], "next_cursor": next_cursor}
 
 

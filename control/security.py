@@ -10,10 +10,9 @@ import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control import db as dbm
 from control.access import admin_for
-from control.http import bad_request, decode_cursor, page_limit, parse_time, rfc3339
-from control.rows import cut
+from control.http import bad_request, rfc3339
+from control.rows import newest_first
 from control.state import ControlState
 from proxy.netaddr import parse_address
 from proxy.security import FIELDS, REASONS
@@ -40,10 +39,9 @@ def event_json(row: Any) -> dict[str, Any]:
 
 async def list_security_events(request: Request) -> JSONResponse:
     """Security events (failed authentications, refused addresses), newest first, paged by an
-    opaque cursor; filtered by `client_ip`, `key_id`, `org_id`, `reason`, `since`, `until`."""
+    opaque cursor; filtered by `client_ip`, `key_id`, `org_id`, `reason`, `from`, `to`."""
     state: ControlState = request.app.state.control
     await admin_for(request)
-    limit = page_limit(request)
     params = request.query_params
     clauses: list[str] = []
     args: list[Any] = []
@@ -59,22 +57,5 @@ async def list_security_events(request: Request) -> JSONResponse:
         if name in params:
             clauses.append(f"{name}=?")
             args.append(params[name])
-    if "since" in params:
-        clauses.append("ts>=?")
-        args.append(parse_time(params["since"], "since"))
-    if "until" in params:
-        clauses.append("ts<?")
-        args.append(parse_time(params["until"], "until"))
-    if "cursor" in params:
-        parts = decode_cursor(params["cursor"], float, str)
-        clauses.append("(ts<? OR (ts=? AND request_id<?))")
-        args.extend([parts[0], parts[0], parts[1]])
-    where = " AND ".join(clauses) or "1"
-    rows = await dbm.fetch_all(
-        state.db,
-        f"SELECT * FROM security_events WHERE {where} ORDER BY ts DESC, request_id DESC LIMIT ?",
-        *args,
-        limit + 1,
-    )
-    rows, next_cursor = cut(rows, limit, "ts", "request_id")
-    return JSONResponse({"items": [event_json(r) for r in rows], "next_cursor": next_cursor})
+    page = await newest_first(request, state, "security_events", event_json, clauses, args)
+    return JSONResponse(page)

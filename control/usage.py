@@ -8,12 +8,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control import db as dbm
 from control.abuse import suspend_abusers
 from control.access import admin_for
-from control.http import decode_cursor, page_limit, parse_time, rfc3339
+from control.http import rfc3339
 from control.orgs import load_org
-from control.rows import cut
+from control.rows import newest_first
 from control.security import store_events
 from control.state import ControlState
 from proxy import security
@@ -56,25 +55,5 @@ async def list_requests(request: Request) -> JSONResponse:
     await admin_for(request)
     org_id = request.path_params["org"]
     await load_org(state, org_id)
-    limit = page_limit(request)
-    params = request.query_params
-    clauses, args = ["org_id=?"], [org_id]
-    if "from" in params:
-        clauses.append("ts>=?")
-        args.append(parse_time(params["from"], "from"))
-    if "to" in params:
-        clauses.append("ts<?")
-        args.append(parse_time(params["to"], "to"))
-    if "cursor" in params:
-        parts = decode_cursor(params["cursor"], float, str)
-        clauses.append("(ts<? OR (ts=? AND request_id<?))")
-        args.extend([parts[0], parts[0], parts[1]])
-    rows = await dbm.fetch_all(
-        state.db,
-        f"SELECT * FROM usage WHERE {' AND '.join(clauses)} "
-        "ORDER BY ts DESC, request_id DESC LIMIT ?",
-        *args,
-        limit + 1,
-    )
-    rows, next_cursor = cut(rows, limit, "ts", "request_id")
-    return JSONResponse({"items": [request_json(r) for r in rows], "next_cursor": next_cursor})
+    page = await newest_first(request, state, "usage", request_json, ["org_id=?"], [org_id])
+    return JSONResponse(page)

@@ -43,7 +43,7 @@ def security_events(admin: httpx.Client, **params: Any) -> list[dict[str, Any]]:
 
 
 def a_moment_ago() -> str:
-    """A `since` for the events of this test on (a shared gateway holds others' too)."""
+    """A `from` for the events of this test on (a shared gateway holds others' too)."""
     moment = datetime.now(UTC) - timedelta(seconds=1)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -54,7 +54,7 @@ def wait_for_events(
     """The events of these requests, by request id, once all of them are stored."""
     deadline = time.monotonic() + timeout
     while True:
-        found = {e["id"]: e for e in security_events(admin, client_ip=LOOPBACK, since=since)}
+        found = {e["id"]: e for e in security_events(admin, client_ip=LOOPBACK, **{"from": since})}
         if request_ids <= set(found) or time.monotonic() > deadline:
             missing = request_ids - set(found)
             assert not missing, f"no security event for {sorted(missing)}"
@@ -124,13 +124,13 @@ def test_refusals_become_security_events_and_the_request_log_keeps_no_address(
     assert events[ids["unknown_key"]]["org_id"] is None
     assert events[ids["malformed_key"]]["org_id"] is None
     # The served request is no security event.
-    listed = security_events(gateway.admin, since=since)
+    listed = security_events(gateway.admin, **{"from": since})
     assert served.headers["x-request-id"] not in {e["id"] for e in listed}
     # Lookups by org and by key find them.
-    by_org = security_events(gateway.admin, org_id=walled["id"], since=since)
+    by_org = security_events(gateway.admin, org_id=walled["id"], **{"from": since})
     assert [e["id"] for e in by_org] == [ids["ip_not_allowed"]]
     key_id = keys.parse_key(key).key_id
-    by_key = security_events(gateway.admin, key_id=key_id, since=since)
+    by_key = security_events(gateway.admin, key_id=key_id, **{"from": since})
     assert ids["wrong_secret"] in {e["id"] for e in by_key}
 
     # The request log: the served request and the refused one of a verified key, no address.

@@ -442,14 +442,14 @@ def test_the_list_filters_pages_and_is_for_admins(control_plane: ControlRunner) 
         assert ids(await listed(ctl, key_id=KEY_ID)) == ["req_c", "req_a"]
         assert ids(await listed(ctl, org_id="org_1", limit=1)) == ["req_c", "req_a"]
         assert ids(await listed(ctl, reason="throttled")) == ["req_d"]
-        window = {"since": "2030-03-17T17:46:20Z", "until": "2030-03-17T17:46:40Z"}
+        window = {"from": "2030-03-17T17:46:20Z", "to": "2030-03-17T17:46:40Z"}
         assert ids(await listed(ctl, **window)) == ["req_d", "req_c", "req_b"]
         assert ids(await listed(ctl, client_ip="192.0.2.1")) == []
 
         for params in (
             {"client_ip": "nope"},
             {"reason": "bored"},
-            {"since": "yesterday"},
+            {"from": "yesterday"},
             {"cursor": "garbage!"},
             {"limit": "0"},
         ):
