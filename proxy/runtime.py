@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitmproxy import ctx, master, options
 from mitmproxy.addons import next_layer, proxyserver, tlsconfig
@@ -31,6 +31,9 @@ from proxy.videolinks import VideoLinks
 from proxy.videolinks import derive_secret as derive_link_secret
 from proxy.videoorigin import VideoOrigin
 from proxy.videos import VideoDelivery
+
+if TYPE_CHECKING:
+    from control.cancel import UpstreamCanceller
 
 log = logging.getLogger("nextapi")
 
@@ -147,13 +150,9 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         os.environ[settings.admin_token_env] = admin_token
         await _start_simulator(settings, stack)
 
-    # One store for the edge's copies and the control plane's purges: an edge apart keeps
-    # none unless given one the control plane shares.
-    default_videos = None if settings.role == "edge" else data_dir / "videos"
-    try:
-        store = open_store(settings.video_store, default_videos, os.environ)
-    except ValueError as exc:
-        raise SystemExit(str(exc)) from None
+    store = _video_store(settings)
+    if store is not None:
+        stack.push_async_callback(store.aclose)
 
     services = EdgeServices()
     stack.callback(services.auth.close)
@@ -179,10 +178,7 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         deliverer = Deliverer(state)
         await deliverer.start()
         stack.push_async_callback(deliverer.stop)
-        sweeper = None
-        if store is not None:
-            sweeper = VideoSweeper(state, store)
-            stack.push_async_callback(store.aclose)
+        sweeper = VideoSweeper(state, store) if store is not None else None
         retention = Retention(state, retention_periods(settings), videos=sweeper)
         retention.start(settings.retention_interval_hours * 3600)
         stack.push_async_callback(retention.stop)
@@ -283,6 +279,16 @@ async def _start_simulator(settings: Settings, stack: contextlib.AsyncExitStack)
     print(f"simulator listening on {server.host}:{server.port}", flush=True)
 
 
+def _video_store(settings: Settings) -> AssetStore | None:
+    """One store for the edge's copies and the control plane's purges: an edge apart keeps
+    none unless given one the control plane shares."""
+    default = None if settings.role == "edge" else settings.data_dir / "videos"
+    try:
+        return open_store(settings.video_store, default, os.environ)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+
+
 def _video_delivery(settings: Settings, store: AssetStore) -> VideoDelivery:
     if not settings.public_url:
         log.warning("no public_url: videos are not copied, the upstream's 24-hour links pass on")
@@ -295,7 +301,7 @@ def _video_delivery(settings: Settings, store: AssetStore) -> VideoDelivery:
     )
 
 
-def _canceller(settings: Settings) -> Any:
+def _canceller(settings: Settings) -> UpstreamCanceller | None:
     """What cancels a closed org's queued tasks upstream (needs the upstream key)."""
     from control.cancel import UpstreamCanceller
 
@@ -343,8 +349,7 @@ async def purge(settings: Settings, dry_run: bool) -> None:
     from control.videos import VideoSweeper
 
     state = await ControlState.open(settings.data_dir)
-    default_videos = None if settings.role == "edge" else settings.data_dir / "videos"
-    store = open_store(settings.video_store, default_videos, os.environ)
+    store = _video_store(settings)
     sweeper = VideoSweeper(state, store) if store is not None else None
     try:
         report = await Retention(state, retention_periods(settings), videos=sweeper).purge(

@@ -63,8 +63,7 @@ class VideoDelivery:
         self._copying: dict[str, asyncio.Future[dict[str, str]]] = {}
 
     async def aclose(self) -> None:
-        await self._client.aclose()
-        await self.store.aclose()
+        await self._client.aclose()  # the store is its owner's to close
 
     async def localize(
         self, task: dict[str, Any], retention_days: int, origin: str
