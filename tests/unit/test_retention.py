@@ -11,6 +11,7 @@ from typing import Any
 from control import db as dbm
 from control.retention import DAY, Periods, Retention
 from control.state import ControlState
+from control.usage import store_usage
 
 NOW = 1_900_000_000.0  # 2030-03-17
 
@@ -150,6 +151,18 @@ def test_purge_command_reports_per_table(tmp_path: Path) -> None:
         state = await ControlState.open(tmp_path)
         await insert_org(state, "org_a")
         await usage(state, "ancient", "org_a", 1_000_000.0)
+        ancient_event = {
+            "kind": "security",
+            "request_id": "req_ancient",
+            "ts": 1_000_000.0,
+            "client_ip": "203.0.113.7",
+            "key_id": None,
+            "org_id": None,
+            "reason": "unknown_key",
+            "status": 401,
+            "route": None,
+        }
+        await store_usage(state, [ancient_event])
         await state.close()
 
     asyncio.run(seed())
@@ -158,10 +171,12 @@ def test_purge_command_reports_per_table(tmp_path: Path) -> None:
     dry = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=60)
     assert dry.returncode == 0, dry.stderr
     assert "would delete usage: 1" in dry.stdout
+    assert "would delete security_events: 1" in dry.stdout.splitlines()
     done = subprocess.run(
         command[:3] + command[4:], cwd=root, capture_output=True, text=True, timeout=60
     )
     assert "deleted usage: 1" in done.stdout
+    assert "deleted security_events: 1" in done.stdout.splitlines()
     again = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=60)
     assert "would delete usage: 0" in again.stdout
 
