@@ -1,5 +1,6 @@
-"""Credits on the life of a create: the most the task can cost is reserved against the balance
-and every spend limit before anything is relayed (402 otherwise); the hold passes to the task
+"""Credits on the life of a create: the most the task can cost (priced from the catalog in the
+policy snapshot) is reserved against the balance and every spend limit, with the unit price its
+task will be charged at, before anything is relayed (402 otherwise); the hold passes to the task
 once the upstream accepts it, or is released at once if the create fails. The charge itself
 happens when the task is seen ending (addons/tasks.py, callbacks, the reconciler)."""
 
@@ -10,8 +11,10 @@ import logging
 from mitmproxy import http
 
 from addons.respond import context, refuse
+from proxy.catalog import fraction_text
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.errors import EdgeError, invalid_parameter
+from proxy.pricing import quote
 from proxy.services import EdgeServices
 from proxy.wallet import Hold
 
@@ -28,26 +31,31 @@ class Billing:
         rctx = context(flow)
         if rctx.route is None or rctx.route.name != "tasks.create" or rctx.create is None:
             return
-        assert rctx.identity is not None
-        wallet, prices = self.services.wallet, self.services.prices
-        if wallet is None or prices is None:
+        assert rctx.identity is not None and rctx.family is not None
+        wallet = self.services.wallet
+        if wallet is None:
             # Never relay a create that nobody can bill.
             refuse(flow, EdgeError(503, "ServiceUnavailable", "Billing is not available."))
             return
         create = rctx.create
-        if prices.match(create.model) is None:
-            refuse(flow, invalid_parameter(f"Unknown model `{create.model}`.", "model"))
+        try:
+            price = quote(self.services.policy.snapshot.catalog, rctx.family, create)
+        except KeyError:  # the catalog changed under this request: the next one sees it whole
+            refuse(flow, invalid_parameter(f"The model `{create.model}` is not priced.", "model"))
             return
-        amount = prices.estimate(create)
+        amount = price.amount
         hold = Hold(
             request_id=rctx.request_id,
             org_id=rctx.identity.org.org_id,
             key_id=rctx.identity.key.key_id,
             amount=amount,
             model=create.model,
-            tier=create.service_tier or "default",
-            generate_audio=create.generate_audio,
+            tier=price.service_tier,
+            generate_audio=price.audio,
             callback_webhook=rctx.callback_webhook,
+            unit_price=fraction_text(price.unit_price),
+            resolution=price.resolution,
+            video_input=price.video_input,
         )
         try:
             refusal = await wallet.reserve(hold)

@@ -17,6 +17,7 @@ from addons.billing import Billing
 from addons.callbacks import Callbacks
 from addons.edge import Edge
 from addons.failclosed import FailClosed
+from addons.idempotency import Idempotency
 from addons.ipallow import IpAllow
 from addons.metering import Metering
 from addons.quota import Quota
@@ -35,7 +36,8 @@ def chain(services: EdgeServices) -> list[object]:
         Auth(services),
         IpAllow(),
         RateLimit(services),
-        Validation(),
+        Validation(services),
+        Idempotency(services),
         Callbacks(services),
         Videos(services),
         Quota(services),

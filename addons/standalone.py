@@ -11,7 +11,6 @@ from pathlib import Path
 
 from mitmproxy import ctx, exceptions
 
-from proxy.pricing import PriceTable
 from proxy.remote import ControlClient, RemoteEvents, RemoteWallet, poll_snapshots
 from proxy.services import EdgeServices
 from proxy.spool import Spool, SpoolIngestor
@@ -53,9 +52,6 @@ class Standalone:
             "If Redis is unreachable: local (this edge's own counters) or closed (503).",
         )
         loader.add_option(
-            "nextapi_prices_file", str, "", "Price table (TOML); empty: config/prices.toml."
-        )
-        loader.add_option(
             "nextapi_usage_flush_interval",
             float,
             0.2,
@@ -94,9 +90,7 @@ class Standalone:
         self.ingestor = SpoolIngestor(spool, self.client.ship_usage)
         await self.ingestor.start()
         self.poller = asyncio.create_task(poll_snapshots(self.client, self.services.policy))
-        prices_file = ctx.options.nextapi_prices_file
-        prices = PriceTable.load(Path(prices_file) if prices_file else None)
-        self.services.use_wallet(RemoteWallet(self.client), prices)
+        self.services.use_wallet(RemoteWallet(self.client))
         self.services.use_events(RemoteEvents(self.client))
 
     async def done(self) -> None:

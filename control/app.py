@@ -17,6 +17,7 @@ from control import (
     edgeapi,
     export,
     keys,
+    models,
     orgs,
     security,
     system,
@@ -31,7 +32,6 @@ from control.outbox import Outbox
 from control.retention import Retention
 from control.state import ControlState
 from control.wallet import SqliteWallet
-from proxy.pricing import PriceTable
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,11 @@ ROUTES = [
     Route("/v1/keys/{key}", keys.patch_key, methods=["PATCH"]),
     Route("/v1/keys/{key}", keys.revoke_key, methods=["DELETE"]),
     Route("/v1/keys/{key}/rotate", keys.rotate_key, methods=["POST"]),
+    Route("/v1/models", models.list_models, methods=["GET"]),
+    Route("/v1/models/{family}", models.get_model, methods=["GET"]),
+    Route("/v1/models/{family}", models.put_model, methods=["PUT"]),
+    Route("/v1/models/{family}", models.patch_model, methods=["PATCH"]),
+    Route("/v1/models/{family}", models.delete_model, methods=["DELETE"]),
     Route("/v1/audit", audit.list_audit, methods=["GET"]),
     Route("/v1/security-events", security.list_security_events, methods=["GET"]),
     Route("/v1/admin/tokens", system.create_admin_token, methods=["POST"]),
@@ -158,7 +163,7 @@ def create_app(
         },
     )
     app.state.control = state
-    app.state.wallet = wallet or SqliteWallet(state, PriceTable.load())
+    app.state.wallet = wallet or SqliteWallet(state)
     # The webhook worker: started by the process that runs the control plane (proxy/runtime.py).
     app.state.deliverer = deliverer or Deliverer(state)
     app.state.outbox = Outbox(state, wake=app.state.deliverer.wake)

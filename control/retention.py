@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from control import db as dbm
 from control.state import ControlState
 from control.videos import VideoSweeper
+from proxy.idempotency import TTL_SECONDS as IDEMPOTENCY_TTL
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
@@ -86,6 +87,9 @@ class Retention:
         )
         counts["usage_daily"] = await self._rows(
             "usage_daily", "day<?", (_day(billing_cutoff),), dry_run
+        )
+        counts["idempotency_keys"] = await self._rows(  # a key answers for 24 hours
+            "idempotency_keys", "created_at<?", (now - IDEMPOTENCY_TTL,), dry_run
         )
         counts |= await self._closed_accounts(closed_cutoff, dry_run)
         if not dry_run:

@@ -12,8 +12,10 @@ from typing import Any
 
 import aiosqlite
 
+from control import catalog as catalogdb
 from control import db as dbm
 from control.adminauth import AdminAuth
+from proxy.catalog import Catalog
 
 type SnapshotListener = Callable[[dict[str, Any]], None]
 
@@ -28,13 +30,23 @@ class ControlState:
         self.admin = AdminAuth(database)
         self._write_lock = asyncio.Lock()
         self._snapshot: dict[str, Any] = {"version": 0, "orgs": [], "keys": []}
+        self.catalog = Catalog()  # as last published
         self._snapshot_changed = asyncio.Condition()
         self._listeners: list[SnapshotListener] = []
         self._stopping = False
 
     @classmethod
-    async def open(cls, data_dir: Path, *, suspend_after_rate_limited: int = 0) -> ControlState:
+    async def open(
+        cls,
+        data_dir: Path,
+        *,
+        suspend_after_rate_limited: int = 0,
+        catalog_file: Path | None = None,
+    ) -> ControlState:
+        """The state over `data_dir`'s database; an empty catalog is seeded from `catalog_file`
+        (default: config/models.toml)."""
         database = await dbm.connect(data_dir / "nextapi.sqlite3")
+        await catalogdb.seed(database, catalog_file)
         state = cls(database, data_dir, suspend_after_rate_limited=suspend_after_rate_limited)
         await state.publish()
         return state
@@ -104,6 +116,8 @@ class ControlState:
                 "previous_valid_until, expires_at, allowed_ips, models, rate_limit, spend_limit "
                 "FROM api_keys",
             )
+            catalog = await catalogdb.wire(self.db)
+        self.catalog = Catalog.from_wire(catalog)
         snapshot = {
             "version": version,
             "epoch": epoch,
@@ -135,6 +149,7 @@ class ControlState:
                 }
                 for k in keys
             ],
+            "catalog": catalog,
         }
         self._snapshot = snapshot
         for listener in self._listeners:

@@ -14,15 +14,23 @@ in it, so a period rolls over by itself, with no job that might not run.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any
 
+import aiosqlite
+
 from control import db as dbm
+from control import idempotency
 from control.state import ControlState
-from proxy.pricing import PriceTable
+from proxy import pricing
+from proxy.idempotency import Claim
 from proxy.wallet import Hold, Refusal
+
+log = logging.getLogger(__name__)
 
 SUCCEEDED = "succeeded"
 ENDED = frozenset({"succeeded", "failed", "cancelled", "expired"})
@@ -39,11 +47,8 @@ def period_start(now: float, period: str) -> float:
 
 
 class SqliteWallet:
-    def __init__(
-        self, state: ControlState, prices: PriceTable, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, state: ControlState, clock: Callable[[], float] = time.time) -> None:
         self.state = state
-        self.prices = prices
         self.clock = clock
 
     # --- balance -----------------------------------------------------------------------------
@@ -132,8 +137,8 @@ class SqliteWallet:
                     )
             await tx.execute(
                 "INSERT INTO reservations (id, org_id, key_id, amount, model, tier, "
-                "generate_audio, callback_webhook, status, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'held', ?)",
+                "generate_audio, callback_webhook, unit_price, resolution, video_input, status, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?)",
                 (
                     hold.request_id,
                     hold.org_id,
@@ -143,6 +148,9 @@ class SqliteWallet:
                     hold.tier,
                     hold.generate_audio,
                     hold.callback_webhook,
+                    hold.unit_price or None,
+                    hold.resolution or None,
+                    hold.video_input,
                     now,
                 ),
             )
@@ -194,9 +202,9 @@ class SqliteWallet:
             )
             await tx.execute(
                 "INSERT OR IGNORE INTO tasks (id, org_id, key_id, model, service_tier, status, "
-                "reserved, callback_webhook, created_at, updated_at) "
-                "SELECT ?, org_id, key_id, model, tier, 'queued', amount, callback_webhook, ?, ? "
-                "FROM reservations WHERE id=?",
+                "reserved, callback_webhook, unit_price, created_at, updated_at) "
+                "SELECT ?, org_id, key_id, model, tier, 'queued', amount, callback_webhook, "
+                "unit_price, ?, ? FROM reservations WHERE id=?",
                 (task_id, now, now, request_id),
             )
 
@@ -222,21 +230,15 @@ class SqliteWallet:
             )
             if hold is None:
                 return None
-            charge = 0
+            amount = 0
             if status == SUCCEEDED:
                 tokens = completion_tokens or 0
-                charge = self.prices.cost(
-                    hold["model"],
-                    hold["tier"],
-                    tokens,
-                    generate_audio=None
-                    if hold["generate_audio"] is None
-                    else bool(hold["generate_audio"]),
-                )
+                unit = self._unit_price(hold)
+                amount = hold["amount"] if unit is None else pricing.charge(unit, tokens)
                 await tx.execute(
                     "INSERT INTO ledger (org_id, key_id, kind, amount, task_id, reason, actor, "
                     "created_at) VALUES (?, ?, 'charge', ?, ?, ?, 'system:billing', ?)",
-                    (hold["org_id"], hold["key_id"], -charge, task_id, f"{tokens} tokens", now),
+                    (hold["org_id"], hold["key_id"], -amount, task_id, f"{tokens} tokens", now),
                 )
             await tx.execute(
                 "UPDATE reservations SET status='settled', settled_at=? WHERE id=?",
@@ -245,9 +247,36 @@ class SqliteWallet:
             await tx.execute(
                 "UPDATE tasks SET status=?, charged=?, tokens=?, updated_at=?, finished_at=? "
                 "WHERE id=?",
-                (status, charge, completion_tokens, now, now, task_id),
+                (status, amount, completion_tokens, now, now, task_id),
             )
-        return charge
+        return amount
+
+    def _unit_price(self, hold: aiosqlite.Row) -> Fraction | None:
+        """The unit price recorded on the hold; for a hold made before prices were recorded,
+        the catalog's for its model and tier at the family's default resolution. None: the
+        model is no longer in the catalog, and the hold itself is charged."""
+        if hold["unit_price"]:
+            return pricing.parse_price(hold["unit_price"])
+        catalog = self.state.catalog
+        family = catalog.match(hold["model"])
+        if family is None or hold["tier"] not in family.service_tiers:
+            log.warning(
+                "hold %s: model %s is not priced; the hold is charged", hold["id"], hold["model"]
+            )
+            return None
+        audio = (
+            family.audio_default if hold["generate_audio"] is None else bool(hold["generate_audio"])
+        )
+        resolution = hold["resolution"] or family.default_resolution
+        if resolution not in family.sizes:
+            resolution = family.default_resolution
+        return catalog.unit_price(
+            family,
+            hold["tier"],
+            audio and family.audio_supported,
+            resolution,
+            bool(hold["video_input"]),
+        )
 
     async def _touch(self, task_id: str, status: str) -> None:
         async with self.state.transaction() as tx:
@@ -300,3 +329,16 @@ class SqliteWallet:
             limit,
         )
         return [row["task_id"] for row in rows]
+
+    # --- Idempotency-Key (control/idempotency.py) ---------------------------------------------
+
+    async def idempotency_claim(self, org_id: str, key: str, digest: str, request_id: str) -> Claim:
+        return await idempotency.claim(self.state, org_id, key, digest, request_id, self.clock())
+
+    async def idempotency_finish(
+        self, org_id: str, key: str, request_id: str, status: int, body: bytes
+    ) -> None:
+        await idempotency.finish(self.state, org_id, key, request_id, status, body)
+
+    async def idempotency_release(self, org_id: str, key: str, request_id: str) -> None:
+        await idempotency.release(self.state, org_id, key, request_id)

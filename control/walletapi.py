@@ -42,8 +42,8 @@ def _text(args: dict[str, Any], name: str) -> str:
 
 async def wallet_call(request: Request) -> Response:
     """One wallet operation for an edge apart: reserve, assign, release, settle, owner,
-    org_tasks, unsettled_tasks, video_deleted; and events (a task's status into the webhook
-    outbox)."""
+    org_tasks, unsettled_tasks, video_deleted, idempotency_claim/finish/release; and events (a
+    task's status into the webhook outbox)."""
     args = await _args(request)
     wallet: SqliteWallet = request.app.state.wallet
     op = request.path_params["op"]
@@ -82,6 +82,27 @@ async def wallet_call(request: Request) -> Response:
         return _answer(await wallet.unsettled_tasks(limit))
     if op == "video_deleted":
         await wallet.video_deleted(_text(args, "task_id"))
+        return _answer(None)
+    if op == "idempotency_claim":
+        claim = await wallet.idempotency_claim(
+            _text(args, "org_id"),
+            _text(args, "key"),
+            _text(args, "digest"),
+            _text(args, "request_id"),
+        )
+        return _answer([claim.outcome, claim.status, claim.body])
+    if op == "idempotency_finish":
+        status, body = args.get("status"), args.get("body")
+        if not isinstance(status, int) or not isinstance(body, bytes):
+            raise bad_request("`status` must be an integer and `body` bytes.")
+        await wallet.idempotency_finish(
+            _text(args, "org_id"), _text(args, "key"), _text(args, "request_id"), status, body
+        )
+        return _answer(None)
+    if op == "idempotency_release":
+        await wallet.idempotency_release(
+            _text(args, "org_id"), _text(args, "key"), _text(args, "request_id")
+        )
         return _answer(None)
     if op == "events":  # a task's status, for the webhook outbox
         task = args.get("task")

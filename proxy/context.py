@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from proxy.authn import Identity
+from proxy.catalog import ModelFamily
 from proxy.netaddr import IPAddress
 from proxy.routes import Route
 from proxy.security import SecurityMark
@@ -33,9 +34,11 @@ class RequestContext:
     credits: int = 0
     upstream_latency_ms: float | None = None
     create: CreateRequest | None = None  # a create's parsed body
+    family: ModelFamily | None = None  # the create's model family, as the catalog had it
     holds_slots: bool = False  # a create holding concurrency slots not yet bound or released
     holds_credits: bool = False  # a create holding a credit reservation not yet assigned
     callback_webhook: str | None = None  # the registered endpoint a create named
+    idempotency_key: str | None = None  # a create's Idempotency-Key, claimed and not yet settled
     # Set when the edge refuses the request for authentication or access: it then also gets a
     # security event (with the client address), beside the usage record of a parseable key.
     security: SecurityMark | None = None

@@ -9,7 +9,7 @@ import sys
 import httpx
 
 DEMO_ORG = {"name": "Demo org", "email": "demo@example.com"}
-DEMO_MODEL = "seedance-1-0-pro-250528"
+DEMO_MODEL = "dreamina-seedance-2-0-260128"  # a current model (see config/models.toml)
 DEMO_CREDITS = 100 * 1_000_000  # 100 credits, in micro-credits
 
 

@@ -13,9 +13,11 @@ _TYPES = {
     403: "Forbidden",
     404: "NotFound",
     405: "MethodNotAllowed",
+    409: "Conflict",
     410: "Gone",
     413: "RequestTooLarge",
     416: "RangeNotSatisfiable",
+    422: "UnprocessableEntity",
     429: "TooManyRequests",
     500: "InternalServerError",
     502: "BadGateway",
@@ -24,7 +26,7 @@ _TYPES = {
 }
 
 # The SDKs retry 408/409/429/5xx unless told not to; these answers will not change on a retry.
-_NO_RETRY = {400, 401, 402, 403, 404, 410, 413, 416}
+_NO_RETRY = {400, 401, 402, 403, 404, 410, 413, 416, 422}
 
 
 @dataclass(slots=True)
@@ -62,6 +64,11 @@ def access_denied(message: str) -> EdgeError:
 
 def not_found(message: str = "The requested resource was not found.") -> EdgeError:
     return EdgeError(404, "NotFound", message)
+
+
+def model_not_found(message: str) -> EdgeError:
+    """The upstream's answer for a model it does not serve (a retired one, here)."""
+    return EdgeError(404, "InvalidEndpointOrModel.NotFound", message)
 
 
 def invalid_parameter(message: str, param: str = "") -> EdgeError:

@@ -2,7 +2,8 @@
 
 The control plane builds the snapshot as plain data (`to_wire` shape, msgpack-able) after every
 change; the edge swaps it in whole, so a request sees either the old or the new policy, never a mix.
-The hot path reads only this; it never queries the database.
+The hot path reads only this; it never queries the database. The model catalog travels in it
+too, so a new model or price is live on every edge as soon as the snapshot arrives.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxy.catalog import Catalog
 from proxy.netaddr import IPNetwork, parse_networks
 
 
@@ -56,6 +58,7 @@ class Snapshot:
     epoch: str = ""  # the control plane's database identity: versions count within one epoch
     orgs: dict[str, OrgPolicy] = field(default_factory=dict)
     keys: dict[str, KeyPolicy] = field(default_factory=dict)
+    catalog: Catalog = field(default_factory=Catalog)  # the model families, as data
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Snapshot:
@@ -92,6 +95,7 @@ class Snapshot:
             epoch=str(data.get("epoch", "")),
             orgs=orgs,
             keys=keys,
+            catalog=Catalog.from_wire(data.get("catalog") or {}),
         )
 
 

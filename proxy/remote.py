@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import msgpack
 
+from proxy.idempotency import Claim
 from proxy.policy import PolicyStore, Snapshot
 from proxy.wallet import Hold, Refusal
 
@@ -117,6 +118,21 @@ class RemoteWallet:
 
     async def video_deleted(self, task_id: str) -> None:
         await self.call("video_deleted", {"task_id": task_id})
+
+    async def idempotency_claim(self, org_id: str, key: str, digest: str, request_id: str) -> Claim:
+        args = {"org_id": org_id, "key": key, "digest": digest, "request_id": request_id}
+        outcome, status, body = await self.call("idempotency_claim", args, retry=False)
+        return Claim(outcome, status, body)
+
+    async def idempotency_finish(
+        self, org_id: str, key: str, request_id: str, status: int, body: bytes
+    ) -> None:
+        args = {"org_id": org_id, "key": key, "request_id": request_id}
+        await self.call("idempotency_finish", args | {"status": status, "body": body})
+
+    async def idempotency_release(self, org_id: str, key: str, request_id: str) -> None:
+        args = {"org_id": org_id, "key": key, "request_id": request_id}
+        await self.call("idempotency_release", args)
 
 
 class RemoteEvents:

@@ -22,7 +22,6 @@ from addons.gateway import chain
 from addons.standalone import Standalone
 from proxy.assets import AssetStore, open_store
 from proxy.policy import Snapshot
-from proxy.pricing import PriceTable
 from proxy.services import EdgeServices
 from proxy.serving import AppServer
 from proxy.settings import Settings, load, split_hostport
@@ -166,12 +165,13 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
 
     if settings.role in ("all", "control"):
         state = await ControlState.open(
-            data_dir, suspend_after_rate_limited=settings.suspend_after_rate_limited
+            data_dir,
+            suspend_after_rate_limited=settings.suspend_after_rate_limited,
+            catalog_file=Path(settings.catalog_file) if settings.catalog_file else None,
         )
         stack.push_async_callback(state.close)
         await state.admin.bootstrap(admin_token)
-        prices = PriceTable.load(Path(settings.prices_file) if settings.prices_file else None)
-        wallet = SqliteWallet(state, prices)
+        wallet = SqliteWallet(state)
         released = await wallet.recover()
         if released:
             log.warning("released %d credit holds left by an interrupted run", released)
@@ -205,7 +205,7 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         assert state is not None
         embedded = state
         state.subscribe(lambda wire: services.policy.replace(Snapshot.from_wire(wire)))
-        services.use_wallet(wallet, prices)
+        services.use_wallet(wallet)
         services.use_events(app.state.outbox)
         spool = Spool(data_dir / "spool", flush_interval=settings.usage_flush_interval)
         await spool.start()
@@ -235,7 +235,6 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
                 nextapi_token_env=settings.admin_token_env,
                 nextapi_data_dir=str(data_dir),
                 nextapi_usage_flush_interval=settings.usage_flush_interval,
-                nextapi_prices_file=str(settings.prices_file or ""),
             )
         edge_task = asyncio.create_task(edge.run())
         stack.push_async_callback(_stop_master, edge, edge_task)

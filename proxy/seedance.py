@@ -1,11 +1,15 @@
-"""Parsing of Seedance create bodies: refuse malformed input before anything is relayed (400 with a
-precise `param`, like the upstream) and know the effective generation parameters the price
-estimate needs. The body itself is forwarded untouched.
+"""Seedance create bodies: refuse malformed input before anything is relayed (400 with a precise
+`param`, like the upstream), then check the request against its model family in the catalog.
 
-Legacy `--flags` in the prompt text (`--rs 720p --dur 5 …`) count like the top-level fields;
-a top-level field wins over its flag (an overridden flag is not looked at). A `null` field counts
-as absent, and unknown top-level fields are allowed (forward compatibility). Error messages never
-repeat the prompt, nor any other value taken from the body."""
+The edge validates only what the catalog describes and what pricing needs (model, resolution,
+ratio, duration or frames, frame rate, tier, audio, draft, content types and roles); every other
+field is the upstream's business and is relayed exactly as sent, so tomorrow's parameter works
+without a release. A body with a duplicate key is refused: the upstream must run what was priced,
+whichever JSON parser it uses.
+
+Legacy `--flags` in the prompt text (`--rs 720p --dur 5 …`) count like the top-level fields; a
+top-level field wins over its flag (an overridden flag is not looked at). A `null` field counts
+as absent. Error messages never repeat the prompt, nor any other value taken from the body."""
 
 from __future__ import annotations
 
@@ -13,32 +17,20 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from proxy.errors import EdgeError, invalid_parameter, missing_parameter
+from proxy.catalog import CONTENT_TYPES, ModelFamily
+from proxy.errors import EdgeError, invalid_parameter, missing_parameter, model_not_found
 
-RESOLUTIONS = ("480p", "720p", "1080p")
-RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive")
-SERVICE_TIERS = ("default", "flex")
-FPS = 24
 AUTO_DURATION = -1
-MIN_DURATION, MAX_DURATION = 2, 12
-MIN_FRAMES, MAX_FRAMES = 29, 289
-MIN_SEED, MAX_SEED = -1, 2**32 - 1
-MIN_EXPIRES, MAX_EXPIRES = 3600, 259200
-BOOLEAN_FIELDS = ("camera_fixed", "watermark", "generate_audio", "draft", "return_last_frame")
 
-# content item type -> (key holding the payload, roles allowed on the item)
-ITEM_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "text": ("text", ()),
-    "image_url": ("image_url", ("first_frame", "last_frame", "reference_image")),
-    "video_url": ("video_url", ("reference_video",)),
-    "audio_url": ("audio_url", ("reference_audio",)),
-    "draft_task": ("draft_task", ()),
-}
+# content item type -> the key holding its payload, and that payload's identifying field
+_PAYLOAD_FIELD = {"image_url": "url", "video_url": "url", "audio_url": "url", "draft_task": "id"}
 _MEDIA = {"image_url": "image", "video_url": "video", "audio_url": "audio"}
 
-# Legacy flags: `--name value`, the name case-insensitive; unknown names are left alone.
+# Legacy flags: `--name value`, the name case-insensitive; unknown names are left alone, and so
+# are the flags of fields the edge does not check (seed, camera_fixed, watermark).
 _FLAG_RE = re.compile(r"(?:^|\s)--([A-Za-z]+)\s+(\S+)")
 FLAG_NAMES = {
     "resolution": "resolution",
@@ -49,11 +41,6 @@ FLAG_NAMES = {
     "dur": "duration",
     "fps": "fps",
     "framespersecond": "fps",
-    "seed": "seed",
-    "camerafixed": "camera_fixed",
-    "cf": "camera_fixed",
-    "watermark": "watermark",
-    "wm": "watermark",
 }
 _INT_RE = re.compile(r"-?[0-9]+")
 _URL_RE = re.compile(r"(?:https?|asset)://[^\s/]")
@@ -61,8 +48,8 @@ _URL_RE = re.compile(r"(?:https?|asset)://[^\s/]")
 
 @dataclass(frozen=True, slots=True)
 class CreateRequest:
-    """A valid create body and its effective parameters (None: not given, the upstream's default
-    applies). `duration` -1 is "auto" (1.5 pro); `frames`, when given, wins over `duration`."""
+    """A well-formed create body and the parameters it sets (None: not given, the family's
+    default applies). `duration` -1 is "auto"; `frames`, when given, wins over `duration`."""
 
     model: str
     body: dict[str, Any] = dataclasses.field(repr=False)  # holds the prompt: kept out of logs
@@ -70,17 +57,23 @@ class CreateRequest:
     ratio: str | None = None
     duration: int | None = None
     frames: int | None = None
-    fps: int = FPS
+    fps: int | None = None
     service_tier: str = "default"
     generate_audio: bool | None = None
     draft: bool | None = None
     callback_url: str | None = None
-    execution_expires_after: int | None = None
-    seed: int | None = None
-    camera_fixed: bool | None = None
-    watermark: bool | None = None
-    return_last_frame: bool | None = None
+    items: tuple[tuple[str, str | None], ...] = ()  # (type, role) of each content item
     draft_task_id: str | None = None
+    flags: dict[str, str] = dataclasses.field(default_factory=dict)  # field -> flag as written
+
+    @property
+    def reference_videos(self) -> int:
+        return sum(1 for kind, _ in self.items if kind == "video_url")
+
+    def source(self, field: str) -> str:
+        """How the message names a field: its legacy flag when the value came from the prompt."""
+        flag = self.flags.get(field)
+        return f"The `--{flag}` flag in the prompt" if flag else f"`{field}`"
 
 
 class _Invalid(Exception):
@@ -97,8 +90,13 @@ def _missing(param: str) -> _Invalid:
     return _Invalid(missing_parameter(param))
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise _bad(duplicate, f"The key `{duplicate}` appears more than once in an object.")
+    return obj
 
 
 # --- content -----------------------------------------------------------------------------------
@@ -115,8 +113,10 @@ def _check_url(url: str, kind: str, param: str) -> None:
     )
 
 
-def _check_content(content: Any) -> tuple[str | None, str | None]:
-    """The text of the (single) text item and the draft task id, after checking every item."""
+def _check_content(
+    content: Any,
+) -> tuple[str | None, tuple[tuple[str, str | None], ...], str | None]:
+    """The text of the (single) text item, each item's (type, role) and the draft task id."""
     if content is None:
         raise _missing("content")
     if not isinstance(content, list) or not content:
@@ -124,6 +124,7 @@ def _check_content(content: Any) -> tuple[str | None, str | None]:
     text: str | None = None
     text_index: int | None = None
     draft_task_id: str | None = None
+    items: list[tuple[str, str | None]] = []
     for index, item in enumerate(content):
         where = f"content[{index}]"
         if not isinstance(item, dict):
@@ -131,10 +132,15 @@ def _check_content(content: Any) -> tuple[str | None, str | None]:
         kind = item.get("type")
         if kind is None:
             raise _missing(f"{where}.type")
-        if kind not in ITEM_TYPES:
-            raise _bad(f"{where}.type", f"`{where}.type` must be one of {', '.join(ITEM_TYPES)}.")
-        key, roles = ITEM_TYPES[kind]
-        payload = item.get(key)
+        if kind not in CONTENT_TYPES:
+            raise _bad(
+                f"{where}.type", f"`{where}.type` must be one of {', '.join(CONTENT_TYPES)}."
+            )
+        role = item.get("role")
+        if role is not None and not isinstance(role, str):
+            raise _bad(f"{where}.role", f"`{where}.role` must be a string.")
+        items.append((kind, role))
+        payload = item.get(kind)
         if kind == "text":
             if payload is None:
                 raise _missing(f"{where}.text")
@@ -144,12 +150,12 @@ def _check_content(content: Any) -> tuple[str | None, str | None]:
                 raise _bad(where, f"At most one text item is allowed (`{where}` is another).")
             text, text_index = payload, index
             continue
-        field = "id" if kind == "draft_task" else "url"
+        field = _PAYLOAD_FIELD[kind]
         if payload is None:
-            raise _missing(f"{where}.{key}")
+            raise _missing(f"{where}.{kind}")
         if not isinstance(payload, dict):
-            raise _bad(f"{where}.{key}", f"`{where}.{key}` must be an object.")
-        param = f"{where}.{key}.{field}"
+            raise _bad(f"{where}.{kind}", f"`{where}.{kind}` must be an object.")
+        param = f"{where}.{kind}.{field}"
         value = payload.get(field)
         if value is None or value == "":
             raise _missing(param)
@@ -157,12 +163,9 @@ def _check_content(content: Any) -> tuple[str | None, str | None]:
             raise _bad(param, f"`{param}` must be a string.")
         if kind == "draft_task":
             draft_task_id = value
-            continue
-        _check_url(value, kind, param)
-        role = item.get("role")
-        if role is not None and role not in roles:
-            raise _bad(f"{where}.role", f"`{where}.role` must be one of {', '.join(roles)}.")
-    return text, draft_task_id
+        else:
+            _check_url(value, kind, param)
+    return text, tuple(items), draft_task_id
 
 
 def legacy_flags(text: str) -> dict[str, tuple[str, str]]:
@@ -176,105 +179,61 @@ def legacy_flags(text: str) -> dict[str, tuple[str, str]]:
     return found
 
 
-def _flag_value(field: str, flag: str, raw: str) -> Any:
-    """A flag's raw text as the JSON value the top-level field would hold (then checked alike)."""
-    if field in ("duration", "fps", "seed"):
-        if not _INT_RE.fullmatch(raw):
-            raise _bad(field, f"The `--{flag}` flag in the prompt must be an integer.")
-        return int(raw)
-    if field in ("camera_fixed", "watermark"):
-        if raw.lower() not in ("true", "false"):
-            raise _bad(field, f"The `--{flag}` flag in the prompt must be true or false.")
-        return raw.lower() == "true"
-    return raw
-
-
 # --- fields ------------------------------------------------------------------------------------
 
 
-def _source(field: str, flags: dict[str, tuple[str, str]]) -> str:
-    return f"The `--{flags[field][0]}` flag in the prompt" if field in flags else f"`{field}`"
-
-
-def _choice(fields: dict[str, Any], name: str, allowed: tuple[str, ...], src: str) -> str | None:
+def _typed(fields: dict[str, Any], name: str, kind: type, src: str) -> Any:
     value = fields.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or value not in allowed:
-        raise _bad(name, f"{src} must be one of {', '.join(allowed)}.")
-    return value
-
-
-def _integer(fields: dict[str, Any], name: str, src: str) -> int | None:
-    value = fields.get(name)
-    if value is None:
-        return None
-    if not _is_int(value):
-        raise _bad(name, f"{src} must be an integer.")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _bad(name, f"{src} must be an integer.")
+    elif kind is bool:
+        if not isinstance(value, bool):
+            raise _bad(name, f"{src} must be a boolean.")
+    elif not isinstance(value, str):
+        raise _bad(name, f"{src} must be a string.")
     return value
 
 
 def _fields(body: dict[str, Any], text: str | None) -> dict[str, Any]:
     given = {key: value for key, value in body.items() if value is not None}
-    flags = legacy_flags(text) if text else {}
-    flags = {field: flag for field, flag in flags.items() if field not in given}
-    values = {field: _flag_value(field, *flag) for field, flag in flags.items()}
+    found = legacy_flags(text) if text else {}
+    found = {field: flag for field, flag in found.items() if field not in given}
+    flags = {field: name for field, (name, _) in found.items()}
+    merged = dict(given)
+    for field, (name, raw) in found.items():
+        if field in ("duration", "fps"):
+            if not _INT_RE.fullmatch(raw):
+                raise _bad(field, f"The `--{name}` flag in the prompt must be an integer.")
+            merged[field] = int(raw)
+        else:
+            merged[field] = raw
 
     def src(name: str) -> str:
-        return _source(name, flags)
+        return f"The `--{flags[name]}` flag in the prompt" if name in flags else f"`{name}`"
 
-    out: dict[str, Any] = {}
-    merged = given | values
-    out["resolution"] = _choice(merged, "resolution", RESOLUTIONS, src("resolution"))
-    out["ratio"] = _choice(merged, "ratio", RATIOS, src("ratio"))
-    tier = _choice(merged, "service_tier", SERVICE_TIERS, "`service_tier`")
-    out["service_tier"] = tier or "default"
-
-    duration = _integer(merged, "duration", src("duration"))
-    if duration is not None and duration != AUTO_DURATION:
-        if not MIN_DURATION <= duration <= MAX_DURATION:
-            raise _bad(
-                "duration",
-                f"{src('duration')} must be {MIN_DURATION}–{MAX_DURATION} seconds, "
-                f"or {AUTO_DURATION} (auto).",
-            )
-    out["duration"] = duration
-    frames = _integer(merged, "frames", "`frames`")
-    if frames is not None and (not MIN_FRAMES <= frames <= MAX_FRAMES or (frames - 25) % 4 != 0):
-        raise _bad("frames", f"`frames` must be 25+4n between {MIN_FRAMES} and {MAX_FRAMES}.")
-    out["frames"] = frames
-    fps = _integer(merged, "fps", src("fps"))
-    if fps is not None and fps != FPS:
-        raise _bad("fps", f"{src('fps')} must be {FPS}: no other frame rate is supported.")
-    seed = _integer(merged, "seed", src("seed"))
-    if seed is not None and not MIN_SEED <= seed <= MAX_SEED:
-        raise _bad("seed", f"{src('seed')} must be between {MIN_SEED} and {MAX_SEED}.")
-    out["seed"] = seed
-    expires = _integer(merged, "execution_expires_after", "`execution_expires_after`")
-    if expires is not None and not MIN_EXPIRES <= expires <= MAX_EXPIRES:
-        raise _bad(
-            "execution_expires_after",
-            f"`execution_expires_after` must be {MIN_EXPIRES}–{MAX_EXPIRES} seconds.",
-        )
-    out["execution_expires_after"] = expires
-    for name in BOOLEAN_FIELDS:
-        value = merged.get(name)
-        if value is not None and not isinstance(value, bool):
-            raise _bad(name, f"{src(name)} must be a boolean.")
-        out[name] = value
-    for name in ("callback_url", "safety_identifier"):
-        if name in merged and not isinstance(merged[name], str):
-            raise _bad(name, f"`{name}` must be a string.")
-    out["callback_url"] = merged.get("callback_url")
+    out: dict[str, Any] = {"flags": flags}
+    for name in ("resolution", "ratio", "callback_url"):
+        out[name] = _typed(merged, name, str, src(name))
+    out["service_tier"] = _typed(merged, "service_tier", str, "`service_tier`") or "default"
+    for name in ("duration", "frames", "fps"):
+        out[name] = _typed(merged, name, int, src(name))
+    for name in ("generate_audio", "draft"):
+        out[name] = _typed(merged, name, bool, src(name))
     return out
 
 
 def parse_create(raw: bytes) -> CreateRequest | EdgeError:
-    """The create body checked like the upstream does: a CreateRequest, or the 400 to answer."""
+    """The create body's shape checked: a CreateRequest, or the 400 to answer. What the body
+    may hold for its model is `check_family`'s business."""
     if not raw:
         return invalid_parameter("The request body must be a JSON object.")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, object_pairs_hook=_no_duplicates)
+    except _Invalid as exc:
+        return exc.error
     except (ValueError, UnicodeDecodeError, RecursionError):
         return invalid_parameter("The request body is not valid JSON.")
     if not isinstance(body, dict):
@@ -285,10 +244,86 @@ def parse_create(raw: bytes) -> CreateRequest | EdgeError:
     if not isinstance(model, str) or not model.strip():
         return invalid_parameter("`model` must be a non-empty string.", "model")
     try:
-        text, draft_task_id = _check_content(body.get("content"))
+        text, items, draft_task_id = _check_content(body.get("content"))
         fields = _fields(body, text)
     except _Invalid as exc:
         return exc.error
     return CreateRequest(
-        model=model.strip(), body=body, fps=FPS, draft_task_id=draft_task_id, **fields
+        model=model.strip(), body=body, items=items, draft_task_id=draft_task_id, **fields
     )
+
+
+# --- the request against its family ------------------------------------------------------------
+
+
+def retired_error(family: ModelFamily, model: str) -> EdgeError:
+    when = ""
+    if family.retired_at is not None:
+        when = f" on {datetime.fromtimestamp(family.retired_at, UTC).date().isoformat()}"
+    instead = f"; use `{family.replacement}` instead" if family.replacement else ""
+    return model_not_found(f"The model `{model}` was retired{when}{instead}.")
+
+
+def check_family(create: CreateRequest, family: ModelFamily, now: float) -> EdgeError | None:
+    """What the family's catalog entry allows: a 404 for a retired model, a 400 with `param`
+    for a value the model does not take, None when the request may be priced and relayed."""
+    if family.retired(now):
+        return retired_error(family, create.model)
+    try:
+        _check_against(create, family)
+    except _Invalid as exc:
+        return exc.error
+    return None
+
+
+def _one_of(name: str, allowed: tuple[str, ...] | list[str], src: str, family: str) -> _Invalid:
+    return _bad(name, f"{src} must be one of {', '.join(allowed)} for {family}.")
+
+
+def _check_against(create: CreateRequest, family: ModelFamily) -> None:
+    name = family.name
+    resolution = create.resolution or family.default_resolution
+    if resolution not in family.sizes:
+        raise _one_of("resolution", list(family.sizes), create.source("resolution"), name)
+    if create.ratio is not None:
+        ratios = [*family.ratios(resolution), *(["adaptive"] if family.adaptive_ratio else [])]
+        if create.ratio not in ratios:
+            raise _one_of("ratio", ratios, create.source("ratio"), name)
+    if create.frames is not None:
+        if family.frames is None:
+            raise _bad("frames", f"`frames` is not supported by {name}; give `duration`.")
+        low, high, step = family.frames
+        if not low <= create.frames <= high or (create.frames - low) % step:
+            raise _bad("frames", f"`frames` must be {low}+{step}n, at most {high}, for {name}.")
+    elif create.duration is not None:
+        auto = create.duration == AUTO_DURATION and family.auto_duration
+        if not auto and not family.min_duration <= create.duration <= family.max_duration:
+            also = f", or {AUTO_DURATION} (auto)" if family.auto_duration else ""
+            raise _bad(
+                "duration",
+                f"{create.source('duration')} must be {family.min_duration}–"
+                f"{family.max_duration} seconds{also} for {name}.",
+            )
+    if create.fps is not None and create.fps != family.fps:
+        raise _bad("fps", f"{create.source('fps')} must be {family.fps} for {name}.")
+    if create.service_tier not in family.service_tiers:
+        raise _one_of("service_tier", family.service_tiers, "`service_tier`", name)
+    if create.generate_audio and not family.audio_supported:
+        raise _bad("generate_audio", f"{name} does not generate audio.")
+    if create.draft and not family.draft:
+        raise _bad("draft", f"{name} does not make drafts.")
+    for index, (kind, role) in enumerate(create.items):
+        if kind not in family.content:
+            raise _bad(f"content[{index}].type", f"{name} does not take `{kind}` items.")
+        roles = family.content[kind]
+        if role is not None and role not in roles:
+            if not roles:
+                raise _bad(f"content[{index}].role", f"A `{kind}` item takes no role.")
+            raise _bad(
+                f"content[{index}].role",
+                f"`content[{index}].role` must be one of {', '.join(roles)} for {name}.",
+            )
+    if create.reference_videos > family.max_reference_videos:
+        raise _bad(
+            "content", f"{name} takes at most {family.max_reference_videos} reference videos."
+        )

@@ -9,7 +9,6 @@ from proxy.authn import KeyAuthenticator
 from proxy.concurrency import ConcurrencyStore, MemoryConcurrencyStore, RedisConcurrencyStore
 from proxy.limiter import RateLimiter
 from proxy.policy import PolicyStore
-from proxy.pricing import PriceTable
 from proxy.resilient import Breaker, ResilientLimiter, ResilientSlots
 from proxy.taskwatch import TaskWatch
 from proxy.throttle import AuthThrottle
@@ -33,7 +32,6 @@ class EdgeServices:
     spool: Spool | None = None  # set once the process has started its usage spool
     breaker: Breaker | None = None  # set when counters are shared through Redis
     wallet: Wallet | None = None  # the credits ledger: in-process, or the control plane's
-    prices: PriceTable | None = None
     upstream: UpstreamClient | None = None  # the relay's client, for the edge's own calls
     upstream_origin: str = ""  # scheme://host:port of the upstream
     videos: VideoDelivery | None = None  # the gateway's copies of videos, when it keeps them
@@ -51,9 +49,8 @@ class EdgeServices:
     def use_events(self, events: EventSink) -> None:
         self.watch.events = events
 
-    def use_wallet(self, wallet: Wallet, prices: PriceTable) -> None:
+    def use_wallet(self, wallet: Wallet) -> None:
         self.wallet = self.watch.wallet = wallet
-        self.prices = prices
 
     def use_redis(self, url: str, *, prefix: str = "nextapi:", failure: str = "local") -> None:
         """Share rate limits, failed-auth counts and concurrency slots with other edges."""

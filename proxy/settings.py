@@ -44,7 +44,8 @@ class Settings:
     reconcile_interval: float = 15.0
     # A key refused this many times for its rate limits within 10 minutes is suspended (0: never).
     suspend_after_rate_limited: int = 1000
-    prices_file: str = ""  # empty: config/prices.toml
+    # Seeds the control plane's model catalog at its first start; empty: config/models.toml.
+    catalog_file: str = ""
     # Retention (the privacy policy's periods), and how often the purge runs.
     retention_api_logs_days: int = 90
     retention_billing_days: int = 7 * 365 + 2

@@ -48,6 +48,7 @@ _DROP_REQUEST = frozenset(
         "x-client-ip",
         "true-client-ip",
         "cf-connecting-ip",
+        "idempotency-key",  # the edge's own: answered here, meaningless upstream
     }
 )
 _DROP_RESPONSE = frozenset(

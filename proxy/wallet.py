@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from proxy.idempotency import Claim
+
 
 @dataclass(frozen=True, slots=True)
 class Hold:
@@ -18,6 +20,11 @@ class Hold:
     tier: str
     generate_audio: bool | None = None
     callback_webhook: str | None = None  # the endpoint the create named as its callback_url
+    # What the task will be charged at: micro-credits per million tokens, exact (`n` or `n/d`),
+    # for its resolution, tier, audio and video input, as the catalog priced them at the create.
+    unit_price: str = ""
+    resolution: str = ""
+    video_input: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +56,12 @@ class Wallet(Protocol):
 
     async def video_deleted(self, task_id: str) -> None:
         """The gateway's copies of the task's video are gone (the task was deleted)."""
+
+    async def idempotency_claim(self, org_id: str, key: str, digest: str, request_id: str) -> Claim:
+        """An `Idempotency-Key` of a create: run it (NEW), or answer as before (see Claim)."""
+
+    async def idempotency_finish(
+        self, org_id: str, key: str, request_id: str, status: int, body: bytes
+    ) -> None: ...
+
+    async def idempotency_release(self, org_id: str, key: str, request_id: str) -> None: ...

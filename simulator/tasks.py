@@ -3,45 +3,72 @@
 A task's status is never stored: it is derived from the clock and the task's timeline
 (`transitions`), so tests can move through the statuses by advancing a fake clock.
 
-Pixel sizes (width × height) used for the token count. The 16:9 row is the documented one;
-the others follow the published Seedance 1.0 tables, with 9:16 = 16:9 swapped. `adaptive` is
-simulated as 16:9 (the task object then reports `16:9`, as the upstream reports the ratio it chose).
-
-| ratio | 480p    | 720p      | 1080p     |
-|-------|---------|-----------|-----------|
-| 16:9  | 864×480 | 1280×720  | 1920×1088 |
-| 4:3   | 736×544 | 1120×832  | 1664×1248 |
-| 1:1   | 640×640 | 960×960   | 1440×1440 |
-| 3:4   | 544×736 | 832×1120  | 1248×1664 |
-| 9:16  | 480×864 | 720×1280  | 1088×1920 |
-| 21:9  | 960×416 | 1504×640  | 2176×928  |
+Each model behaves as its family in the shipped catalog (config/models.toml) says the upstream
+does: resolutions and their default, pixel sizes, the duration range with auto (-1), `frames`,
+the frame rate, audio on by default or not, service tiers. A model the catalog does not know
+is simulated generically (GENERIC below), so that a family an operator adds still runs.
+`adaptive` is simulated as 16:9 where the family has it (the task object then reports the ratio
+it chose, as the upstream does); an auto duration runs 5 s (within the family's range). Each
+reference video counts as `reference_video_seconds` of input video, within the family's total.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from random import Random
 from typing import Any
 
+from proxy.catalog import Catalog, ModelFamily, parse_family
 from simulator.errors import ApiError, bad_request
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "expired")
 FINAL_STATUSES = ("succeeded", "failed")
 SERVICE_TIERS = ("default", "flex")
-RESOLUTIONS = ("480p", "720p", "1080p")
-RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive")
-FPS = 24
 DEFAULT_EXPIRES_AFTER = 172800
+AUTO_RUNS_SECONDS = 5
 
-_SIZES: dict[str, dict[str, tuple[int, int]]] = {
-    "16:9": {"480p": (864, 480), "720p": (1280, 720), "1080p": (1920, 1088)},
-    "4:3": {"480p": (736, 544), "720p": (1120, 832), "1080p": (1664, 1248)},
-    "1:1": {"480p": (640, 640), "720p": (960, 960), "1080p": (1440, 1440)},
-    "3:4": {"480p": (544, 736), "720p": (832, 1120), "1080p": (1248, 1664)},
-    "9:16": {"480p": (480, 864), "720p": (720, 1280), "1080p": (1088, 1920)},
-    "21:9": {"480p": (960, 416), "720p": (1504, 640), "1080p": (2176, 928)},
-}
+_WIDE = {"16:9": [1280, 720], "4:3": [1112, 834], "1:1": [960, 960], "9:16": [720, 1280]}
+GENERIC = parse_family(
+    "generic",
+    {
+        "ids": [],
+        "resolutions": {
+            "480p": {"16:9": [864, 496], "1:1": [640, 640], "9:16": [496, 864]},
+            "720p": _WIDE,
+            "1080p": {"16:9": [1920, 1080], "1:1": [1440, 1440], "9:16": [1080, 1920]},
+            "4k": {"16:9": [3840, 2160], "1:1": [2880, 2880], "9:16": [2160, 3840]},
+        },
+        "default_resolution": "720p",
+        "durations": {"min": 1, "max": 60, "default": 5, "auto": True},
+        "frames": {"min": 29, "max": 289, "step": 4},
+        "audio": {"supported": True, "default": False},
+        "service_tiers": ["default", "flex"],
+        "draft": True,
+        "content": {
+            "text": [],
+            "image_url": ["first_frame", "last_frame", "reference_image"],
+            "video_url": ["reference_video"],
+            "audio_url": ["reference_audio"],
+            "draft_task": [],
+        },
+        "reference_videos": {"max_count": 10, "max_total_seconds": 60},
+        "prices": [{"usd_per_million_tokens": "0"}],
+    },
+)
+
+
+@cache
+def shipped_catalog() -> Catalog:
+    return Catalog.load()
+
+
+def family_of(model: str) -> ModelFamily:
+    """The model's family as the upstream knows it; a retired one still runs here (the
+    simulator stands in for an upstream that may not have retired it yet)."""
+    return shipped_catalog().match(model) or GENERIC
+
 
 # content item type → (key holding the payload, allowed roles)
 _ITEM_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -70,13 +97,8 @@ _FLAG_NAMES = {
 }
 
 
-def video_size(resolution: str, ratio: str) -> tuple[int, int]:
-    return _SIZES.get(ratio, _SIZES["16:9"])[resolution]
-
-
-def tokens(resolution: str, ratio: str, frames: int) -> int:
+def tokens(width: int, height: int, frames: int) -> int:
     """width × height × frames / 1024, rounded down (input tokens are 0, so total = this)."""
-    width, height = video_size(resolution, ratio)
     return width * height * frames // 1024
 
 
@@ -92,6 +114,11 @@ class Task:
     ratio: str
     duration: int | None
     frames: int | None
+    width: int
+    height: int
+    fps: int
+    extra_frames: int
+    reference_seconds: int  # seconds of input video, which count in the tokens
     seed: int
     camera_fixed: bool
     watermark: bool
@@ -110,7 +137,9 @@ class Task:
 
     @property
     def frame_count(self) -> int:
-        return self.frames if self.frames is not None else FPS * (self.duration or 0) + 1
+        if self.frames is not None:
+            return self.frames
+        return self.fps * (self.duration or 0) + self.extra_frames
 
     def transitions(self) -> list[tuple[str, float]]:
         """(status, since) steps of the task's whole life; the current one is the last that has
@@ -157,7 +186,8 @@ class Task:
             if self.return_last_frame:
                 content["last_frame_url"] = f"{base}/_sim/frames/{self.id}.png"
             obj["content"] = content
-            count = tokens(self.resolution, self.ratio, self.frame_count)
+            frames = self.frame_count + self.fps * self.reference_seconds
+            count = tokens(self.width, self.height, frames)
             obj["usage"] = {"completion_tokens": count, "total_tokens": count}
         elif status == "failed":
             obj["error"] = {"code": "InternalServiceError", "message": "The simulated task failed."}
@@ -166,7 +196,7 @@ class Task:
             "resolution": self.resolution,
             "ratio": self.ratio,
             ("frames" if self.frames is not None else "duration"): self.frames or self.duration,
-            "framespersecond": FPS,
+            "framespersecond": self.fps,
             "camera_fixed": self.camera_fixed,
             "watermark": self.watermark,
             "generate_audio": self.generate_audio,
@@ -268,6 +298,7 @@ def parse_create(
     fail: bool,
     queued_seconds: float,
     running_seconds: float,
+    reference_video_seconds: int = 5,
 ) -> Task:
     """Validate a create body like the upstream does and build the task; raises ApiError."""
     if not isinstance(body, dict):
@@ -280,23 +311,42 @@ def parse_create(
     texts, draft_task_id = _check_content(body.get("content"))
     fields = legacy_flags(texts) | {k: v for k, v in body.items() if v is not None}
 
-    resolution = _choice(fields.get("resolution", "720p"), "resolution", RESOLUTIONS)
-    ratio = _choice(fields.get("ratio", "16:9"), "ratio", RATIOS)
-    ratio = "16:9" if ratio == "adaptive" else ratio
-    tier = _choice(fields.get("service_tier", "default"), "service_tier", SERVICE_TIERS)
+    family = family_of(model)
+    resolution = _choice(
+        fields.get("resolution", family.default_resolution), "resolution", tuple(family.sizes)
+    )
+    ratios = family.ratios(resolution)
+    ratio = fields.get("ratio", "adaptive" if family.adaptive_ratio else ratios[0])
+    ratio = _choice(ratio, "ratio", (*ratios, *(("adaptive",) if family.adaptive_ratio else ())))
+    if ratio == "adaptive":
+        ratio = "16:9" if "16:9" in ratios else ratios[0]
+    width, height = family.size(resolution, ratio)
+    tier = _choice(fields.get("service_tier", "default"), "service_tier", family.service_tiers)
     frames = duration = None
     if "frames" in fields:
+        if family.frames is None:
+            raise bad_request("frames", "frames is not supported by this model")
         frames = _int(fields["frames"], "frames")
-        if not 29 <= frames <= 289 or (frames - 25) % 4:
-            raise bad_request("frames", "frames must be 25+4n between 29 and 289")
+        low, high, step = family.frames
+        if not low <= frames <= high or (frames - low) % step:
+            raise bad_request("frames", f"frames must be {low}+{step}n up to {high}")
     else:
-        duration = _int(fields.get("duration", 5), "duration")
-        auto = duration == -1 and "seedance-1-5" in model
-        if not (auto or 2 <= duration <= 12):
-            raise bad_request("duration", "duration must be between 2 and 12 seconds")
-        duration = 5 if auto else duration
-    if _int(fields.get("fps", FPS), "fps") != FPS:
-        raise bad_request("fps", f"only {FPS} frames per second are supported")
+        duration = _int(fields.get("duration", family.default_duration), "duration")
+        auto = duration == -1 and family.auto_duration
+        if not (auto or family.min_duration <= duration <= family.max_duration):
+            raise bad_request(
+                "duration",
+                f"duration must be between {family.min_duration} and {family.max_duration} seconds",
+            )
+        if auto:
+            duration = max(family.min_duration, min(AUTO_RUNS_SECONDS, family.max_duration))
+    if _int(fields.get("fps", family.fps), "fps") != family.fps:
+        raise bad_request("fps", f"only {family.fps} frames per second are supported")
+    audio = _bool(fields.get("generate_audio", family.audio_default), "generate_audio")
+    if audio and not family.audio_supported:
+        raise bad_request("generate_audio", "this model does not generate audio")
+    videos = sum(1 for item in body["content"] if item.get("type") == "video_url")
+    reference_seconds = min(videos * reference_video_seconds, family.max_reference_video_seconds)
     seed = _int(fields.get("seed", -1), "seed")
     if not -1 <= seed <= 2**32 - 1:
         raise bad_request("seed", "seed must be between -1 and 4294967295")
@@ -313,7 +363,6 @@ def parse_create(
     safety = fields.get("safety_identifier")
     if safety is not None and not isinstance(safety, str):
         raise bad_request("safety_identifier", "safety_identifier must be a string")
-    audio_default = "seedance-1-5-pro" in model or "seedance-2-0" in model
     return Task(
         id=task_id,
         model=model,
@@ -325,10 +374,15 @@ def parse_create(
         ratio=ratio,
         duration=duration,
         frames=frames,
+        width=width,
+        height=height,
+        fps=family.fps,
+        extra_frames=family.extra_frames,
+        reference_seconds=reference_seconds,
         seed=rng.randint(0, 2**31 - 1) if seed == -1 else seed,
         camera_fixed=_bool(fields.get("camera_fixed", False), "camera_fixed"),
         watermark=_bool(fields.get("watermark", False), "watermark"),
-        generate_audio=_bool(fields.get("generate_audio", audio_default), "generate_audio"),
+        generate_audio=audio,
         draft=_bool(fields.get("draft", False), "draft"),
         draft_task_id=draft_task_id,
         service_tier=tier,

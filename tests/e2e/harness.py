@@ -18,6 +18,10 @@ from typing import Any
 
 import httpx
 
+from proxy.catalog import Catalog
+from proxy.pricing import charge, quote
+from proxy.seedance import CreateRequest, check_family, parse_create
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -229,6 +233,33 @@ class Gateway:
 UNLIMITED = json.dumps(
     {"requests_per_minute": 10**9, "requests_per_day": 10**9, "concurrent_tasks": 10**9}
 )
+
+SHIPPED_CATALOG = Catalog.load()
+
+
+def estimate(body: dict[str, Any], catalog: Catalog = SHIPPED_CATALOG) -> int:
+    """The hold the edge reserves for a create body (priced from the catalog)."""
+    request = parse_create(json.dumps(body).encode())
+    assert isinstance(request, CreateRequest), request
+    family = catalog.match(request.model)
+    assert family is not None and check_family(request, family, time.time()) is None
+    return quote(catalog, family, request).amount
+
+
+def cost(model: str, tokens: int, tier: str = "default", **combination: Any) -> int:
+    """What a succeeded task of `model` is charged for `tokens` (default resolution, audio as
+    the family's default, no video input, unless `combination` says otherwise)."""
+    family = SHIPPED_CATALOG.match(model)
+    assert family is not None
+    unit = SHIPPED_CATALOG.unit_price(
+        family,
+        tier,
+        combination.get("audio", family.audio_default),
+        combination.get("resolution", family.default_resolution),
+        combination.get("video_input", False),
+    )
+    return charge(unit, tokens)
+
 
 TEXT_CREATE = {
     "model": "seedance-1-0-pro-250528",

@@ -9,20 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from proxy.pricing import PriceTable
-from proxy.seedance import parse_create
-from tests.e2e.harness import TEXT_CREATE, Gateway, Simulator
+from tests.e2e.harness import TEXT_CREATE, Gateway, Simulator, cost, estimate
 
 TASKS = "/api/v3/contents/generations/tasks"
-PRICES = PriceTable.load()
-
-
-def estimate(body: dict) -> int:
-    import json
-
-    request = parse_create(json.dumps(body).encode())
-    assert not hasattr(request, "status"), request
-    return PRICES.estimate(request)  # type: ignore[arg-type]
 
 
 def client(gateway: Gateway, key: str) -> httpx.Client:
@@ -143,7 +132,7 @@ def test_settled_exactly_once_by_get_callback_and_reconciler(
             task = c.get(f"{TASKS}/{task_id}").json()
             time.sleep(0.5)  # two more reconciler rounds, in which nothing may change
         tokens = task["usage"]["completion_tokens"]
-        expected = PRICES.cost(TEXT_CREATE["model"], "default", tokens)
+        expected = cost(TEXT_CREATE["model"], tokens)
         (charge,) = charges(gw, org["id"], task_id)
         assert charge["amount"] == -expected
         assert balance(gw, org["id"]) == {"available": 10**9 - expected, "reserved": 0}

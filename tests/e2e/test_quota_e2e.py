@@ -118,7 +118,7 @@ def test_company_wide_caps_per_model_and_upstream(simulator: Simulator, tmp_path
     try:
         orgs = [gw.create_org() for _ in range(2)]
         keys = [gw.create_key(org["id"])["key"] for org in orgs]
-        other_model = {**TEXT_CREATE, "model": "seedance-1-0-lite-t2v-250428"}
+        other_model = {**TEXT_CREATE, "model": "dreamina-seedance-2-0-fast-260128"}
         with client(gw, keys[0]) as a, client(gw, keys[1]) as b:
             assert a.post(TASKS, json=TEXT_CREATE).status_code == 200
             assert b.post(TASKS, json=TEXT_CREATE).status_code == 200

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from proxy.serving import bind
-from tests.e2e.harness import TEXT_CREATE, Cluster, Process, Simulator
+from tests.e2e.harness import TEXT_CREATE, Cluster, Process, Simulator, estimate
 
 TASKS = "/api/v3/contents/generations/tasks"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -162,12 +162,7 @@ def test_redis_outage_fails_closed_when_configured(cluster: Cluster, own_redis) 
 
 
 def test_two_edges_never_overdraw_one_balance(cluster: Cluster) -> None:
-    import json
-
-    from proxy.pricing import PriceTable
-    from proxy.seedance import parse_create
-
-    cost = PriceTable.load().estimate(parse_create(json.dumps(TEXT_CREATE).encode()))
+    cost = estimate(TEXT_CREATE)
     urls = [cluster.edge(REDIS), cluster.edge(REDIS)]
     key = cluster.customer(credits=cost * 10)
     for url in urls:

@@ -20,6 +20,7 @@ from addons.relay import Relay
 from addons.validation import Validation
 from proxy import keys
 from proxy.authn import Identity
+from proxy.catalog import Catalog
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.policy import KeyPolicy, OrgPolicy, Snapshot
 from proxy.routes import CREATE, LIST
@@ -184,21 +185,36 @@ def test_ipallow_applies_key_and_org_lists() -> None:
 
 
 def test_validation_refuses_bad_bodies_and_forbidden_models() -> None:
-    addon = Validation()
+    services = EdgeServices()
+    services.policy.replace(Snapshot(version=1, catalog=Catalog.load()))
+    addon = Validation(services)
+
+    def create(model: str, ident: Identity | None = None, **fields: Any) -> Any:
+        body = {"model": model, "content": [{"type": "text", "text": "x"}], **fields}
+        f = with_context(
+            flow("POST", TASKS, json.dumps(body).encode()), route=CREATE, ident=ident or identity()
+        )
+        addon.request(f)
+        return f
+
     bad = with_context(flow("POST", TASKS, b"{oops"), route=CREATE, ident=identity())
     addon.request(bad)
     assert bad.response.status_code == 400
     limited = identity(models=frozenset({"seedance-1-0-lite-t2v-250428"}))
-    body = json.dumps(
-        {"model": "seedance-1-0-pro-250528", "content": [{"type": "text", "text": "x"}]}
-    )
-    forbidden = with_context(flow("POST", TASKS, body.encode()), route=CREATE, ident=limited)
-    addon.request(forbidden)
-    assert forbidden.response.status_code == 403
-    allowed = with_context(flow("POST", TASKS, body.encode()), route=CREATE, ident=identity())
-    addon.request(allowed)
+    assert create("seedance-1-0-pro-250528", limited).response.status_code == 403
+    unknown = create("seedance-9-9-ultra-991231")
+    assert (unknown.response.status_code, error_of(unknown)["param"]) == (400, "model")
+    retired = create("seedance-1-0-lite-t2v-250428")
+    assert retired.response.status_code == 404
+    assert error_of(retired)["code"] == "InvalidEndpointOrModel.NotFound"
+    assert "seedance-1-0-pro-fast-251015" in error_of(retired)["message"]
+    too_long = create("dreamina-seedance-2-0-260128", duration=16)
+    assert (too_long.response.status_code, error_of(too_long)["param"]) == (400, "duration")
+    allowed = create("seedance-1-0-pro-250528")
     assert allowed.response is None
-    assert allowed.metadata[METADATA_KEY].model == "seedance-1-0-pro-250528"
+    rctx = allowed.metadata[METADATA_KEY]
+    assert rctx.model == "seedance-1-0-pro-250528"
+    assert rctx.family is not None and rctx.family.name == "seedance-1-0-pro"
 
 
 def test_relay_needs_the_upstream_key_and_never_relays_unauthenticated(monkeypatch) -> None:

@@ -2,7 +2,7 @@
 spend limits, settlement exactly once per task, crash recovery and task ownership.
 
 Every test runs against a real SQLite file under tmp_path (ControlState.open), the real price table
-(config/prices.toml) and an injected clock; async bodies run with asyncio.run.
+(config/models.toml) and an injected clock; async bodies run with asyncio.run.
 """
 
 from __future__ import annotations
@@ -20,10 +20,24 @@ import pytest
 from control import db as dbm
 from control.state import ControlState
 from control.wallet import HOLD_SECONDS, SqliteWallet
-from proxy.pricing import PriceTable
+from proxy import pricing
+from proxy.catalog import Catalog
 from proxy.wallet import Hold, Refusal
 
-PRICES = PriceTable.load()
+CATALOG = Catalog.load()
+
+
+def cost(model: str, tier: str, tokens: int, generate_audio: bool | None = None) -> int:
+    """What a hold made without a recorded unit price (before prices were recorded) is charged:
+    the catalog's price for its model and tier at the family's default resolution."""
+    family = CATALOG.match(model)
+    assert family is not None
+    audio = family.audio_default if generate_audio is None else generate_audio
+    unit = CATALOG.unit_price(
+        family, tier, audio and family.audio_supported, family.default_resolution, False
+    )
+    return pricing.charge(unit, tokens)
+
 
 ORG = "org_acme"
 KEY = "key_acme_ci"
@@ -122,7 +136,7 @@ def run(tmp_path: Path) -> Runner:
         async def main() -> None:
             state = await ControlState.open(tmp_path / "data")
             clock = Clock(start)
-            env = Env(state, SqliteWallet(state, PRICES, clock=clock), clock)
+            env = Env(state, SqliteWallet(state, clock=clock), clock)
             try:
                 if limits:
                     await env.add_org(ORG)
@@ -291,7 +305,7 @@ def test_spend_limit_rolls_over_at_the_period_boundary(
         # early in the period: a charged task and a hold still held
         env.clock.now = early
         await env.task("req-a", "task-a", 1_500_000, org_id="org_lim", key_id="key_lim")
-        charge = PRICES.cost(MODEL, TIER, 1_200_000)
+        charge = cost(MODEL, TIER, 1_200_000)
         assert await env.wallet.settle("task-a", "succeeded", 1_200_000) == charge
         assert await env.reserve("req-b", 800_000, org_id="org_lim", key_id="key_lim") is None
         spent = charge + 800_000
@@ -345,7 +359,7 @@ def test_spend_limit_counts_charges_and_holds_of_the_period(run: Runner, scope: 
         env.clock.now = ts(2025, 1, 10, 9, 0, 0)
         await env.task("req-1", "task-1", 2_000_000, org_id="org_lim", key_id="key_lim")
         charge = await env.wallet.settle("task-1", "succeeded", 1_500_000)
-        assert charge == PRICES.cost(MODEL, TIER, 1_500_000) == 1_500_000
+        assert charge == cost(MODEL, TIER, 1_500_000) == 1_500_000
         assert await env.reserve("req-2", 1_000_000, org_id="org_lim", key_id="key_lim") is None
         # a released hold and a failed task's settled hold do not count
         assert await env.reserve("req-3", 900_000, org_id="org_lim", key_id="key_lim") is None
@@ -428,7 +442,7 @@ SETTLE_CASES = [
 def test_settle_succeeded_charges_the_actual_tokens_once(
     run: Runner, model: str, tier: str, audio: bool | None, tokens: int
 ) -> None:
-    expected = PRICES.cost(model, tier, tokens, generate_audio=audio)
+    expected = cost(model, tier, tokens, generate_audio=audio)
 
     async def body(env: Env) -> None:
         await env.wallet.grant(ORG, 10_000_000, "top-up", "admin")
@@ -471,6 +485,7 @@ def test_settle_succeeded_charges_the_actual_tokens_once(
             "finished_at": T0 + 60,
             "callback_webhook": None,
             "video_deleted_at": None,
+            "unit_price": None,
         }
         assert await env.wallet.balance(ORG) == {
             "available": 10_000_000 - expected,
@@ -482,8 +497,8 @@ def test_settle_succeeded_charges_the_actual_tokens_once(
 
 def test_settle_charge_depends_on_generate_audio_of_the_hold(run: Runner) -> None:
     """The silent and audio prices of 1.5 pro differ, so the hold's flag must reach the price."""
-    silent = PRICES.cost("seedance-1-5-pro", "default", 1_000_000, generate_audio=False)
-    audio = PRICES.cost("seedance-1-5-pro", "default", 1_000_000, generate_audio=True)
+    silent = cost("seedance-1-5-pro", "default", 1_000_000, generate_audio=False)
+    audio = cost("seedance-1-5-pro", "default", 1_000_000, generate_audio=True)
     assert silent != audio
 
     async def body(env: Env) -> None:
@@ -624,7 +639,7 @@ def test_non_terminal_settle_only_records_the_status(run: Runner) -> None:
         assert (await env.one("SELECT updated_at FROM tasks"))["updated_at"] == T0 + 12
 
         # the task can still be settled afterwards
-        assert await env.wallet.settle("task-1", "succeeded", 10) == PRICES.cost(MODEL, TIER, 10)
+        assert await env.wallet.settle("task-1", "succeeded", 10) == cost(MODEL, TIER, 10)
 
     run(body)
 
@@ -685,6 +700,7 @@ def test_assign_records_the_task(run: Runner) -> None:
             "finished_at": None,
             "callback_webhook": None,
             "video_deleted_at": None,
+            "unit_price": None,
         }
         assert (await env.one("SELECT task_id FROM reservations"))["task_id"] == "task-1"
 

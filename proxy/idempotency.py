@@ -1,0 +1,37 @@
+"""`Idempotency-Key` on a create (the IETF draft's header, as Stripe uses it), scoped to the org.
+
+The SDKs make a new `X-Client-Request-Id` on every retry and the upstream has no idempotency of
+its own, so a retried create is a second, paid task. With the header, the first create with a
+key runs; the same key with the same body within 24 hours is answered with the first result
+(no second upstream create, no second reservation); the same key with another body is a 422.
+The keys live in the control plane's SQLite, so they hold across edges and restarts."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+HEADER = "Idempotency-Key"
+TTL_SECONDS = 24 * 3600
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as the draft's examples
+
+NEW = "new"  # the caller runs the create, then records or releases the key
+REPLAY = "replay"  # answer the stored result
+MISMATCH = "mismatch"  # the key was used with another body
+IN_PROGRESS = "in_progress"  # the first create with this key has not answered yet
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    outcome: str
+    status: int | None = None
+    body: bytes | None = None
+
+
+def valid_key(value: str) -> bool:
+    return _KEY.fullmatch(value) is not None
+
+
+def body_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
