@@ -35,7 +35,7 @@ class Idempotency:
         wallet = self.services.wallet
         if wallet is None:
             return  # Billing refuses the create: nothing runs twice
-        digest = idempotency.body_hash(flow.request.raw_content or b"")
+        digest = idempotency.body_hash(rctx.create.body)
         org_id = rctx.identity.org.org_id
         try:
             claim = await wallet.idempotency_claim(org_id, key, digest, rctx.request_id)

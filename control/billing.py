@@ -120,6 +120,9 @@ def task_json(row: Any) -> dict[str, Any]:
         "reserved": row["reserved"],
         "charged": row["charged"],
         "tokens": row["tokens"],
+        # Micro-credits per million tokens the task is charged at, fixed when it was reserved
+        # (exact: `n` or `n/d`); None for tasks reserved before prices were recorded.
+        "unit_price": row["unit_price"],
         "callback_webhook": row["callback_webhook"],
         "created_at": rfc3339(row["created_at"]),
         "updated_at": rfc3339(row["updated_at"]),

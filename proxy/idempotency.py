@@ -9,8 +9,10 @@ The keys live in the control plane's SQLite, so they hold across edges and resta
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 HEADER = "Idempotency-Key"
 TTL_SECONDS = 24 * 3600
@@ -33,5 +35,10 @@ def valid_key(value: str) -> bool:
     return _KEY.fullmatch(value) is not None
 
 
-def body_hash(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
+def body_hash(body: dict[str, Any]) -> str:
+    """The request's identity: its JSON with keys sorted and `null` fields left out (the edge
+    and the upstream read them as absent), so that an SDK's retry and a hand-written request
+    for the same thing agree, and any real difference does not."""
+    given = {key: value for key, value in body.items() if value is not None}
+    canonical = json.dumps(given, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -79,6 +79,8 @@ class SimMiddleware:
                 "query": scope["query_string"].decode("latin-1"),
                 "headers": headers,
                 "body_size": len(body),
+                # What arrived, byte for byte (as latin-1 text), for the pass-through tests.
+                "body": body.decode("latin-1") if len(body) <= 2**20 else None,
             }
         )
 
