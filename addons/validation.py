@@ -26,7 +26,13 @@ class Validation:
             if ctx.route is not None:
                 ctx.task_id = ctx.route.task_id
             return
-        parsed = parse_create(flow.request.raw_content or b"")
+        catalog = self.services.policy.snapshot.catalog
+
+        def reads_flags(model: str) -> bool:
+            family = catalog.match(model)
+            return family is not None and family.legacy_flags
+
+        parsed = parse_create(flow.request.raw_content or b"", reads_flags)
         if isinstance(parsed, EdgeError):
             refuse(flow, parsed)
             return
@@ -36,7 +42,7 @@ class Validation:
         if allowed is not None and parsed.model not in allowed:
             refuse(flow, access_denied(f"The key may not use the model `{parsed.model}`."))
             return
-        family = self.services.policy.snapshot.catalog.match(parsed.model)
+        family = catalog.match(parsed.model)
         if family is None:
             refuse(flow, invalid_parameter(f"Unknown model `{parsed.model}`.", "model"))
             return

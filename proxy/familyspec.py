@@ -38,6 +38,7 @@ FAMILY_FIELDS = {
     "status",
     "retired_at",
     "replacement",
+    "legacy_flags",
 }
 REQUIRED_FIELDS = ("ids", "resolutions", "default_resolution", "durations", "prices")
 FAMILY_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
@@ -134,7 +135,9 @@ def _content(value: Any, where: str) -> dict[str, tuple[str, ...]]:
     return content
 
 
-def _rules(value: Any, where: str, tiers: tuple[str, ...]) -> tuple[PriceRule, ...]:
+def _rules(value: Any, where: str, possible: dict[str, tuple[Any, ...]]) -> tuple[PriceRule, ...]:
+    """The price rules; a condition must name a value the family can produce (a rule for
+    `1080P` or for audio on a silent family would never apply, and price nothing)."""
     if not isinstance(value, list) or not value:
         raise CatalogError(where, "must be a non-empty list of price rules.")
     rules = []
@@ -146,11 +149,12 @@ def _rules(value: Any, where: str, tiers: tuple[str, ...]) -> tuple[PriceRule, .
             raise CatalogError(at, f"unknown key(s) {', '.join(sorted(unknown))}.")
         usd = amount(item.get("usd_per_million_tokens"), f"{at}.usd_per_million_tokens")
         conditions = {name: item[name] for name in RULE_CONDITIONS if name in item}
-        for name in ("audio", "video_input"):
-            if name in conditions:
-                _bool(conditions[name], f"{at}.{name}")
-        if "service_tier" in conditions and conditions["service_tier"] not in tiers:
-            raise CatalogError(f"{at}.service_tier", f"must be one of {', '.join(tiers)}.")
+        for name, value in conditions.items():
+            if name in ("audio", "video_input"):
+                _bool(value, f"{at}.{name}")
+            if value not in possible[name]:
+                allowed = ", ".join(str(v).lower() for v in possible[name])
+                raise CatalogError(f"{at}.{name}", f"must be one of {allowed} for this family.")
         rules.append(PriceRule(usd, conditions))
     return tuple(rules)
 
@@ -243,6 +247,7 @@ def parse_family(name: str, spec: Any) -> ModelFamily:
         audio_default=audio_default,
         service_tiers=tiers,
         draft=_bool(spec.get("draft", False), f"{name}.draft"),
+        legacy_flags=_bool(spec.get("legacy_flags", False), f"{name}.legacy_flags"),
         content=content,
         max_reference_videos=_int(
             refs.get("max_count", 0), f"{name}.reference_videos.max_count", 0, 100
@@ -253,7 +258,16 @@ def parse_family(name: str, spec: Any) -> ModelFamily:
         min_tokens_with_video=_int(
             refs.get("min_tokens", 0), f"{name}.reference_videos.min_tokens", 0, 10**9
         ),
-        prices=_rules(spec["prices"], f"{name}.prices", tiers),
+        prices=_rules(
+            spec["prices"],
+            f"{name}.prices",
+            {
+                "service_tier": tiers,
+                "audio": (True, False) if audio_supported else (False,),
+                "resolution": tuple(sizes),
+                "video_input": (False, True) if "video_url" in content else (False,),
+            },
+        ),
         status=status,
         retired_at=_retired_at(spec.get("retired_at"), f"{name}.retired_at"),
         replacement=replacement,

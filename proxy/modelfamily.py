@@ -18,7 +18,7 @@ from typing import Any
 CONTENT_TYPES = ("text", "image_url", "video_url", "audio_url", "draft_task")
 SERVICE_TIERS = ("default", "flex")
 RULE_CONDITIONS = ("service_tier", "audio", "resolution", "video_input")
-_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?(?:/[1-9][0-9]*)?")  # "2.5", or exact "5/2"
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?|[0-9]+/[1-9][0-9]*")  # "2.5", or exact "5/2"
 
 
 class CatalogError(ValueError):
@@ -58,6 +58,7 @@ class ModelFamily:
     audio_default: bool
     service_tiers: tuple[str, ...]
     draft: bool
+    legacy_flags: bool  # `--rs 720p --dur 5` in the prompt count (1.x); otherwise they are text
     content: dict[str, tuple[str, ...]]  # content item type -> the roles it may take
     max_reference_videos: int
     max_reference_video_seconds: int

@@ -44,7 +44,7 @@ def output_frames(family: ModelFamily, create: CreateRequest) -> int:
 
 
 def max_tokens(family: ModelFamily, create: CreateRequest) -> int:
-    resolution = create.resolution or family.default_resolution
+    resolution = family.default_resolution if create.resolution is None else create.resolution
     width, height = family.size(resolution, create.ratio)
     frames = output_frames(family, create)
     if create.reference_videos:
@@ -64,7 +64,7 @@ def charge(unit_price: Fraction, tokens: int) -> int:
 
 def quote(catalog: Catalog, family: ModelFamily, create: CreateRequest) -> Quote:
     """The hold for a create that check_family accepted."""
-    resolution = create.resolution or family.default_resolution
+    resolution = family.default_resolution if create.resolution is None else create.resolution
     audio = family.audio_default if create.generate_audio is None else create.generate_audio
     audio = audio and family.audio_supported
     video_input = create.reference_videos > 0

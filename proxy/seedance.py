@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -197,9 +198,9 @@ def _typed(fields: dict[str, Any], name: str, kind: type, src: str) -> Any:
     return value
 
 
-def _fields(body: dict[str, Any], text: str | None) -> dict[str, Any]:
+def _fields(body: dict[str, Any], text: str | None, read_flags: bool) -> dict[str, Any]:
     given = {key: value for key, value in body.items() if value is not None}
-    found = legacy_flags(text) if text else {}
+    found = legacy_flags(text) if text and read_flags else {}
     found = {field: flag for field, flag in found.items() if field not in given}
     flags = {field: name for field, (name, _) in found.items()}
     merged = dict(given)
@@ -217,7 +218,8 @@ def _fields(body: dict[str, Any], text: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {"flags": flags}
     for name in ("resolution", "ratio", "callback_url"):
         out[name] = _typed(merged, name, str, src(name))
-    out["service_tier"] = _typed(merged, "service_tier", str, "`service_tier`") or "default"
+    tier = _typed(merged, "service_tier", str, "`service_tier`")
+    out["service_tier"] = "default" if tier is None else tier
     for name in ("duration", "frames", "fps"):
         out[name] = _typed(merged, name, int, src(name))
     for name in ("generate_audio", "draft"):
@@ -225,9 +227,12 @@ def _fields(body: dict[str, Any], text: str | None) -> dict[str, Any]:
     return out
 
 
-def parse_create(raw: bytes) -> CreateRequest | EdgeError:
+def parse_create(
+    raw: bytes, reads_flags: Callable[[str], bool] = lambda model: True
+) -> CreateRequest | EdgeError:
     """The create body's shape checked: a CreateRequest, or the 400 to answer. What the body
-    may hold for its model is `check_family`'s business."""
+    may hold for its model is `check_family`'s business. `reads_flags(model)` says whether the
+    model takes legacy `--flags` from the prompt (1.x); for others they are prompt text."""
     if not raw:
         return invalid_parameter("The request body must be a JSON object.")
     try:
@@ -245,7 +250,7 @@ def parse_create(raw: bytes) -> CreateRequest | EdgeError:
         return invalid_parameter("`model` must be a non-empty string.", "model")
     try:
         text, items, draft_task_id = _check_content(body.get("content"))
-        fields = _fields(body, text)
+        fields = _fields(body, text, reads_flags(model.strip()))
     except _Invalid as exc:
         return exc.error
     return CreateRequest(
@@ -282,7 +287,7 @@ def _one_of(name: str, allowed: tuple[str, ...] | list[str], src: str, family: s
 
 def _check_against(create: CreateRequest, family: ModelFamily) -> None:
     name = family.name
-    resolution = create.resolution or family.default_resolution
+    resolution = family.default_resolution if create.resolution is None else create.resolution
     if resolution not in family.sizes:
         raise _one_of("resolution", list(family.sizes), create.source("resolution"), name)
     if create.ratio is not None:

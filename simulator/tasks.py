@@ -46,6 +46,7 @@ GENERIC = parse_family(
         "audio": {"supported": True, "default": False},
         "service_tiers": ["default", "flex"],
         "draft": True,
+        "legacy_flags": True,
         "content": {
             "text": [],
             "image_url": ["first_frame", "last_frame", "reference_image"],
@@ -309,9 +310,10 @@ def parse_create(
     if not isinstance(model, str):
         raise bad_request("model", "model must be a string")
     texts, draft_task_id = _check_content(body.get("content"))
-    fields = legacy_flags(texts) | {k: v for k, v in body.items() if v is not None}
-
     family = family_of(model)
+    flags = legacy_flags(texts) if family.legacy_flags else {}  # 1.x reads them; 2.x: text
+    fields = flags | {k: v for k, v in body.items() if v is not None}
+
     resolution = _choice(
         fields.get("resolution", family.default_resolution), "resolution", tuple(family.sizes)
     )

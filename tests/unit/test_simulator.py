@@ -100,51 +100,178 @@ def test_status_follows_the_clock_through_queued_running_succeeded() -> None:
     assert b"ftyp" in video.content
 
 
-def test_defaults_of_a_bare_text_task() -> None:
-    client, _ = make()
-    task = get(client, create(client))
-    assert task["model"] == PRO
-    assert (task["resolution"], task["ratio"], task["duration"]) == ("720p", "16:9", 5)
+PRO_FAST = "seedance-1-0-pro-fast-251015"
+LITE = "seedance-1-0-lite-t2v-250428"
+ONE_FIVE = "seedance-1-5-pro-251215"
+TWO = "dreamina-seedance-2-0-260128"
+TWO_FAST = "dreamina-seedance-2-0-fast-260128"
+TWO_MINI = "dreamina-seedance-2-0-mini-260615"
+TWO_FIVE = "dreamina-seedance-2-5-260628"
+UNKNOWN = "seedance-9-0-271201"  # no family in the catalog: simulated generically
+VIDEO = {"type": "video_url", "video_url": {"url": "https://x/v.mp4"}, "role": "reference_video"}
+
+
+def finished(client: TestClient, clock: FakeClock, model: str, **fields: Any) -> dict[str, Any]:
+    """The task object of a create once it has succeeded."""
+    task_id = create(client, model=model, **fields)
+    clock.advance(3)
+    task = get(client, task_id)
+    assert task["status"] == "succeeded", task
+    return task
+
+
+# model: (resolution, frame size at 16:9, audio) of a bare text task, as SEEDANCE.md documents
+BARE = {
+    PRO: ("1080p", (1920, 1088), False),
+    PRO_FAST: ("1080p", (1920, 1088), False),
+    LITE: ("720p", (1248, 704), False),  # retired upstream, still simulated
+    ONE_FIVE: ("720p", (1280, 720), True),
+    TWO: ("720p", (1280, 720), True),
+    TWO_FAST: ("720p", (1280, 720), True),
+    TWO_MINI: ("720p", (1280, 720), True),
+    TWO_FIVE: ("720p", (1280, 720), True),  # duration auto by default: runs 5 s
+    UNKNOWN: ("720p", (1280, 720), False),
+}
+
+
+@pytest.mark.parametrize("model", BARE)
+def test_defaults_of_a_bare_text_task(model: str) -> None:
+    resolution, (width, height), audio = BARE[model]
+    client, clock = make(queued_seconds=1, running_seconds=1)
+    task = finished(client, clock, model)
+    assert task["model"] == model
+    assert (task["resolution"], task["ratio"], task["duration"]) == (resolution, "16:9", 5)
     assert task["framespersecond"] == 24
     assert task["service_tier"] == "default"
     assert task["execution_expires_after"] == 172800
-    assert task["generate_audio"] is False and task["draft"] is False
+    assert task["generate_audio"] is audio and task["draft"] is False
     assert isinstance(task["seed"], int) and task["seed"] >= 0
+    tokens = width * height * (24 * 5 + 1) // 1024
+    assert task["usage"] == {"completion_tokens": tokens, "total_tokens": tokens}
 
 
-@pytest.mark.parametrize(
-    ("model", "audio"),
-    [(PRO, False), ("seedance-1-5-pro-251215", True), ("dreamina-seedance-2-0-260128", True)],
-)
+@pytest.mark.parametrize(("model", "audio"), [(model, BARE[model][2]) for model in BARE])
 def test_generate_audio_default_depends_on_model(model: str, audio: bool) -> None:
     client, _ = make()
     response = client.post(T, json={"model": model, "content": [{"type": "text", "text": "x"}]})
     assert get(client, response.json()["id"])["generate_audio"] is audio
+    silent = client.post(T, json={**body(), "model": model, "generate_audio": False})
+    assert get(client, silent.json()["id"])["generate_audio"] is False
 
 
 @pytest.mark.parametrize(
-    ("fields", "expected"),
+    ("model", "fields", "expected"),
     [
-        ({"resolution": "1080p", "ratio": "16:9", "duration": 5}, 246840),
-        ({"resolution": "720p", "ratio": "16:9", "duration": 5}, 1280 * 720 * 121 // 1024),
-        ({"resolution": "720p", "ratio": "9:16", "duration": 5}, 720 * 1280 * 121 // 1024),
-        ({"resolution": "720p", "ratio": "1:1", "duration": 2}, 960 * 960 * 49 // 1024),
-        ({"resolution": "480p", "ratio": "16:9", "frames": 29}, 864 * 480 * 29 // 1024),
+        (PRO, {"resolution": "1080p", "ratio": "16:9", "duration": 5}, 246840),
+        (PRO, {"resolution": "720p", "ratio": "16:9", "duration": 5}, 1248 * 704 * 121 // 1024),
+        (PRO, {"resolution": "720p", "ratio": "9:16", "duration": 5}, 704 * 1248 * 121 // 1024),
+        (PRO, {"resolution": "720p", "ratio": "1:1", "duration": 2}, 960 * 960 * 49 // 1024),
+        (PRO, {"resolution": "1080p", "ratio": "21:9", "duration": 12}, 2176 * 928 * 289 // 1024),
+        (PRO, {"resolution": "480p", "ratio": "16:9", "frames": 29}, 864 * 480 * 29 // 1024),
+        (ONE_FIVE, {"resolution": "480p", "ratio": "16:9", "duration": 4}, 864 * 496 * 97 // 1024),
+        (TWO, {"resolution": "1080p", "ratio": "21:9", "duration": 5}, 2206 * 946 * 121 // 1024),
+        (TWO, {"resolution": "4k", "ratio": "16:9", "duration": 15}, 3840 * 2160 * 361 // 1024),
+        (
+            TWO_FIVE,
+            {"resolution": "480p", "ratio": "16:9", "duration": 30},
+            854 * 480 * 721 // 1024,
+        ),
+        (
+            TWO_FIVE,
+            {"resolution": "1080p", "ratio": "1:1", "duration": 4},
+            1440 * 1440 * 97 // 1024,
+        ),
     ],
 )
-def test_token_count(fields: dict[str, Any], expected: int) -> None:
+def test_token_count(model: str, fields: dict[str, Any], expected: int) -> None:
     client, clock = make(queued_seconds=0, running_seconds=1)
-    task_id = create(client, **fields)
-    clock.advance(1)
-    task = get(client, task_id)
-    assert task["status"] == "succeeded"
+    task = finished(client, clock, model, **fields)
     assert task["usage"] == {"completion_tokens": expected, "total_tokens": expected}
 
 
-def test_frames_replace_duration_in_the_task_object() -> None:
+@pytest.mark.parametrize(
+    ("model", "videos", "seconds"),
+    [(TWO, 1, 5), (TWO, 3, 15), (TWO_FAST, 2, 10), (TWO_FIVE, 4, 20), (TWO_FIVE, 10, 30)],
+)
+def test_reference_videos_count_as_input_seconds(model: str, videos: int, seconds: int) -> None:
+    """Each reference video is 5 s of input video, within the family's total (2.0: 15 s)."""
+    client, clock = make(queued_seconds=0, running_seconds=1)
+    content = [{"type": "text", "text": "x"}, *[VIDEO] * videos]
+    task = finished(client, clock, model, content=content, ratio="16:9", duration=4)
+    expected = 1280 * 720 * (24 * 4 + 1 + 24 * seconds) // 1024
+    assert task["usage"]["completion_tokens"] == expected
+
+
+def test_2_0_takes_15_seconds_and_4k_and_refuses_16_seconds() -> None:
+    client, clock = make(queued_seconds=0, running_seconds=1)
+    task = finished(client, clock, TWO, resolution="4k", duration=15)
+    assert (task["resolution"], task["duration"]) == ("4k", 15)
+    for duration in (16, 3):
+        error = error_of(client.post(T, json={**body(), "model": TWO, "duration": duration}), 400)
+        assert (error["code"], error["param"]) == ("InvalidParameter", "duration")
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "param"),
+    [
+        (TWO_FAST, {"resolution": "1080p"}, "resolution"),
+        (TWO_MINI, {"resolution": "4k"}, "resolution"),
+        (TWO_FIVE, {"resolution": "4k"}, "resolution"),
+        (TWO_FIVE, {"duration": 31}, "duration"),
+        (TWO, {"frames": 29}, "frames"),
+        (TWO_FIVE, {"frames": 29}, "frames"),
+        (TWO, {"service_tier": "flex"}, "service_tier"),
+        (PRO, {"generate_audio": True}, "generate_audio"),
+        (PRO, {"duration": -1}, "duration"),
+        (TWO, {"fps": 30}, "fps"),
+    ],
+)
+def test_each_family_refuses_what_it_does_not_take(
+    model: str, fields: dict[str, Any], param: str
+) -> None:
     client, _ = make()
-    task = get(client, create(client, frames=33))
+    error = error_of(client.post(T, json={**body(), "model": model, **fields}), 400)
+    assert (error["code"], error["param"]) == ("InvalidParameter", param)
+    assert client.app.state.sim.tasks == {}  # type: ignore[attr-defined]
+
+
+def test_2_5_runs_with_its_default_auto_duration() -> None:
+    client, clock = make(queued_seconds=0, running_seconds=1)
+    bare = finished(client, clock, TWO_FIVE)
+    explicit = finished(client, clock, TWO_FIVE, duration=-1)
+    longest = finished(client, clock, TWO_FIVE, duration=30)
+    assert bare["duration"] == explicit["duration"] == 5  # the model chose 5 s
+    assert longest["duration"] == 30
+    assert bare["usage"] == explicit["usage"]
+    assert longest["usage"]["completion_tokens"] == 1280 * 720 * 721 // 1024
+
+
+def test_frames_on_1_0_only() -> None:
+    client, clock = make(queued_seconds=0, running_seconds=1)
+    task = finished(client, clock, PRO, frames=33, resolution="480p", ratio="16:9")
     assert task["frames"] == 33 and "duration" not in task
+    assert task["usage"]["completion_tokens"] == 864 * 480 * 33 // 1024
+    error = error_of(client.post(T, json={**body(), "model": TWO, "frames": 33}), 400)
+    assert error["param"] == "frames"
+
+
+def test_draft_task_and_safety_identifier_are_echoed() -> None:
+    client, clock = make(queued_seconds=0, running_seconds=1)
+    draft = {"type": "draft_task", "draft_task": {"id": "cgt-20261101000000-abcde"}}
+    task = finished(client, clock, TWO_FIVE, content=[draft], safety_identifier="user-7")
+    assert task["draft_task_id"] == "cgt-20261101000000-abcde"
+    assert task["safety_identifier"] == "user-7"
+    error = error_of(client.post(T, json={**body(), "safety_identifier": 7}), 400)
+    assert error["param"] == "safety_identifier"
+
+
+def test_an_unknown_model_is_simulated_generically() -> None:
+    client, clock = make(queued_seconds=0, running_seconds=1)
+    task = finished(client, clock, UNKNOWN, resolution="4k", ratio="16:9", duration=60)
+    assert (task["model"], task["resolution"], task["duration"]) == (UNKNOWN, "4k", 60)
+    assert task["usage"]["completion_tokens"] == 3840 * 2160 * (24 * 60 + 1) // 1024
+    flex = finished(client, clock, UNKNOWN, service_tier="flex", generate_audio=True)
+    assert flex["service_tier"] == "flex" and flex["generate_audio"] is True
 
 
 def test_last_frame_url_when_asked() -> None:
@@ -251,6 +378,13 @@ TEXT = [{"type": "text", "text": "x"}]
         (body("x --rs 4k"), "InvalidParameter", "resolution"),
         (body("x --dur five"), "InvalidParameter", "duration"),
         (body("x --fps 30"), "InvalidParameter", "fps"),
+        (body("x --cf maybe"), "InvalidParameter", "camera_fixed"),
+        (
+            {"model": PRO, "content": [*TEXT, {"type": "text", "text": 5}]},
+            "InvalidParameter",
+            "content[1].text",
+        ),
+        ({"model": PRO, "content": ["x"]}, "InvalidParameter", "content[0]"),
     ],
 )
 def test_create_validation(payload: Any, code: str, param: str) -> None:
@@ -267,11 +401,11 @@ def test_create_needs_a_json_object(raw: bytes) -> None:
     assert error_of(response, 400)["code"] == "InvalidParameter"
 
 
-def test_duration_auto_only_for_1_5() -> None:
+@pytest.mark.parametrize("model", [ONE_FIVE, TWO, TWO_FAST, TWO_MINI, TWO_FIVE, UNKNOWN])
+def test_duration_auto_is_refused_on_1_0_only(model: str) -> None:
     client, _ = make()
     assert error_of(client.post(T, json={**body(), "duration": -1}), 400)["param"] == "duration"
-    ok = client.post(T, json={**body(), "model": "seedance-1-5-pro-251215", "duration": -1})
-    assert ok.status_code == 200
+    assert client.post(T, json={**body(), "model": model, "duration": -1}).status_code == 200
 
 
 # --- listing -------------------------------------------------------------------------------------
@@ -374,13 +508,19 @@ def test_delete_a_finished_task_removes_it(
     assert client.get(T).json()["total"] == 0
 
 
-def test_delete_a_running_task_is_refused() -> None:
+@pytest.mark.parametrize("model", [PRO, TWO_FIVE])
+def test_delete_a_running_task_is_refused(model: str) -> None:
     client, clock = make(queued_seconds=1, running_seconds=10)
-    task_id = create(client)
+    task_id = create(client, model=model)
     clock.advance(2)
-    error = error_of(client.delete(f"{T}/{task_id}"), 400)
-    assert (error["code"], error["type"]) == ("OperationDenied", "BadRequest")
+    response = client.delete(f"{T}/{task_id}")
+    assert 400 <= response.status_code < 500
+    error = error_of(response, 400)
+    assert (error["code"], error["type"], error["param"]) == ("OperationDenied", "BadRequest", "id")
     assert get(client, task_id)["status"] == "running"
+    clock.advance(10)  # not cancelled: it runs to the end and is billed
+    done = get(client, task_id)
+    assert done["status"] == "succeeded" and done["usage"]["completion_tokens"] > 0
 
 
 def test_delete_an_unknown_task_is_404() -> None:
@@ -541,7 +681,7 @@ def test_callbacks_post_every_status_change_in_order() -> None:
         await wait_for(lambda: len(posts) >= 3)
         assert [post["status"] for post in posts] == ["queued", "running", "succeeded"]
         assert all(post["id"] == task_id for post in posts)
-        assert posts[2]["usage"]["total_tokens"] == 1280 * 720 * 121 // 1024
+        assert posts[2]["usage"]["total_tokens"] == 1920 * 1088 * 121 // 1024  # 1.0 pro 1080p
         final = (await client.get(f"{T}/{task_id}")).json()
         assert posts[2] == final  # same shape as GET
         log = (await client.get("/_sim/callbacks")).json()
@@ -625,3 +765,14 @@ def test_cli_prints_its_port_and_serves_with_the_key_from_env() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
+
+
+def test_prompt_flags_are_text_for_a_family_that_does_not_read_them() -> None:
+    client, _ = make()
+    model = "dreamina-seedance-2-0-260128"
+    response = client.post(
+        T, json={"model": model, "content": [{"type": "text", "text": "x --rs 4k --dur five"}]}
+    )
+    assert response.status_code == 200, response.text
+    task = get(client, response.json()["id"])
+    assert (task["resolution"], task["duration"]) == ("720p", 5)
