@@ -10,9 +10,8 @@ from __future__ import annotations
 from mitmproxy import http
 
 from proxy.context import METADATA_KEY, RequestContext
-from proxy.security import build_event
 from proxy.services import EdgeServices
-from proxy.usage import build_record
+from proxy.usage import build_record, build_security_event
 
 
 class Metering:
@@ -37,7 +36,7 @@ class Metering:
         ctx.recorded = True
         if ctx.security is not None:
             # Buffered first: a durable usage record below fsyncs it along with itself.
-            spool.append(build_event(ctx, status))
+            spool.append(build_security_event(ctx, status))
         if ctx.key_id is None:
             return
         record = build_record(

@@ -12,7 +12,6 @@ import mimetypes
 import os
 import re
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -124,23 +123,3 @@ class LocalAssetStore:
 
     async def aclose(self) -> None:
         return None
-
-
-def open_store(
-    spec: str, default_dir: Path | None, environ: Mapping[str, str]
-) -> AssetStore | None:
-    """The store a `video_store` setting names: "" the default directory (None: no store),
-    "off" none, `s3://…` a bucket, anything else a directory."""
-    spec = spec.strip()
-    if spec == "off" or (not spec and default_dir is None):
-        return None
-    if not spec:
-        assert default_dir is not None
-        return LocalAssetStore(default_dir)
-    if spec.startswith("s3://"):
-        from proxy.s3 import S3AssetStore
-
-        return S3AssetStore.from_url(spec, environ)
-    if "://" in spec:
-        raise ValueError(f"video_store: unknown kind of store: {spec.split('://')[0]}://")
-    return LocalAssetStore(Path(spec))

@@ -18,14 +18,11 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from proxy import keys
 from proxy.authn import AuthFailure
 from proxy.policy import Snapshot
-
-if TYPE_CHECKING:
-    from proxy.context import RequestContext
 
 KIND = "security"
 FIELDS = ("request_id", "ts", "client_ip", "key_id", "org_id", "reason", "status", "route")
@@ -104,22 +101,6 @@ class ThrottledSample:
         while len(self._last) > self.capacity:
             self._last.popitem(last=False)
         return True
-
-
-def build_event(ctx: RequestContext, status: int) -> dict[str, Any]:
-    """The security event of a refused request (its context carries a `SecurityMark`)."""
-    assert ctx.security is not None
-    return {
-        "kind": KIND,
-        "request_id": ctx.request_id,
-        "ts": ctx.received_at,
-        "client_ip": str(ctx.client_ip) if ctx.client_ip is not None else None,
-        "key_id": ctx.key_id,
-        "org_id": ctx.security.org_id,
-        "reason": ctx.security.reason.value,
-        "status": status,
-        "route": ctx.route.template if ctx.route else None,
-    }
 
 
 def is_event(record: dict[str, Any]) -> bool:

@@ -410,11 +410,3 @@ class Spool:
                 self._post(self._resolve, rotations, self._rotate())
             if not ok:
                 time.sleep(self.flush_interval)  # back off before retrying a failing disk
-
-
-def __getattr__(name: str) -> Any:  # `from proxy.spool import SpoolIngestor` works too
-    if name == "SpoolIngestor":
-        from proxy.spool_ingest import SpoolIngestor
-
-        return SpoolIngestor
-    raise AttributeError(name)

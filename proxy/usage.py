@@ -90,3 +90,19 @@ def check_record(record: dict[str, Any]) -> str | None:
     if not record["request_id"] or len(record["request_id"]) > 128:
         return "`request_id` must be 1 to 128 characters"
     return None
+
+
+def build_security_event(ctx: RequestContext, status: int) -> dict[str, Any]:
+    """The security event of a refused request (its context carries a `SecurityMark`)."""
+    assert ctx.security is not None
+    return {
+        "kind": security.KIND,
+        "request_id": ctx.request_id,
+        "ts": ctx.received_at,
+        "client_ip": str(ctx.client_ip) if ctx.client_ip is not None else None,
+        "key_id": ctx.key_id,
+        "org_id": ctx.security.org_id,
+        "reason": ctx.security.reason.value,
+        "status": status,
+        "route": ctx.route.template if ctx.route else None,
+    }

@@ -20,7 +20,8 @@ import botocore.credentials as botocore_credentials
 import httpx
 import pytest
 
-from proxy.assets import AssetError, AssetInfo, open_store
+from proxy.assets import AssetError, AssetInfo
+from proxy.assetstores import open_store
 from proxy.s3 import (
     EMPTY_SHA256,
     Credentials,

@@ -22,7 +22,8 @@ from control import db as dbm
 from control.retention import Periods, Retention
 from control.state import ControlState
 from control.videos import VideoSweeper
-from proxy.assets import LocalAssetStore, check_key, open_store
+from proxy.assets import LocalAssetStore, check_key
+from proxy.assetstores import open_store
 from proxy.byterange import ByteRange, Unsatisfiable, parse_range
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.policy import OrgPolicy, Snapshot
