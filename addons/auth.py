@@ -10,14 +10,14 @@ from __future__ import annotations
 from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
-from proxy.authn import AuthFailure
+from proxy.auth.authenticator import AuthFailure
+from proxy.auth.security import Reason, SecurityMark, ThrottledSample, reason_for
+from proxy.auth.throttle import AuthThrottle, ThrottleLimits
 from proxy.context import RequestContext
 from proxy.errors import EdgeError, authentication_error, counters_unavailable
-from proxy.limiter import Decision
-from proxy.resilient import CountersUnavailable
-from proxy.security import Reason, SecurityMark, ThrottledSample, reason_for
+from proxy.limits.limiter import Decision
+from proxy.limits.resilient import CountersUnavailable
 from proxy.services import EdgeServices
-from proxy.throttle import AuthThrottle, ThrottleLimits
 
 
 def throttled(decision: Decision | None) -> EdgeError:

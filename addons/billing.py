@@ -11,12 +11,12 @@ import logging
 from mitmproxy import http
 
 from addons.respond import context, refuse
-from proxy.catalog import fraction_text
+from proxy.billing.pricing import quote
+from proxy.billing.wallet import Hold
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.errors import EdgeError, invalid_parameter
-from proxy.pricing import quote
+from proxy.seedance.catalog import fraction_text
 from proxy.services import EdgeServices
-from proxy.wallet import Hold
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The edge between the upstream's task callbacks and the customer's webhook endpoints.
 
 A create's `callback_url` must be a registered endpoint of the org; it is relayed as an ingress
-URL of the edge's own (proxy/callbacks.py). The upstream's POSTs to it are answered here, once
+URL of the edge's own (proxy/tasks/callbacks.py). The upstream's POSTs to it are answered here, once
 the task watch has taken the status: events into the outbox (signed delivery with retries,
 control/delivery.py), slots freed and credits settled when the task ended.
 """
@@ -15,10 +15,10 @@ import os
 from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
-from proxy.callbacks import CallbackTarget, derive_secret, ingress_url, read_token
 from proxy.context import RequestContext
 from proxy.errors import invalid_parameter, not_found
 from proxy.services import EdgeServices
+from proxy.tasks.callbacks import CallbackTarget, derive_secret, ingress_url, read_token
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from mitmproxy import ctx, exceptions, http
 
 from addons.respond import refuse
-from proxy import keys, netaddr, routes
-from proxy.authn import bearer
+from proxy.auth import keys, netaddr
+from proxy.auth.authenticator import bearer
 from proxy.context import METADATA_KEY, RequestContext, new_request_id
 from proxy.errors import access_denied, not_found, request_too_large
+from proxy.seedance import routes
 
 DEFAULT_MAX_BODY = 10 * 2**20
 

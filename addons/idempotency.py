@@ -1,6 +1,7 @@
-"""`Idempotency-Key` on creates (proxy/idempotency.py): a retried create with the same key and
-body is answered with the first result, before any concurrency slot or credit is taken; the
-same key with another body is a 422; while the first is still running, a 409 the SDKs retry."""
+"""`Idempotency-Key` on creates (proxy/billing/idempotency.py): a retried create with the same
+key and body is answered with the first result, before any concurrency slot or credit is taken;
+the same key with another body is a 422; while the first is still running, a 409 the SDKs
+retry."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 from mitmproxy import http
 
 from addons.respond import context, refuse
-from proxy import idempotency
+from proxy.billing import idempotency
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.errors import EdgeError, invalid_parameter
 from proxy.services import EdgeServices

@@ -5,9 +5,9 @@ from __future__ import annotations
 from mitmproxy import http
 
 from addons.respond import context, refuse
-from proxy import netaddr
+from proxy.auth import netaddr
+from proxy.auth.security import Reason, SecurityMark
 from proxy.errors import access_denied
-from proxy.security import Reason, SecurityMark
 
 
 class IpAllow:

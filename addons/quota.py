@@ -18,14 +18,14 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.ratelimit import parse_limits, rate_limited
 from addons.respond import context, refuse
-from proxy.concurrency import Refusal, SlotLimit
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.errors import EdgeError, counters_unavailable
-from proxy.limiter import PER_MINUTE, Window
-from proxy.resilient import CountersUnavailable
-from proxy.routes import TASKS_PATH
+from proxy.limits.concurrency import Refusal, SlotLimit
+from proxy.limits.limiter import PER_MINUTE, Window
+from proxy.limits.resilient import CountersUnavailable
+from proxy.seedance.routes import TASKS_PATH
 from proxy.services import EdgeServices
-from proxy.taskwatch import TERMINAL
+from proxy.tasks.watch import TERMINAL
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
 from proxy.errors import EdgeError, counters_unavailable
-from proxy.limiter import PER_DAY, PER_MINUTE, Decision, windows_for
-from proxy.resilient import CountersUnavailable
+from proxy.limits.limiter import PER_DAY, PER_MINUTE, Decision, windows_for
+from proxy.limits.resilient import CountersUnavailable
 from proxy.services import EdgeServices
 
 log = logging.getLogger(__name__)

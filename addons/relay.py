@@ -15,7 +15,7 @@ from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
 from addons.respond import context, refuse
 from proxy.errors import EdgeError
 from proxy.services import EdgeServices
-from proxy.upstream import UpstreamClient
+from proxy.upstream.client import UpstreamClient
 
 UPSTREAM_KEY_ENV = "NEXTAPI_UPSTREAM_KEY"
 

@@ -13,8 +13,8 @@ from mitmproxy import ctx, exceptions
 
 from proxy.remote import ControlClient, RemoteEvents, RemoteWallet, poll_snapshots
 from proxy.services import EdgeServices
-from proxy.spool import Spool
-from proxy.spool_ingest import SpoolIngestor
+from proxy.usage.ingest import SpoolIngestor
+from proxy.usage.spool import Spool
 
 
 class Standalone:

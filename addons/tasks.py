@@ -16,11 +16,11 @@ import httpx
 from mitmproxy import http
 
 from addons.respond import context, refuse
-from proxy.assets import AssetError
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.errors import EdgeError, not_found
-from proxy.routes import TASKS_PATH
+from proxy.seedance.routes import TASKS_PATH
 from proxy.services import EdgeServices
+from proxy.videos.assets import AssetError
 
 log = logging.getLogger(__name__)
 LIST_DAYS = 7  # the upstream lists the last 7 days only

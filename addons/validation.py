@@ -10,7 +10,7 @@ from mitmproxy import http
 
 from addons.respond import context, refuse
 from proxy.errors import EdgeError, access_denied, invalid_parameter
-from proxy.seedance import check_family, parse_create
+from proxy.seedance.creates import check_family, parse_create
 from proxy.services import EdgeServices
 
 

@@ -1,5 +1,5 @@
-"""Serves the gateway's copies of generated videos through their signed links (proxy/videos.py),
-with range requests so players can seek.
+"""Serves the gateway's copies of generated videos through their signed links
+(proxy/videos/delivery.py), with range requests so players can seek.
 
 No API key: the link's signature is the credential, as with the upstream's own links. A forged
 or garbled link is a 404; a real one past its expiry is a 403 (a fresh get of the task gives a
@@ -13,12 +13,12 @@ import logging
 from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
-from proxy.assets import AssetError
-from proxy.byterange import Unsatisfiable, parse_range
 from proxy.errors import EdgeError, access_denied, not_found, upstream_unavailable
 from proxy.services import EdgeServices
-from proxy.videolinks import LinkProblem, VideoLink
-from proxy.videoorigin import TOKEN_HEADER, VideoOrigin
+from proxy.videos.assets import AssetError
+from proxy.videos.byterange import Unsatisfiable, parse_range
+from proxy.videos.links import LinkProblem, VideoLink
+from proxy.videos.origin import TOKEN_HEADER, VideoOrigin
 
 log = logging.getLogger(__name__)
 DEFAULT_CHUNK = 8 * 2**20

@@ -16,7 +16,7 @@ import aiosqlite
 
 from control import db as dbm
 from control.http import ApiError
-from proxy import keys
+from proxy.auth import keys
 
 # admin: everything; read: GET calls only; edge: only what an edge apart needs (/v1/edge/...)
 SCOPES = ("admin", "read", "edge")

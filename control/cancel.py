@@ -13,7 +13,7 @@ import httpx
 from control import db as dbm
 from control.state import ControlState
 from control.wallet import SqliteWallet
-from proxy.routes import TASKS_PATH
+from proxy.seedance.routes import TASKS_PATH
 
 log = logging.getLogger(__name__)
 PARALLEL = 8

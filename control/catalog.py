@@ -12,7 +12,7 @@ from typing import Any
 import aiosqlite
 
 from control import db as dbm
-from proxy.catalog import Catalog, fraction_text, parse_family
+from proxy.seedance.catalog import Catalog, fraction_text, parse_family
 
 log = logging.getLogger(__name__)
 SEEDED = "catalog_seeded"

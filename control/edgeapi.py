@@ -14,7 +14,7 @@ from control.access import edge_for
 from control.http import bad_request
 from control.state import ControlState
 from control.usage import store_usage
-from proxy.usage import check_record
+from proxy.usage.records import check_record
 
 MSGPACK = "application/msgpack"
 MAX_WAIT_SECONDS = 25.0

@@ -46,7 +46,7 @@ from control.security import event_json
 from control.state import ControlState
 from control.usage import request_json
 from control.webhooks import webhook_json
-from proxy.callbacks import INGRESS_PREFIX
+from proxy.tasks.callbacks import INGRESS_PREFIX
 
 FORMAT = "nextapi-export"
 FORMAT_VERSION = 1

@@ -1,5 +1,5 @@
-"""The control plane's record of `Idempotency-Key`s (see proxy/idempotency.py): one row per org
-and key with the hash of the body and, once the create answered, its status and body.
+"""The control plane's record of `Idempotency-Key`s (see proxy/billing/idempotency.py): one row
+per org and key with the hash of the body and, once the create answered, its status and body.
 
 A create whose edge died after the upstream accepted it is still answered: its reservation
 knows the task id. One that never reached an answer (no task id after the hold's own crash
@@ -13,7 +13,7 @@ import aiosqlite
 
 from control import db as dbm
 from control.state import ControlState
-from proxy.idempotency import IN_PROGRESS, MISMATCH, NEW, REPLAY, TTL_SECONDS, Claim
+from proxy.billing.idempotency import IN_PROGRESS, MISMATCH, NEW, REPLAY, TTL_SECONDS, Claim
 
 ABANDONED_SECONDS = 300.0  # as control/wallet.py's HOLD_SECONDS: the create never answered
 

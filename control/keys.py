@@ -21,7 +21,7 @@ from control.http import (
 )
 from control.orgs import load_org
 from control.state import ControlState
-from proxy import keys
+from proxy.auth import keys
 
 KEY_FIELDS = {"name", "allowed_ips", "models", "rate_limit", "spend_limit", "expires_at"}
 MAX_GRACE_SECONDS = 7 * 86400

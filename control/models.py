@@ -13,7 +13,7 @@ from control import catalog as catalogdb
 from control.access import admin_for
 from control.http import ApiError, json_body, not_found, rfc3339
 from control.state import ControlState
-from proxy.catalog import Catalog, CatalogError, ModelFamily, fraction_text
+from proxy.seedance.catalog import Catalog, CatalogError, ModelFamily, fraction_text
 
 
 def family_json(family: ModelFamily, stamps: tuple[float, float] | None) -> dict[str, Any]:

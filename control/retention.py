@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from control import db as dbm
 from control.state import ControlState
 from control.videos import VideoSweeper
-from proxy.idempotency import TTL_SECONDS as IDEMPOTENCY_TTL
+from proxy.billing.idempotency import TTL_SECONDS as IDEMPOTENCY_TTL
 
 log = logging.getLogger(__name__)
 DAY = 86400.0

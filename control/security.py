@@ -14,8 +14,8 @@ from control.access import admin_for
 from control.http import bad_request, rfc3339
 from control.rows import newest_first
 from control.state import ControlState
-from proxy.netaddr import parse_address
-from proxy.security import FIELDS, REASONS
+from proxy.auth.netaddr import parse_address
+from proxy.auth.security import FIELDS, REASONS
 
 _INSERT = (
     f"INSERT OR IGNORE INTO security_events ({', '.join(FIELDS)}) "

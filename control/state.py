@@ -15,7 +15,7 @@ import aiosqlite
 from control import catalog as catalogdb
 from control import db as dbm
 from control.adminauth import AdminAuth
-from proxy.catalog import Catalog
+from proxy.seedance.catalog import Catalog
 
 type SnapshotListener = Callable[[dict[str, Any]], None]
 

@@ -15,7 +15,7 @@ from control.access import admin_for
 from control.adminauth import SCOPES, new_token
 from control.http import ApiError, bad_request, json_body, rfc3339
 from control.state import ControlState
-from proxy import keys
+from proxy.auth import keys
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -15,8 +15,8 @@ from control.orgs import load_org
 from control.rows import newest_first
 from control.security import store_events
 from control.state import ControlState
-from proxy import security
-from proxy.usage import FIELDS
+from proxy.auth import security
+from proxy.usage.records import FIELDS
 
 log = logging.getLogger(__name__)
 

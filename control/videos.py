@@ -2,7 +2,7 @@
 counted from the task's end) or when the account is purged; the task record keeps when.
 
 The edge stops serving a video at the end of its retention by itself (the time is signed into
-every link, proxy/videolinks.py); this sweep frees the storage and writes it down.
+every link, proxy/videos/links.py); this sweep frees the storage and writes it down.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 
 from control import db as dbm
 from control.state import ControlState
-from proxy.assets import AssetError, AssetStore
+from proxy.videos.assets import AssetError, AssetStore
 
 log = logging.getLogger(__name__)
 DAY = 86400.0

@@ -26,9 +26,9 @@ import aiosqlite
 from control import db as dbm
 from control import idempotency
 from control.state import ControlState
-from proxy import pricing
-from proxy.idempotency import Claim
-from proxy.wallet import Hold, Refusal
+from proxy.billing import pricing
+from proxy.billing.idempotency import Claim
+from proxy.billing.wallet import Hold, Refusal
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from control.access import edge_for
 from control.http import bad_request
 from control.wallet import SqliteWallet
-from proxy.wallet import Hold
+from proxy.billing.wallet import Hold
 
 MSGPACK = "application/msgpack"
 

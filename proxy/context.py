@@ -6,12 +6,12 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from proxy.authn import Identity
-from proxy.catalog import ModelFamily
-from proxy.netaddr import IPAddress
-from proxy.routes import Route
-from proxy.security import SecurityMark
-from proxy.seedance import CreateRequest
+from proxy.auth.authenticator import Identity
+from proxy.auth.netaddr import IPAddress
+from proxy.auth.security import SecurityMark
+from proxy.seedance.catalog import ModelFamily
+from proxy.seedance.creates import CreateRequest
+from proxy.seedance.routes import Route
 
 METADATA_KEY = "nextapi"
 
@@ -43,7 +43,7 @@ class RequestContext:
     # security event (with the client address), beside the usage record of a parseable key.
     security: SecurityMark | None = None
     # Where an addon deliberately sent the request instead of answering it itself (the
-    # loopback video origin, proxy/videoorigin.py): the only destination FailClosed lets pass.
+    # loopback video origin, proxy/videos/origin.py): the only destination FailClosed lets pass.
     forwarded_to: tuple[str, int] | None = None
     recorded: bool = False
 

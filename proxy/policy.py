@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.catalog import Catalog
-from proxy.netaddr import IPNetwork, parse_networks
+from proxy.auth.netaddr import IPNetwork, parse_networks
+from proxy.seedance.catalog import Catalog
 
 
 @dataclass(frozen=True, slots=True)

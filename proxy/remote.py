@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import msgpack
 
-from proxy.idempotency import Claim
+from proxy.billing.idempotency import Claim
+from proxy.billing.wallet import Hold, Refusal
 from proxy.policy import PolicyStore, Snapshot
-from proxy.wallet import Hold, Refusal
 
 log = logging.getLogger(__name__)
 MSGPACK = "application/msgpack"

@@ -20,18 +20,18 @@ from mitmproxy.addons import next_layer, proxyserver, tlsconfig
 
 from addons.gateway import chain
 from addons.standalone import Standalone
-from proxy.assets import AssetStore
-from proxy.assetstores import open_store
 from proxy.policy import Snapshot
 from proxy.services import EdgeServices
 from proxy.serving import AppServer
 from proxy.settings import Settings, load, split_hostport
-from proxy.spool import Spool
-from proxy.spool_ingest import SpoolIngestor
-from proxy.videolinks import VideoLinks
-from proxy.videolinks import derive_secret as derive_link_secret
-from proxy.videoorigin import VideoOrigin
-from proxy.videos import VideoDelivery
+from proxy.usage.ingest import SpoolIngestor
+from proxy.usage.spool import Spool
+from proxy.videos.assets import AssetStore
+from proxy.videos.delivery import VideoDelivery
+from proxy.videos.links import VideoLinks
+from proxy.videos.links import derive_secret as derive_link_secret
+from proxy.videos.origin import VideoOrigin
+from proxy.videos.stores import open_store
 
 if TYPE_CHECKING:
     from control.cancel import UpstreamCanceller

@@ -5,20 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from proxy.authn import KeyAuthenticator
-from proxy.concurrency import ConcurrencyStore, MemoryConcurrencyStore, RedisConcurrencyStore
-from proxy.limiter import RateLimiter
+from proxy.auth.authenticator import KeyAuthenticator
+from proxy.auth.throttle import AuthThrottle
+from proxy.billing.wallet import EventSink, Wallet
+from proxy.limits.concurrency import ConcurrencyStore, MemoryConcurrencyStore, RedisConcurrencyStore
+from proxy.limits.limiter import RateLimiter
+from proxy.limits.resilient import Breaker, ResilientLimiter, ResilientSlots
 from proxy.policy import PolicyStore
-from proxy.resilient import Breaker, ResilientLimiter, ResilientSlots
-from proxy.taskwatch import TaskWatch
-from proxy.throttle import AuthThrottle
-from proxy.upstream import UpstreamClient
-from proxy.wallet import EventSink, Wallet
+from proxy.tasks.watch import TaskWatch
+from proxy.upstream.client import UpstreamClient
 
 if TYPE_CHECKING:
-    from proxy.spool import Spool
-    from proxy.videoorigin import VideoOrigin
-    from proxy.videos import VideoDelivery
+    from proxy.usage.spool import Spool
+    from proxy.videos.delivery import VideoDelivery
+    from proxy.videos.origin import VideoOrigin
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from proxy.s3 import EMPTY_SHA256, Credentials, S3AssetStore, sign
+from proxy.videos.s3 import EMPTY_SHA256, Credentials, S3AssetStore, sign
 
 BUCKET = "nextapi-assets"
 REGION = "us-east-1"

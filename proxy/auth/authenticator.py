@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
-from proxy import keys
+from proxy.auth import keys
 from proxy.policy import KeyPolicy, OrgPolicy, PolicyStore, Snapshot
 
 

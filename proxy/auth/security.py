@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from proxy import keys
-from proxy.authn import AuthFailure
+from proxy.auth import keys
+from proxy.auth.authenticator import AuthFailure
 from proxy.policy import Snapshot
 
 KIND = "security"

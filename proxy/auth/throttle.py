@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.limiter import PER_MINUTE, Decision, RateLimiter, Window
-from proxy.netaddr import IPAddress
+from proxy.auth.netaddr import IPAddress
+from proxy.limits.limiter import PER_MINUTE, Decision, RateLimiter, Window
 
 
 @dataclass(frozen=True, slots=True)

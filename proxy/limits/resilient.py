@@ -17,8 +17,8 @@ from typing import TypeVar
 import redis.exceptions
 from limits.errors import StorageError
 
-from proxy.concurrency import ConcurrencyStore, Refusal, SlotLimit
-from proxy.limiter import Decision, RateLimiter, Window
+from proxy.limits.concurrency import ConcurrencyStore, Refusal, SlotLimit
+from proxy.limits.limiter import Decision, RateLimiter, Window
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

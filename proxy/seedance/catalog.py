@@ -1,9 +1,9 @@
 """The Seedance model catalog: what each model family accepts and what it costs, as data.
 
 Seedance changes every few months, so nothing about a model is code: each family is a JSON
-document (proxy/familyspec.py checks it; proxy/modelfamily.py is what the edge asks of it),
-seeded from config/models.toml, edited through the control plane's `/v1/models`, and pushed to
-every edge in the policy snapshot. The catalog adds what holds for all families: which family a
+document (familyspec.py beside this file checks it; modelfamily.py is what the edge asks of
+it), seeded from config/models.toml, edited through the control plane's `/v1/models`, and pushed
+to every edge in the policy snapshot. The catalog adds what holds for all families: which family a
 model id belongs to, and the markup and credits per USD that turn list prices into credits."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from proxy.familyspec import parse_family
-from proxy.modelfamily import (
+from proxy.seedance.familyspec import parse_family
+from proxy.seedance.modelfamily import (
     CONTENT_TYPES,
     SERVICE_TIERS,
     CatalogError,
@@ -36,7 +36,7 @@ __all__ = [
     "parse_family",
 ]
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "config" / "models.toml"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "models.toml"
 MICRO = 1_000_000  # micro-credits per credit
 _DATED = re.compile(r"-[0-9]{6}$")
 

@@ -28,7 +28,7 @@ class Route:
 
 
 CALLBACKS_PREFIX = "/_nextapi/callbacks/"
-VIDEOS_PREFIX = "/_nextapi/videos/"  # signed links to the gateway's copies (proxy/videolinks.py)
+VIDEOS_PREFIX = "/_nextapi/videos/"  # signed links to the gateway's copies (proxy/videos/links.py)
 VIDEO = Route("videos.asset", f"GET {VIDEOS_PREFIX}{{task}}/{{name}}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{8,4096}\.[A-Za-z0-9_-]{43}")
 

@@ -8,8 +8,8 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from proxy.concurrency import ConcurrencyStore
-from proxy.wallet import EventSink, Wallet
+from proxy.billing.wallet import EventSink, Wallet
+from proxy.limits.concurrency import ConcurrencyStore
 
 log = logging.getLogger(__name__)
 TERMINAL = frozenset({"succeeded", "failed", "cancelled", "expired"})

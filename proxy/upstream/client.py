@@ -1,7 +1,7 @@
 """The relay's own upstream client.
 
 mitmproxy would answer an unreachable upstream with its own HTML page and has no response
-timeout, so the relay makes the upstream call itself (proxy/http1.py): pooled keep-alive
+timeout, so the relay makes the upstream call itself (proxy/upstream/http1.py): pooled keep-alive
 connections, explicit connect and read timeouts, failures turned into the 502/504 envelope.
 Bodies pass through as they are, compressed or not.
 """
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from proxy.errors import EdgeError, upstream_timeout, upstream_unavailable
-from proxy.http1 import Answer, Http1Pool, ProtocolError
+from proxy.upstream.http1 import Answer, Http1Pool, ProtocolError
 
 log = logging.getLogger(__name__)
 

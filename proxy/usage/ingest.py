@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from proxy.spool import Spool, read_segment
+from proxy.usage.spool import Spool, read_segment
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from proxy import security
+from proxy.auth import security
 from proxy.context import RequestContext
 
 FIELDS = (

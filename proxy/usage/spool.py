@@ -1,7 +1,7 @@
 """Crash-safe, append-only usage spool with group commit.
 
 Usage records are produced on the event loop and must reach SQLite eventually. They go first to
-append-only segment files in one directory; `proxy.spool_ingest.SpoolIngestor` later moves sealed
+append-only segment files in one directory; `proxy.usage.ingest.SpoolIngestor` later moves sealed
 segments into the database and deletes them.
 
 Segment file: the 8-byte magic `NXSPOOL1`, then one frame per record:

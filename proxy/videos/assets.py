@@ -2,7 +2,7 @@
 
 Keys look like `<task_id>/video.mp4`: a task's assets share its id as their prefix, so deleting a
 task's copies is one prefix. A local directory is the default (one machine); an S3-compatible
-bucket (proxy/s3.py) lets several edges and the control plane share one store.
+bucket (proxy/videos/s3.py) lets several edges and the control plane share one store.
 """
 
 from __future__ import annotations

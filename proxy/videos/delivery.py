@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from proxy.assets import AssetError, AssetStore, content_type_of
-from proxy.videolinks import VideoLink, VideoLinks, is_ours
+from proxy.videos.assets import AssetError, AssetStore, content_type_of
+from proxy.videos.links import VideoLink, VideoLinks, is_ours
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from proxy.assets import AssetStore, LocalAssetStore
-from proxy.s3 import S3AssetStore
+from proxy.videos.assets import AssetStore, LocalAssetStore
+from proxy.videos.s3 import S3AssetStore
 
 
 def open_store(

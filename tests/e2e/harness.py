@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
-from proxy.catalog import Catalog
-from proxy.pricing import charge, quote
-from proxy.seedance import CreateRequest, check_family, parse_create
+from proxy.billing.pricing import charge, quote
+from proxy.seedance.catalog import Catalog
+from proxy.seedance.creates import CreateRequest, check_family, parse_create
 
 ROOT = Path(__file__).resolve().parents[2]
 

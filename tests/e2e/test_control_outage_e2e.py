@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from proxy.spool import SEGMENT_SUFFIX, read_segment
+from proxy.usage.spool import SEGMENT_SUFFIX, read_segment
 from tests.e2e.harness import TEXT_CREATE, Process, Simulator, address
 
 TASKS = "/api/v3/contents/generations/tasks"

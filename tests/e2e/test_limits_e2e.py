@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from proxy import keys
+from proxy.auth import keys
 from tests.e2e.harness import TEXT_CREATE, Gateway, Simulator
 
 TASKS = "/api/v3/contents/generations/tasks"

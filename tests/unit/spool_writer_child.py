@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from proxy.spool import Spool
+from proxy.usage.spool import Spool
 
 SAFETY_TIMEOUT = 30.0  # the parent kills us long before this
 

@@ -1,8 +1,8 @@
 import asyncio
 from typing import Any
 
-from proxy import keys
-from proxy.authn import AuthFailure, Identity, KeyAuthenticator
+from proxy.auth import keys
+from proxy.auth.authenticator import AuthFailure, Identity, KeyAuthenticator
 from proxy.policy import PolicyStore, Snapshot
 
 KEY, HASH = keys.generate_key("live")

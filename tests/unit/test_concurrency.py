@@ -18,7 +18,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from proxy.concurrency import (
+from proxy.limits.concurrency import (
     ConcurrencyStore,
     MemoryConcurrencyStore,
     RedisConcurrencyStore,

@@ -20,8 +20,8 @@ from starlette.routing import Route
 import control.app
 import control.export
 from control.http import rfc3339
-from proxy.callbacks import INGRESS_PREFIX
-from proxy.keys import parse_key
+from proxy.auth.keys import parse_key
+from proxy.tasks.callbacks import INGRESS_PREFIX
 from tests.unit.conftest import ADMIN_TOKEN, Control, ControlRunner, assert_error
 
 T0 = 1_750_000_000.0  # 2025-06-15T15:06:40Z

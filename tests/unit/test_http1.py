@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from proxy.http1 import Http1Pool, ProtocolError
+from proxy.upstream.http1 import Http1Pool, ProtocolError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 

@@ -7,8 +7,8 @@ import json
 
 from control import idempotency as store
 from control.wallet import SqliteWallet
-from proxy.idempotency import IN_PROGRESS, MISMATCH, NEW, REPLAY, TTL_SECONDS, body_hash
-from proxy.wallet import Hold
+from proxy.billing.idempotency import IN_PROGRESS, MISMATCH, NEW, REPLAY, TTL_SECONDS, body_hash
+from proxy.billing.wallet import Hold
 from tests.unit.conftest import Control, ControlRunner
 
 T0 = 1_800_000_000.0

@@ -1,6 +1,6 @@
 import pytest
 
-from proxy import keys
+from proxy.auth import keys
 
 
 def test_generated_key_parses_and_verifies() -> None:

@@ -2,7 +2,7 @@ import ipaddress
 
 import pytest
 
-from proxy import netaddr
+from proxy.auth import netaddr
 
 
 def test_allowlist_ipv4_ipv6_and_cidr() -> None:

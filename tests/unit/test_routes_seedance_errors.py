@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from proxy import errors, routes
+from proxy import errors
 from proxy.errors import EdgeError
-from proxy.seedance import parse_create
+from proxy.seedance import routes
+from proxy.seedance.creates import parse_create
 
 T = routes.TASKS_PATH
 

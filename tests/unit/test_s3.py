@@ -20,9 +20,8 @@ import botocore.credentials as botocore_credentials
 import httpx
 import pytest
 
-from proxy.assets import AssetError, AssetInfo
-from proxy.assetstores import open_store
-from proxy.s3 import (
+from proxy.videos.assets import AssetError, AssetInfo
+from proxy.videos.s3 import (
     EMPTY_SHA256,
     Credentials,
     S3AssetStore,
@@ -31,6 +30,7 @@ from proxy.s3 import (
     sign,
     uri_encode,
 )
+from proxy.videos.stores import open_store
 from tests.s3server import BUCKET, REGION, Moto, free_port, moto_server
 
 

@@ -26,13 +26,13 @@ from control import db as dbm
 from control.retention import DAY, Periods, Retention
 from control.state import ControlState
 from control.usage import store_usage
-from proxy import keys
+from proxy.auth import keys
+from proxy.auth.security import KIND, REASONS, ThrottledSample
 from proxy.policy import Snapshot
-from proxy.security import KIND, REASONS, ThrottledSample
 from proxy.services import EdgeServices
-from proxy.spool import Spool, read_segment
-from proxy.usage import FIELDS as USAGE_FIELDS
-from proxy.usage import check_record
+from proxy.usage.records import FIELDS as USAGE_FIELDS
+from proxy.usage.records import check_record
+from proxy.usage.spool import Spool, read_segment
 from tests.unit.conftest import Control, ControlRunner, assert_error
 
 TASKS = "/api/v3/contents/generations/tasks"

@@ -1,4 +1,4 @@
-"""Seedance create bodies (proxy/seedance.py).
+"""Seedance create bodies (proxy/seedance/creates.py).
 
 parse_create checks only the body's shape (every rule with its `param`; duplicate keys refused at
 any depth; fields the edge does not price pass through untouched). check_family checks a request
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from proxy.catalog import Catalog
 from proxy.errors import EdgeError
-from proxy.seedance import CreateRequest, check_family, legacy_flags, parse_create
+from proxy.seedance.catalog import Catalog
+from proxy.seedance.creates import CreateRequest, check_family, legacy_flags, parse_create
 
 MODEL = "seedance-1-0-pro-250528"
 TEXT = {"type": "text", "text": "a lighthouse at dusk"}

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-import proxy.spool as spool_mod
-from proxy.spool import MAGIC, Spool, SpoolError, encode_record, read_segment
-from proxy.spool_ingest import SpoolIngestor
+import proxy.usage.spool as spool_mod
+from proxy.usage.ingest import SpoolIngestor
+from proxy.usage.spool import MAGIC, Spool, SpoolError, encode_record, read_segment
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,17 +22,17 @@ from control import db as dbm
 from control.retention import Periods, Retention
 from control.state import ControlState
 from control.videos import VideoSweeper
-from proxy.assets import LocalAssetStore, check_key
-from proxy.assetstores import open_store
-from proxy.byterange import ByteRange, Unsatisfiable, parse_range
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.policy import OrgPolicy, Snapshot
-from proxy.routes import VIDEO, match
+from proxy.seedance.routes import VIDEO, match
 from proxy.services import EdgeServices
 from proxy.serving import AppServer
-from proxy.videolinks import LinkProblem, VideoLink, VideoLinks
-from proxy.videoorigin import TOKEN_HEADER, VideoOrigin
-from proxy.videos import DAY, VideoDelivery
+from proxy.videos.assets import LocalAssetStore, check_key
+from proxy.videos.byterange import ByteRange, Unsatisfiable, parse_range
+from proxy.videos.delivery import DAY, VideoDelivery
+from proxy.videos.links import LinkProblem, VideoLink, VideoLinks
+from proxy.videos.origin import TOKEN_HEADER, VideoOrigin
+from proxy.videos.stores import open_store
 from simulator.app import SimulatorConfig, create_app, fake_video
 
 NOW = 1_900_000_000  # 2030-03-17

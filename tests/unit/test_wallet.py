@@ -20,9 +20,9 @@ import pytest
 from control import db as dbm
 from control.state import ControlState
 from control.wallet import HOLD_SECONDS, SqliteWallet
-from proxy import pricing
-from proxy.catalog import Catalog
-from proxy.wallet import Hold, Refusal
+from proxy.billing import pricing
+from proxy.billing.wallet import Hold, Refusal
+from proxy.seedance.catalog import Catalog
 
 CATALOG = Catalog.load()
 
