@@ -3,7 +3,7 @@
 A create's `callback_url` must be a registered endpoint of the org; it is relayed as an ingress
 URL of the edge's own (proxy/tasks/callbacks.py). The upstream's POSTs to it are answered here, once
 the task watch has taken the status: events into the outbox (signed delivery with retries,
-control/delivery.py), slots freed and credits settled when the task ended.
+control/jobs/delivery.py), slots freed and credits settled when the task ended.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from control import (
+from control.api import (
     audit,
     billing,
     edgeapi,
@@ -25,13 +25,13 @@ from control import (
     walletapi,
     webhooks,
 )
-from control.cancel import UpstreamCanceller
-from control.delivery import Deliverer
 from control.http import ApiError, error_response
-from control.outbox import Outbox
-from control.retention import Retention
-from control.state import ControlState
-from control.wallet import SqliteWallet
+from control.jobs.cancel import UpstreamCanceller
+from control.jobs.delivery import Deliverer
+from control.jobs.retention import Retention
+from control.store.outbox import Outbox
+from control.store.state import ControlState
+from control.store.wallet import SqliteWallet
 
 log = logging.getLogger(__name__)
 

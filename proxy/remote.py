@@ -74,7 +74,7 @@ async def poll_snapshots(client: ControlClient, store: PolicyStore, wait: float 
 
 
 class RemoteWallet:
-    """The control plane's credits ledger, for an edge apart (see control/walletapi.py).
+    """The control plane's credits ledger, for an edge apart (see control/api/walletapi.py).
     Idempotent steps are retried briefly; a reservation is asked once and fails closed."""
 
     def __init__(self, client: ControlClient, attempts: int = 3) -> None:

@@ -34,7 +34,7 @@ from proxy.videos.origin import VideoOrigin
 from proxy.videos.stores import open_store
 
 if TYPE_CHECKING:
-    from control.cancel import UpstreamCanceller
+    from control.jobs.cancel import UpstreamCanceller
 
 log = logging.getLogger("nextapi")
 
@@ -132,13 +132,13 @@ async def run(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> None:
+    from control.api.usage import store_usage
     from control.app import create_app
-    from control.delivery import Deliverer
-    from control.retention import Retention
-    from control.state import ControlState
-    from control.usage import store_usage
-    from control.videos import VideoSweeper
-    from control.wallet import SqliteWallet
+    from control.jobs.delivery import Deliverer
+    from control.jobs.retention import Retention
+    from control.jobs.videos import VideoSweeper
+    from control.store.state import ControlState
+    from control.store.wallet import SqliteWallet
 
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -304,7 +304,7 @@ def _video_delivery(settings: Settings, store: AssetStore) -> VideoDelivery:
 
 def _canceller(settings: Settings) -> UpstreamCanceller | None:
     """What cancels a closed org's queued tasks upstream (needs the upstream key)."""
-    from control.cancel import UpstreamCanceller
+    from control.jobs.cancel import UpstreamCanceller
 
     api_key = os.environ.get("NEXTAPI_UPSTREAM_KEY")
     if not api_key:
@@ -333,7 +333,7 @@ def _metrics(services: EdgeServices) -> Callable[[], dict[str, int]]:
 
 
 def retention_periods(settings: Settings) -> Any:
-    from control.retention import Periods
+    from control.jobs.retention import Periods
 
     return Periods(
         api_logs_days=settings.retention_api_logs_days,
@@ -345,9 +345,9 @@ def retention_periods(settings: Settings) -> Any:
 
 async def purge(settings: Settings, dry_run: bool) -> None:
     """`run_proxy.py purge [--dry-run]`: one retention pass, printing what it deletes."""
-    from control.retention import Retention
-    from control.state import ControlState
-    from control.videos import VideoSweeper
+    from control.jobs.retention import Retention
+    from control.jobs.videos import VideoSweeper
+    from control.store.state import ControlState
 
     state = await ControlState.open(settings.data_dir)
     store = _video_store(settings)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from control.adminauth import Admin
 from control.http import ApiError
+from control.store.adminauth import Admin
 
 
 async def admin_for(request: Request) -> Admin:

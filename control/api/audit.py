@@ -8,11 +8,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control import db as dbm
-from control.access import admin_for
+from control.api.access import admin_for
+from control.api.rows import cut
 from control.http import decode_cursor, page_limit, rfc3339
-from control.rows import cut
-from control.state import ControlState
+from control.store import db as dbm
+from control.store.state import ControlState
 
 
 def audit_json(row: Any) -> dict[str, Any]:

@@ -7,9 +7,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control import db as dbm
-from control import validate
-from control.access import admin_for
+from control.api import validate
+from control.api.access import admin_for
+from control.api.orgs import load_org
+from control.api.rows import cut
 from control.http import (
     ApiError,
     bad_request,
@@ -19,10 +20,9 @@ from control.http import (
     page_limit,
     rfc3339,
 )
-from control.orgs import load_org
-from control.rows import cut
-from control.state import ControlState
-from control.wallet import SqliteWallet
+from control.store import db as dbm
+from control.store.state import ControlState
+from control.store.wallet import SqliteWallet
 
 MAX_GRANT = 2**53  # micro-credits, as for limits: exact in JSON and msgpack
 

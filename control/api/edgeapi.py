@@ -10,10 +10,10 @@ import msgpack
 from starlette.requests import Request
 from starlette.responses import Response
 
-from control.access import edge_for
+from control.api.access import edge_for
+from control.api.usage import store_usage
 from control.http import bad_request
-from control.state import ControlState
-from control.usage import store_usage
+from control.store.state import ControlState
 from proxy.usage.records import check_record
 
 MSGPACK = "application/msgpack"

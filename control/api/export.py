@@ -35,17 +35,17 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from control import db as dbm
-from control.access import admin_for
-from control.audit import audit_json
-from control.billing import ledger_json, reservation_json, task_json
+from control.api.access import admin_for
+from control.api.audit import audit_json
+from control.api.billing import ledger_json, reservation_json, task_json
+from control.api.keys import key_json
+from control.api.orgs import load_org, org_json
+from control.api.security import event_json
+from control.api.usage import request_json
+from control.api.webhooks import webhook_json
 from control.http import rfc3339
-from control.keys import key_json
-from control.orgs import load_org, org_json
-from control.security import event_json
-from control.state import ControlState
-from control.usage import request_json
-from control.webhooks import webhook_json
+from control.store import db as dbm
+from control.store.state import ControlState
 from proxy.tasks.callbacks import INGRESS_PREFIX
 
 FORMAT = "nextapi-export"

@@ -9,9 +9,9 @@ import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control import db as dbm
-from control import rows, validate
-from control.access import admin_for
+from control.api import rows, validate
+from control.api.access import admin_for
+from control.api.orgs import load_org
 from control.http import (
     ApiError,
     bad_request,
@@ -19,8 +19,8 @@ from control.http import (
     json_body,
     rfc3339,
 )
-from control.orgs import load_org
-from control.state import ControlState
+from control.store import db as dbm
+from control.store.state import ControlState
 from proxy.auth import keys
 
 KEY_FIELDS = {"name", "allowed_ips", "models", "rate_limit", "spend_limit", "expires_at"}

@@ -9,10 +9,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control import catalog as catalogdb
-from control.access import admin_for
+from control.api.access import admin_for
 from control.http import ApiError, json_body, not_found, rfc3339
-from control.state import ControlState
+from control.store import catalog as catalogdb
+from control.store.state import ControlState
 from proxy.seedance.catalog import Catalog, CatalogError, ModelFamily, fraction_text
 
 

@@ -9,10 +9,8 @@ import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control import db as dbm
-from control import rows, validate
-from control.access import admin_for
-from control.cancel import cancel_in_flight
+from control.api import rows, validate
+from control.api.access import admin_for
 from control.http import (
     ApiError,
     bad_request,
@@ -20,8 +18,10 @@ from control.http import (
     json_body,
     rfc3339,
 )
-from control.retention import Retention
-from control.state import ControlState
+from control.jobs.cancel import cancel_in_flight
+from control.jobs.retention import Retention
+from control.store import db as dbm
+from control.store.state import ControlState
 
 ORG_FIELDS = {
     "name",

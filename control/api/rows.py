@@ -8,10 +8,10 @@ from typing import Any
 import aiosqlite
 from starlette.requests import Request
 
-from control import db as dbm
-from control.adminauth import Admin
 from control.http import decode_cursor, encode_cursor, not_found, page_limit, parse_time
-from control.state import ControlState
+from control.store import db as dbm
+from control.store.adminauth import Admin
+from control.store.state import ControlState
 
 
 async def load(state: ControlState, table: str, row_id: str, what: str) -> aiosqlite.Row:

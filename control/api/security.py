@@ -1,6 +1,6 @@
 """Security events in the control plane: stored beside the usage records they travel with, and
 listed for admins (`GET /v1/security-events`) to trace failed authentications to an address, a
-key or an org. Kept `retention_security_events_days` (90), see control/retention.py."""
+key or an org. Kept `retention_security_events_days` (90), see control/jobs/retention.py."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control.access import admin_for
+from control.api.access import admin_for
+from control.api.rows import newest_first
 from control.http import bad_request, rfc3339
-from control.rows import newest_first
-from control.state import ControlState
+from control.store.state import ControlState
 from proxy.auth.netaddr import parse_address
 from proxy.auth.security import FIELDS, REASONS
 

@@ -9,12 +9,12 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 
-from control import db as dbm
-from control import validate
-from control.access import admin_for
-from control.adminauth import SCOPES, new_token
+from control.api import validate
+from control.api.access import admin_for
 from control.http import ApiError, bad_request, json_body, rfc3339
-from control.state import ControlState
+from control.store import db as dbm
+from control.store.adminauth import SCOPES, new_token
+from control.store.state import ControlState
 from proxy.auth import keys
 
 

@@ -8,13 +8,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control.abuse import suspend_abusers
-from control.access import admin_for
+from control.api.access import admin_for
+from control.api.orgs import load_org
+from control.api.rows import newest_first
+from control.api.security import store_events
 from control.http import rfc3339
-from control.orgs import load_org
-from control.rows import newest_first
-from control.security import store_events
-from control.state import ControlState
+from control.jobs.abuse import suspend_abusers
+from control.store.state import ControlState
 from proxy.auth import security
 from proxy.usage.records import FIELDS
 

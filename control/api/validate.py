@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from control import db as dbm
 from control.http import bad_request, parse_time
+from control.store import db as dbm
 from proxy.auth.netaddr import parse_networks
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -10,9 +10,9 @@ import msgpack
 from starlette.requests import Request
 from starlette.responses import Response
 
-from control.access import edge_for
+from control.api.access import edge_for
 from control.http import bad_request
-from control.wallet import SqliteWallet
+from control.store.wallet import SqliteWallet
 from proxy.billing.wallet import Hold
 
 MSGPACK = "application/msgpack"

@@ -15,14 +15,14 @@ import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control import db as dbm
-from control import rows, validate
-from control.access import admin_for
+from control.api import rows, validate
+from control.api.access import admin_for
+from control.api.orgs import load_org
 from control.http import ApiError, bad_request, json_body, not_found, page_limit, rfc3339
-from control.orgs import load_org
-from control.outbox import ALL_TASK_EVENTS, EVENT_TYPES
-from control.signing import new_secret
-from control.state import ControlState
+from control.jobs.signing import new_secret
+from control.store import db as dbm
+from control.store.outbox import ALL_TASK_EVENTS, EVENT_TYPES
+from control.store.state import ControlState
 
 MAX_GRACE_SECONDS = 7 * 86400
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from control import db as dbm
-from control.state import ControlState
+from control.store import db as dbm
+from control.store.state import ControlState
 
 WINDOW_SECONDS = 600
 ACTOR = "system:abuse"

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from control import db as dbm
-from control.state import ControlState
-from control.wallet import SqliteWallet
+from control.store import db as dbm
+from control.store.state import ControlState
+from control.store.wallet import SqliteWallet
 from proxy.seedance.routes import TASKS_PATH
 
 log = logging.getLogger(__name__)

@@ -28,9 +28,9 @@ from typing import Any
 import aiosqlite
 import httpx
 
-from control import db as dbm
-from control.signing import signature_header
-from control.state import ControlState
+from control.jobs.signing import signature_header
+from control.store import db as dbm
+from control.store.state import ControlState
 
 log = logging.getLogger(__name__)
 

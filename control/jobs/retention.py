@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from control import db as dbm
-from control.state import ControlState
-from control.videos import VideoSweeper
+from control.jobs.videos import VideoSweeper
+from control.store import db as dbm
+from control.store.state import ControlState
 from proxy.billing.idempotency import TTL_SECONDS as IDEMPOTENCY_TTL
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from control import db as dbm
-from control.state import ControlState
+from control.store import db as dbm
+from control.store.state import ControlState
 from proxy.videos.assets import AssetError, AssetStore
 
 log = logging.getLogger(__name__)

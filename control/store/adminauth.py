@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from control import db as dbm
 from control.http import ApiError
+from control.store import db as dbm
 from proxy.auth import keys
 
 # admin: everything; read: GET calls only; edge: only what an edge apart needs (/v1/edge/...)

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiosqlite
 
-from control import db as dbm
+from control.store import db as dbm
 from proxy.seedance.catalog import Catalog, fraction_text, parse_family
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ import json
 
 import aiosqlite
 
-from control import db as dbm
-from control.state import ControlState
+from control.store import db as dbm
+from control.store.state import ControlState
 from proxy.billing.idempotency import IN_PROGRESS, MISMATCH, NEW, REPLAY, TTL_SECONDS, Claim
 
-ABANDONED_SECONDS = 300.0  # as control/wallet.py's HOLD_SECONDS: the create never answered
+ABANDONED_SECONDS = 300.0  # as control/store/wallet.py's HOLD_SECONDS: the create never answered
 
 
 async def claim(

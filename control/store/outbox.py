@@ -1,6 +1,6 @@
 """Task events into the webhook outbox (SQLite): one row per event and endpoint, durable before
 the caller goes on (the upstream's callback is acknowledged only after), delivered by
-control/delivery.py.
+control/jobs/delivery.py.
 
 An event is a task's new status. It goes to every enabled endpoint of the task's org subscribed
 to that event type, and to the endpoint the task named as its `callback_url` (every status of
@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from control import db as dbm
-from control.state import ControlState
+from control.store import db as dbm
+from control.store.state import ControlState
 
 EVENT_TYPES = (
     "task.queued",

@@ -12,9 +12,9 @@ from typing import Any
 
 import aiosqlite
 
-from control import catalog as catalogdb
-from control import db as dbm
-from control.adminauth import AdminAuth
+from control.store import catalog as catalogdb
+from control.store import db as dbm
+from control.store.adminauth import AdminAuth
 from proxy.seedance.catalog import Catalog
 
 type SnapshotListener = Callable[[dict[str, Any]], None]

@@ -23,9 +23,9 @@ from typing import Any
 
 import aiosqlite
 
-from control import db as dbm
-from control import idempotency
-from control.state import ControlState
+from control.store import db as dbm
+from control.store import idempotency
+from control.store.state import ControlState
 from proxy.billing import pricing
 from proxy.billing.idempotency import Claim
 from proxy.billing.wallet import Hold, Refusal
@@ -330,7 +330,7 @@ class SqliteWallet:
         )
         return [row["task_id"] for row in rows]
 
-    # --- Idempotency-Key (control/idempotency.py) ---------------------------------------------
+    # --- Idempotency-Key (control/store/idempotency.py) -----------------------------------
 
     async def idempotency_claim(self, org_id: str, key: str, digest: str, request_id: str) -> Claim:
         return await idempotency.claim(self.state, org_id, key, digest, request_id, self.clock())

@@ -1,5 +1,5 @@
 """What the edge asks of the credits ledger on the life of a create. The ledger itself lives in
-the control plane (control/wallet.py, SQLite); an edge in the same process calls it directly,
+the control plane (control/store/wallet.py, SQLite); an edge in the same process calls it directly,
 an edge apart calls it over HTTP (proxy/remote.py)."""
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import control.app
-from control.state import ControlState
+from control.store.state import ControlState
 
 ADMIN_TOKEN = "nat_unit-admin-token-7Qm2xR9vLk4pZ8wN"
 DB_NAME = "nextapi.sqlite3"

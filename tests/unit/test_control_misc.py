@@ -12,8 +12,8 @@ import msgpack
 import pytest
 
 import control.app
+from control.api.usage import store_usage
 from control.http import encode_cursor
-from control.usage import store_usage
 from proxy.usage.records import FIELDS
 from tests.unit.conftest import Control, ControlRunner, assert_error
 

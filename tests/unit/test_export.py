@@ -17,8 +17,8 @@ import httpx
 import pytest
 from starlette.routing import Route
 
+import control.api.export
 import control.app
-import control.export
 from control.http import rfc3339
 from proxy.auth.keys import parse_key
 from proxy.tasks.callbacks import INGRESS_PREFIX
@@ -44,7 +44,7 @@ FILES = {"org.json", "manifest.json", *NDJSON}
 def export_route(monkeypatch: pytest.MonkeyPatch) -> None:
     """The route, should control/app.py not list it (yet): create_app reads ROUTES when called."""
     if not any(route.path == EXPORT_PATH for route in control.app.ROUTES):
-        route = Route(EXPORT_PATH, control.export.export_org, methods=["GET"])
+        route = Route(EXPORT_PATH, control.api.export.export_org, methods=["GET"])
         monkeypatch.setattr(control.app, "ROUTES", [*control.app.ROUTES, route])
 
 
@@ -512,7 +512,7 @@ def test_export_of_an_empty_org_and_pages_spanning_attempts(
     control_plane: ControlRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With pages of 3 rows an event's attempts fall across pages; every event stays whole."""
-    monkeypatch.setattr(control.export, "PAGE", 3)
+    monkeypatch.setattr(control.api.export, "PAGE", 3)
 
     async def body(ctl: Control) -> None:
         empty = await ctl.create_org()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from control import idempotency as store
-from control.wallet import SqliteWallet
+from control.store import idempotency as store
+from control.store.wallet import SqliteWallet
 from proxy.billing.idempotency import IN_PROGRESS, MISMATCH, NEW, REPLAY, TTL_SECONDS, body_hash
 from proxy.billing.wallet import Hold
 from tests.unit.conftest import Control, ControlRunner

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from control import db as dbm
-from control.retention import DAY, Periods, Retention
-from control.state import ControlState
-from control.usage import store_usage
+from control.api.usage import store_usage
+from control.jobs.retention import DAY, Periods, Retention
+from control.store import db as dbm
+from control.store.state import ControlState
 
 NOW = 1_900_000_000.0  # 2030-03-17
 

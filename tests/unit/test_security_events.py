@@ -22,10 +22,10 @@ from addons.auth import Auth
 from addons.edge import Edge
 from addons.ipallow import IpAllow
 from addons.metering import Metering
-from control import db as dbm
-from control.retention import DAY, Periods, Retention
-from control.state import ControlState
-from control.usage import store_usage
+from control.api.usage import store_usage
+from control.jobs.retention import DAY, Periods, Retention
+from control.store import db as dbm
+from control.store.state import ControlState
 from proxy.auth import keys
 from proxy.auth.security import KIND, REASONS, ThrottledSample
 from proxy.policy import Snapshot

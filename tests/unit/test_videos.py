@@ -18,10 +18,10 @@ from mitmproxy.test import taddons, tflow, tutils
 
 from addons.failclosed import FailClosed
 from addons.videos import Videos
-from control import db as dbm
-from control.retention import Periods, Retention
-from control.state import ControlState
-from control.videos import VideoSweeper
+from control.jobs.retention import Periods, Retention
+from control.jobs.videos import VideoSweeper
+from control.store import db as dbm
+from control.store.state import ControlState
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.policy import OrgPolicy, Snapshot
 from proxy.seedance.routes import VIDEO, match

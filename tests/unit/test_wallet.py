@@ -1,5 +1,5 @@
-"""The credits wallet (control/wallet.py): ledger-derived balance, reservations against balance and
-spend limits, settlement exactly once per task, crash recovery and task ownership.
+"""The credits wallet (control/store/wallet.py): ledger-derived balance, reservations against
+balance and spend limits, settlement exactly once per task, crash recovery and task ownership.
 
 Every test runs against a real SQLite file under tmp_path (ControlState.open), the real price table
 (config/models.toml) and an injected clock; async bodies run with asyncio.run.
@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from control import db as dbm
-from control.state import ControlState
-from control.wallet import HOLD_SECONDS, SqliteWallet
+from control.store import db as dbm
+from control.store.state import ControlState
+from control.store.wallet import HOLD_SECONDS, SqliteWallet
 from proxy.billing import pricing
 from proxy.billing.wallet import Hold, Refusal
 from proxy.seedance.catalog import Catalog

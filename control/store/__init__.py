@@ -1,0 +1,2 @@
+"""The control plane's SQLite: schema and migrations, the shared state and policy publisher,
+the credits ledger, the model catalog, Idempotency-Keys, the webhook outbox, admin tokens."""
