@@ -40,16 +40,25 @@ def ensure_ca(confdir: Path) -> Path:
 
 
 class ListenReporter:
-    """Prints where the proxy listens once mitmproxy runs (port 0 resolves here)."""
+    """Prints where the proxy listens once mitmproxy runs (port 0 resolves here), or why the
+    mode could not start (mitmproxy only logs that and carries on)."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.ready = asyncio.Event()
         self.address: tuple[str, int] | None = None
+        self.failure: str | None = None
+        self.wireguard_conf: str | None = None
 
     def running(self) -> None:
         server: Any = ctx.master.addons.get("proxyserver")
-        if self.mode == "local":
+        instances = list(server.servers)
+        broken = [i for i in instances if not i.is_running]
+        if not instances or broken:
+            reason = str(broken[0].last_exception) if broken else "no server started"
+            reason = reason.split("\n\nStack backtrace")[0].strip()  # the Rust part's trace
+            self.failure = f"the {self.mode} mode could not start: {reason}"
+        elif self.mode == "local":
             print("dev proxy intercepting local processes (mitmproxy local mode)", flush=True)
         else:
             host, port = server.listen_addrs()[0][:2]
@@ -57,7 +66,23 @@ class ListenReporter:
             shown = f"[{host}]" if ":" in host else host
             kind = "dev proxy (wireguard, udp)" if self.mode == "wireguard" else "dev proxy"
             print(f"{kind} listening on {shown}:{port}", flush=True)
+            if self.mode == "wireguard":
+                self.wireguard_conf = wireguard_client_conf(instances[0].client_conf(), port)
         self.ready.set()
+
+
+def wireguard_client_conf(conf: str | None, port: int) -> str | None:
+    """mitmproxy writes the port it was asked for (0 for "any") into the peer's Endpoint; the
+    client needs the port it got."""
+    if conf is None:
+        return None
+    lines = []
+    for line in conf.splitlines():
+        if line.startswith("Endpoint = "):
+            host = line.removeprefix("Endpoint = ").rsplit(":", 1)[0]
+            line = f"Endpoint = {host}:{port}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _mode(settings: DevSettings) -> list[str]:
@@ -192,12 +217,16 @@ async def run(settings: DevSettings) -> int:
         task = asyncio.create_task(dev.run())
         stack.push_async_callback(_stop_master, dev, task)
         await _first(reporter.ready.wait(), task)
+        if reporter.failure:
+            print(f"dev: {reporter.failure}", file=sys.stderr, flush=True)
+            return 1
         print(f"ca bundle: {bundle.resolve()}", flush=True)
         print(f"callback secret: {secret}", flush=True)
-        if settings.mode == "wireguard":
-            print(
-                f"wireguard client config: {dev_dir / 'mitmproxy' / 'wireguard.conf'}", flush=True
-            )
+        if reporter.wireguard_conf:
+            conf = dev_dir / "wireguard-client.conf"
+            conf.write_text(reporter.wireguard_conf + "\n", encoding="utf-8")
+            conf.chmod(0o600)
+            print(f"wireguard client config: {conf.resolve()}", flush=True)
 
         if settings.command:
             if reporter.address is not None:
