@@ -85,6 +85,14 @@ def wireguard_client_conf(conf: str | None, port: int) -> str | None:
     return "\n".join(lines)
 
 
+def child_env(settings: DevSettings, proxy_url: str, bundle: Path) -> dict[str, str]:
+    """What a program needs to go through the proxy: proxy settings in regular mode; only the
+    CA in local and wireguard modes (their traffic is captured without proxy settings)."""
+    if settings.mode == "regular":
+        return trust.proxy_env(proxy_url, bundle)
+    return trust.ca_env(bundle)
+
+
 def _mode(settings: DevSettings) -> list[str]:
     if settings.mode == "local":
         return [f"local:{settings.local_processes}" if settings.local_processes else "local"]
@@ -175,9 +183,8 @@ async def run(settings: DevSettings) -> int:
     dev_dir = settings.dev_dir
     dev_dir.mkdir(parents=True, exist_ok=True)
     bundle = trust.write_bundle(ensure_ca(dev_dir / "mitmproxy"), dev_dir / trust.BUNDLE_FILE)
-    env = trust.proxy_env(settings.proxy_url, bundle)
     if settings.env_only:
-        print(trust.export_lines(env))
+        print(trust.export_lines(child_env(settings, settings.proxy_url, bundle)))
         return 0
     if settings.replay is not None:
         cassette.load(settings.replay)  # refused before anything starts, naming file and line
@@ -229,12 +236,13 @@ async def run(settings: DevSettings) -> int:
             print(f"wireguard client config: {conf.resolve()}", flush=True)
 
         if settings.command:
+            proxy_url = settings.proxy_url
             if reporter.address is not None:
                 host, port = reporter.address
                 if host in ("", "0.0.0.0", "::"):
                     host = "127.0.0.1"
-                shown = f"[{host}]" if ":" in host else host
-                env = trust.proxy_env(f"http://{shown}:{port}", bundle)
+                proxy_url = "http://" + (f"[{host}]" if ":" in host else host) + f":{port}"
+            env = child_env(settings, proxy_url, bundle)
             return await _run_command(settings.command, env, stop, task)
         await _first(stop.wait(), task)
         return 0

@@ -28,20 +28,23 @@ def write_bundle(ca_cert: Path, bundle: Path) -> Path:
     return bundle
 
 
-def proxy_env(proxy_url: str, bundle: Path) -> dict[str, str]:
-    """Proxy and trust settings for a child process. Loopback stays direct (NO_PROXY) so an
-    app's own local callback receiver and the target are reached without the proxy."""
+def ca_env(bundle: Path) -> dict[str, str]:
+    """Trust settings alone (the local mode needs no proxy settings, only the CA)."""
     ca = str(bundle.resolve())
-    no_proxy = "localhost,127.0.0.1,::1"
-    env = {
-        "HTTPS_PROXY": proxy_url,
-        "HTTP_PROXY": proxy_url,
-        "NO_PROXY": no_proxy,
+    return {
         "SSL_CERT_FILE": ca,
         "REQUESTS_CA_BUNDLE": ca,
         "CURL_CA_BUNDLE": ca,
         "NODE_EXTRA_CA_CERTS": ca,
     }
+
+
+def proxy_env(proxy_url: str, bundle: Path) -> dict[str, str]:
+    """Proxy and trust settings for a child process. Loopback stays direct (NO_PROXY) so an
+    app's own local callback receiver and the target are reached without the proxy."""
+    no_proxy = "localhost,127.0.0.1,::1"
+    env = {"HTTPS_PROXY": proxy_url, "HTTP_PROXY": proxy_url, "NO_PROXY": no_proxy}
+    env |= ca_env(bundle)
     # curl reads only the lower-case http_proxy; some tools read only lower-case names.
     env |= {"https_proxy": proxy_url, "http_proxy": proxy_url, "no_proxy": no_proxy}
     return env

@@ -211,6 +211,10 @@ def test_other_hosts_keep_their_own_certificate(
         assert "own-cert-server" in seen.stderr and "mitmproxy" not in seen.stderr
         # The dev CA could not have vouched for it: the server's own certificate was seen.
         assert curl(proxy.url, url, proxy.bundle).returncode != 0
+        # A client that does not trust the dev CA gets a plain TLS verification error.
+        untrusted = curl(proxy.url, f"https://{BYTEPLUS}{TASKS}/x", server_cert)
+        assert untrusted.returncode == 60, untrusted.stderr
+        assert "certificate" in untrusted.stderr
     finally:
         proxy.stop()
 
