@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -147,8 +148,6 @@ def build_master(
 def _print_delivery(settings: DevSettings) -> Any:
     def show(delivery: Delivery) -> None:
         if settings.json_tail:
-            import json
-
             record = {
                 "callback": delivery.status,
                 "task_id": delivery.task_id,
@@ -158,7 +157,8 @@ def _print_delivery(settings: DevSettings) -> Any:
             print(json.dumps(record, separators=(",", ":")), flush=True)
         else:
             answer = delivery.http_status or "not delivered"
-            print(f"callback {delivery.task_id} {delivery.status} → {delivery.url} {answer}")
+            line = f"callback {delivery.task_id} {delivery.status} → {delivery.url} {answer}"
+            print(line, flush=True)
 
     return show
 
@@ -210,8 +210,9 @@ async def run(settings: DevSettings) -> int:
             sim = await _start_simulator(settings) if need_sim else None
             if sim is not None:
                 stack.push_async_callback(sim.stop)
-            # With no simulator (replay only) nothing is routed: the guard answers misses.
-            target_url = f"http://{sim.host}:{sim.port}" if sim else "http://127.0.0.1:9"
+            # Replay alone starts no simulator: nothing is routed (misses are 501s, and the
+            # guard would refuse anything else).
+            target_url = f"http://{sim.host}:{sim.port}" if sim else ""
         else:
             assert settings.target.url is not None
             target_url = settings.target.url

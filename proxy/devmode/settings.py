@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxy.devmode.targets import SIM, Target, parse_target
+from proxy.devmode.targets import SIM, Target
 
 SEEDANCE_HOSTS = ("ark.ap-southeast.bytepluses.com", "ark.cn-beijing.volces.com")
 DEFAULT_LISTEN = "127.0.0.1:8899"
@@ -152,6 +153,17 @@ def parse(argv: list[str]) -> DevSettings:
         command=command,
         env_only=env_only,
     )
+
+
+def parse_target(value: str) -> Target:
+    if value == "sim":
+        return SIM
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DevUsageError(f"--target must be `sim` or an http(s) URL, got {value!r}")
+    if parts.query or parts.fragment:
+        raise DevUsageError("--target may not carry a query or fragment")
+    return Target(value.rstrip("/"))
 
 
 def _hostport(value: str) -> tuple[str, int]:

@@ -46,19 +46,6 @@ class Target:
 SIM = Target()
 
 
-def parse_target(value: str) -> Target:
-    from proxy.devmode.settings import DevUsageError
-
-    if value == "sim":
-        return SIM
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise DevUsageError(f"--target must be `sim` or an http(s) URL, got {value!r}")
-    if parts.query or parts.fragment:
-        raise DevUsageError("--target may not carry a query or fragment")
-    return Target(value.rstrip("/"))
-
-
 def banner(target: Target, key: str | None, seedance_hosts: tuple[str, ...]) -> str:
     """The first line printed: what answers, and whether it costs money."""
     if target.is_sim:

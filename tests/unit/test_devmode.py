@@ -14,8 +14,8 @@ from standardwebhooks import Webhook
 from proxy.devmode import credits, redact, tail, trust
 from proxy.devmode.callbacks import is_local_url, load_secret, signed_headers
 from proxy.devmode.cassette import CassetteError, CassetteWriter, ReplayBook, load
-from proxy.devmode.settings import SEEDANCE_HOSTS, DevUsageError, parse
-from proxy.devmode.targets import SIM, banner, mask_key, parse_target
+from proxy.devmode.settings import SEEDANCE_HOSTS, DevUsageError, parse, parse_target
+from proxy.devmode.targets import SIM, banner, mask_key
 from proxy.pricing import PriceTable
 from proxy.seedance import CreateRequest, parse_create
 

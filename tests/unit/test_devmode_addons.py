@@ -17,6 +17,8 @@ from addons.devmode.recorder import Recorder
 from addons.devmode.replayer import Replayer
 from addons.devmode.router import TargetRouter
 from proxy.devmode.cassette import load
+from proxy.devmode.runtime import child_env, wireguard_client_conf
+from proxy.devmode.settings import parse
 
 SEEDANCE = "ark.ap-southeast.bytepluses.com"
 TASKS = "/api/v3/contents/generations/tasks"
@@ -186,3 +188,22 @@ def test_recorder_writes_what_the_target_answered(tmp_path: Path) -> None:
     (exchange,) = load(path)
     assert exchange.path == TASKS + "/cgt-1" and exchange.host == SEEDANCE
     assert exchange.response.body == b'{"status": "queued"}'
+
+
+def test_child_env_by_mode(tmp_path: Path) -> None:
+    bundle = tmp_path / "b.pem"
+    regular = child_env(parse([]), "http://127.0.0.1:1", bundle)
+    assert regular["HTTPS_PROXY"] == "http://127.0.0.1:1"
+    assert regular["SSL_CERT_FILE"] == str(bundle.resolve())
+    for mode in ("local", "wireguard"):
+        only_ca = child_env(parse(["--mode", mode]), "http://127.0.0.1:1", bundle)
+        assert "HTTPS_PROXY" not in only_ca and "https_proxy" not in only_ca
+        assert only_ca["REQUESTS_CA_BUNDLE"] == str(bundle.resolve())
+
+
+def test_wireguard_client_conf_gets_the_bound_port() -> None:
+    conf = "[Interface]\nPrivateKey = k\n\n[Peer]\nEndpoint = 192.0.2.1:0\nAllowedIPs = 0.0.0.0/0"
+    fixed = wireguard_client_conf(conf, 51820)
+    assert fixed is not None and "Endpoint = 192.0.2.1:51820" in fixed
+    assert fixed.replace(":51820", ":0") == conf
+    assert wireguard_client_conf(None, 1) is None
