@@ -392,3 +392,24 @@ def test_bodies_in_the_tail_are_redacted(tmp_path: Path) -> None:
     assert tail["response_body"] == {"id": answer.json()["id"]}
     assert secret_key not in proxy.process.output()
     assert "my-private-key" not in proxy.process.output()
+
+
+def test_simulator_faults_are_flags(tmp_path: Path) -> None:
+    forced = DevProxy(tmp_path / "a", "--json", "--force-status", "429", "--latency", "150")
+    try:
+        with forced.client() as client:
+            answer = client.post(f"https://{BYTEPLUS}{TASKS}", json=TEXT_CREATE)
+        assert answer.status_code == 429
+        assert "fixed_status" in answer.json()["error"]["message"]
+        record = json.loads(forced.process.wait_for(r'^\{.*"method":"POST"').string)
+        assert record["status"] == 429 and record["latency_ms"] >= 150
+    finally:
+        forced.stop()
+    failing = DevProxy(tmp_path / "b", "--fail-rate", "1")
+    try:
+        with failing.client() as client:
+            answer = client.get(f"https://{VOLCENGINE}{TASKS}/cgt-1")
+        assert answer.status_code == 500
+        assert answer.json()["error"]["code"] == "InternalServiceError"
+    finally:
+        failing.stop()
