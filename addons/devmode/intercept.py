@@ -3,13 +3,9 @@ tunnelled untouched (the client sees the real server's certificate)."""
 
 from __future__ import annotations
 
-import logging
-
-from mitmproxy import exceptions, http, tls
+from mitmproxy import ctx, exceptions, http, tls
 
 from addons.devmode import APP_PATH, CAUGHT
-
-log = logging.getLogger(__name__)
 
 
 class InterceptHosts:
@@ -27,8 +23,6 @@ class InterceptHosts:
     def configure(self, updated: set[str]) -> None:
         if "dev_intercept_hosts" not in updated:
             return
-        from mitmproxy import ctx
-
         hosts = [h.strip().lower().rstrip(".") for h in ctx.options.dev_intercept_hosts.split(",")]
         if any(not h or "/" in h or ":" in h or " " in h for h in hosts):
             raise exceptions.OptionsError(
