@@ -59,6 +59,11 @@ class ListenReporter:
             reason = str(broken[0].last_exception) if broken else "no server started"
             reason = reason.split("\n\nStack backtrace")[0].strip()  # the Rust part's trace
             self.failure = f"the {self.mode} mode could not start: {reason}"
+            if self.mode == "local":
+                self.failure += (
+                    "\n(on Linux it needs root, Linux >= 6.8, cgroup v2 at /sys/fs/cgroup and"
+                    " sudo on PATH; see README, Local development, Modes)"
+                )
         elif self.mode == "local":
             print("dev proxy intercepting local processes (mitmproxy local mode)", flush=True)
         else:
