@@ -367,6 +367,10 @@ async def purge(settings: Settings, dry_run: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["dev"]:
+        from proxy.devmode.runtime import main as dev_main
+
+        sys.exit(dev_main(argv[1:]))
     if argv[:1] == ["purge"]:
         dry_run = "--dry-run" in argv
         settings = load([a for a in argv[1:] if a != "--dry-run"])
