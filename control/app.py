@@ -77,6 +77,7 @@ ROUTES = [
     Route("/v1/audit", audit.list_audit, methods=["GET"]),
     Route("/v1/security-events", security.list_security_events, methods=["GET"]),
     Route("/v1/admin/tokens", system.create_admin_token, methods=["POST"]),
+    Route("/v1/admin/tokens", system.list_admin_tokens, methods=["GET"]),
     Route("/v1/admin/tokens/{token}", system.revoke_admin_token, methods=["DELETE"]),
     Route("/v1/edge/snapshot", edgeapi.get_snapshot, methods=["GET"]),
     Route("/v1/edge/usage", edgeapi.post_usage, methods=["POST"]),

@@ -216,6 +216,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX security_events_org ON security_events(org_id, ts);
     CREATE INDEX security_events_key ON security_events(key_id, ts);
     """,
+    """
+    ALTER TABLE admin_tokens ADD COLUMN last_used_at REAL;
+    """,
 ]
 
 

@@ -40,6 +40,8 @@ class ControlState:
         return state
 
     async def close(self) -> None:
+        async with self.transaction() as tx:
+            await self.admin.flush_last_used(tx)
         self.admin.close()
         await self.db.close()
 
