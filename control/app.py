@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from control import (
+    aggregates,
     audit,
     billing,
     edgeapi,
@@ -51,6 +52,8 @@ ROUTES = [
     Route("/v1/orgs/{org}/keys", keys.create_key, methods=["POST"]),
     Route("/v1/orgs/{org}/keys", keys.list_keys, methods=["GET"]),
     Route("/v1/orgs/{org}/requests", usage.list_requests, methods=["GET"]),
+    Route("/v1/orgs/{org}/usage", aggregates.org_usage, methods=["GET"]),
+    Route("/v1/usage", aggregates.all_usage, methods=["GET"]),
     Route("/v1/orgs/{org}/credits", billing.grant_credits, methods=["POST"]),
     Route("/v1/orgs/{org}/balance", billing.get_balance, methods=["GET"]),
     Route("/v1/orgs/{org}/ledger", billing.get_ledger, methods=["GET"]),

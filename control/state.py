@@ -14,6 +14,7 @@ import aiosqlite
 
 from control import db as dbm
 from control.adminauth import AdminAuth
+from control.rollup import Folder
 
 type SnapshotListener = Callable[[dict[str, Any]], None]
 
@@ -26,6 +27,7 @@ class ControlState:
         self.data_dir = data_dir
         self.suspend_after_rate_limited = suspend_after_rate_limited
         self.admin = AdminAuth(database)
+        self.rollups = Folder(self)  # usage rollups: a database file of their own
         self._write_lock = asyncio.Lock()
         self._snapshot: dict[str, Any] = {"version": 0, "orgs": [], "keys": []}
         self._snapshot_changed = asyncio.Condition()
@@ -43,6 +45,7 @@ class ControlState:
         async with self.transaction() as tx:
             await self.admin.flush_last_used(tx)
         self.admin.close()
+        await self.rollups.close()
         await self.db.close()
 
     @contextlib.asynccontextmanager
