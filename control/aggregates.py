@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiosqlite
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
+from control import csvout
 from control.access import admin_for
 from control.http import bad_request, parse_time, rfc3339
 from control.orgs import load_org
@@ -432,18 +433,44 @@ def envelope(query: UsageQuery, rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-async def org_usage(request: Request) -> JSONResponse:
+ROW_FIELDS = [
+    "requests",
+    "errors_4xx",
+    "errors_5xx",
+    *(f"latency_p{p}_ms" for p in PERCENTILES),
+    "latency_avg_ms",
+    "credits_reserved",
+    "credits_charged",
+    "tokens",
+    "tasks_created",
+    "tasks_succeeded",
+    "bytes_in",
+    "bytes_out",
+]
+
+
+def _answer(request: Request, query: UsageQuery, rows: list[dict[str, Any]]) -> Response:
+    if csvout.wants_csv(request):
+        columns = [*(["start", "end"] if query.unit else [])]
+        columns += [DIMENSION_FIELDS[d] for d in query.dims] + ROW_FIELDS
+        return csvout.response(columns, csvout.listed(rows), "usage")
+    return JSONResponse(envelope(query, rows))
+
+
+async def org_usage(request: Request) -> Response:
     """The org's usage aggregated over `from`..`to`, grouped by `group_by`."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     org_id = request.path_params["org"]
+    csvout.wants_csv(request)  # a bad `format` is refused before any work
     await load_org(state, org_id)
     query, rows = await run_query(request, org_id)
-    return JSONResponse(envelope(query, rows))
+    return _answer(request, query, rows)
 
 
-async def all_usage(request: Request) -> JSONResponse:
+async def all_usage(request: Request) -> Response:
     """Usage of every org aggregated over `from`..`to` (`org` is then a group)."""
     await admin_for(request)
+    csvout.wants_csv(request)
     query, rows = await run_query(request, None)
-    return JSONResponse(envelope(query, rows))
+    return _answer(request, query, rows)
