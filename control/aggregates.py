@@ -218,7 +218,8 @@ async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[st
         for cube, low, high in _cover(query, segments, lo, hi):
             await _read_rollup(db, query, cube, low, high, segments, groups)
         folded = await watermark(db, "r")
-        where = "u.rowid > ? AND u.ts >= ? AND u.ts < ?"
+        # `+u.ts`: seek by rowid (the few rows not folded yet), never scan the time index
+        where = "u.rowid > ? AND +u.ts >= ? AND +u.ts < ?"
         await _read_raw(db, query, where, [folded, lo, hi], segments, groups)
         edges = [(query.start, lo), (hi, query.end)]
     else:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
+from starlette.routing import Mount, Route
 
 from control import (
     aggregates,
     audit,
     billing,
+    docs,
     edgeapi,
     export,
     keys,
@@ -28,6 +30,7 @@ from control import (
 from control.cancel import UpstreamCanceller
 from control.delivery import Deliverer
 from control.http import ApiError, error_response
+from control.openapi import document
 from control.outbox import Outbox
 from control.retention import Retention
 from control.state import ControlState
@@ -88,25 +91,15 @@ ROUTES = [
 ]
 
 
-async def openapi(request: Request) -> JSONResponse:
-    """The API's schema: its paths and operations, built from the route table."""
-    paths: dict[str, dict[str, object]] = {}
-    for route in ROUTES:
-        summary = (route.endpoint.__doc__ or route.endpoint.__name__).strip().splitlines()[0]
-        for method in sorted((route.methods or set()) - {"HEAD"}):
-            paths.setdefault(route.path, {})[method.lower()] = {
-                "operationId": route.endpoint.__name__,
-                "summary": summary,
-                "security": [] if route.path in PUBLIC_PATHS else [{"admin": []}],
-            }
-    return JSONResponse(
-        {
-            "openapi": "3.1.0",
-            "info": {"title": "NextAPI Edge control plane", "version": "1"},
-            "components": {"securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}}},
-            "paths": paths,
-        }
-    )
+async def openapi(request: Request) -> Response:
+    """The API's OpenAPI 3.1 document, from the route table and the typed shapes."""
+    global _DOCUMENT
+    if _DOCUMENT is None:
+        _DOCUMENT = json.dumps(document(ROUTES), separators=(",", ":")).encode()
+    return Response(_DOCUMENT, media_type="application/json")
+
+
+_DOCUMENT: bytes | None = None
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -154,7 +147,12 @@ def create_app(
     canceller: UpstreamCanceller | None = None,
 ) -> Starlette:
     app = Starlette(
-        routes=[*_by_path(ROUTES), Route("/openapi.json", openapi, methods=["GET"])],
+        routes=[
+            *_by_path(ROUTES),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/docs", docs.docs_page, methods=["GET"]),
+            Mount("/docs/assets", docs.assets()),
+        ],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
