@@ -119,7 +119,7 @@ async def _bundle(
     up (the app logs it) and the answer is cut short: a ZIP without its central directory,
     which no reader takes for complete."""
     org_id = org["id"]
-    reader, owned = await snapshot_reader(state)
+    reader, owned = await _snapshot(state)
     try:
         # The org as the snapshot has it (it was read just now, before the snapshot began).
         org = await dbm.fetch_one(reader, "SELECT * FROM orgs WHERE id=?", org_id) or org
@@ -162,7 +162,7 @@ async def _bundle(
             await reader.close()
 
 
-async def snapshot_reader(state: ControlState) -> tuple[aiosqlite.Connection, bool]:
+async def _snapshot(state: ControlState) -> tuple[aiosqlite.Connection, bool]:
     """A read-only connection of its own in one read transaction (a WAL snapshot), and whether
     it is ours to close; the shared connection for a database that is not a file."""
     files = await dbm.fetch_all(state.db, "PRAGMA database_list")
