@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
+from starlette.routing import Mount, Route
 
 from control.api import (
+    aggregates,
     audit,
     billing,
+    docs,
     edgeapi,
     export,
     keys,
@@ -25,6 +28,7 @@ from control.api import (
     walletapi,
     webhooks,
 )
+from control.api.openapi import document
 from control.http import ApiError, error_response
 from control.jobs.cancel import UpstreamCanceller
 from control.jobs.delivery import Deliverer
@@ -51,6 +55,8 @@ ROUTES = [
     Route("/v1/orgs/{org}/keys", keys.create_key, methods=["POST"]),
     Route("/v1/orgs/{org}/keys", keys.list_keys, methods=["GET"]),
     Route("/v1/orgs/{org}/requests", usage.list_requests, methods=["GET"]),
+    Route("/v1/orgs/{org}/usage", aggregates.org_usage, methods=["GET"]),
+    Route("/v1/usage", aggregates.all_usage, methods=["GET"]),
     Route("/v1/orgs/{org}/credits", billing.grant_credits, methods=["POST"]),
     Route("/v1/orgs/{org}/balance", billing.get_balance, methods=["GET"]),
     Route("/v1/orgs/{org}/ledger", billing.get_ledger, methods=["GET"]),
@@ -82,6 +88,7 @@ ROUTES = [
     Route("/v1/audit", audit.list_audit, methods=["GET"]),
     Route("/v1/security-events", security.list_security_events, methods=["GET"]),
     Route("/v1/admin/tokens", system.create_admin_token, methods=["POST"]),
+    Route("/v1/admin/tokens", system.list_admin_tokens, methods=["GET"]),
     Route("/v1/admin/tokens/{token}", system.revoke_admin_token, methods=["DELETE"]),
     Route("/v1/edge/snapshot", edgeapi.get_snapshot, methods=["GET"]),
     Route("/v1/edge/usage", edgeapi.post_usage, methods=["POST"]),
@@ -89,25 +96,15 @@ ROUTES = [
 ]
 
 
-async def openapi(request: Request) -> JSONResponse:
-    """The API's schema: its paths and operations, built from the route table."""
-    paths: dict[str, dict[str, object]] = {}
-    for route in ROUTES:
-        summary = (route.endpoint.__doc__ or route.endpoint.__name__).strip().splitlines()[0]
-        for method in sorted((route.methods or set()) - {"HEAD"}):
-            paths.setdefault(route.path, {})[method.lower()] = {
-                "operationId": route.endpoint.__name__,
-                "summary": summary,
-                "security": [] if route.path in PUBLIC_PATHS else [{"admin": []}],
-            }
-    return JSONResponse(
-        {
-            "openapi": "3.1.0",
-            "info": {"title": "NextAPI Edge control plane", "version": "1"},
-            "components": {"securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}}},
-            "paths": paths,
-        }
-    )
+async def openapi(request: Request) -> Response:
+    """The API's OpenAPI 3.1 document, from the route table and the typed shapes."""
+    global _DOCUMENT
+    if _DOCUMENT is None:
+        _DOCUMENT = json.dumps(document(ROUTES), separators=(",", ":")).encode()
+    return Response(_DOCUMENT, media_type="application/json")
+
+
+_DOCUMENT: bytes | None = None
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -155,7 +152,12 @@ def create_app(
     canceller: UpstreamCanceller | None = None,
 ) -> Starlette:
     app = Starlette(
-        routes=[*_by_path(ROUTES), Route("/openapi.json", openapi, methods=["GET"])],
+        routes=[
+            *_by_path(ROUTES),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/docs", docs.docs_page, methods=["GET"]),
+            Mount("/docs/assets", docs.assets()),
+        ],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -184,6 +184,9 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         retention = Retention(state, retention_periods(settings), videos=sweeper)
         retention.start(settings.retention_interval_hours * 3600)
         stack.push_async_callback(retention.stop)
+        # Usage rollups (control/jobs/rollup.py) catch up every minute, off the ingest path.
+        state.rollups.start(60.0)
+        stack.push_async_callback(state.rollups.stop)
         canceller = _canceller(settings)
         if canceller is not None:
             stack.push_async_callback(canceller.aclose)

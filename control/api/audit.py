@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
+from control.api import csvout
 from control.api.access import admin_for
 from control.api.rows import cut
 from control.http import decode_cursor, page_limit, rfc3339
@@ -26,15 +27,24 @@ def audit_json(row: Any) -> dict[str, Any]:
     }
 
 
-async def list_audit(request: Request) -> JSONResponse:
+AUDIT_COLUMNS = ["id", "ts", "actor", "action", "target", "detail"]
+
+
+async def list_audit(request: Request) -> Response:
+    """Admin actions, newest first, paged by an opaque cursor (CSV: every page)."""
     state: ControlState = request.app.state.control
     await admin_for(request)
+    csv = csvout.wants_csv(request)
     limit = page_limit(request)
-    cursor = request.query_params.get("cursor")
-    before = decode_cursor(cursor, int)[0] if cursor else 2**62
-    rows = await dbm.fetch_all(
-        state.db, "SELECT * FROM audit WHERE id<? ORDER BY id DESC LIMIT ?", before, limit + 1
-    )
-    rows, next_cursor = cut(rows, limit, "id")
-    items = [audit_json(row) for row in rows]
-    return JSONResponse({"items": items, "next_cursor": next_cursor})
+
+    async def read(cursor: str | None) -> dict[str, Any]:
+        before = decode_cursor(cursor, int)[0] if cursor else 2**62
+        rows = await dbm.fetch_all(
+            state.db, "SELECT * FROM audit WHERE id<? ORDER BY id DESC LIMIT ?", before, limit + 1
+        )
+        rows, next_cursor = cut(rows, limit, "id")
+        return {"items": [audit_json(row) for row in rows], "next_cursor": next_cursor}
+
+    if csv:
+        return await csvout.stream_pages(request, AUDIT_COLUMNS, read, "audit")
+    return JSONResponse(await read(request.query_params.get("cursor")))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from control.api import validate
+from control.api import csvout, validate
 from control.api.access import admin_for
 from control.api.orgs import load_org
 from control.api.rows import cut
@@ -132,63 +132,92 @@ def task_json(row: Any) -> dict[str, Any]:
     }
 
 
-async def get_ledger(request: Request) -> JSONResponse:
+LEDGER_COLUMNS = ["id", "kind", "amount", "key_id", "task_id", "reason", "actor", "created_at"]
+TASK_COLUMNS = [
+    "id",
+    "key_id",
+    "model",
+    "service_tier",
+    "status",
+    "reserved",
+    "charged",
+    "tokens",
+    "callback_webhook",
+    "created_at",
+    "updated_at",
+    "finished_at",
+    "video_deleted_at",
+]
+
+
+async def get_ledger(request: Request) -> Response:
     """The org's ledger entries (grants, charges, refunds), newest first, with its
-    reservations (held, settled or released) beside them."""
+    reservations (held, settled or released) beside them (CSV: the entries, every page)."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     org_id = request.path_params["org"]
+    csv = csvout.wants_csv(request)
     await load_org(state, org_id)
     limit = page_limit(request)
-    cursor = request.query_params.get("cursor")
-    before = decode_cursor(cursor, int)[0] if cursor else 2**62
-    rows = await dbm.fetch_all(
-        state.db,
-        "SELECT * FROM ledger WHERE org_id=? AND id<? ORDER BY id DESC LIMIT ?",
-        org_id,
-        before,
-        limit + 1,
-    )
-    rows, next_cursor = cut(rows, limit, "id")
+
+    async def read(cursor: str | None) -> dict[str, Any]:
+        before = decode_cursor(cursor, int)[0] if cursor else 2**62
+        rows = await dbm.fetch_all(
+            state.db,
+            "SELECT * FROM ledger WHERE org_id=? AND id<? ORDER BY id DESC LIMIT ?",
+            org_id,
+            before,
+            limit + 1,
+        )
+        rows, next_cursor = cut(rows, limit, "id")
+        return {"items": [ledger_json(row) for row in rows], "next_cursor": next_cursor}
+
+    if csv:
+        return await csvout.stream_pages(request, LEDGER_COLUMNS, read, "ledger")
+    page = await read(request.query_params.get("cursor"))
     holds = await dbm.fetch_all(
         state.db,
         "SELECT * FROM reservations WHERE org_id=? ORDER BY created_at DESC LIMIT 100",
         org_id,
     )
-    return JSONResponse(
-        {
-            "items": [ledger_json(row) for row in rows],
-            "next_cursor": next_cursor,
-            "reservations": [reservation_json(hold) for hold in holds],
-        }
-    )
+    return JSONResponse(page | {"reservations": [reservation_json(hold) for hold in holds]})
 
 
-async def list_tasks(request: Request) -> JSONResponse:
-    """The org's generation tasks with their status and cost, newest first."""
+TASK_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "expired")
+
+
+async def list_tasks(request: Request) -> Response:
+    """The org's generation tasks with their status and cost, newest first (CSV: every
+    page)."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     org_id = request.path_params["org"]
+    csv = csvout.wants_csv(request)
     await load_org(state, org_id)
     limit = page_limit(request)
-    cursor = request.query_params.get("cursor")
-    clauses, args = ["org_id=?"], [org_id]
-    if cursor:
-        created, task_id = decode_cursor(cursor, float, str)
-        clauses.append("(created_at<? OR (created_at=? AND id<?))")
-        args += [created, created, task_id]
-    if status := request.query_params.get("status"):
-        if status not in ("queued", "running", "succeeded", "failed", "cancelled", "expired"):
-            raise bad_request("`status` is not a task status.")
-        clauses.append("status=?")
-        args.append(status)
-    rows = await dbm.fetch_all(
-        state.db,
-        f"SELECT * FROM tasks WHERE {' AND '.join(clauses)} "
-        "ORDER BY created_at DESC, id DESC LIMIT ?",
-        *args,
-        limit + 1,
-    )
-    rows, next_cursor = cut(rows, limit, "created_at", "id")
-    items = [task_json(row) for row in rows]
-    return JSONResponse({"items": items, "next_cursor": next_cursor})
+    status = request.query_params.get("status")
+    if status and status not in TASK_STATUSES:
+        raise bad_request("`status` is not a task status.")
+
+    async def read(cursor: str | None) -> dict[str, Any]:
+        clauses, args = ["org_id=?"], [org_id]
+        if cursor:
+            created, task_id = decode_cursor(cursor, float, str)
+            clauses.append("(created_at<? OR (created_at=? AND id<?))")
+            args += [created, created, task_id]
+        if status:
+            clauses.append("status=?")
+            args.append(status)
+        rows = await dbm.fetch_all(
+            state.db,
+            f"SELECT * FROM tasks WHERE {' AND '.join(clauses)} "
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            *args,
+            limit + 1,
+        )
+        rows, next_cursor = cut(rows, limit, "created_at", "id")
+        return {"items": [task_json(row) for row in rows], "next_cursor": next_cursor}
+
+    if csv:
+        return await csvout.stream_pages(request, TASK_COLUMNS, read, "tasks")
+    return JSONResponse(await read(request.query_params.get("cursor")))

@@ -62,10 +62,11 @@ async def newest_first(
     render: Callable[[aiosqlite.Row], dict[str, Any]],
     clauses: list[str],
     args: list[Any],
+    cursor: str | None = None,
 ) -> dict[str, Any]:
     """`{items, next_cursor}` over a log of requests (`ts`, `request_id`), newest first, within
-    the caller's `clauses`: `from` (inclusive) and `to` (exclusive) bound the time; the cursor
-    is the last row's time and request id."""
+    the caller's `clauses`: `from` (inclusive) and `to` (exclusive) bound the time; the
+    `cursor` is the last row's time and request id."""
     params = request.query_params
     clauses, args = list(clauses), list(args)
     if "from" in params:
@@ -74,8 +75,8 @@ async def newest_first(
     if "to" in params:
         clauses.append("ts<?")
         args.append(parse_time(params["to"], "to"))
-    if "cursor" in params:
-        last_ts, last_id = decode_cursor(params["cursor"], float, str)
+    if cursor is not None:
+        last_ts, last_id = decode_cursor(cursor, float, str)
         clauses.append("(ts<? OR (ts=? AND request_id<?))")
         args.extend([last_ts, last_ts, last_id])
     limit = page_limit(request)

@@ -8,8 +8,9 @@ from typing import Any
 
 import aiosqlite
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
+from control.api import csvout
 from control.api.access import admin_for
 from control.api.rows import newest_first
 from control.http import bad_request, rfc3339
@@ -37,12 +38,16 @@ def event_json(row: Any) -> dict[str, Any]:
     return event
 
 
-async def list_security_events(request: Request) -> JSONResponse:
+EVENT_COLUMNS = ["id" if field == "request_id" else field for field in FIELDS]
+
+
+async def list_security_events(request: Request) -> Response:
     """Security events (failed authentications, refused addresses), newest first, paged by an
     opaque cursor; filtered by `client_ip`, `key_id`, `org_id`, `reason`, `from`, `to`."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     params = request.query_params
+    csv = csvout.wants_csv(request)
     clauses: list[str] = []
     args: list[Any] = []
     if "client_ip" in params:
@@ -57,5 +62,11 @@ async def list_security_events(request: Request) -> JSONResponse:
         if name in params:
             clauses.append(f"{name}=?")
             args.append(params[name])
-    page = await newest_first(request, state, "security_events", event_json, clauses, args)
-    return JSONResponse(page)
+
+    async def read(cursor: str | None) -> dict[str, Any]:
+        table = "security_events"
+        return await newest_first(request, state, table, event_json, clauses, args, cursor)
+
+    if csv:
+        return await csvout.stream_pages(request, EVENT_COLUMNS, read, "security-events")
+    return JSONResponse(await read(params.get("cursor")))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 
-from control.api import validate
+from control.api import rows, validate
 from control.api.access import admin_for
 from control.http import ApiError, bad_request, json_body, rfc3339
 from control.store import db as dbm
@@ -70,6 +71,29 @@ async def create_admin_token(request: Request) -> JSONResponse:
         await state.audit(tx, admin.token_id, "admin_token.create", token_id, {"scopes": scopes})
     body = {"id": token_id, "name": name, "scopes": sorted(scopes), "created_at": rfc3339(created)}
     return JSONResponse(body | {"token": token}, status_code=201)
+
+
+def admin_token_json(row: Any) -> dict[str, Any]:
+    """A token as an operator sees it: never its secret nor its hash."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "scopes": json.loads(row["scopes"]),
+        "source": row["source"],
+        "created_at": rfc3339(row["created_at"]),
+        "last_used_at": rfc3339(row["last_used_at"]),
+        "revoked_at": rfc3339(row["revoked_at"]),
+    }
+
+
+async def list_admin_tokens(request: Request) -> JSONResponse:
+    """Who holds access: every admin token (revoked ones too) with its name, scopes, source,
+    creation and last use, oldest first; never the token or its hash."""
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    async with state.transaction() as tx:
+        await state.admin.flush_last_used(tx)
+    return JSONResponse(await rows.page(request, state, "admin_tokens", admin_token_json))
 
 
 async def revoke_admin_token(request: Request) -> JSONResponse:

@@ -6,8 +6,9 @@ import logging
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
+from control.api import csvout
 from control.api.access import admin_for
 from control.api.orgs import load_org
 from control.api.rows import newest_first
@@ -49,11 +50,21 @@ def request_json(row: Any) -> dict[str, Any]:
     return record
 
 
-async def list_requests(request: Request) -> JSONResponse:
-    """The org's request log, newest first, paged by an opaque cursor."""
+REQUEST_COLUMNS = ["id" if field == "request_id" else field for field in FIELDS]
+
+
+async def list_requests(request: Request) -> Response:
+    """The org's request log, newest first, paged by an opaque cursor (CSV: every page)."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     org_id = request.path_params["org"]
+    csv = csvout.wants_csv(request)
     await load_org(state, org_id)
-    page = await newest_first(request, state, "usage", request_json, ["org_id=?"], [org_id])
-    return JSONResponse(page)
+
+    async def read(cursor: str | None) -> dict[str, Any]:
+        clauses = ["org_id=?"]
+        return await newest_first(request, state, "usage", request_json, clauses, [org_id], cursor)
+
+    if csv:
+        return await csvout.stream_pages(request, REQUEST_COLUMNS, read, "requests")
+    return JSONResponse(await read(request.query_params.get("cursor")))

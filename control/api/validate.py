@@ -16,8 +16,27 @@ MAX_LIMIT = 10**9  # requests or tasks: far beyond any real limit, and fits ever
 MAX_AMOUNT = 2**53  # micro-credits: exact in JSON doubles and in msgpack's int64
 
 
+# Control characters (Unicode category Cc: C0 with NUL, DEL, C1) in a name or any other text an
+# admin types: they break logs, CSV exports and terminals, and NUL truncates C strings.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# The same rule as a JSON Schema `pattern` (ECMA 262 syntax) for the OpenAPI document.
+NO_CONTROL_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+
+
+def has_control(value: str) -> bool:
+    return _CONTROL.search(value) is not None
+
+
+def no_control(value: str, field: str) -> str:
+    if has_control(value):
+        raise bad_request(f"`{field}` must not contain control characters.")
+    return value
+
+
 def text(body: dict[str, Any], field: str, *, maximum: int = 200) -> str:
     value = body.get(field)
+    if isinstance(value, str):
+        no_control(value, field)
     if not isinstance(value, str) or not value.strip():
         raise bad_request(f"`{field}` must be a non-empty string.")
     if len(value) > maximum:
@@ -49,6 +68,8 @@ def models(value: Any) -> list[str] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(m, str) and m.strip() for m in value):
         raise bad_request("`models` must be a list of model ids, or null for every model.")
+    for model in value:
+        no_control(model, "models")
     return sorted({m.strip() for m in value})
 
 

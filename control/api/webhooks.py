@@ -46,6 +46,7 @@ def webhook_json(row: aiosqlite.Row) -> dict[str, Any]:
 def endpoint_url(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 2048:
         raise bad_request("`url` must be an http(s) URL of at most 2048 characters.")
+    validate.no_control(value, "url")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise bad_request("`url` must be an http(s) URL.")

@@ -3,8 +3,9 @@ a closed account's data 30 days after closure, security events (failed authentic
 client address) 90 days. Every period is a setting.
 
 The purge deletes in bounded batches, each its own short transaction, so the database is never
-held for long; raw usage records are folded into daily rollups in the same transaction that
-deletes them, so aggregates outlive the records they came from (for as long as billing records).
+held for long; raw usage records are deleted only once folded into the rollups
+(control/jobs/rollup.py), so aggregates outlive the records they came from (for as long as billing
+records).
 Freed pages are returned with an incremental vacuum.
 """
 
@@ -59,6 +60,7 @@ class Retention:
         self.periods = periods or Periods()
         self.clock = clock
         self.batch = batch
+        self.folder = state.rollups
         self._task: asyncio.Task[None] | None = None
 
     async def purge(self, *, dry_run: bool = False) -> Report:
@@ -91,12 +93,16 @@ class Retention:
         counts["idempotency_keys"] = await self._rows(  # a key answers for 24 hours
             "idempotency_keys", "created_at<?", (now - IDEMPOTENCY_TTL,), dry_run
         )
+        # The usage rollups are billing records.
+        counts |= await self.folder.purge(billing_cutoff, dry_run=dry_run)
         counts |= await self._closed_accounts(closed_cutoff, dry_run)
         if not dry_run:
             await self.state.db.execute("PRAGMA incremental_vacuum")
         return Report(counts)
 
     async def _rows(self, table: str, where: str, args: tuple, dry_run: bool) -> int:
+        if table == "usage":  # never the newest row: its rowid would be handed out again
+            where += " AND rowid < (SELECT MAX(rowid) FROM usage)"
         if dry_run:
             row = await dbm.fetch_one(
                 self.state.db, f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", *args
@@ -116,48 +122,12 @@ class Retention:
             await asyncio.sleep(0)  # let the edge and the API in between batches
 
     async def _usage(self, cutoff: float, dry_run: bool) -> int:
-        """Fold old request records into daily rollups and delete them, batch by batch."""
-        if dry_run:
-            return await self._rows("usage", "ts<?", (cutoff,), dry_run=True)
-        total = 0
-        while True:
-            async with self.state.transaction() as tx:
-                batch = await dbm.fetch_all(
-                    tx,
-                    "SELECT rowid, org_id, key_id, ts, route, status, credits, bytes_in, "
-                    "bytes_out, latency_ms FROM usage WHERE ts<? LIMIT ?",
-                    cutoff,
-                    self.batch,
-                )
-                for row in batch:
-                    if row["org_id"] is None:
-                        continue  # unattributed requests (failed keys): nothing to roll up
-                    await tx.execute(
-                        "INSERT INTO usage_daily VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?) "
-                        "ON CONFLICT (org_id, key_id, day, route, status) DO UPDATE SET "
-                        "requests=requests+1, credits=credits+excluded.credits, "
-                        "bytes_in=bytes_in+excluded.bytes_in, "
-                        "bytes_out=bytes_out+excluded.bytes_out, "
-                        "latency_ms_sum=latency_ms_sum+excluded.latency_ms_sum",
-                        (
-                            row["org_id"],
-                            row["key_id"] or "",
-                            _day(row["ts"]),
-                            row["route"] or "",
-                            row["status"],
-                            row["credits"] or 0,
-                            row["bytes_in"] or 0,
-                            row["bytes_out"] or 0,
-                            row["latency_ms"] or 0.0,
-                        ),
-                    )
-                await tx.executemany(
-                    "DELETE FROM usage WHERE rowid=?", [(row["rowid"],) for row in batch]
-                )
-            total += len(batch)
-            if len(batch) < self.batch:
-                return total
-            await asyncio.sleep(0)
+        """Delete old request records, batch by batch, once the rollups hold them."""
+        if dry_run:  # a real run folds them first
+            return await self._rows("usage", "ts<?", (cutoff,), dry_run)
+        await self.folder.fold()
+        folded = await self.folder.watermark()
+        return await self._rows("usage", "ts<? AND rowid<=?", (cutoff, folded), dry_run)
 
     async def _closed_accounts(self, cutoff: float, dry_run: bool) -> dict[str, int]:
         """A closed org's account data goes 30 days after closure; its billing records stay for
@@ -182,6 +152,8 @@ class Retention:
         no longer tied to it)."""
         of_webhooks = "webhook_id IN (SELECT id FROM webhooks WHERE org_id=?)"
         counts = {}
+        if not dry_run:  # the account's usage stays in the rollups, billing records
+            await self.folder.fold()
         if self.videos is not None:  # before the task rows that say which copies are the org's
             counts["videos"] = await self.videos.purge_org(org_id, self.clock(), dry_run=dry_run)
         for table in ACCOUNT_TABLES:  # in this order: events before their endpoints
@@ -190,6 +162,12 @@ class Retention:
         counts[UNLINKED] = await self._unlink_security_events(org_id, dry_run)
         if not dry_run:
             async with self.state.transaction() as tx:
+                # The newest request record, if it is the org's, stays without its ids.
+                await tx.execute(
+                    "UPDATE usage SET org_id=NULL, key_id=NULL, task_id=NULL, model=NULL "
+                    "WHERE org_id=?",
+                    (org_id,),
+                )
                 await tx.execute(
                     "UPDATE orgs SET name='(deleted)', email='', contact_name=NULL, "
                     "allowed_ips='[]', rate_limit='{}', spend_limit=NULL, updated_at=? "

@@ -44,9 +44,20 @@ class AdminAuth:
     def __init__(self, database: aiosqlite.Connection) -> None:
         self._db = database
         self._cache: dict[str, tuple[Admin, float]] = {}
+        # token id -> when it was last presented (wall clock), kept in memory so that a read
+        # costs no write; written to `admin_tokens.last_used_at` by `flush_last_used`.
+        self.last_used: dict[str, float] = {}
 
     def close(self) -> None:
         self._cache.clear()
+
+    async def flush_last_used(self, tx: aiosqlite.Connection) -> None:
+        """Record the remembered last uses, within the caller's transaction."""
+        used, self.last_used = self.last_used, {}
+        await tx.executemany(
+            "UPDATE admin_tokens SET last_used_at=MAX(COALESCE(last_used_at, 0), ?) WHERE id=?",
+            [(when, token_id) for token_id, when in used.items()],
+        )
 
     def forget(self) -> None:
         """After any change to tokens: the next call verifies again."""
@@ -89,6 +100,7 @@ class AdminAuth:
         fingerprint = keys.fingerprint(token)
         cached = self._cache.get(fingerprint)
         if cached is not None and cached[1] > time.monotonic():
+            self.last_used[cached[0].token_id] = time.time()
             return cached[0]
         rows = await dbm.fetch_all(
             self._db, "SELECT id, token_hash, scopes FROM admin_tokens WHERE revoked_at IS NULL"
@@ -97,5 +109,6 @@ class AdminAuth:
             if await asyncio.to_thread(keys.verify_secret, row["token_hash"], token):
                 admin = Admin(row["id"], tuple(json.loads(row["scopes"])))
                 self._cache[fingerprint] = (admin, time.monotonic() + CACHE_SECONDS)
+                self.last_used[admin.token_id] = time.time()
                 return admin
         raise ApiError(401, "AuthenticationError", "The admin token is not valid.")

@@ -241,6 +241,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
     """,
+    """
+    ALTER TABLE admin_tokens ADD COLUMN last_used_at REAL;
+    """,
 ]
 
 

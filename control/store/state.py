@@ -15,6 +15,7 @@ import aiosqlite
 from control.store import catalog as catalogdb
 from control.store import db as dbm
 from control.store.adminauth import AdminAuth
+from control.store.rollup import Folder
 from proxy.seedance.catalog import Catalog
 
 type SnapshotListener = Callable[[dict[str, Any]], None]
@@ -28,6 +29,7 @@ class ControlState:
         self.data_dir = data_dir
         self.suspend_after_rate_limited = suspend_after_rate_limited
         self.admin = AdminAuth(database)
+        self.rollups = Folder(data_dir)  # usage rollups: a database file of their own
         self._write_lock = asyncio.Lock()
         self._snapshot: dict[str, Any] = {"version": 0, "orgs": [], "keys": []}
         self.catalog = Catalog()  # as last published
@@ -52,7 +54,10 @@ class ControlState:
         return state
 
     async def close(self) -> None:
+        async with self.transaction() as tx:
+            await self.admin.flush_last_used(tx)
         self.admin.close()
+        await self.rollups.close()
         await self.db.close()
 
     @contextlib.asynccontextmanager

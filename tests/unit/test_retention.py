@@ -11,6 +11,7 @@ from typing import Any
 from control.api.usage import store_usage
 from control.jobs.retention import DAY, Periods, Retention
 from control.store import db as dbm
+from control.store.rollup import COUNTERS as ROLLUP_COUNTERS
 from control.store.state import ControlState
 
 NOW = 1_900_000_000.0  # 2030-03-17
@@ -38,18 +39,23 @@ async def count(state: ControlState, sql: str, *args: Any) -> int:
     return row["n"] if row else 0
 
 
+def rollup_counters() -> tuple[str, ...]:
+    return ROLLUP_COUNTERS
+
+
 def run(tmp_path: Path, body) -> None:
     async def main() -> None:
         state = await ControlState.open(tmp_path)
+        retention = Retention(state, Periods(), clock=lambda: NOW, batch=10)
         try:
-            await body(state, Retention(state, Periods(), clock=lambda: NOW, batch=10))
+            await body(state, retention)
         finally:
             await state.close()
 
     asyncio.run(main())
 
 
-def test_api_logs_go_after_90_days_into_daily_rollups(tmp_path: Path) -> None:
+def test_api_logs_go_after_90_days_into_the_rollups(tmp_path: Path) -> None:
     async def body(state: ControlState, retention: Retention) -> None:
         await insert_org(state, "org_a")
         for i in range(25):  # more than one batch of 10
@@ -63,16 +69,25 @@ def test_api_logs_go_after_90_days_into_daily_rollups(tmp_path: Path) -> None:
         assert report.counts["usage"] == 26
         rows = await dbm.fetch_all(state.db, "SELECT request_id FROM usage")
         assert [r["request_id"] for r in rows] == ["recent"]
-        (rollup,) = await dbm.fetch_all(state.db, "SELECT * FROM usage_daily")
-        assert (rollup["org_id"], rollup["requests"], rollup["credits"]) == ("org_a", 25, 125)
-        assert (rollup["bytes_in"], rollup["bytes_out"], rollup["latency_ms_sum"]) == (
-            250,
-            500,
-            50.0,
-        )
+        old_slot = int(NOW - 91 * DAY) // 900 * 900
+        rollups = await retention.folder.open()
+        sql = "SELECT * FROM usage_rollup WHERE org_id='org_a' AND slot=?"
+        async with rollups.execute(sql, (old_slot,)) as cursor:
+            (rollup,) = list(await cursor.fetchall())
+        # requests, ..., credits_charged, ..., bytes_in, bytes_out, latency_count, latency_sum
+        counters = dict(zip(rollup_counters(), rollup[-12:], strict=True))
+        assert (counters["requests"], counters["credits_charged"]) == (25, 125)
+        assert (counters["bytes_in"], counters["bytes_out"]) == (250, 500)
+        assert counters["latency_sum"] == 50.0
+        sql = "SELECT SUM(requests) FROM usage_rollup_all WHERE slot=?"
+        async with rollups.execute(sql, (old_slot,)) as cursor:
+            everyone = await cursor.fetchone()
+        assert everyone[0] == 26  # the unattributed request counts company-wide
         # Running again changes nothing: the records are gone, the rollup stays.
         assert (await retention.purge()).counts["usage"] == 0
-        assert await count(state, "usage_daily") == 1
+        sql = "SELECT COUNT(*) FROM usage_rollup WHERE slot=?"
+        async with rollups.execute(sql, (old_slot,)) as cursor:
+            assert (await cursor.fetchone())[0] == 2  # org_a's, and the unattributed one
 
     run(tmp_path, body)
 
@@ -151,6 +166,7 @@ def test_purge_command_reports_per_table(tmp_path: Path) -> None:
         state = await ControlState.open(tmp_path)
         await insert_org(state, "org_a")
         await usage(state, "ancient", "org_a", 1_000_000.0)
+        await usage(state, "newest", "org_a", NOW)  # the newest record is never purged
         ancient_event = {
             "kind": "security",
             "request_id": "req_ancient",

@@ -1,0 +1,282 @@
+"""Usage aggregates at scale, and what the rollups cost the usage spool's ingest.
+
+    .venv/bin/python bench/bench_usage.py [--records 5000000] [--orgs 1000] [--days 90]
+
+1. Seeds `--records` usage records over `--days` days and `--orgs` orgs (and the tasks their
+   charges name) straight into a fresh SQLite file, folds them into the rollups, then asks the
+   control plane (the Starlette app in-process, through httpx) for a 90-day daily aggregate of
+   one org and the all-orgs monthly aggregate, `--repeat` times each (a different org each
+   time), and prints the median latencies (targets: 100 ms and 500 ms).
+2. Ingests `--ingest` records through `store_usage` in batches of 1000 (as the spool ingestor
+   does) into two fresh files, side by side, without and with the rollup folder running
+   (folding every second, sixty times as often as the control plane does), and prints both
+   rates and their ratio (target: at least 0.90).
+
+Ends with one line `RESULT name=value …`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from control import db as dbm  # noqa: E402
+from control.api.usage import store_usage  # noqa: E402
+from control.app import create_app  # noqa: E402
+from control.store.rollup import CREATE_ROUTE  # noqa: E402
+from control.store.state import ControlState  # noqa: E402
+from proxy.usage.records import FIELDS  # noqa: E402
+
+TOKEN = "nat_bench-usage-admin-token-0123456789"
+DAY = 86400
+GET_ROUTE = "GET /api/v3/contents/generations/tasks/{id}"
+ROUTES = [
+    (GET_ROUTE, 0.78),
+    (CREATE_ROUTE, 0.10),
+    ("GET /api/v3/contents/generations/tasks", 0.07),
+    ("DELETE /api/v3/contents/generations/tasks/{id}", 0.02),
+    (None, 0.03),
+]
+STATUSES = [(200, 0.93), (400, 0.02), (401, 0.01), (404, 0.01), (429, 0.02), (502, 0.01)]
+MODELS = ["seedance-1-0-pro", "seedance-1-0-lite", "seedance-1-5-pro"]
+
+
+def _picker(rng: random.Random, weighted: list[tuple[Any, float]]) -> Any:
+    values = [v for v, _ in weighted]
+    cum = []
+    total = 0.0
+    for _, w in weighted:
+        total += w
+        cum.append(total)
+
+    def pick() -> Any:
+        return rng.choices(values, cum_weights=cum)[0]
+
+    return pick
+
+
+def records(rng: random.Random, n: int, orgs: int, start: float, span: float, tag: str):
+    """Usage record tuples (FIELDS order) and task rows for their charges."""
+    route_of, status_of = _picker(rng, ROUTES), _picker(rng, STATUSES)
+    for i in range(n):
+        org = rng.randrange(orgs)
+        route, status = route_of(), status_of()
+        credits, task_id, task = 0, None, None
+        if route == CREATE_ROUTE:
+            credits = rng.randrange(100_000, 5_000_000)
+            task_id = f"cgt-{tag}-{i}" if status == 200 else None
+        elif route == GET_ROUTE:
+            task_id = f"cgt-{tag}-{rng.randrange(max(1, i))}"
+            if status == 200 and rng.random() < 0.12:  # the poll that saw the task end
+                task_id = f"cgt-{tag}-done-{i}"
+                credits = rng.randrange(100_000, 3_000_000)
+                task = (task_id, f"org_{org:04d}", rng.randrange(10_000, 400_000))
+        model = MODELS[(org + (i % 7 == 0)) % len(MODELS)]
+        record = (
+            f"req-{tag}-{i:08d}",
+            start + rng.random() * span,
+            f"org_{org:04d}",
+            f"key_{org:04d}_{rng.randrange(3)}",
+            route.split()[0] if route else "GET",
+            route,
+            status,
+            round(rng.lognormvariate(3.5, 1.0), 3),
+            None,
+            rng.randrange(100, 3000),
+            rng.randrange(200, 20000),
+            credits,
+            model,
+            task_id,
+        )
+        yield record, task
+
+
+def seed(path: Path, n: int, orgs: int, days: int) -> float:
+    """Fill the file with `n` records; returns the seconds it took."""
+    started = time.perf_counter()
+    asyncio.run(_schema(path))
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute("PRAGMA cache_size=-262144")
+    now = time.time()
+    con.execute("BEGIN")
+    con.executemany(
+        "INSERT INTO orgs (id, name, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+        [(f"org_{o:04d}", f"org {o}", f"o{o}@example.com", now, now) for o in range(orgs)],
+    )
+    con.execute("COMMIT")
+    rng = random.Random(2026)
+    insert = f"INSERT INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})"
+    chunk: list[tuple] = []
+    tasks: list[tuple] = []
+
+    def flush() -> None:
+        con.execute("BEGIN")
+        con.executemany(insert, chunk)
+        con.executemany(
+            "INSERT INTO tasks (id, org_id, key_id, status, tokens, created_at, updated_at) "
+            "VALUES (?, ?, 'k', 'succeeded', ?, 0, 0)",
+            tasks,
+        )
+        con.execute("COMMIT")
+        chunk.clear()
+        tasks.clear()
+
+    for record, task in records(rng, n, orgs, now - days * DAY, days * DAY - 60, "seed"):
+        chunk.append(record)
+        if task:
+            tasks.append(task)
+        if len(chunk) >= 200_000:
+            flush()
+            print(
+                f"  seeded {con.execute('SELECT MAX(rowid) FROM usage').fetchone()[0]:,}",
+                file=sys.stderr,
+            )
+    flush()
+    con.close()
+    return time.perf_counter() - started
+
+
+async def _schema(path: Path) -> None:
+    db = await dbm.connect(path)
+    await db.close()
+
+
+async def fold(data_dir: Path) -> float:
+    state = await ControlState.open(data_dir)
+    try:
+        started = time.perf_counter()
+        await state.rollups.fold()
+        return time.perf_counter() - started
+    finally:
+        await state.close()
+
+
+async def queries(data_dir: Path, orgs: int, days: int, repeat: int) -> dict[str, float]:
+    state = await ControlState.open(data_dir)
+    await state.admin.bootstrap(TOKEN)
+    app = create_app(state)
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    end = time.time()
+    window = {
+        "from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end - days * DAY)),
+        "to": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end)),
+    }
+    one_org, all_orgs = [], []
+    async with httpx.AsyncClient(transport=transport, base_url="http://c", headers=headers) as c:
+        await c.get("/v1/orgs")  # the admin token's Argon2id check, once
+        rng = random.Random(1)
+        for _ in range(repeat):
+            org = f"org_{rng.randrange(orgs):04d}"
+            started = time.perf_counter()
+            r = await c.get(f"/v1/orgs/{org}/usage", params=window | {"group_by": "day"})
+            one_org.append(time.perf_counter() - started)
+            assert r.status_code == 200 and r.json()["items"], r.text[:300]
+            started = time.perf_counter()
+            r = await c.get("/v1/usage", params=window | {"group_by": "month"})
+            all_orgs.append(time.perf_counter() - started)
+            assert r.status_code == 200 and r.json()["items"], r.text[:300]
+        total = sum(row["requests"] for row in r.json()["items"])
+    await state.close()
+    return {
+        "one_org_ms": statistics.median(one_org) * 1000,
+        "all_orgs_ms": statistics.median(all_orgs) * 1000,
+        "all_orgs_requests": total,
+    }
+
+
+async def ingest(data_dir: Path, n: int, with_folder: bool) -> float:
+    """Records per second through store_usage, 1000 a batch."""
+    state = await ControlState.open(data_dir)
+    folder = state.rollups
+    if with_folder:
+        folder.start(1.0)
+    rng = random.Random(3)
+    now = time.time()
+    batches: list[list[dict[str, Any]]] = [[]]
+    for record, _ in records(rng, n, 1000, now - 60, 60, "ingest"):
+        if len(batches[-1]) == 1000:
+            batches.append([])
+        batches[-1].append(dict(zip(FIELDS, record, strict=True)))
+    started = time.perf_counter()
+    for batch in batches:
+        await store_usage(state, batch)
+    elapsed = time.perf_counter() - started
+    await folder.stop()
+    if with_folder:  # everything ingested was folded, or is left for the next round
+        await folder.fold()
+        rollups = await folder.open()
+        async with rollups.execute("SELECT SUM(requests) FROM usage_rollup_all") as cursor:
+            row = await cursor.fetchone()
+        assert row is not None and row[0] == n, (row, n)
+    await state.close()
+    return n / elapsed
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--records", type=int, default=5_000_000)
+    p.add_argument("--orgs", type=int, default=1000)
+    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--repeat", type=int, default=15)
+    p.add_argument("--ingest", type=int, default=200_000)
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "big"
+        data_dir.mkdir()
+        seeded = seed(data_dir / "nextapi.sqlite3", args.records, args.orgs, args.days)
+        print(
+            f"seeded {args.records:,} records over {args.days} days, {args.orgs} orgs "
+            f"in {seeded:.0f} s"
+        )
+        folded = asyncio.run(fold(data_dir))
+        print(f"folded them into the rollups in {folded:.0f} s")
+        timing = asyncio.run(queries(data_dir, args.orgs, args.days, args.repeat))
+        assert timing["all_orgs_requests"] == args.records, timing
+        print(
+            f"one org, {args.days} days by day:   median {timing['one_org_ms']:.1f} ms "
+            "(target < 100)"
+        )
+        print(
+            f"all orgs, {args.days} days by month: median {timing['all_orgs_ms']:.1f} ms "
+            "(target < 500)"
+        )
+        plain, rolled = [], []
+        for round_ in range(args.rounds):  # alternating, so drift hits both sides alike
+            for with_folder, rates in ((False, plain), (True, rolled)):
+                target = Path(tmp) / f"ingest-{round_}-{with_folder}"
+                target.mkdir()
+                rates.append(asyncio.run(ingest(target, args.ingest, with_folder)))
+        base, with_rollups = statistics.median(plain), statistics.median(rolled)
+        ratio = with_rollups / base
+        print(
+            f"spool ingest: {base:,.0f} records/s without the rollups, "
+            f"{with_rollups:,.0f} with (ratio {ratio:.2f}, target >= 0.90)"
+        )
+        print(
+            f"RESULT records={args.records} orgs={args.orgs} days={args.days} "
+            f"seed_s={seeded:.0f} fold_s={folded:.0f} "
+            f"one_org_daily_p50_ms={timing['one_org_ms']:.1f} "
+            f"all_orgs_monthly_p50_ms={timing['all_orgs_ms']:.1f} "
+            f"ingest_plain_rps={base:.0f} ingest_rollup_rps={with_rollups:.0f} "
+            f"ingest_ratio={ratio:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

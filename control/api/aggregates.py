@@ -1,0 +1,404 @@
+"""Usage aggregates: `GET /v1/orgs/{org}/usage` and `GET /v1/usage` (all orgs).
+
+Rows are grouped by a time bucket (hour, day or month, in UTC or shifted to `tz`) and any of
+org, key, endpoint, status and model. Every figure agrees with the request log over the same
+window: whole 15-minute slots come from the rollups (control/jobs/rollup.py) plus the rows not yet
+folded into them, the partial slots at either end of the window from the request log itself.
+All of it is read in one read transaction of its own connection (a WAL snapshot), so a fold
+running meanwhile is seen entirely or not at all.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiosqlite
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from control.api import csvout
+from control.api.access import admin_for
+from control.api.orgs import load_org
+from control.http import bad_request, parse_time, rfc3339
+from control.store.buckets import bucket_bounds, offset_segments, time_key_sql
+from control.store.rollup import (
+    ALL_ORGS,
+    ALL_ORGS_DAILY,
+    COUNTERS,
+    DIMENSIONS,
+    FULL,
+    RAW_SLOT,
+    SLOT,
+    Cube,
+    attach,
+    latency_bucket_sql,
+    percentile,
+    raw_counters,
+    rollup_path,
+    watermark,
+)
+from control.store.state import ControlState
+
+TIME_UNITS = ("hour", "day", "month")
+GROUPS = (*TIME_UNITS, *DIMENSIONS)
+DEFAULT_DAYS = 30
+DAY = 86400
+# What a row says for each grouped dimension.
+DIMENSION_FIELDS = {
+    "org": "org_id",
+    "key": "key_id",
+    "endpoint": "endpoint",
+    "status": "status",
+    "model": "model",
+}
+PERCENTILES = (50, 95, 99)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    start: float  # inclusive, seconds
+    end: float  # exclusive
+    unit: str | None  # hour, day, month or None
+    dims: tuple[str, ...]
+    zone: ZoneInfo
+    tz_name: str
+    org_id: str | None  # None: every org
+
+    @property
+    def cube(self) -> Cube:
+        return FULL if self.org_id is not None or self.dims else ALL_ORGS
+
+
+def parse_query(request: Request, org_id: str | None, *, raw_after: float) -> UsageQuery:
+    """The query's window and grouping, from `from`, `to`, `group_by`, `interval` and `tz`.
+    A window edge inside a 15-minute slot older than `raw_after` (the request log's retention)
+    is widened to the slot: only the rollups know that time."""
+    params = request.query_params
+    now = time.time()
+    end = parse_time(params["to"], "to") if "to" in params else now
+    start = parse_time(params["from"], "from") if "from" in params else end - DEFAULT_DAYS * DAY
+    if start >= end:
+        raise bad_request("`from` must be before `to`.")
+    groups: list[str] = []
+    for value in params.getlist("group_by"):
+        groups += [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown or len(set(groups)) != len(groups):
+        raise bad_request(f"`group_by` takes distinct values of: {', '.join(GROUPS)}.")
+    units = [g for g in groups if g in TIME_UNITS]
+    interval = params.get("interval")
+    if interval is not None:
+        if interval not in TIME_UNITS:
+            raise bad_request(f"`interval` must be one of: {', '.join(TIME_UNITS)}.")
+        units = units or [interval]
+        if units != [interval]:
+            raise bad_request("`interval` and the time unit in `group_by` disagree.")
+    if len(units) > 1:
+        raise bad_request("`group_by` takes at most one of: hour, day, month.")
+    tz_name = params.get("tz", "UTC")
+    try:
+        zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise bad_request("`tz` must be an IANA time zone such as `Europe/Paris`.") from None
+    if start < raw_after:
+        start = _floor(start)
+    if end < raw_after:
+        end = _ceil(end)
+    dims = tuple(g for g in DIMENSIONS if g in groups)  # a fixed order
+    return UsageQuery(start, end, units[0] if units else None, dims, zone, tz_name, org_id)
+
+
+def _floor(ts: float) -> float:
+    return float(int(ts // SLOT) * SLOT)
+
+
+def _ceil(ts: float) -> float:
+    return float(-int(-ts // SLOT) * SLOT)
+
+
+# --- the query ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Group:
+    counters: list[float]
+    latency: dict[int, int]
+
+
+def _keys(query: UsageQuery, slot: str, dim_sql: list[str], segments: list) -> list[str]:
+    return ["'k'", *time_key_sql(query.unit, slot, segments), *dim_sql]
+
+
+async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[str, Any]]:
+    """The rows of a usage query, read from `db` (a connection in a read transaction, with
+    the rollups attached as `r`)."""
+    lo, hi = _ceil(query.start), _floor(query.end)
+    extent = await _data_extent(db, query)
+    if extent is None:
+        return []
+    segments = offset_segments(query.zone, max(query.start, extent[0]), min(query.end, extent[1]))
+    groups: dict[tuple[Any, ...], _Group] = {}
+    if lo < hi:
+        for cube, low, high in _cover(query, segments, lo, hi):
+            await _read_rollup(db, query, cube, low, high, segments, groups)
+        folded = await watermark(db, "r")
+        # `+u.ts`: seek by rowid (the few rows not folded yet), never scan the time index
+        where = "u.rowid > ? AND +u.ts >= ? AND +u.ts < ?"
+        await _read_raw(db, query, where, [folded, lo, hi], segments, groups)
+        edges = [(query.start, lo), (hi, query.end)]
+    else:
+        edges = [(query.start, query.end)]
+    for low, high in edges:
+        if low < high:
+            await _read_raw(db, query, "u.ts >= ? AND u.ts < ?", [low, high], segments, groups)
+    return [_render(query, key, group) for key, group in sorted(groups.items(), key=_order)]
+
+
+def _cover(
+    query: UsageQuery, segments: list[tuple[float, int]], lo: float, hi: float
+) -> list[tuple[Cube, float, float]]:
+    """Which cube answers which part of [lo, hi): company-wide totals whose buckets all start
+    at UTC midnight read whole UTC days from the daily cube, the slots around them from the
+    15-minute one."""
+    cube = query.cube
+    utc_days = query.unit in (None, "day", "month") and all(o == 0 for _, o in segments)
+    if cube is not ALL_ORGS or not utc_days:
+        return [(cube, lo, hi)]
+    first, last = -(-lo // DAY) * DAY, hi // DAY * DAY
+    if first >= last:
+        return [(cube, lo, hi)]
+    parts = [(ALL_ORGS, lo, first), (ALL_ORGS_DAILY, first, last), (ALL_ORGS, last, hi)]
+    return [(c, a, b) for c, a, b in parts if a < b]
+
+
+def _order(item: tuple[tuple[Any, ...], _Group]) -> tuple[Any, ...]:
+    return tuple((v is None or v == "", "" if v is None else v) for v in item[0])  # None last
+
+
+async def _data_extent(db: aiosqlite.Connection, query: UsageQuery) -> tuple[float, float] | None:
+    """The span of time the stored data covers within the window (bounds the time-zone
+    scan: a window from 1970 to 9999 costs no more than the data in it)."""
+    lows, highs = [], []
+    sources = [
+        ("slot", "r.usage_rollup_all", (_floor(query.start), query.end), SLOT),
+        ("ts", "usage", (query.start, query.end), 1),
+    ]
+    for column, table, args, width in sources:  # each an index seek, not a scan
+        for order, found in (("", lows), (" DESC", highs)):
+            sql = (
+                f"SELECT {column} FROM {table} WHERE {column} >= ? AND {column} < ? "
+                f"ORDER BY {column}{order} LIMIT 1"
+            )
+            async with db.execute(sql, args) as cursor:
+                row = await cursor.fetchone()
+            if row is not None:
+                found.append(float(row[0]) + (width if order else 0))
+    if not lows:
+        return None
+    return max(query.start, min(lows)), min(query.end, max(highs))
+
+
+async def _read_rollup(
+    db: aiosqlite.Connection,
+    query: UsageQuery,
+    cube: Cube,
+    lo: float,
+    hi: float,
+    segments: list,
+    groups: dict[tuple[Any, ...], _Group],
+) -> None:
+    dim_sql = [DIMENSIONS[d][0] for d in query.dims]
+    keys = _keys(query, "slot", dim_sql, segments)
+    where, args = "slot >= ? AND slot < ?", [int(lo), int(hi)]
+    if query.org_id is not None:
+        where, args = "org_id = ? AND " + where, [query.org_id, *args]
+    sums = ", ".join(f"SUM({c})" for c in COUNTERS)
+    group_by = ", ".join(keys)
+    table = f"r.{cube.table}"
+    await _collect(
+        db,
+        f"SELECT {group_by}, {sums} FROM {table} WHERE {where} GROUP BY {group_by}",
+        args,
+        len(keys),
+        groups,
+    )
+    await _collect_latency(
+        db,
+        f"SELECT {group_by}, bucket, SUM(latency_count) FROM {table} "
+        f"WHERE {where} AND bucket >= 0 GROUP BY {group_by}, bucket",
+        args,
+        len(keys),
+        groups,
+    )
+
+
+async def _read_raw(
+    db: aiosqlite.Connection,
+    query: UsageQuery,
+    where: str,
+    args: list[Any],
+    segments: list,
+    groups: dict[tuple[Any, ...], _Group],
+) -> None:
+    dim_sql = [DIMENSIONS[d][1] for d in query.dims]
+    keys = _keys(query, RAW_SLOT, dim_sql, segments)
+    if query.org_id is not None:
+        where, args = "u.org_id = ? AND " + where, [query.org_id, *args]
+    counters = raw_counters()
+    sums = ", ".join(f"SUM({counters[c]})" for c in COUNTERS)
+    group_by = ", ".join(keys)
+    await _collect(
+        db,
+        f"SELECT {group_by}, {sums} FROM usage u LEFT JOIN tasks t ON t.id = u.task_id "
+        f"WHERE {where} GROUP BY {group_by}",
+        args,
+        len(keys),
+        groups,
+    )
+    await _collect_latency(
+        db,
+        f"SELECT {group_by}, {latency_bucket_sql()} AS b, COUNT(*) FROM usage u "
+        f"WHERE {where} AND u.latency_ms IS NOT NULL GROUP BY {group_by}, b",
+        args,
+        len(keys),
+        groups,
+    )
+
+
+def _group(groups: dict[tuple[Any, ...], _Group], key: tuple[Any, ...]) -> _Group:
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = _Group([0] * len(COUNTERS), {})
+    return group
+
+
+async def _collect(
+    db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
+) -> None:
+    async with db.execute(sql, args) as cursor:
+        async for row in cursor:
+            values = tuple(row)
+            group = _group(groups, values[1:width])
+            sums = zip(group.counters, values[width:], strict=True)
+            group.counters = [a + (b or 0) for a, b in sums]
+
+
+async def _collect_latency(
+    db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
+) -> None:
+    async with db.execute(sql, args) as cursor:
+        async for row in cursor:
+            values = tuple(row)
+            histogram = _group(groups, values[1:width]).latency
+            histogram[values[width]] = histogram.get(values[width], 0) + values[width + 1]
+
+
+def _render(query: UsageQuery, key: tuple[Any, ...], group: _Group) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    width = {"hour": 2, "day": 1, "month": 1}.get(query.unit or "", 0)
+    if query.unit is not None:
+        start, end = bucket_bounds(query.unit, key[:width], query.zone)
+        row["start"], row["end"] = rfc3339(start), rfc3339(end)
+    for dim, value in zip(query.dims, key[width:], strict=True):
+        row[DIMENSION_FIELDS[dim]] = None if value == "" else value
+    counters = dict(zip(COUNTERS, group.counters, strict=True))
+    row |= {
+        "requests": int(counters["requests"]),
+        "errors_4xx": int(counters["errors_4xx"]),
+        "errors_5xx": int(counters["errors_5xx"]),
+    }
+    for p in PERCENTILES:
+        row[f"latency_p{p}_ms"] = percentile(group.latency, p)
+    row["latency_avg_ms"] = (
+        round(counters["latency_sum"] / counters["latency_count"], 3)
+        if counters["latency_count"]
+        else None
+    )
+    for name in (
+        "credits_reserved",
+        "credits_charged",
+        "tokens",
+        "tasks_created",
+        "tasks_succeeded",
+        "bytes_in",
+        "bytes_out",
+    ):
+        row[name] = int(counters[name])
+    return row
+
+
+# --- the handlers ------------------------------------------------------------------------------
+
+
+async def run_query(request: Request, org_id: str | None) -> tuple[UsageQuery, list[dict]]:
+    state: ControlState = request.app.state.control
+    raw_days = request.app.state.retention.periods.api_logs_days
+    query = parse_query(request, org_id, raw_after=time.time() - raw_days * DAY)
+    await state.rollups.open()  # the rollup file exists from here on
+    reader = await aiosqlite.connect(
+        (state.data_dir / "nextapi.sqlite3").as_uri() + "?mode=ro", uri=True, isolation_level=None
+    )
+    try:
+        await reader.execute("PRAGMA busy_timeout=5000")
+        await attach(reader, rollup_path(state.data_dir), "r", readonly=True)
+        await reader.execute("BEGIN")
+        return query, await aggregate(reader, query)
+    finally:
+        await reader.close()
+
+
+def envelope(query: UsageQuery, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "from": rfc3339(query.start),
+        "to": rfc3339(query.end),
+        "group_by": [*([query.unit] if query.unit else []), *query.dims],
+        "tz": query.tz_name,
+        "items": rows,
+        "next_cursor": None,
+    }
+
+
+ROW_FIELDS = [
+    "requests",
+    "errors_4xx",
+    "errors_5xx",
+    *(f"latency_p{p}_ms" for p in PERCENTILES),
+    "latency_avg_ms",
+    "credits_reserved",
+    "credits_charged",
+    "tokens",
+    "tasks_created",
+    "tasks_succeeded",
+    "bytes_in",
+    "bytes_out",
+]
+
+
+def _answer(request: Request, query: UsageQuery, rows: list[dict[str, Any]]) -> Response:
+    if csvout.wants_csv(request):
+        columns = [*(["start", "end"] if query.unit else [])]
+        columns += [DIMENSION_FIELDS[d] for d in query.dims] + ROW_FIELDS
+        return csvout.response(columns, csvout.listed(rows), "usage")
+    return JSONResponse(envelope(query, rows))
+
+
+async def org_usage(request: Request) -> Response:
+    """The org's usage aggregated over `from`..`to`, grouped by `group_by`."""
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    org_id = request.path_params["org"]
+    csvout.wants_csv(request)  # a bad `format` is refused before any work
+    await load_org(state, org_id)
+    query, rows = await run_query(request, org_id)
+    return _answer(request, query, rows)
+
+
+async def all_usage(request: Request) -> Response:
+    """Usage of every org aggregated over `from`..`to` (`org` is then a group)."""
+    await admin_for(request)
+    csvout.wants_csv(request)
+    query, rows = await run_query(request, None)
+    return _answer(request, query, rows)
