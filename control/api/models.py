@@ -4,6 +4,7 @@ on every edge with the next policy snapshot)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -74,7 +75,11 @@ async def patch_model(request: Request) -> JSONResponse:
     return await _save(request, merged, "model.patch")
 
 
-async def _save(request: Request, make: Any, action: str) -> JSONResponse:
+async def _save(
+    request: Request, make: Callable[[dict[str, Any] | None], dict[str, Any]], action: str
+) -> JSONResponse:
+    """Check the document `make` builds from the stored one (None: no such family), store it,
+    audit it as `action`, publish."""
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     name = request.path_params["family"]

@@ -206,7 +206,7 @@ def parse_family(name: str, spec: Any) -> ModelFamily:
     )
     sizes = _sizes(spec["resolutions"], f"{name}.resolutions")
     default_resolution = spec["default_resolution"]
-    if default_resolution not in sizes:
+    if not isinstance(default_resolution, str) or default_resolution not in sizes:
         raise CatalogError(f"{name}.default_resolution", "must be one of its resolutions.")
     low, high, default, auto = _durations(spec["durations"], f"{name}.durations")
     audio = _object(spec.get("audio", {}), f"{name}.audio")

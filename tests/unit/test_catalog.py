@@ -820,3 +820,10 @@ def test_legacy_flags_are_a_family_setting() -> None:
     assert refused.value.param == "x.legacy_flags"
     flagged = {name for name, family in SHIPPED.families.items() if family.legacy_flags}
     assert flagged == {name for name in SHIPPED.families if name.startswith("seedance-1-")}
+
+
+@pytest.mark.parametrize("value", [{}, [], 720, None, "4k"])
+def test_a_default_resolution_that_is_not_one_of_its_resolutions_is_refused(value: Any) -> None:
+    with pytest.raises(CatalogError) as refused:
+        parse_family("x", family_spec(default_resolution=value))
+    assert refused.value.param in ("x.default_resolution",)
