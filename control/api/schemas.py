@@ -466,6 +466,11 @@ Usd = Annotated[
 ]
 
 
+ModelId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+Size = Annotated[list[Annotated[int, Meta(ge=16, le=8192)]], Meta(min_length=2, max_length=2)]
+Seconds = Annotated[int, Meta(ge=-1, le=600)]
+
+
 class PriceRule(Struct, forbid_unknown_fields=True):
     usd_per_million_tokens: Usd
     service_tier: str | UnsetType = UNSET
@@ -475,9 +480,9 @@ class PriceRule(Struct, forbid_unknown_fields=True):
 
 
 class Durations(Struct, forbid_unknown_fields=True):
-    min: int
-    max: int
-    default: int | UnsetType = UNSET
+    min: Annotated[int, Meta(ge=1, le=600)]
+    max: Annotated[int, Meta(ge=1, le=600)]
+    default: Seconds | UnsetType = UNSET
     auto: bool | UnsetType = UNSET
 
 
@@ -503,22 +508,22 @@ class ModelFamilyPatch(Struct, forbid_unknown_fields=True):
     `created_at` and `updated_at` are GET's and are ignored, so a GET can be sent back.)"""
 
     description: str | UnsetType = UNSET
-    ids: list[str] | UnsetType = UNSET
-    aliases: list[str] | UnsetType = UNSET
-    resolutions: dict[str, dict[str, list[int]]] | UnsetType = UNSET
+    ids: list[ModelId] | UnsetType = UNSET
+    aliases: list[ModelId] | UnsetType = UNSET
+    resolutions: dict[str, dict[str, Size]] | UnsetType = UNSET
     default_resolution: str | UnsetType = UNSET
     adaptive_ratio: bool | UnsetType = UNSET
     durations: Durations | UnsetType = UNSET
     frames: Frames | UnsetType | None = UNSET
-    frames_per_second: int | UnsetType = UNSET
-    extra_frames: int | UnsetType = UNSET
+    frames_per_second: Annotated[int, Meta(ge=1, le=120)] | UnsetType = UNSET
+    extra_frames: Annotated[int, Meta(ge=0, le=10)] | UnsetType = UNSET
     audio: Audio | UnsetType = UNSET
     service_tiers: list[str] | UnsetType = UNSET
     draft: bool | UnsetType = UNSET
     legacy_flags: bool | UnsetType = UNSET
     content: dict[str, list[str]] | UnsetType = UNSET
     reference_videos: ReferenceVideos | UnsetType = UNSET
-    prices: list[PriceRule] | UnsetType = UNSET
+    prices: Annotated[list[PriceRule], Meta(min_length=1)] | UnsetType = UNSET
     status: Literal["active", "retired"] | UnsetType = UNSET
     retired_at: str | UnsetType | None = UNSET
     replacement: str | UnsetType | None = UNSET
@@ -531,11 +536,11 @@ class ModelFamilyPatch(Struct, forbid_unknown_fields=True):
 class ModelFamilyPut(ModelFamilyPatch, forbid_unknown_fields=True, kw_only=True):
     """A whole family: these five fields are required, the others have defaults."""
 
-    ids: list[str]
-    resolutions: dict[str, dict[str, list[int]]]
+    ids: list[ModelId]
+    resolutions: dict[str, dict[str, Size]]
     default_resolution: str
     durations: Durations
-    prices: list[PriceRule]
+    prices: Annotated[list[PriceRule], Meta(min_length=1)]
 
 
 class ModelFamily(ModelFamilyPatch, kw_only=True):
