@@ -24,6 +24,7 @@ import secrets
 import sys
 from pathlib import Path
 
+from control.app import ROUTES
 from tests.e2e.harness import Process, address
 
 EXCLUDED_CHECKS = "positive_data_acceptance,use_after_free"
