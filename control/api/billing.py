@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from control.api import csvout, validate
+from control.api import csvout, schemas, validate
 from control.api.access import admin_for
 from control.api.orgs import load_org
 from control.api.rows import cut
@@ -16,7 +16,6 @@ from control.http import (
     bad_request,
     conflict,
     decode_cursor,
-    json_body,
     page_limit,
     rfc3339,
 )
@@ -37,8 +36,7 @@ async def grant_credits(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     org_id = request.path_params["org"]
-    body = await json_body(request)
-    validate.only_fields(body, {"amount", "reason", "task_id"})
+    body = await schemas.body_of(request, schemas.CreditGrant)
     if "task_id" in body:
         return await _refund(request, state, admin.token_id, org_id, body)
     if "amount" not in body:

@@ -9,21 +9,18 @@ import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control.api import rows, validate
+from control.api import rows, schemas, validate
 from control.api.access import admin_for
 from control.api.orgs import load_org
 from control.http import (
-    ApiError,
     bad_request,
     conflict,
-    json_body,
     rfc3339,
 )
 from control.store import db as dbm
 from control.store.state import ControlState
 from proxy.auth import keys
 
-KEY_FIELDS = {"name", "allowed_ips", "models", "rate_limit", "spend_limit", "expires_at"}
 MAX_GRACE_SECONDS = 7 * 86400
 
 
@@ -63,10 +60,7 @@ async def create_key(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     org_id = request.path_params["org"]
-    body = await json_body(request)
-    validate.only_fields(body, KEY_FIELDS | {"environment"})
-    if "name" not in body:
-        raise ApiError(400, "MissingParameter", "`name` is required.")
+    body = await schemas.body_of(request, schemas.KeyCreate)
     environment = body.get("environment", "live")
     if environment not in ("live", "test"):
         raise bad_request("`environment` must be `live` or `test`.")
@@ -122,8 +116,7 @@ async def patch_key(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     key_id = request.path_params["key"]
-    body = await json_body(request)
-    validate.only_fields(body, KEY_FIELDS | {"status"})
+    body = await schemas.body_of(request, schemas.KeyPatch)
     changes = validate.changes(body, COLUMNS)
     key = await load_key(state, key_id)
     if key["status"] == "revoked" and body:
@@ -162,8 +155,7 @@ async def rotate_key(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     key_id = request.path_params["key"]
-    body = await json_body(request)
-    validate.only_fields(body, {"grace_seconds"})
+    body = await schemas.body_of(request, schemas.Rotate)
     grace = validate.int_range(body.get("grace_seconds", 0), "grace_seconds", 0, MAX_GRACE_SECONDS)
     key = await load_key(state, key_id)
     if key["status"] == "revoked":

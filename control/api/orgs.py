@@ -9,31 +9,17 @@ import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control.api import rows, validate
+from control.api import rows, schemas, validate
 from control.api.access import admin_for
 from control.http import (
-    ApiError,
     bad_request,
     conflict,
-    json_body,
     rfc3339,
 )
 from control.jobs.cancel import cancel_in_flight
 from control.jobs.retention import Retention
 from control.store import db as dbm
 from control.store.state import ControlState
-
-ORG_FIELDS = {
-    "name",
-    "email",
-    "allowed_ips",
-    "rate_limit",
-    "spend_limit",
-    "video_retention_days",
-    "status",
-    "contact_name",
-    "processing_objection",
-}
 
 
 def org_json(row: aiosqlite.Row) -> dict[str, Any]:
@@ -78,11 +64,7 @@ COLUMNS = validate.COLUMNS | {
 async def create_org(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
-    body = await json_body(request)
-    validate.only_fields(body, ORG_FIELDS - {"status"})
-    for required in ("name", "email"):
-        if required not in body:
-            raise ApiError(400, "MissingParameter", f"`{required}` is required.")
+    body = await schemas.body_of(request, schemas.OrgCreate)
     values = {
         "allowed_ips": "[]",
         "rate_limit": "{}",
@@ -134,8 +116,7 @@ async def patch_org(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     org_id = request.path_params["org"]
-    body = await json_body(request)
-    validate.only_fields(body, ORG_FIELDS)
+    body = await schemas.body_of(request, schemas.OrgPatch)
     changes = validate.changes(body, COLUMNS)
     org = await load_org(state, org_id)
     if org["status"] == "closed" and body:

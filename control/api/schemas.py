@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
+from starlette.requests import Request
 
 from control.api.validate import MAX_AMOUNT, MAX_LIMIT, NO_CONTROL_PATTERN
+from control.http import ApiError, bad_request, json_body
 
 Text = Annotated[str, Meta(max_length=200, pattern=NO_CONTROL_PATTERN)]
 LongText = Annotated[str, Meta(max_length=500, pattern=NO_CONTROL_PATTERN)]
@@ -453,6 +456,24 @@ class DeliveryPage(Struct):
 class AdminTokenPage(Struct):
     items: list[AdminToken]
     next_cursor: str | None
+
+
+# --- bodies in -----------------------------------------------------------------------------------
+
+
+async def body_of(request: Request, shape: type[Struct]) -> dict[str, Any]:
+    """The request's JSON object with only the fields `shape` declares and every field it
+    requires, in the messages clients know ("Unknown fields: …", "`name` is required."); the
+    values are then checked by the validators (control/api/validate.py)."""
+    body = await json_body(request)
+    fields = msgspec.structs.fields(shape)
+    unknown = set(body) - {f.encode_name for f in fields}
+    if unknown:
+        raise bad_request(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    for f in fields:
+        if f.required and f.encode_name not in body:
+            raise ApiError(400, "MissingParameter", f"`{f.encode_name}` is required.")
+    return body
 
 
 # --- the model catalog -------------------------------------------------------------------------

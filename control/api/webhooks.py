@@ -15,10 +15,10 @@ import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control.api import rows, validate
+from control.api import rows, schemas, validate
 from control.api.access import admin_for
 from control.api.orgs import load_org
-from control.http import ApiError, bad_request, json_body, not_found, page_limit, rfc3339
+from control.http import ApiError, bad_request, not_found, page_limit, rfc3339
 from control.jobs.signing import new_secret
 from control.store import db as dbm
 from control.store.outbox import ALL_TASK_EVENTS, EVENT_TYPES
@@ -83,10 +83,7 @@ async def create_webhook(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     org_id = request.path_params["org"]
-    body = await json_body(request)
-    validate.only_fields(body, {"url", "events"})
-    if "url" not in body:
-        raise ApiError(400, "MissingParameter", "`url` is required.")
+    body = await schemas.body_of(request, schemas.WebhookCreate)
     org = await load_org(state, org_id)
     if org["status"] == "closed":
         raise ApiError(409, "Conflict", "The org is closed.")
@@ -133,8 +130,7 @@ async def patch_webhook(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     org_id, webhook_id = request.path_params["org"], request.path_params["webhook"]
-    body = await json_body(request)
-    validate.only_fields(body, {"url", "events", "status"})
+    body = await schemas.body_of(request, schemas.WebhookPatch)
     await load_webhook(state, org_id, webhook_id)
     changes = validate.changes(body, COLUMNS)
     if "status" in body:
@@ -176,8 +172,7 @@ async def rotate_webhook(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     org_id, webhook_id = request.path_params["org"], request.path_params["webhook"]
-    body = await json_body(request)
-    validate.only_fields(body, {"grace_seconds"})
+    body = await schemas.body_of(request, schemas.WebhookRotate)
     grace = validate.int_range(
         body.get("grace_seconds", 86400), "grace_seconds", 0, MAX_GRACE_SECONDS
     )
