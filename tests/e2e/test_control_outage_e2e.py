@@ -227,6 +227,7 @@ def test_edge_serves_through_control_outage_and_loses_no_usage(
         # 3. Stop the control plane under load.
         edge_lines_before = len(edge.lines)
         admin.close()
+        stopping_at = time.monotonic()  # the control plane refuses work from here on
         assert control.stop() == 0, control.output()[-2000:]
         down_at = time.monotonic()
 
@@ -277,8 +278,8 @@ def test_edge_serves_through_control_outage_and_loses_no_usage(
             # ledger: while it is away they are refused (503), never relayed unbilled.
             if a.status == 200:
                 return True
-            # A create in flight when the control plane went away overlaps the outage too.
-            in_outage = a.ended >= down_at and a.started <= back_at + 2
+            # A create in flight while the control plane was stopping overlaps the outage too.
+            in_outage = a.ended >= stopping_at and a.started <= back_at + 2
             return a.method == "POST" and a.status == 503 and in_outage
 
         refused = [
