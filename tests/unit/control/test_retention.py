@@ -182,7 +182,7 @@ def test_purge_command_reports_per_table(tmp_path: Path) -> None:
         await state.close()
 
     asyncio.run(seed())
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     command = [sys.executable, "run_proxy.py", "purge", "--dry-run", "--data-dir", str(tmp_path)]
     dry = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=60)
     assert dry.returncode == 0, dry.stderr

@@ -1,8 +1,8 @@
 """Child process for the spool crash test: writes usage records until it is killed.
 
 Prints `D <request_id>` after each append_durable returned (the record is acknowledged as on disk)
-and `N <request_id>` after each plain append (buffered only). Run as
-`python -m tests.unit.spool_writer_child DIRECTORY WRITERS DURABLE_LIMIT` from the repository root;
+and `N <request_id>` after each plain append (buffered only). Run from the repository root as
+`python -m tests.unit.proxy.usage.spool_writer_child DIRECTORY WRITERS DURABLE_LIMIT`;
 with DURABLE_LIMIT > 0 the durable writers stop after that many acknowledgements in total and only
 plain appends continue (so a kill then shows what the flush interval may lose).
 """

@@ -22,7 +22,7 @@ import proxy.usage.spool as spool_mod
 from proxy.usage.ingest import SpoolIngestor
 from proxy.usage.spool import MAGIC, Spool, SpoolError, encode_record, read_segment
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def rec(request_id: str, **extra: Any) -> dict[str, Any]:
@@ -401,7 +401,13 @@ def test_kill_9_loses_no_acknowledged_durable_record(tmp_path: Path, durable_lim
     lands while only plain appends are buffered)."""
     directory = tmp_path / "spool"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    command = [sys.executable, "-m", "tests.unit.spool_writer_child", str(directory), "16"]
+    command = [
+        sys.executable,
+        "-m",
+        "tests.unit.proxy.usage.spool_writer_child",
+        str(directory),
+        "16",
+    ]
     child = subprocess.Popen(
         [*command, str(durable_limit)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
     )
