@@ -1,10 +1,11 @@
 """The admin API's shapes as msgspec Structs: request bodies, responses, the error envelope.
 
 The OpenAPI document (control/api/openapi.py) is generated from them, and the tests check every
-answer against it (tests/unit/control/test_openapi.py, and schemathesis against a live control plane).
-Limits come from the constants the validators use (control/api/validate.py). A body schema is never
-stricter than its validator: whatever it calls invalid is refused with a 400, and the
-validator may refuse more (an address that is not an IP, a blank name) with its own message.
+answer against it (tests/unit/control/test_openapi.py, and schemathesis against a live control
+plane). Limits come from the constants the validators use (control/api/validate.py). A body
+schema is never stricter than its validator: whatever it calls invalid is refused with a 400,
+and the validator may refuse more (an address that is not an IP, a blank name) with its own
+message.
 """
 
 from __future__ import annotations
