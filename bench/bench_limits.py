@@ -3,7 +3,8 @@ against the same minimal upstream: the cost of sharing limits between edges.
 
     .venv/bin/python bench/bench_limits.py [--seconds 5] [--connections 1,16]
 
-Ends with `RESULT ratio_c1=… ratio_c16=…` (edge on Redis ÷ edge on memory). Uses the machine's Redis (redis://127.0.0.1:6379/0) under a key prefix of its own, deleted after.
+Ends with `RESULT ratio_c1=… ratio_c16=…` (edge on Redis ÷ edge on memory). Uses the machine's
+Redis (redis://127.0.0.1:6379/0) under a key prefix of its own, deleted after.
 """
 
 from __future__ import annotations
