@@ -3,7 +3,8 @@ against the same minimal upstream: the cost of sharing limits between edges.
 
     .venv/bin/python bench/bench_limits.py [--seconds 5] [--connections 1,16]
 
-Uses the machine's Redis (redis://127.0.0.1:6379/0) under a key prefix of its own, deleted after.
+Ends with `RESULT ratio_c1=… ratio_c16=…` (edge on Redis ÷ edge on memory). Uses the machine's
+Redis (redis://127.0.0.1:6379/0) under a key prefix of its own, deleted after.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def main() -> None:
         REDIS,
         env={"NEXTAPI_REDIS_PREFIX": prefix, "NEXTAPI_REDIS_FAILURE": "closed"},
     )
+    results: list[str] = []
     try:
         print(
             f"{'connections':>11} {'memory rps':>11} {'redis rps':>10} {'ratio':>6} "
@@ -61,6 +63,7 @@ def main() -> None:
                 f"{local['p99_ms']:>8.2f} {remote['p99_ms']:>10.2f}",
                 flush=True,
             )
+            results.append(f"ratio_c{conns}={ratio:.2f}")
     finally:
         memory.stop()
         shared.stop()
@@ -71,6 +74,7 @@ def main() -> None:
         for name in client.scan_iter(match=f"{prefix}*"):
             client.delete(name)
         client.close()
+    print("RESULT " + " ".join(results), flush=True)
 
 
 if __name__ == "__main__":

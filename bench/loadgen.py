@@ -41,8 +41,12 @@ async def run(
         + "\r\n"
     ).encode()
     # Warm up (key cache, connection pools), then measure.
+    warmup: list[float] = []
     await asyncio.gather(
-        *(connection(host, port, request, time.perf_counter() + 0.5, [], {}) for _ in range(conns))
+        *(
+            connection(host, port, request, time.perf_counter() + 0.5, warmup, {})
+            for _ in range(conns)
+        )
     )
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -61,6 +65,7 @@ async def run(
 
     return {
         "requests": len(latencies),
+        "warmup_requests": len(warmup),
         "rps": round(len(latencies) / elapsed, 1),
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 from mitmproxy import ctx, master, options
 from mitmproxy.addons import next_layer, proxyserver, tlsconfig
 
+from addons.drain import Drain
 from addons.gateway import chain
 from addons.standalone import Standalone
+from proxy.dispatch import DirectAddonManager
 from proxy.policy import Snapshot
 from proxy.services import EdgeServices
 from proxy.serving import AppServer
-from proxy.settings import Settings, load, split_hostport
+from proxy.settings import Settings, load, split_hostport, worker_count
 from proxy.usage.ingest import SpoolIngestor
 from proxy.usage.spool import Spool
 from proxy.videos.assets import AssetStore
@@ -32,6 +34,7 @@ from proxy.videos.links import VideoLinks
 from proxy.videos.links import derive_secret as derive_link_secret
 from proxy.videos.origin import VideoOrigin
 from proxy.videos.stores import open_store
+from proxy.workers import WORKER_ENV, MetricsFile, Supervisor, use_shared_port
 
 if TYPE_CHECKING:
     from control.jobs.cancel import UpstreamCanceller
@@ -69,12 +72,13 @@ class _MitmproxyTlsProbeNoise(logging.Filter):
 
 
 def build_master(
-    settings: Settings, services: EdgeServices, extra: list[object]
+    settings: Settings, services: EdgeServices, extra: list[object], drain: Drain | None = None
 ) -> tuple[master.Master, ListenReporter]:
     """A master with only the addons a reverse proxy needs, then the gateway's chain."""
     host, port = split_hostport(settings.listen, "listen")
     opts = options.Options()
     edge = master.Master(opts)
+    edge.addons = DirectAddonManager(edge)  # only the addons that handle an event see it
     reporter = ListenReporter()
     edge.addons.add(
         proxyserver.Proxyserver(),
@@ -83,6 +87,8 @@ def build_master(
         *extra,
         *chain(services),
         reporter,
+        # Last: a request counts as answered once every other addon is done with it.
+        *([drain] if drain is not None else []),
     )
     opts.update(
         mode=[f"reverse:{settings.upstream}"],
@@ -119,19 +125,28 @@ def build_master(
     return edge, reporter
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: Settings, argv: list[str] | None = None) -> None:
     stack = contextlib.AsyncExitStack()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    supervisor = None
+    if worker_count(settings) > 1:
+        supervisor = Supervisor(settings, argv or [])
+        stack.callback(supervisor.sock.close)
     try:
-        await _serve(settings, stack, stop)
+        await _serve(settings, stack, stop, supervisor)
     finally:
         await stack.aclose()
 
 
-async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asyncio.Event) -> None:
+async def _serve(
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+    stop: asyncio.Event,
+    supervisor: Supervisor | None = None,
+) -> None:
     from control.api.usage import store_usage
     from control.app import create_app
     from control.jobs.delivery import Deliverer
@@ -142,6 +157,9 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
 
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
+    if supervisor is not None and not os.environ.get(settings.admin_token_env):
+        # The workers present it to the control plane (policy, usage, the wallet).
+        os.environ[settings.admin_token_env] = "nat_workers_" + secrets.token_urlsafe(24)
     admin_token = os.environ.get(settings.admin_token_env) or None
 
     if settings.demo:
@@ -192,7 +210,7 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
             stack.push_async_callback(canceller.aclose)
         app = create_app(
             state,
-            metrics=_metrics(services),
+            metrics=supervisor.metrics if supervisor is not None else _metrics(services),
             wallet=wallet,
             deliverer=deliverer,
             retention=retention,
@@ -205,6 +223,10 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
         stack.push_async_callback(state.release_waiters)  # runs first: the stack unwinds LIFO
         print(f"control listening on {control.host}:{control.port}", flush=True)
         settings.control_url = settings.control_url or f"http://{control.host}:{control.port}"
+
+    if supervisor is not None:
+        await supervisor.run(settings.control_url, stop)
+        return
 
     if settings.role == "all":
         assert state is not None
@@ -233,7 +255,9 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
             await origin_server.start()
             stack.push_async_callback(origin_server.stop)
             origin.address = (origin_server.host, origin_server.port)
-        edge, reporter = build_master(settings, services, extra)
+        use_shared_port()  # a worker of --workers: the supervisor's port
+        drain = Drain()
+        edge, reporter = build_master(settings, services, extra, drain)
         if settings.role == "edge":
             edge.options.update(
                 nextapi_control_url=settings.control_url,
@@ -242,7 +266,21 @@ async def _serve(settings: Settings, stack: contextlib.AsyncExitStack, stop: asy
                 nextapi_usage_flush_interval=settings.usage_flush_interval,
             )
         edge_task = asyncio.create_task(edge.run())
-        stack.push_async_callback(_stop_master, edge, edge_task)
+        stack.push_async_callback(_stop_master, edge, edge_task, drain, settings.upstream_timeout)
+        if os.environ.get(WORKER_ENV):
+            collect = _metrics(services)
+            metrics_file = MetricsFile(
+                data_dir / "metrics.json",
+                lambda: (
+                    collect()
+                    | {
+                        "nextapi_edge_requests_total": drain.handled,
+                        "nextapi_edge_requests_in_flight": len(drain.in_flight),
+                    }
+                ),
+            )
+            metrics_file.start()
+            stack.push_async_callback(metrics_file.stop)
         await _first(reporter.ready.wait(), edge_task)
         if settings.demo:
             assert reporter.address is not None and admin_token is not None
@@ -264,7 +302,20 @@ async def _first(awaitable: Any, edge_task: asyncio.Task[None]) -> None:
         raise SystemExit("the edge stopped unexpectedly")
 
 
-async def _stop_master(edge: master.Master, task: asyncio.Task[None]) -> None:
+async def _stop_master(
+    edge: master.Master, task: asyncio.Task[None], drain: Drain, grace: float
+) -> None:
+    """Stop accepting, answer the requests in flight (for at most `grace` seconds), stop."""
+    if not task.done():
+        drain.draining = True
+        server: Any = edge.addons.get("proxyserver")
+        with contextlib.suppress(Exception):
+            await server.servers.update([])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(drain.idle(), grace)
+        # The last answers' bytes are handed to their sockets a few loop turns after the
+        # hooks finish.
+        await asyncio.sleep(0.1)
     edge.shutdown()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -368,6 +419,16 @@ async def purge(settings: Settings, dry_run: bool) -> None:
         print(f"{verb} {line}")
 
 
+def _without_debug_checks() -> None:
+    """Serve under `python -O`: without it mitmproxy type-checks every field of every HTTP
+    message it builds (code under `if __debug__`), a tenth of the edge's CPU per request.
+    NEXTAPI_PYTHON_DEBUG=1 keeps the checks (and asserts) on."""
+    if sys.flags.optimize or os.environ.get("NEXTAPI_PYTHON_DEBUG") == "1":
+        return
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-O", *sys.orig_argv[1:]])
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["dev"]:
@@ -380,6 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(purge(settings, dry_run))
         return
     settings = load(argv)
+    _without_debug_checks()
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -390,4 +452,4 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("mitmproxy.addonmanager").addFilter(_MitmproxyTlsProbeNoise())
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
+        asyncio.run(run(settings, argv))

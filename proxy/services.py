@@ -10,6 +10,7 @@ from proxy.auth.throttle import AuthThrottle
 from proxy.billing.wallet import EventSink, Wallet
 from proxy.limits.concurrency import ConcurrencyStore, MemoryConcurrencyStore, RedisConcurrencyStore
 from proxy.limits.limiter import RateLimiter
+from proxy.limits.redis_windows import RedisWindowLimiter
 from proxy.limits.resilient import Breaker, ResilientLimiter, ResilientSlots
 from proxy.policy import PolicyStore
 from proxy.tasks.watch import TaskWatch
@@ -55,7 +56,7 @@ class EdgeServices:
     def use_redis(self, url: str, *, prefix: str = "nextapi:", failure: str = "local") -> None:
         """Share rate limits, failed-auth counts and concurrency slots with other edges."""
         self.breaker = Breaker(failure)
-        shared = RateLimiter(f"async+{url}", prefix=prefix.rstrip(":"))
+        shared = RedisWindowLimiter(url, prefix=prefix)  # one round trip for all windows
         self.limits = ResilientLimiter(shared, RateLimiter(), self.breaker)
         self.counters = ResilientSlots(
             RedisConcurrencyStore(url, prefix=prefix), MemoryConcurrencyStore(), self.breaker

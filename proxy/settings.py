@@ -64,6 +64,8 @@ class Settings:
     simulator_listen: str = "127.0.0.1:8788"
     demo: bool = False
     log_level: str = "info"
+    # Edge processes on the one listening port ("auto": one per core); more than one needs Redis.
+    workers: str = "1"
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -125,6 +127,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--upstream-timeout", type=float)
     p.add_argument("--simulator-listen", help="--demo: the simulator's HOST:PORT")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--workers", help="edge processes on the one port: N or auto (one per core)")
     return p
 
 
@@ -170,7 +173,30 @@ def split_hostport(value: str, name: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+def worker_count(settings: Settings) -> int:
+    if settings.workers == "auto":
+        return (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
+    return int(settings.workers)
+
+
 def validate(settings: Settings) -> None:
+    if settings.workers != "auto" and not (
+        settings.workers.isdigit() and int(settings.workers) >= 1
+    ):
+        raise SystemExit("`workers` must be a positive number or auto")
+    workers = worker_count(settings)
+    if workers > 1 and not settings.redis_url:
+        raise SystemExit(
+            f"--workers {settings.workers} needs --redis-url: each worker is a process of its own, "
+            "so without counters shared through Redis every rate limit, failed-auth count and "
+            "concurrency cap would be counted per worker (N times what is configured)"
+        )
+    if workers > 1 and (settings.role != "all" or settings.demo):
+        raise SystemExit("--workers runs the whole gateway: use it with --role all, without --demo")
     split_hostport(settings.listen, "listen")
     split_hostport(settings.control_listen, "control_listen")
     if settings.role not in ("all", "edge", "control"):

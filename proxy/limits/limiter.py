@@ -37,6 +37,10 @@ class Window:
             return RateLimitItemPerMinute(self.limit, namespace="nextapi")
         return RateLimitItemPerDay(self.limit, namespace="nextapi")
 
+    @property
+    def expiry(self) -> int:
+        return 60 if self.kind == PER_MINUTE else 86400
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -93,12 +97,7 @@ class RateLimiter:
             reset = max(0, math.ceil(stats.reset_time - now))
             if not allowed:
                 reset = max(1, reset)  # "retry now" is never true while still limited
-            candidate = Decision(allowed, window, stats.remaining, reset)
-            if tightest is None or (candidate.remaining, -reset) < (
-                tightest.remaining,
-                -tightest.reset_seconds,
-            ):
-                tightest = candidate
+            tightest = tighter(tightest, Decision(allowed, window, stats.remaining, reset))
         assert tightest is not None
         return tightest
 
@@ -116,6 +115,16 @@ class RateLimiter:
 
     async def clear(self, window: Window) -> None:
         await self.strategy.clear(window.item(), window.counter)
+
+
+def tighter(best: Decision | None, candidate: Decision) -> Decision:
+    """The fewer requests remaining, then the later reset, decides which window's headers show."""
+    if best is None or (candidate.remaining, -candidate.reset_seconds) < (
+        best.remaining,
+        -best.reset_seconds,
+    ):
+        return candidate
+    return best
 
 
 def windows_for(

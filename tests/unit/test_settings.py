@@ -1,8 +1,9 @@
+import os
 from pathlib import Path
 
 import pytest
 
-from proxy.settings import load
+from proxy.settings import load, worker_count
 
 
 def test_defaults_come_from_the_toml_file() -> None:
@@ -52,3 +53,21 @@ def test_unknown_keys_in_a_config_file_are_refused(tmp_path: Path) -> None:
     config.write_text("upstream_key = 'never here'\n")
     with pytest.raises(SystemExit, match="unknown setting"):
         load(["--config", str(config)], environ={})
+
+
+def test_workers_default_to_one_and_auto_is_the_core_count() -> None:
+    assert worker_count(load([], environ={})) == 1
+    redis = ["--redis-url", "redis://127.0.0.1:6379/0"]
+    assert worker_count(load(["--workers", "auto", *redis], environ={})) == len(
+        os.sched_getaffinity(0)
+    )
+    assert worker_count(load(["--workers", "3", *redis], environ={})) == 3
+
+
+def test_several_workers_without_redis_are_refused_with_the_reason() -> None:
+    with pytest.raises(SystemExit, match=r"needs --redis-url.*counted per worker"):
+        load(["--workers", "2"], environ={})
+    with pytest.raises(SystemExit, match="positive number or auto"):
+        load(["--workers", "0"], environ={})
+    with pytest.raises(SystemExit, match="--role all"):
+        load(["--workers", "2", "--redis-url", "redis://h:6379/0", "--role", "control"], environ={})

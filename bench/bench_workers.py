@@ -1,0 +1,151 @@
+"""`--workers 2` against `--workers 1`, side by side, both on Redis counters, against the same
+upstream that answers from memory, loaded by `wrk` (a load generator that costs little CPU).
+
+    .venv/bin/python bench/bench_workers.py [--seconds 8] [--connections 32]
+
+Needs `wrk`: `apt-get install wrk` (Debian). Uses the machine's Redis under a key prefix of its
+own, deleted after. Prints requests/s and the CPU seconds per 1,000 requests of each gateway's
+whole process tree (supervisor, control plane, workers; read from /proc), and ends with
+`RESULT ratio=… cpu_per_1k_w1=… cpu_per_1k_w2=…`. On a machine shared with other work the
+absolute numbers move from run to run; the ratio is measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_relay import PY, TASK_PATH, start_gateway  # noqa: E402
+from tests.e2e.harness import Process, address  # noqa: E402
+
+REDIS = "redis://127.0.0.1:6379/0"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree(pid: int) -> list[int]:
+    """`pid` and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the live process tree (children that exited are not expected)."""
+    total = 0
+    for member in tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def wrk(port: int, key: str, connections: int, seconds: float) -> float:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "-H",
+            f"Authorization: Bearer {key}",
+            f"http://127.0.0.1:{port}{TASK_PATH}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"the gateway refused requests under load:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def measure(
+    gateway: Process, port: int, key: str, conns: int, seconds: float
+) -> tuple[float, float]:
+    """(requests/s, CPU seconds per 1,000 requests)."""
+    before = cpu_seconds(gateway.proc.pid)
+    rps = wrk(port, key, conns, seconds)
+    used = cpu_seconds(gateway.proc.pid) - before
+    return rps, used / (rps * seconds) * 1000
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--seconds", type=int, default=8)
+    p.add_argument("--connections", type=int, default=32)
+    args = p.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (Debian's package)")
+    prefix = f"nextapi-bench-{secrets.token_hex(4)}:"
+    env = {"NEXTAPI_REDIS_PREFIX": prefix, "NEXTAPI_REDIS_FAILURE": "closed"}
+
+    upstream = Process([PY, str(ROOT / "bench" / "upstream.py")])
+    upstream_url = address(upstream, "upstream")
+    dirs = [tempfile.TemporaryDirectory(), tempfile.TemporaryDirectory()]
+    gateways = []
+    try:
+        for n, tmp in zip((1, 2), dirs, strict=True):
+            gateways.append(
+                start_gateway(
+                    upstream_url,
+                    Path(tmp.name),
+                    "--workers",
+                    str(n),
+                    "--redis-url",
+                    REDIS,
+                    env=env,
+                )
+            )
+        (one, one_port, one_key), (two, two_port, two_key) = gateways
+        wrk(one_port, one_key, args.connections, 1)  # warm-up: connections, caches
+        wrk(two_port, two_key, args.connections, 1)
+        rps1, cpu1 = measure(one, one_port, one_key, args.connections, args.seconds)
+        rps2, cpu2 = measure(two, two_port, two_key, args.connections, args.seconds)
+        ratio = rps2 / rps1
+        print(f"{'workers':>7} {'req/s':>8} {'CPU s / 1k req':>15}")
+        print(f"{1:>7} {rps1:>8.0f} {cpu1:>15.3f}")
+        print(f"{2:>7} {rps2:>8.0f} {cpu2:>15.3f}")
+        print(f"cores: {os.cpu_count()}; load average before the end: {os.getloadavg()[0]:.2f}")
+        print(f"RESULT ratio={ratio:.2f} cpu_per_1k_w1={cpu1:.3f} cpu_per_1k_w2={cpu2:.3f}")
+    finally:
+        for gateway, _, _ in gateways:
+            gateway.stop()
+        upstream.stop()
+        for tmp in dirs:
+            tmp.cleanup()
+        client = redis.Redis.from_url(REDIS)
+        for name in client.scan_iter(match=f"{prefix}*"):
+            client.delete(name)
+        client.close()
+
+
+if __name__ == "__main__":
+    main()
