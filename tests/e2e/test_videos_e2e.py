@@ -111,7 +111,8 @@ def test_videos_come_from_the_gateway_with_ranges_in_gets_lists_and_webhooks(
             assert http.head(video_url).headers["content-length"] == str(VIDEO_BYTES)
             frame = http.get(task.content.last_frame_url)
             assert frame.status_code == 200 and frame.headers["content-type"] == "image/png"
-            forged = video_url.replace(task.id, task.id[:-1] + "x")
+            other = "y" if task.id.endswith("x") else "x"  # another task's link, never this one's
+            forged = video_url.replace(task.id, task.id[:-1] + other)
             assert http.get(forged).status_code == 404
 
             # One copy, however many times the task is seen (gets, list, callbacks).
