@@ -51,7 +51,7 @@ async def login(request: Request) -> Response:
     presented = form.get("csrf_token")
     expected = request.cookies.get(web.login_cookie_name(request))
     if not expected or not presented or not secrets.compare_digest(presented, expected):
-        return Response("Forbidden: missing or wrong CSRF token.", status_code=403)
+        return await forbidden(request)
     address = _client(request)
     token = form.get("token")
     admin: Admin | None = None
@@ -115,7 +115,8 @@ async def overview_data(request: Request) -> Response:
         series["p50"].append(row["latency_p50_ms"])
         series["p95"].append(row["latency_p95_ms"])
         series["credits"].append(row["credits_charged"] / 1_000_000)
-    return JSONResponse({"unit": unit, "series": series})
+    window = {"from": web.timestamp(answer["from"]), "to": web.timestamp(answer["to"])}
+    return JSONResponse({"unit": unit, "window": window, "series": series})
 
 
 # --- orgs --------------------------------------------------------------------------------------
@@ -230,7 +231,7 @@ async def audit_page(request: Request) -> Response:
 
 
 async def forbidden(request: Request) -> Response:
-    return Response("Forbidden: missing or wrong CSRF token.", status_code=403)
+    return render(request, "forbidden.html", None, 403)
 
 
 async def api_error(request: Request, exc: ApiError) -> Response:

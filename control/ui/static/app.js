@@ -2,12 +2,13 @@
 // script anywhere: the CSP allows only files from this origin.
 "use strict";
 
-function chart(target, title, xs, series, width) {
+function chart(target, title, window, xs, series, width) {
   const opts = {
     title: title,
     width: width,
     height: 240,
-    scales: { x: { time: true } },
+    // The whole chosen range, not just the span that has data.
+    scales: { x: { time: true, range: () => [window.from, window.to] } },
     axes: [{}, {}],
     series: [{ label: "Time (UTC)", value: (u, v) => v == null ? "—" : new Date(v * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC" }].concat(series),
   };
@@ -31,11 +32,11 @@ async function drawCharts(root) {
   }
   const width = Math.max(320, root.clientWidth - 16);
   const line = (label, data, stroke) => ({ label: label, data: data, stroke: stroke, width: 2 });
-  chart(document.getElementById("chart-requests"), "Requests per " + body.unit, s.t,
+  chart(document.getElementById("chart-requests"), "Requests per " + body.unit, body.window, s.t,
     [line("Requests", s.requests, "#0b5cad"), line("Errors", s.errors, "#a4161a")], width);
-  chart(document.getElementById("chart-latency"), "Latency (ms)", s.t,
+  chart(document.getElementById("chart-latency"), "Latency (ms)", body.window, s.t,
     [line("p50", s.p50, "#2a9d8f"), line("p95", s.p95, "#e76f51")], width);
-  chart(document.getElementById("chart-credits"), "Credits charged per " + body.unit, s.t,
+  chart(document.getElementById("chart-credits"), "Credits charged per " + body.unit, body.window, s.t,
     [line("Credits", s.credits, "#6a4c93")], width);
   root.dataset.drawn = "true";
 }
