@@ -68,7 +68,7 @@ async def login(request: Request) -> Response:
     session_id = await sessions.start(state, admin)
     response = RedirectResponse("/ui/", status_code=303)
     web.set_cookie(request, response, web.cookie_name(request), session_id, "/ui")
-    response.delete_cookie(web.login_cookie_name(request), path="/ui/login")
+    web.delete_cookie(request, response, web.login_cookie_name(request), "/ui/login")
     return response
 
 
@@ -79,7 +79,7 @@ async def logout(request: Request) -> Response:
     await web.form_of(request, session)
     await sessions.end(request.app.state.control, session)
     response = to_login()
-    response.delete_cookie(web.cookie_name(request), path="/ui")
+    web.delete_cookie(request, response, web.cookie_name(request), "/ui")
     return response
 
 

@@ -94,11 +94,25 @@ def login_cookie_name(request: Request) -> str:
     return "__Host-nextapi_login" if request.url.scheme == "https" else "nextapi_login"
 
 
+def cookie_path(request: Request, path: str) -> str:
+    return "/" if request.url.scheme == "https" else path  # `__Host-` demands Path=/
+
+
 def set_cookie(request: Request, response: Response, name: str, value: str, path: str) -> None:
     response.set_cookie(
         name,
         value,
-        path=path if request.url.scheme != "https" else "/",
+        path=cookie_path(request, path),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def delete_cookie(request: Request, response: Response, name: str, path: str) -> None:
+    response.delete_cookie(
+        name,
+        path=cookie_path(request, path),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",

@@ -163,3 +163,18 @@ def test_orgs_are_searched_and_paged_on_the_server(control_plane: ControlRunner)
         assert "No org matches" in empty.text
 
     control_plane(body)
+
+
+def test_over_tls_the_cookie_is_secure_and_host_prefixed(control_plane: ControlRunner) -> None:
+    async def body(ctl: Control) -> None:
+        assert ctl.client is not None
+        ctl.client.base_url = httpx.URL("https://control")
+        signed_in = await _login(ctl)
+        assert signed_in.status_code == 303
+        cookies = [c for c in signed_in.headers.get_list("set-cookie") if "session" in c]
+        assert len(cookies) == 1 and cookies[0].startswith("__Host-nextapi_session=")
+        assert "Secure" in cookies[0] and "Path=/;" in cookies[0] and "Domain" not in cookies[0]
+        overview = await ctl.get("/ui/", token=None)
+        assert overview.status_code == 200 and "Sign out" in overview.text
+
+    control_plane(body)
