@@ -36,6 +36,8 @@ from control.jobs.retention import Retention
 from control.store.outbox import Outbox
 from control.store.state import ControlState
 from control.store.wallet import SqliteWallet
+from control.ui import routes as ui
+from control.ui.sessions import LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +159,7 @@ def create_app(
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/docs", docs.docs_page, methods=["GET"]),
             Mount("/docs/assets", docs.assets()),
+            ui.mount(),
         ],
         exception_handlers={
             ApiError: _api_error,
@@ -165,6 +168,7 @@ def create_app(
         },
     )
     app.state.control = state
+    app.state.ui_throttle = LoginThrottle()
     app.state.wallet = wallet or SqliteWallet(state)
     # The webhook worker: started by the process that runs the control plane (proxy/runtime.py).
     app.state.deliverer = deliverer or Deliverer(state)

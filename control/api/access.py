@@ -23,6 +23,13 @@ async def edge_for(request: Request) -> Admin:
     return admin
 
 
+# The dashboard calls the API's handlers for a signed-in session: it puts the session's admin
+# here (an ASGI scope key no client can set) instead of a token it never keeps.
+SESSION_ADMIN = "nextapi.session_admin"
+
+
 async def _authenticate(request: Request) -> Admin:
+    if (admin := request.scope.get(SESSION_ADMIN)) is not None:
+        return admin
     authorization = request.headers.get("authorization")
     return await request.app.state.control.admin.authenticate(authorization)

@@ -140,7 +140,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/v1/orgs"): Op(
         "Create an org.", s.Org, 201, s.OrgCreate, links=ORG_LINKS, example=ORG_EXAMPLE
     ),
-    ("GET", "/v1/orgs"): Op("List orgs, oldest first.", s.OrgPage, query=PAGE),
+    ("GET", "/v1/orgs"): Op(
+        "List orgs, oldest first.",
+        s.OrgPage,
+        query=(*PAGE, _q("q", {"type": "string"}, "Only orgs whose name or id contains this.")),
+    ),
     ("GET", "/v1/orgs/{org}"): Op("Read an org.", s.Org),
     ("PATCH", "/v1/orgs/{org}"): Op(
         "Correct an org (name, email, limits, retention, allowlist, status).",

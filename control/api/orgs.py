@@ -103,7 +103,13 @@ async def create_org(request: Request) -> JSONResponse:
 async def list_orgs(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     await admin_for(request)
-    return JSONResponse(await rows.page(request, state, "orgs", org_json))
+    search = request.query_params.get("q", "").strip()
+    if not search:
+        return JSONResponse(await rows.page(request, state, "orgs", org_json))
+    # LIKE's wildcards in the search are matched literally.
+    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    where = "name LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\'"
+    return JSONResponse(await rows.page(request, state, "orgs", org_json, where, pattern, pattern))
 
 
 async def get_org(request: Request) -> JSONResponse:

@@ -1,0 +1,56 @@
+// The dashboard's behaviour: the overview's charts (uPlot) and the copy button. No inline
+// script anywhere: the CSP allows only files from this origin.
+"use strict";
+
+function chart(target, title, window, xs, series, width) {
+  const opts = {
+    title: title,
+    width: width,
+    height: 240,
+    // The whole chosen range, not just the span that has data.
+    scales: { x: { time: true, range: () => [window.from, window.to] } },
+    axes: [{}, {}],
+    series: [{ label: "Time (UTC)", value: (u, v) => v == null ? "—" : new Date(v * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC" }].concat(series),
+  };
+  // uPlot draws the time axis in local time unless told the zone: UTC, as everywhere here.
+  opts.tzDate = (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC");
+  return new uPlot(opts, [xs].concat(series.map((s) => s.data)), target);
+}
+
+async function drawCharts(root) {
+  const answer = await fetch(root.dataset.source, { credentials: "same-origin" });
+  if (!answer.ok) {
+    return;
+  }
+  const body = await answer.json();
+  const s = body.series;
+  const empty = document.getElementById("charts-empty");
+  if (s.t.length === 0) {
+    empty.hidden = false;
+    root.querySelectorAll("section").forEach((el) => { el.hidden = true; });
+    return;
+  }
+  const width = Math.max(320, root.clientWidth - 16);
+  const line = (label, data, stroke) => ({ label: label, data: data, stroke: stroke, width: 2 });
+  chart(document.getElementById("chart-requests"), "Requests per " + body.unit, body.window, s.t,
+    [line("Requests", s.requests, "#0b5cad"), line("Errors", s.errors, "#a4161a")], width);
+  chart(document.getElementById("chart-latency"), "Latency (ms)", body.window, s.t,
+    [line("p50", s.p50, "#2a9d8f"), line("p95", s.p95, "#e76f51")], width);
+  chart(document.getElementById("chart-credits"), "Credits charged per " + body.unit, body.window, s.t,
+    [line("Credits", s.credits, "#6a4c93")], width);
+  root.dataset.drawn = "true";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const charts = document.getElementById("charts");
+  if (charts) {
+    drawCharts(charts);
+  }
+  document.querySelectorAll("button.copy").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const field = document.getElementById(button.dataset.copy);
+      await navigator.clipboard.writeText(field.value);
+      button.textContent = "Copied";
+    });
+  });
+});
