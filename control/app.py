@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,7 +29,7 @@ from control.api import (
     webhooks,
 )
 from control.api.openapi import document
-from control.http import ApiError, error_response
+from control.http import ApiError, by_path, error_response
 from control.jobs.cancel import UpstreamCanceller
 from control.jobs.delivery import Deliverer
 from control.jobs.retention import Retention
@@ -127,24 +127,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(ApiError(500, "InternalError", "Internal error."))
 
 
-def _by_path(routes: list[Route]) -> list[Route]:
-    """One Route per path, dispatching on the method: Starlette stops at the first route whose
-    path matches, so separate routes for GET and POST of one path would answer a 405 whose
-    `Allow` names only the first."""
-    handlers: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
-    for route in routes:
-        for method in route.methods or ():
-            handlers.setdefault(route.path, {})[method] = route.endpoint
-    merged = []
-    for path, by_method in handlers.items():
-
-        async def dispatch(request: Request, by_method=by_method) -> Response:
-            return await by_method[request.method](request)
-
-        merged.append(Route(path, dispatch, methods=list(by_method)))
-    return merged
-
-
 def create_app(
     state: ControlState,
     metrics: Callable[[], dict[str, int]] = dict,
@@ -155,7 +137,7 @@ def create_app(
 ) -> Starlette:
     app = Starlette(
         routes=[
-            *_by_path(ROUTES),
+            *by_path(ROUTES),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/docs", docs.docs_page, methods=["GET"]),
             Mount("/docs/assets", docs.assets()),

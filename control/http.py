@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 EARLIEST = 0.0  # 1970-01-01T00:00:00Z
 LATEST = 253402300799.0  # 9999-12-31T23:59:59Z
@@ -109,3 +111,21 @@ def page_limit(request: Request, default: int = 100, maximum: int = 1000) -> int
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise bad_request(f"`limit` must be an integer from 1 to {maximum}.")
     return int(raw)
+
+
+def by_path(routes: list[Route]) -> list[Route]:
+    """One Route per path, dispatching on the method: Starlette stops at the first route whose
+    path matches, so separate routes for GET and POST of one path would answer a 405 whose
+    `Allow` names only the first."""
+    handlers: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for route in routes:
+        for method in route.methods or ():
+            handlers.setdefault(route.path, {})[method] = route.endpoint
+    merged = []
+    for path, by_method in handlers.items():
+
+        async def dispatch(request: Request, by_method=by_method) -> Response:
+            return await by_method[request.method](request)
+
+        merged.append(Route(path, dispatch, methods=list(by_method)))
+    return merged

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from control.http import ApiError
+from control.http import ApiError, by_path
 from control.ui import pages
 from control.ui.web import HERE, Handler, SecurityHeaders
 
@@ -43,13 +43,11 @@ def _guarded(handler: Handler) -> Handler:
 
 def mount() -> Mount:
     """Everything under /ui: the pages and the vendored static files, behind the strict headers."""
-    from control.app import _by_path  # one Route per path, as the API's
-
     guarded = [Route(r.path, _guarded(r.endpoint), methods=r.methods) for r in ROUTES]
     return Mount(
         "/ui",
         routes=[
-            *_by_path(guarded),
+            *by_path(guarded),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="ui-static"),
         ],
         middleware=[Middleware(SecurityHeaders)],
