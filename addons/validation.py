@@ -27,12 +27,7 @@ class Validation:
                 ctx.task_id = ctx.route.task_id
             return
         catalog = self.services.policy.snapshot.catalog
-
-        def reads_flags(model: str) -> bool:
-            family = catalog.match(model)
-            return family is not None and family.legacy_flags
-
-        parsed = parse_create(flow.request.raw_content or b"", reads_flags)
+        parsed = parse_create(flow.request.raw_content or b"", catalog.reads_flags)
         if isinstance(parsed, EdgeError):
             refuse(flow, parsed)
             return

@@ -22,12 +22,7 @@ def estimate_credits(body: bytes) -> int | None:
     """Micro-credits the edge would reserve for this create body; None if it would refuse it
     (invalid body, unknown or retired model, a value the model does not take)."""
     catalog = _catalog()
-
-    def reads_flags(model: str) -> bool:
-        family = catalog.match(model)
-        return family is not None and family.legacy_flags
-
-    create = parse_create(body, reads_flags)
+    create = parse_create(body, catalog.reads_flags)
     if not isinstance(create, CreateRequest):
         return None
     family = catalog.match(create.model)

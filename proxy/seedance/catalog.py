@@ -82,6 +82,11 @@ class Catalog:
                 return self.families[candidate]
         return None
 
+    def reads_flags(self, model: str) -> bool:
+        """Whether the model takes legacy `--flags` from the prompt (for parse_create)."""
+        family = self.match(model)
+        return family is not None and family.legacy_flags
+
     def unit_price(
         self, family: ModelFamily, tier: str, audio: bool, resolution: str, video_input: bool
     ) -> Fraction:

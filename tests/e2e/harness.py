@@ -239,7 +239,7 @@ SHIPPED_CATALOG = Catalog.load()
 
 def estimate(body: dict[str, Any], catalog: Catalog = SHIPPED_CATALOG) -> int:
     """The hold the edge reserves for a create body (priced from the catalog)."""
-    request = parse_create(json.dumps(body).encode())
+    request = parse_create(json.dumps(body).encode(), catalog.reads_flags)
     assert isinstance(request, CreateRequest), request
     family = catalog.match(request.model)
     assert family is not None and check_family(request, family, time.time()) is None
