@@ -9,21 +9,22 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from control.http import ApiError, by_path
-from control.ui import pages
-from control.ui.web import HERE, Handler, SecurityHeaders
+from control.ui.pages import audit, auth, downloads, org, orgs, overview
+from control.ui.web import HERE, Forbidden, Handler, SecurityHeaders
 
 ROUTES = [
-    Route("/", pages.overview, methods=["GET"]),
-    Route("/overview.json", pages.overview_data, methods=["GET"]),
-    Route("/login", pages.login_page, methods=["GET"]),
-    Route("/login", pages.login, methods=["POST"]),
-    Route("/logout", pages.logout, methods=["POST"]),
-    Route("/orgs", pages.orgs_page, methods=["GET"]),
-    Route("/orgs", pages.create_org, methods=["POST"]),
-    Route("/orgs/{org}", pages.org_page, methods=["GET"]),
-    Route("/orgs/{org}/keys", pages.create_key, methods=["POST"]),
-    Route("/keys/{key}/revoke", pages.revoke_key, methods=["POST"]),
-    Route("/audit", pages.audit_page, methods=["GET"]),
+    Route("/", overview.overview, methods=["GET"]),
+    Route("/overview.json", overview.overview_data, methods=["GET"]),
+    Route("/login", auth.login_page, methods=["GET"]),
+    Route("/login", auth.login, methods=["POST"]),
+    Route("/logout", auth.logout, methods=["POST"]),
+    Route("/orgs", orgs.orgs_page, methods=["GET"]),
+    Route("/orgs", orgs.create_org, methods=["POST"]),
+    Route("/orgs/{org}", org.org_page, methods=["GET"]),
+    Route("/orgs/{org}/keys", org.create_key, methods=["POST"]),
+    Route("/keys/{key}/revoke", org.revoke_key, methods=["POST"]),
+    Route("/audit", audit.audit_page, methods=["GET"]),
+    Route("/download", downloads.download, methods=["GET"]),
 ]
 
 
@@ -33,10 +34,10 @@ def _guarded(handler: Handler) -> Handler:
     async def guarded(request: Request) -> Response:
         try:
             return await handler(request)
-        except pages.Forbidden:
-            return await pages.forbidden(request)
+        except Forbidden:
+            return await auth.forbidden(request)
         except ApiError as exc:
-            return await pages.api_error(request, exc)
+            return await auth.api_error(request, exc)
 
     return guarded
 

@@ -3,6 +3,7 @@ calls into the admin API's own handlers on behalf of the signed-in session."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from markupsafe import Markup
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -54,15 +56,29 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def utc(value: str | float | None) -> str:
-    """A time as `YYYY-MM-DD HH:MM:SS` in UTC (the page labels the zone)."""
+PAGE_SIZE = 25
+
+
+def _moment(value: str | float) -> datetime:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    return datetime.fromtimestamp(value, UTC)
+
+
+def utc(value: str | float | None) -> Markup | str:
+    """A time as `<time>` holding `YYYY-MM-DD HH:MM:SS` in UTC; the column's header names the
+    zone (`zone_label`), and app.js rewrites both when the viewer picks the browser's zone."""
     if value is None or value == "":
         return "—"
-    if isinstance(value, str):
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    else:
-        moment = datetime.fromtimestamp(value, UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    moment = _moment(value)
+    shown = moment.strftime("%Y-%m-%d %H:%M:%S")
+    iso = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Markup('<time datetime="{}">{}</time>').format(iso, shown)
+
+
+def zone_label(title: str) -> Markup:
+    """A time column's header: `Time (UTC)`, its zone in a span that app.js can rewrite."""
+    return Markup('{} (<span class="zone">UTC</span>)').format(title)
 
 
 def timestamp(value: str) -> float:
@@ -79,6 +95,7 @@ def credits(micro: int | None) -> str:
 
 
 templates.env.filters["utc"] = utc
+templates.env.globals["zone_label"] = zone_label
 templates.env.filters["credits"] = credits
 
 
@@ -127,6 +144,22 @@ def to_login() -> RedirectResponse:
     return RedirectResponse("/ui/login", status_code=303)
 
 
+SessionHandler = Callable[[Request, Session], Awaitable[Response]]
+
+
+def signed_in(page: SessionHandler) -> Callable[[Request], Awaitable[Response]]:
+    """A page for signed-in sessions only: without one, the browser is sent to sign in."""
+
+    @functools.wraps(page)
+    async def handler(request: Request) -> Response:
+        session = await session_of(request)
+        if session is None:
+            return to_login()
+        return await page(request, session)
+
+    return handler
+
+
 class Forbidden(Exception):
     """A state-changing request without the session's CSRF token."""
 
@@ -163,12 +196,18 @@ def render(
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
-def page_url(path: str, **params: Any) -> str:
+def page_url(base: str, /, **params: Any) -> str:
     kept = {k: v for k, v in params.items() if v not in (None, "")}
-    return f"{path}?{urlencode(kept)}" if kept else path
+    return f"{base}?{urlencode(kept)}" if kept else base
+
+
+def download_url(api_path: str, **params: Any) -> str:
+    """The dashboard's link to the API's CSV of `api_path` (or an org's export), with filters."""
+    return page_url("/ui/download", path=api_path, **params)
 
 
 templates.env.globals["page_url"] = page_url
+templates.env.globals["download_url"] = download_url
 
 
 # --- the admin API, called in-process ----------------------------------------------------------
@@ -176,7 +215,7 @@ templates.env.globals["page_url"] = page_url
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-async def call(
+async def invoke(
     request: Request,
     session: Session,
     handler: Handler,
@@ -184,9 +223,9 @@ async def call(
     query: dict[str, Any] | None = None,
     body: dict[str, Any] | None = None,
     method: str | None = None,
-) -> Any:
-    """The admin API handler's JSON answer, as the session's admin: the dashboard reads and
-    writes through the same code (scopes, validation, audit) as `curl` does."""
+) -> Response:
+    """The admin API handler's answer, as the session's admin: the dashboard reads and writes
+    through the same code (scopes, validation, audit) as `curl` does."""
     raw = json.dumps(body).encode() if body is not None else b""
     scope = {
         "type": "http",
@@ -214,8 +253,26 @@ async def call(
         sent = True
         return {"type": "http.request", "body": raw, "more_body": False}
 
-    response = await handler(Request(scope, receive))
+    return await handler(Request(scope, receive))
+
+
+async def call(
+    request: Request,
+    session: Session,
+    handler: Handler,
+    path_params: dict[str, str] | None = None,
+    query: dict[str, Any] | None = None,
+    body: dict[str, Any] | None = None,
+    method: str | None = None,
+) -> Any:
+    """The admin API handler's JSON answer (see `invoke`); an error answer raises ApiError."""
+    response = await invoke(request, session, handler, path_params, query, body, method)
     if response.status_code >= 400:
-        error = json.loads(bytes(response.body)).get("error", {})
-        raise ApiError(response.status_code, error.get("code", "Error"), error.get("message", ""))
+        raise api_error_of(response)
     return json.loads(bytes(response.body))
+
+
+def api_error_of(response: Response) -> ApiError:
+    """The ApiError an error answer of the API stands for (its JSON error envelope)."""
+    error = json.loads(bytes(response.body)).get("error", {})
+    return ApiError(response.status_code, error.get("code", "Error"), error.get("message", ""))

@@ -2,10 +2,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.e2e.harness import Gateway, Simulator
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+    from tests.e2e.browser import Watched
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +44,29 @@ def _reset_simulator(request: pytest.FixtureRequest) -> Iterator[None]:
     if "simulator" in request.fixturenames:
         sim: Simulator = request.getfixturevalue("simulator")
         sim.configure(fixed_status=None, error_rate=0.0, latency_ms=0)
+
+
+# The dashboard's browser tests (tests/e2e/browser.py); playwright is imported only by them.
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.browser import CHROMIUM
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install -y chromium"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def watched(browser: Browser, gateway: Gateway) -> Iterator[Watched]:
+    from tests.e2e.browser import Watched
+
+    session = Watched(browser, gateway.control_url)
+    yield session
+    session.close()
+    assert session.errors == [], session.errors

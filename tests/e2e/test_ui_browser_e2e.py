@@ -4,84 +4,13 @@ Content-Security-Policy violation; screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from tests.e2e.harness import ROOT, Gateway
+from tests.e2e.browser import Watched, axe_violations, login, shoot
+from tests.e2e.harness import Gateway
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "tests" / "artifacts"
 TASKS = "/api/v3/contents/generations/tasks"
-# Chromium reports each CSP violation as this event; the init script (run by the browser's
-# debugging protocol, outside the page's CSP) turns it into a console error the test sees.
-REPORT_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (e) => {
-  console.error("CSP violation: " + e.violatedDirective + " " + e.blockedURI);
-});
-"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install -y chromium"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield chromium
-        chromium.close()
-
-
-class Watched:
-    """A browser context whose pages record console errors, page errors and CSP violations."""
-
-    def __init__(self, browser: Browser, base_url: str) -> None:
-        self.base_url = base_url
-        self.errors: list[str] = []
-        self.context: BrowserContext = browser.new_context(
-            base_url=base_url, viewport={"width": 1280, "height": 900}
-        )
-        self.context.add_init_script(REPORT_VIOLATIONS)
-        self.page = self.new_page()
-
-    def new_page(self) -> Page:
-        page = self.context.new_page()
-        page.on(
-            "console",
-            lambda message: message.type == "error" and self.errors.append(message.text),
-        )
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        # Which resource failed (the console names none).
-        page.on(
-            "response",
-            lambda r: r.status >= 400 and self.errors.append(f"{r.status} {r.url}"),
-        )
-        return page
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture
-def watched(browser: Browser, gateway: Gateway) -> Iterator[Watched]:
-    session = Watched(browser, gateway.control_url)
-    yield session
-    session.close()
-    assert session.errors == [], session.errors
-
-
-def login(page: Page, token: str) -> None:
-    page.goto("/ui/login")
-    page.get_by_label("Admin token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/ui/")
-
-
-def shoot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"), full_page=True)
 
 
 def test_admin_creates_an_org_and_key_and_sees_its_requests(
@@ -216,3 +145,23 @@ def test_a_post_without_the_csrf_token_gets_403(watched: Watched, gateway: Gatew
     watched.errors.clear()
     found = gateway.admin.get("/v1/orgs", params={"q": "Forged"}).json()["items"]
     assert found == []
+
+
+def test_the_accessibility_check_finds_what_it_should(watched: Watched, gateway: Gateway) -> None:
+    """The axe check every screenshot runs is live: a control without a label, or text without
+    contrast, added to a real page, is reported as serious."""
+    page = watched.page
+    login(page, gateway.admin_token)
+    assert axe_violations(page) == []
+    page.evaluate(
+        """() => {
+          const input = document.createElement("input");
+          document.querySelector("main").append(input);
+          const faint = document.createElement("p");
+          faint.textContent = "faint";
+          faint.style.color = "#eeeeee";
+          document.querySelector("main").append(faint);
+        }"""
+    )
+    found = " ".join(axe_violations(page))
+    assert "label" in found and "color-contrast" in found, found

@@ -41,7 +41,59 @@ async function drawCharts(root) {
   root.dataset.drawn = "true";
 }
 
+// Every time is rendered in UTC as <time datetime="…Z">; a column's header names the zone in
+// <span class="zone">. The switch rewrites both to the browser's zone (and back), remembered.
+const ZONE_KEY = "nextapi.zone";
+
+function browserZone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || "local";
+}
+
+function showTimes(root, local) {
+  const zone = local ? browserZone() : "UTC";
+  root.querySelectorAll("time[datetime]").forEach((el) => {
+    const moment = new Date(el.getAttribute("datetime"));
+    if (!el.dataset.utc) {
+      el.dataset.utc = el.textContent;
+    }
+    if (!local) {
+      el.textContent = el.dataset.utc;
+      return;
+    }
+    const pad = (n) => String(n).padStart(2, "0");
+    el.textContent = moment.getFullYear() + "-" + pad(moment.getMonth() + 1) + "-" + pad(moment.getDate()) +
+      " " + pad(moment.getHours()) + ":" + pad(moment.getMinutes()) + ":" + pad(moment.getSeconds());
+  });
+  root.querySelectorAll(".zone").forEach((el) => { el.textContent = zone; });
+}
+
+function zoneIsLocal() {
+  return window.localStorage.getItem(ZONE_KEY) === "local";
+}
+
+function setUpZoneSwitch() {
+  const button = document.getElementById("zone-switch");
+  const label = () => {
+    const local = zoneIsLocal();
+    button.setAttribute("aria-pressed", String(local));
+    button.textContent = local ? "Show times in UTC" : "Show times in my zone (" + browserZone() + ")";
+  };
+  if (button) {
+    label();
+    button.addEventListener("click", () => {
+      window.localStorage.setItem(ZONE_KEY, zoneIsLocal() ? "utc" : "local");
+      label();
+      showTimes(document, zoneIsLocal());
+      document.dispatchEvent(new CustomEvent("nextapi:zone"));
+    });
+  }
+  showTimes(document, zoneIsLocal());
+  // Parts swapped in by htmx arrive in UTC, like every page.
+  document.body.addEventListener("htmx:afterSwap", (event) => showTimes(event.target, zoneIsLocal()));
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  setUpZoneSwitch();
   const charts = document.getElementById("charts");
   if (charts) {
     drawCharts(charts);
