@@ -125,6 +125,10 @@ def test_the_keys_tab_shows_limits_and_no_request_log(control_plane: ControlRunn
         assert "60/min" in row and "2 concurrent" in row and "/day</span>" not in row
         assert "2.500000 a day" in row and "<code>203.0.113.0/24</code>" in row
         assert "Request log" not in page.text and 'id="requests"' not in page.text
+        csv_link = f"/ui/download?path=%2Fv1%2Forgs%2F{org['id']}%2Fkeys"
+        assert csv_link in page.text
+        keys_csv = await ctl.get(csv_link, token=None)
+        assert keys_csv.status_code == 200 and "limited" in keys_csv.text
 
     control_plane(body)
 
