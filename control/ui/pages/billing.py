@@ -81,6 +81,8 @@ async def grant_credits(request: Request, session: Session) -> Response:
         amount = formvalues.credits(typed["amount"], "Amount")
         if amount <= 0:
             raise FormError("Amount must be more than zero credits.")
+        if amount > billing.MAX_GRANT:  # said in credits, not the API's micro-credits
+            raise FormError(f"Amount must be at most {web.credits(billing.MAX_GRANT)} credits.")
         body: dict[str, Any] = {"amount": amount}
         if typed["reason"].strip():
             body["reason"] = typed["reason"].strip()

@@ -160,6 +160,7 @@ def test_grants_are_read_exactly_and_a_bad_amount_is_refused_readably(
             ("1.0000001", "Amount must be a number of credits with at most 6 decimals"),
             ("ten", "Amount must be a number of credits with at most 6 decimals"),
             ("0", "Amount must be more than zero credits."),
+            ("9007199255", "Amount must be at most 9,007,199,254.740992 credits."),
         ]:
             refused = await ctl.post(path, token=None, data={"amount": bad, "csrf_token": csrf})
             assert refused.status_code == 400, bad
@@ -199,6 +200,15 @@ def test_rotation_shows_the_new_secret_once_and_keeps_the_old_for_the_grace(
         assert too_long.status_code == 400
         assert "`grace_seconds` must be an integer from 0 to 604800" in _alert(too_long)
         assert 'id="new-secret"' not in too_long.text
+        # A revoked key has no form left, yet a stale one posted is refused in words.
+        assert (await ctl.delete(f"/v1/keys/{key['id']}")).status_code == 200
+        stale = await ctl.post(
+            f"/ui/keys/{key['id']}/rotate",
+            token=None,
+            data={"grace": "0", "grace_unit": "seconds", "csrf_token": _csrf(page)},
+        )
+        assert stale.status_code == 409 and _alert(stale) == "A revoked key cannot be rotated."
+        assert _forms(stale) == []
 
     control_plane(body)
 
@@ -273,5 +283,13 @@ def test_closing_needs_the_exact_name(control_plane: ControlRunner) -> None:
         assert (await ctl.get(f"/v1/orgs/{org['id']}")).json()["status"] == "closed"
         assert (await ctl.get(f"/v1/keys/{key['id']}")).json()["status"] == "revoked"
         assert "Close account" not in closed.text and "Download the export" in closed.text
+        billing = await ctl.get(f"/ui/orgs/{org['id']}/billing", token=None)
+        assert "Grant credits" not in billing.text
+        stale = await ctl.post(
+            f"/ui/orgs/{org['id']}/credits",
+            token=None,
+            data={"amount": "1", "csrf_token": _csrf(tab)},
+        )
+        assert stale.status_code == 409 and _alert(stale) == "The org is closed."
 
     control_plane(body)
