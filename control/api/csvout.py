@@ -18,7 +18,7 @@ from control.http import bad_request
 
 MEDIA_TYPE = "text/csv; charset=utf-8; header=present"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-TIME_FIELDS = {"ts", "start", "end"}
+TIME_FIELDS = {"ts", "start", "end", "previous_secret_valid_until"}
 
 type Page = dict[str, Any]  # {"items": [...], "next_cursor": str | None}
 type PageReader = Callable[[str | None], Awaitable[Page]]

@@ -7,9 +7,9 @@ from typing import Any
 
 import aiosqlite
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from control.api import rows, schemas, validate
+from control.api import csvout, rows, schemas, validate
 from control.api.access import admin_for
 from control.api.orgs import load_org
 from control.http import (
@@ -98,12 +98,42 @@ async def create_key(request: Request) -> JSONResponse:
     return JSONResponse(result, status_code=201)
 
 
-async def list_keys(request: Request) -> JSONResponse:
+KEY_COLUMNS = [
+    "id",
+    "org_id",
+    "name",
+    "environment",
+    "prefix",
+    "status",
+    "allowed_ips",
+    "models",
+    "rate_limit",
+    "spend_limit",
+    "expires_at",
+    "created_at",
+    "updated_at",
+    "revoked_at",
+    "rotated_at",
+    "previous_secret_valid_until",
+]
+
+
+async def list_keys(request: Request) -> Response:
+    """The org's keys in creation order, never their secrets (CSV: every page)."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     org_id = request.path_params["org"]
+    csv = csvout.wants_csv(request)
     await load_org(state, org_id)
-    return JSONResponse(await rows.page(request, state, "api_keys", key_json, "org_id=?", org_id))
+
+    async def read(cursor: str | None) -> dict[str, Any]:
+        return await rows.page(
+            request, state, "api_keys", key_json, "org_id=?", org_id, cursor=cursor
+        )
+
+    if csv:
+        return await csvout.stream_pages(request, KEY_COLUMNS, read, "keys")
+    return JSONResponse(await read(request.query_params.get("cursor")))
 
 
 async def get_key(request: Request) -> JSONResponse:

@@ -168,7 +168,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         example={"name": "production", "rate_limit": {"requests_per_minute": 60}},
     ),
     ("GET", "/v1/orgs/{org}/keys"): Op(
-        "List the org's keys (never secrets).", s.KeyPage, query=PAGE
+        "List the org's keys (never secrets).", s.KeyPage, query=(*PAGE, FORMAT), csv=True
     ),
     ("GET", "/v1/orgs/{org}/requests"): Op(
         "The request log, newest first.",

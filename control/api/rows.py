@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import EllipsisType
 from typing import Any
 
 import aiosqlite
@@ -38,10 +39,13 @@ async def page(
     render: Callable[[aiosqlite.Row], dict[str, Any]],
     where: str = "1",
     *args: Any,
+    cursor: str | EllipsisType | None = ...,
 ) -> dict[str, Any]:
-    """`{items, next_cursor}` over `table` in insertion order; the cursor is the last rowid."""
+    """`{items, next_cursor}` over `table` in insertion order; the cursor is the last rowid.
+    The page starts after `cursor`, or (`...`) after the request's own `?cursor=`."""
     limit = page_limit(request)
-    cursor = request.query_params.get("cursor")
+    if isinstance(cursor, EllipsisType):
+        cursor = request.query_params.get("cursor")
     after = decode_cursor(cursor, int)[0] if cursor else 0
     rows = await dbm.fetch_all(
         state.db,

@@ -9,7 +9,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from control.http import ApiError, by_path
-from control.ui.pages import audit, auth, downloads, org, orgs, overview
+from control.ui.pages import account, audit, auth, billing, downloads, key, org, orgs, overview
 from control.ui.web import HERE, Forbidden, Handler, SecurityHeaders
 
 ROUTES = [
@@ -23,6 +23,13 @@ ROUTES = [
     Route("/orgs/{org}", org.org_page, methods=["GET"]),
     Route("/orgs/{org}/keys", org.create_key, methods=["POST"]),
     Route("/keys/{key}/revoke", org.revoke_key, methods=["POST"]),
+    Route("/keys/{key}", key.key_page, methods=["GET"]),
+    Route("/keys/{key}", key.update_key, methods=["POST"]),
+    Route("/keys/{key}/rotate", key.rotate_key, methods=["POST"]),
+    Route("/orgs/{org}/billing", billing.billing_page, methods=["GET"]),
+    Route("/orgs/{org}/credits", billing.grant_credits, methods=["POST"]),
+    Route("/orgs/{org}/account", account.account_page, methods=["GET"]),
+    Route("/orgs/{org}/close", account.close_account, methods=["POST"]),
     Route("/audit", audit.audit_page, methods=["GET"]),
     Route("/download", downloads.download, methods=["GET"]),
 ]

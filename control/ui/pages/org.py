@@ -1,5 +1,6 @@
-"""One org: its facts and balance, its keys (create, revoke) and its request log. The org's
-other tabs (see org_nav.html) live in modules of their own."""
+"""One org's keys tab: its facts and balance (shown above every tab), its keys with their limits
+and allowlists, create (the secret shown once) and revoke. The org's other tabs (see
+org_header.html) and the key's own page (key.py) live in modules of their own."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from control.api import billing, keys, orgs, usage
+from control.api import billing, keys, orgs
 from control.ui import web
 from control.ui.sessions import Session
 from control.ui.web import PAGE_SIZE, call, render, signed_in
@@ -33,14 +34,11 @@ async def _keys_tab(
     org_id = request.path_params["org"]
     where = {"org": org_id}
     header = await org_header(request, session, org_id)
-    org_keys = await call(
-        request, session, keys.list_keys, path_params=where, query={"limit": 1000}
-    )
     cursor = request.query_params.get("cursor")
-    log = await call(
+    org_keys = await call(
         request,
         session,
-        usage.list_requests,
+        keys.list_keys,
         path_params=where,
         query={"cursor": cursor, "limit": PAGE_SIZE},
     )
@@ -50,8 +48,7 @@ async def _keys_tab(
         session,
         **header,
         tab="keys",
-        keys=org_keys["items"],
-        log=log,
+        keys=org_keys,
         cursor=cursor,
         created_key=created_key,
     )

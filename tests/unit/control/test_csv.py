@@ -105,7 +105,9 @@ def test_every_listed_endpoint_answers_csv_parsed_back_equal_to_json(
     async def body(ctl: Control) -> None:
         ids = await seed(ctl)
         org = ids["org"]
+        second = await ctl.create_key(org, name="=second", allowed_ips=["203.0.113.0/24"])
         lists = [
+            (f"/v1/orgs/{org}/keys", "created_at_utc", 2),
             (f"/v1/orgs/{org}/requests", "ts_utc", 7),
             (f"/v1/orgs/{org}/ledger", "created_at_utc", len(DANGEROUS)),
             (f"/v1/orgs/{org}/tasks", "created_at_utc", 5),
@@ -137,6 +139,12 @@ def test_every_listed_endpoint_answers_csv_parsed_back_equal_to_json(
         ledger = parse(await ctl.get(f"/v1/orgs/{org}/ledger?format=csv"))
         assert {row["reason"] for row in ledger} >= {'\'=HYPERLINK("http://x")', "'@SUM(A1)"}
         assert all(row["amount"].lstrip("-").isdigit() for row in ledger)  # numbers untouched
+        keys_csv = await ctl.get(f"/v1/orgs/{org}/keys?format=csv")
+        assert second["key"] not in keys_csv.text  # never a secret
+        keys = parse(keys_csv)
+        assert [row["name"] for row in keys] == ["ci", "'=second"]
+        assert keys[1]["allowed_ips"] == '["203.0.113.0/24"]'
+        assert "previous_secret_valid_until_utc" in keys[1]
         events = parse(await ctl.get("/v1/security-events?format=csv"))
         assert {row["route"] for row in events} == {"'=cmd|' /C calc'!A0"}
 

@@ -1,0 +1,96 @@
+"""One org's billing tab: its ledger (grants, charges, refunds), granting credits, and its
+generation tasks with their status and cost. Both tables are paged on their own cursor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from control.api import billing
+from control.http import ApiError
+from control.ui import formvalues, web
+from control.ui.formvalues import FormError
+from control.ui.pages.org import org_header
+from control.ui.sessions import Session
+from control.ui.web import PAGE_SIZE, call, render, signed_in
+
+
+async def _billing_tab(
+    request: Request,
+    session: Session,
+    *,
+    status_code: int = 200,
+    grant_error: str | None = None,
+    typed: dict[str, str] | None = None,
+) -> Response:
+    org_id = request.path_params["org"]
+    where = {"org": org_id}
+    query = request.query_params
+    ledger_cursor = query.get("cursor")
+    tasks_cursor = query.get("tasks_cursor")
+    # An unknown status is left to the API to refuse, with its own message.
+    task_status = query.get("status", "")
+    header = await org_header(request, session, org_id)
+    ledger = await call(
+        request,
+        session,
+        billing.get_ledger,
+        path_params=where,
+        query={"cursor": ledger_cursor, "limit": PAGE_SIZE},
+    )
+    tasks = await call(
+        request,
+        session,
+        billing.list_tasks,
+        path_params=where,
+        query={"cursor": tasks_cursor, "status": task_status, "limit": PAGE_SIZE},
+    )
+    granted = query.get("granted", "")
+    return render(
+        request,
+        "org_billing.html",
+        session,
+        status_code,
+        **header,
+        tab="billing",
+        ledger=ledger,
+        ledger_cursor=ledger_cursor,
+        tasks=tasks,
+        tasks_cursor=tasks_cursor,
+        task_status=task_status,
+        task_statuses=billing.TASK_STATUSES,
+        granted=int(granted) if granted.isdigit() else None,
+        grant_error=grant_error,
+        typed=typed or {},
+    )
+
+
+@signed_in
+async def billing_page(request: Request, session: Session) -> Response:
+    return await _billing_tab(request, session)
+
+
+@signed_in
+async def grant_credits(request: Request, session: Session) -> Response:
+    form = await web.form_of(request, session)
+    org_id = request.path_params["org"]
+    typed = {"amount": form.get("amount", ""), "reason": form.get("reason", "")}
+    try:
+        amount = formvalues.credits(typed["amount"], "Amount")
+        if amount <= 0:
+            raise FormError("Amount must be more than zero credits.")
+        if amount > billing.MAX_GRANT:  # said in credits, not the API's micro-credits
+            raise FormError(f"Amount must be at most {web.credits(billing.MAX_GRANT)} credits.")
+        body: dict[str, Any] = {"amount": amount}
+        if typed["reason"].strip():
+            body["reason"] = typed["reason"].strip()
+        await call(request, session, billing.grant_credits, path_params={"org": org_id}, body=body)
+    except (FormError, ApiError) as exc:
+        status, message = formvalues.refusal(exc)
+        return await _billing_tab(
+            request, session, status_code=status, grant_error=message, typed=typed
+        )
+    # Post/redirect/get: reloading the page shows the grant, it does not make it again.
+    return RedirectResponse(f"/ui/orgs/{org_id}/billing?granted={amount}", status_code=303)
