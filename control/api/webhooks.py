@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from control.api import rows, schemas, validate
 from control.api.access import admin_for
 from control.api.orgs import load_org
-from control.http import ApiError, bad_request, not_found, page_limit, rfc3339
+from control.http import ApiError, bad_request, decode_cursor, not_found, page_limit, rfc3339
 from control.jobs.signing import new_secret
 from control.store import db as dbm
 from control.store.outbox import ALL_TASK_EVENTS, EVENT_TYPES
@@ -197,20 +197,25 @@ async def rotate_webhook(request: Request) -> JSONResponse:
 
 
 async def list_deliveries(request: Request) -> JSONResponse:
-    """Every attempt to deliver to the endpoint, newest first: time, status, latency, error."""
+    """Every attempt to deliver to the endpoint, newest first: time, status, latency, error,
+    and the event's own status and number of attempts; paged by an opaque cursor."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     org_id, webhook_id = request.path_params["org"], request.path_params["webhook"]
-    await load_webhook(state, org_id, webhook_id)
     limit = page_limit(request)
+    cursor = request.query_params.get("cursor")
+    before = decode_cursor(cursor, int)[0] if cursor else 2**63 - 1
+    await load_webhook(state, org_id, webhook_id)
     attempts = await dbm.fetch_all(
         state.db,
         "SELECT a.*, e.type, e.task_id, e.status AS event_status, e.attempts AS tries "
         "FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id "
-        "WHERE a.webhook_id=? ORDER BY a.id DESC LIMIT ?",
+        "WHERE a.webhook_id=? AND a.id<? ORDER BY a.id DESC LIMIT ?",
         webhook_id,
-        limit,
+        before,
+        limit + 1,
     )
+    kept, next_cursor = rows.cut(attempts, limit, "id")
     items = [
         {
             "event_id": a["event_id"],
@@ -221,10 +226,11 @@ async def list_deliveries(request: Request) -> JSONResponse:
             "latency_ms": a["latency_ms"],
             "error": a["error"],
             "event_status": a["event_status"],
+            "event_attempts": a["tries"],
         }
-        for a in attempts
+        for a in kept
     ]
-    return JSONResponse({"items": items, "next_cursor": None})
+    return JSONResponse({"items": items, "next_cursor": next_cursor})
 
 
 async def redeliver(request: Request) -> JSONResponse:
