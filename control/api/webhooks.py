@@ -208,7 +208,8 @@ async def list_deliveries(request: Request) -> JSONResponse:
     await load_webhook(state, org_id, webhook_id)
     attempts = await dbm.fetch_all(
         state.db,
-        "SELECT a.*, e.type, e.task_id, e.status AS event_status, e.attempts AS tries "
+        "SELECT a.*, e.type, e.task_id, e.status AS event_status, "
+        "(SELECT COUNT(*) FROM webhook_attempts n WHERE n.event_id = a.event_id) AS tries "
         "FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id "
         "WHERE a.webhook_id=? AND a.id<? ORDER BY a.id DESC LIMIT ?",
         webhook_id,

@@ -10,7 +10,8 @@ from tests.unit.conftest import Control, ControlRunner, assert_error
 
 
 async def seed_deliveries(ctl: Control, events: int = 3) -> dict[str, Any]:
-    """An org with a webhook and `events` events, each attempted twice (a 500, then a 200)."""
+    """An org with a webhook and `events` events, each attempted twice (a 500, then a 200;
+    the event's own `attempts` counts its failures: 1)."""
     org = await ctl.create_org(name="Hooked")
     made = await ctl.post(
         f"/v1/orgs/{org['id']}/webhooks",
@@ -25,7 +26,7 @@ async def seed_deliveries(ctl: Control, events: int = 3) -> dict[str, Any]:
                 "INSERT INTO webhook_events (id, webhook_id, org_id, task_id, type, payload, "
                 "status, attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (f"msg_{n}", hook["id"], org["id"], f"cgt-{n}", "task.succeeded", b"{}",
-                 "delivered", 2, now - 100 + n, now - 100 + n),
+                 "delivered", 1, now - 100 + n, now - 100 + n),
             )  # fmt: skip
             for attempt, (status, error) in enumerate(((500, "HTTP 500"), (200, None))):
                 await tx.execute(
