@@ -256,7 +256,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         example={"grace_seconds": 3600},
     ),
     ("GET", "/v1/orgs/{org}/webhooks/{webhook}/deliveries"): Op(
-        "Delivery attempts, newest first.", s.DeliveryPage, query=PAGE
+        "Delivery attempts, newest first.", s.DeliveryPage, query=(*PAGE, FORMAT), csv=True
     ),
     ("POST", "/v1/orgs/{org}/webhooks/{webhook}/deliveries/{event}/redeliver"): Op(
         "Send an event again.", s.Redelivered, 202

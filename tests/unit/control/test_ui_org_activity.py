@@ -181,6 +181,11 @@ def test_webhooks_are_created_redelivered_disabled_and_deleted(
         assert second["events"] == '["task.failed"]'
 
         page = await ctl.get(f"{base}/{hook_id}", token=None)
+        (csv_link,) = links(page, "Download")
+        csv = await ctl.get(
+            "/ui/download", token=None, params={k: v[0] for k, v in csv_link.items()}
+        )
+        assert csv.status_code == 200 and csv.text.count("msg_0,task.succeeded") == 2
         assert (
             page.text.count('aria-label="Redeliver event msg_0"') == 2 and "HTTP 500" in page.text
         )

@@ -68,6 +68,11 @@ def test_deliveries_are_paged_newest_first(control_plane: ControlRunner) -> None
                 break
         assert paged == items
 
+        csv = await ctl.get(path, params={"format": "csv", "limit": 4})  # every page
+        lines = csv.text.strip().splitlines()
+        assert csv.status_code == 200 and lines[0].startswith("event_id,type,task_id")
+        assert [line.split(",")[0] for line in lines[1:]] == [d["event_id"] for d in items]
+
         assert_error(await ctl.get(path, params={"cursor": "!!"}), 400, "InvalidParameter")
         assert_error(await ctl.get(path, params={"limit": "0"}), 400, "InvalidParameter")
 
