@@ -20,6 +20,7 @@ import msgspec
 from starlette.routing import Route
 
 from control.api import schemas as s
+from control.api.validate import NO_CONTROL_PATTERN
 from control.store.rollup import DIMENSIONS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -86,6 +87,23 @@ USAGE = (
 SECURITY_FILTERS = tuple(
     _q(name, {"type": "string"}, "Only events with this value.")
     for name in ("client_ip", "key_id", "org_id", "reason")
+)
+
+
+FILTER_TEXT = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_CONTROL_PATTERN}
+REQUEST_FILTERS = (
+    _q("key_id", {"type": "string", "pattern": "^[A-Za-z0-9]{16}$"}, "Only this key's requests."),
+    _q(
+        "status",
+        {"type": "string", "pattern": "^[1-5]([0-9]{2}|xx)$", "examples": ["404", "5xx"]},
+        "Only this status code, or this class of codes.",
+    ),
+    _q("model", FILTER_TEXT, "Only requests for this model."),
+    _q(
+        "route",
+        FILTER_TEXT | {"examples": ["POST /api/v3/contents/generations/tasks"]},
+        "Only this route (a template, as the log shows it).",
+    ),
 )
 
 
@@ -171,9 +189,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "List the org's keys (never secrets).", s.KeyPage, query=(*PAGE, FORMAT), csv=True
     ),
     ("GET", "/v1/orgs/{org}/requests"): Op(
-        "The request log, newest first.",
+        "The request log, newest first; filtered by key, status, model, route and time.",
         s.RequestPage,
-        query=(FROM, TO, *PAGE, FORMAT),
+        query=(*REQUEST_FILTERS, FROM, TO, *PAGE, FORMAT),
         csv=True,
     ),
     ("GET", "/v1/orgs/{org}/usage"): Op(
@@ -238,7 +256,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         example={"grace_seconds": 3600},
     ),
     ("GET", "/v1/orgs/{org}/webhooks/{webhook}/deliveries"): Op(
-        "Delivery attempts, newest first.", s.DeliveryPage, query=(LIMIT,)
+        "Delivery attempts, newest first.", s.DeliveryPage, query=(*PAGE, FORMAT), csv=True
     ),
     ("POST", "/v1/orgs/{org}/webhooks/{webhook}/deliveries/{event}/redeliver"): Op(
         "Send an event again.", s.Redelivered, 202

@@ -362,6 +362,7 @@ class Delivery(Struct):
     latency_ms: float | None
     error: str | None
     event_status: str
+    event_attempts: Annotated[int, Meta(description="Attempts at the event so far, in all.")]
 
 
 class Redelivered(Struct):

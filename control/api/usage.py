@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from control.api import csvout
+from control.api import csvout, validate
 from control.api.access import admin_for
 from control.api.orgs import load_org
 from control.api.rows import newest_first
 from control.api.security import store_events
-from control.http import rfc3339
+from control.http import bad_request, rfc3339
 from control.jobs.abuse import suspend_abusers
 from control.store.state import ControlState
 from proxy.auth import security
@@ -53,17 +55,62 @@ def request_json(row: Any) -> dict[str, Any]:
 REQUEST_COLUMNS = ["id" if field == "request_id" else field for field in FIELDS]
 
 
+_KEY_ID = re.compile(r"[A-Za-z0-9]{16}")
+_STATUS = re.compile(r"([1-5])(xx|[0-9]{2})")
+MAX_FILTER_TEXT = 200
+# Status classes most requests fall in: read by time and checked row by row, since a page fills
+# at once. The others (errors) are read off the status index, then sorted: there are few.
+COMMON_CLASSES = ("2",)
+
+
+def request_filters(params: QueryParams) -> tuple[list[str], list[Any]]:
+    """The request log's filters beyond the time: `key_id`, `status` (a code such as `404` or
+    a class such as `5xx`), `model`, `route` (a template such as `GET /api/v3/…/tasks/{id}`).
+    Each is served by an index of (org_id, it, ts) (control/store/db.py)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    if "key_id" in params:
+        if not _KEY_ID.fullmatch(params["key_id"]):
+            raise bad_request("`key_id` must be a key id (16 letters and digits).")
+        clauses.append("key_id=?")
+        args.append(params["key_id"])
+    if "status" in params:
+        status = _STATUS.fullmatch(params["status"])
+        if status is None:
+            raise bad_request("`status` must be a status code (`404`) or a class (`4xx`).")
+        digit, rest = status.groups()
+        if rest != "xx":
+            clauses.append("status=?")
+            args.append(int(digit + rest))
+        else:
+            column = "+status" if digit in COMMON_CLASSES else "status"
+            clauses.append(f"{column}>=? AND {column}<?")
+            args.extend([int(digit) * 100, int(digit) * 100 + 100])
+    for name in ("model", "route"):
+        if name in params:
+            value = params[name]
+            if not value or len(value) > MAX_FILTER_TEXT or validate.has_control(value):
+                raise bad_request(
+                    f"`{name}` must be non-empty text of at most {MAX_FILTER_TEXT} characters."
+                )
+            clauses.append(f"{name}=?")
+            args.append(value)
+    return clauses, args
+
+
 async def list_requests(request: Request) -> Response:
-    """The org's request log, newest first, paged by an opaque cursor (CSV: every page)."""
+    """The org's request log, newest first, paged by an opaque cursor (CSV: every page);
+    filtered by `key_id`, `status` (`404` or `4xx`), `model`, `route`, `from`, `to`."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     org_id = request.path_params["org"]
     csv = csvout.wants_csv(request)
+    filters, filter_args = request_filters(request.query_params)
     await load_org(state, org_id)
+    clauses, args = ["org_id=?", *filters], [org_id, *filter_args]
 
     async def read(cursor: str | None) -> dict[str, Any]:
-        clauses = ["org_id=?"]
-        return await newest_first(request, state, "usage", request_json, clauses, [org_id], cursor)
+        return await newest_first(request, state, "usage", request_json, clauses, args, cursor)
 
     if csv:
         return await csvout.stream_pages(request, REQUEST_COLUMNS, read, "requests")

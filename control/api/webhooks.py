@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 
 import aiosqlite
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from control.api import rows, schemas, validate
+from control.api import csvout, rows, schemas, validate
 from control.api.access import admin_for
 from control.api.orgs import load_org
-from control.http import ApiError, bad_request, not_found, page_limit, rfc3339
+from control.http import ApiError, bad_request, decode_cursor, not_found, page_limit, rfc3339
 from control.jobs.signing import new_secret
 from control.store import db as dbm
 from control.store.outbox import ALL_TASK_EVENTS, EVENT_TYPES
@@ -196,35 +196,62 @@ async def rotate_webhook(request: Request) -> JSONResponse:
     return JSONResponse(webhook_json(row) | {"secret": secret})
 
 
-async def list_deliveries(request: Request) -> JSONResponse:
-    """Every attempt to deliver to the endpoint, newest first: time, status, latency, error."""
+DELIVERY_COLUMNS = [
+    "event_id",
+    "type",
+    "task_id",
+    "attempted_at",
+    "status",
+    "latency_ms",
+    "error",
+    "event_status",
+    "event_attempts",
+]
+
+
+async def list_deliveries(request: Request) -> Response:
+    """Every attempt to deliver to the endpoint, newest first: time, status, latency, error,
+    and the event's own status and number of attempts; paged by an opaque cursor (CSV: every
+    page)."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     org_id, webhook_id = request.path_params["org"], request.path_params["webhook"]
-    await load_webhook(state, org_id, webhook_id)
+    csv = csvout.wants_csv(request)
     limit = page_limit(request)
-    attempts = await dbm.fetch_all(
-        state.db,
-        "SELECT a.*, e.type, e.task_id, e.status AS event_status, e.attempts AS tries "
-        "FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id "
-        "WHERE a.webhook_id=? ORDER BY a.id DESC LIMIT ?",
-        webhook_id,
-        limit,
-    )
-    items = [
-        {
-            "event_id": a["event_id"],
-            "type": a["type"],
-            "task_id": a["task_id"],
-            "attempted_at": rfc3339(a["attempted_at"]),
-            "status": a["status"],
-            "latency_ms": a["latency_ms"],
-            "error": a["error"],
-            "event_status": a["event_status"],
-        }
-        for a in attempts
-    ]
-    return JSONResponse({"items": items, "next_cursor": None})
+    await load_webhook(state, org_id, webhook_id)
+
+    async def read(cursor: str | None) -> dict[str, Any]:
+        before = decode_cursor(cursor, int)[0] if cursor else 2**63 - 1
+        attempts = await dbm.fetch_all(
+            state.db,
+            "SELECT a.*, e.type, e.task_id, e.status AS event_status, "
+            "(SELECT COUNT(*) FROM webhook_attempts n WHERE n.event_id = a.event_id) AS tries "
+            "FROM webhook_attempts a JOIN webhook_events e ON e.id = a.event_id "
+            "WHERE a.webhook_id=? AND a.id<? ORDER BY a.id DESC LIMIT ?",
+            webhook_id,
+            before,
+            limit + 1,
+        )
+        kept, next_cursor = rows.cut(attempts, limit, "id")
+        return {"items": [_delivery_json(a) for a in kept], "next_cursor": next_cursor}
+
+    if csv:
+        return await csvout.stream_pages(request, DELIVERY_COLUMNS, read, "deliveries")
+    return JSONResponse(await read(request.query_params.get("cursor")))
+
+
+def _delivery_json(attempt: aiosqlite.Row) -> dict[str, Any]:
+    return {
+        "event_id": attempt["event_id"],
+        "type": attempt["type"],
+        "task_id": attempt["task_id"],
+        "attempted_at": rfc3339(attempt["attempted_at"]),
+        "status": attempt["status"],
+        "latency_ms": attempt["latency_ms"],
+        "error": attempt["error"],
+        "event_status": attempt["event_status"],
+        "event_attempts": attempt["tries"],
+    }
 
 
 async def redeliver(request: Request) -> JSONResponse:

@@ -9,7 +9,20 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from control.http import ApiError, by_path
-from control.ui.pages import account, audit, auth, billing, downloads, key, org, orgs, overview
+from control.ui.pages import (
+    account,
+    audit,
+    auth,
+    billing,
+    downloads,
+    key,
+    org,
+    orgs,
+    orgsecurity,
+    overview,
+    usage,
+    webhooks,
+)
 from control.ui.web import HERE, Forbidden, Handler, SecurityHeaders
 
 ROUTES = [
@@ -30,6 +43,19 @@ ROUTES = [
     Route("/orgs/{org}/credits", billing.grant_credits, methods=["POST"]),
     Route("/orgs/{org}/account", account.account_page, methods=["GET"]),
     Route("/orgs/{org}/close", account.close_account, methods=["POST"]),
+    Route("/orgs/{org}/usage", usage.usage_tab, methods=["GET"]),
+    Route("/orgs/{org}/usage.json", usage.usage_data, methods=["GET"]),
+    Route("/orgs/{org}/webhooks", webhooks.webhooks_tab, methods=["GET"]),
+    Route("/orgs/{org}/webhooks", webhooks.create_webhook, methods=["POST"]),
+    Route("/orgs/{org}/webhooks/{webhook}", webhooks.webhook_page, methods=["GET"]),
+    Route("/orgs/{org}/webhooks/{webhook}/status", webhooks.set_webhook_status, methods=["POST"]),
+    Route("/orgs/{org}/webhooks/{webhook}/delete", webhooks.delete_webhook, methods=["POST"]),
+    Route(
+        "/orgs/{org}/webhooks/{webhook}/deliveries/{event}/redeliver",
+        webhooks.redeliver,
+        methods=["POST"],
+    ),
+    Route("/orgs/{org}/security", orgsecurity.security_tab, methods=["GET"]),
     Route("/audit", audit.audit_page, methods=["GET"]),
     Route("/download", downloads.download, methods=["GET"]),
 ]

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from control.api import aggregates, audit, billing, export, keys, security, usage
+from control.api import aggregates, audit, billing, export, keys, security, usage, webhooks
 from control.http import ApiError
 from control.ui.sessions import Session
 from control.ui.web import api_error_of, invoke, signed_in
@@ -24,6 +24,7 @@ DOWNLOADABLE = [
     Route("/v1/orgs/{org}/export", export.export_org),
     Route("/v1/audit", audit.list_audit),
     Route("/v1/security-events", security.list_security_events),
+    Route("/v1/orgs/{org}/webhooks/{webhook}/deliveries", webhooks.list_deliveries),
 ]
 
 
