@@ -272,3 +272,35 @@ def test_an_admitted_create_carries_the_key_windows_headers(limiter: RateLimiter
         assert admitted.headers["RateLimit-Remaining"] == "2"
 
     scenario(limiter, 2, test)
+
+
+def test_a_capped_create_costs_one_round_trip(clock: float) -> None:
+    """Through the chain on Redis: the key's window and the model cap in one call for a create
+    that reaches Quota, one for a create answered before (invalid, replayed); an idempotent
+    create makes its key's check before its claim, so two."""
+    prefix = f"nextapi-test-{uuid.uuid4().hex[:12]}:"
+    limiter = CountingLimiter(REDIS_URL, prefix=prefix, clock=lambda: clock)
+
+    async def test(edge: Edge, _: KeyPolicy) -> None:
+        limits = {"requests_per_minute": 100, "requests_per_day": 1000}
+        key = KeyPolicy("KEY3", "org_1", "active", "$argon2id$x", rate_limit=limits)
+        trips = []
+        for body, headers, outcome in [
+            (VALID, {}, idempotency.NEW),
+            (INVALID, {}, idempotency.NEW),
+            (VALID, {"Idempotency-Key": "r"}, idempotency.REPLAY),
+            (VALID, {"Idempotency-Key": "n"}, idempotency.NEW),
+        ]:
+            edge.wallet.outcome = outcome
+            before = limiter.round_trips
+            assert (await edge.send(body, key, **headers)).status_code in (200, 400)
+            trips.append(limiter.round_trips - before)
+        assert trips == [1, 1, 1, 2]
+
+    try:
+        scenario(limiter, 10, test)
+    finally:
+        client = redis.Redis.from_url(REDIS_URL)
+        for name in client.scan_iter(match=f"{prefix}*"):
+            client.delete(name)
+        client.close()
