@@ -9,6 +9,7 @@ import logging
 
 from mitmproxy import http
 
+from addons.ratelimit import settle_pending
 from addons.respond import context, refuse
 from proxy.billing import idempotency
 from proxy.context import METADATA_KEY, RequestContext
@@ -36,6 +37,10 @@ class Idempotency:
         wallet = self.services.wallet
         if wallet is None:
             return  # Billing refuses the create: nothing runs twice
+        # A create over its key's or org's limits never claims its key (addons/ratelimit.py).
+        await settle_pending(flow, self.services)
+        if flow.response:
+            return
         digest = idempotency.body_hash(rctx.create.body)
         org_id = rctx.identity.org.org_id
         try:

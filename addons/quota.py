@@ -16,7 +16,7 @@ import logging
 
 from mitmproxy import ctx, exceptions, http
 
-from addons.ratelimit import parse_limits, rate_limited
+from addons.ratelimit import parse_limits, rate_limited, settle_pending
 from addons.respond import context, refuse
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.errors import EdgeError, counters_unavailable
@@ -47,7 +47,6 @@ def quota_exceeded(refusal: Refusal) -> EdgeError:
 class Quota:
     def __init__(self, services: EdgeServices) -> None:
         self.services = services
-        self.model_limits: dict[str, dict[str, int]] = {}
         self.reconciler: asyncio.Task[None] | None = None
 
     def load(self, loader) -> None:
@@ -79,7 +78,7 @@ class Quota:
                 raise exceptions.OptionsError("nextapi_model_limits must be JSON") from None
             if not isinstance(raw, dict):
                 raise exceptions.OptionsError("nextapi_model_limits must be a JSON object")
-            self.model_limits = {
+            self.services.model_limits = {
                 model: parse_limits(json.dumps(limits), f"nextapi_model_limits[{model}]")
                 for model, limits in raw.items()
             }
@@ -102,6 +101,9 @@ class Quota:
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response:
+            # Answered by an earlier addon: the key's and org's windows a create left pending
+            # are counted all the same, and a refusal comes first (addons/ratelimit.py).
+            await settle_pending(flow, self.services)
             return
         rctx = context(flow)
         if rctx.route is None or rctx.route.name != "tasks.create" or rctx.identity is None:
@@ -113,14 +115,15 @@ class Quota:
 
     async def _admit(self, flow: http.HTTPFlow, rctx: RequestContext) -> None:
         model = rctx.model or ""
-        caps = self.model_limits.get(model, {})
-        if per_minute := caps.get(PER_MINUTE):
-            decision = await self.services.limits.check(
-                [Window(f"model:{model}", PER_MINUTE, per_minute)]
-            )
-            if not decision.allowed:
-                refuse(flow, rate_limited(decision))
-                return
+        per_minute = self.services.model_limits.get(model, {}).get(PER_MINUTE)
+        cap = [Window(f"model:{model}", PER_MINUTE, per_minute)] if per_minute else []
+        # With the key's and org's windows, if they were left pending: one round trip.
+        decision = await settle_pending(flow, self.services, cap)
+        if flow.response:
+            return  # the key's or org's windows refused it (or the counters are unavailable)
+        if decision is not None and not decision.allowed:
+            refuse(flow, rate_limited(decision))
+            return
         slots = self._slot_limits(rctx, model)
         refusal = await self.services.counters.acquire(rctx.request_id, slots, ttl=CREATE_TTL)
         if refusal is not None:
@@ -137,7 +140,7 @@ class Quota:
         default = self.services.default_limits.get("concurrent_tasks")
         if per_org := org.rate_limit.get("concurrent_tasks") or default:
             limits.append(SlotLimit(f"org:{org.org_id}", per_org))
-        if per_model := self.model_limits.get(model, {}).get("concurrent_tasks"):
+        if per_model := self.services.model_limits.get(model, {}).get("concurrent_tasks"):
             limits.append(SlotLimit(f"model:{model}", per_model))
         return limits
 

@@ -1,22 +1,33 @@
 """Request-rate limits per key and per org (and the configured default), before anything is
 relayed. Every answer carries the RateLimit headers of the tightest window; a refusal is a 429
-`RateLimitExceeded` with Retry-After."""
+`RateLimitExceeded` with Retry-After.
+
+A create, when per-model caps are configured, may have one more window: its model's, known only
+once the body is validated. So that all of its windows cost one Redis round trip, its key and org
+windows are left pending here and checked together with the model's cap by Quota
+(`settle_pending`). The counts and answers are those of a check at the headers: every addon
+between here and Quota that answers the create, or is about to do something a refused request
+must not cause (Idempotency's claim), settles the pending windows first, and a refusal replaces
+its answer, as the 429 would have come first.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 
 from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
 from proxy.errors import EdgeError, counters_unavailable
-from proxy.limits.limiter import PER_DAY, PER_MINUTE, Decision, windows_for
+from proxy.limits.limiter import PER_DAY, PER_MINUTE, Decision, Window, windows_for
 from proxy.limits.resilient import CountersUnavailable
 from proxy.services import EdgeServices
 
 log = logging.getLogger(__name__)
 DECISION_KEY = "nextapi_ratelimit"
+PENDING_KEY = "nextapi_ratelimit_pending"  # a create's key and org windows, not yet checked
 
 
 def parse_limits(text: str, name: str) -> dict[str, int]:
@@ -76,6 +87,9 @@ class RateLimit:
         windows = windows_for(
             key.key_id, org.org_id, key.rate_limit, org.rate_limit, self.services.default_limits
         )
+        if rctx.route is not None and rctx.route.name == "tasks.create" and self._capped():
+            flow.metadata[PENDING_KEY] = windows
+            return
         try:
             decision = await self.services.limits.check(windows)
         except CountersUnavailable:
@@ -85,7 +99,33 @@ class RateLimit:
         if not decision.allowed:
             refuse(flow, rate_limited(decision))
 
+    def _capped(self) -> bool:
+        # Set by Quota's options: without Quota in the chain nothing is left pending.
+        return any(PER_MINUTE in caps for caps in self.services.model_limits.values())
+
     def response(self, flow: http.HTTPFlow) -> None:
         decision = flow.metadata.get(DECISION_KEY)
         if flow.response is not None and isinstance(decision, Decision) and decision.allowed:
             flow.response.headers.update(decision.headers())
+
+
+async def settle_pending(
+    flow: http.HTTPFlow, services: EdgeServices, then: Sequence[Window] = ()
+) -> Decision | None:
+    """Check and count the create's pending key and org windows and, only if they admit it,
+    `then` (its model's cap), in one call. If they refuse, or the counters are unavailable, the
+    flow is answered so, whatever an addon had answered. Returns the decision on `then` (None:
+    not made). Without pending windows (checked at the headers), `then` alone is checked."""
+    pending: list[Window] | None = flow.metadata.pop(PENDING_KEY, None)
+    if pending is None and not then:
+        return None
+    try:
+        decision, then_decision = await services.limits.check_then(pending or (), then)
+    except CountersUnavailable:
+        refuse(flow, counters_unavailable())
+        return None
+    if pending is not None:
+        flow.metadata[DECISION_KEY] = decision
+        if not decision.allowed:
+            refuse(flow, rate_limited(decision))
+    return then_decision

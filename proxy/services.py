@@ -30,6 +30,8 @@ class EdgeServices:
     counters: ConcurrencyStore = field(default_factory=MemoryConcurrencyStore)
     throttle: AuthThrottle | None = None
     default_limits: dict[str, int] = field(default_factory=dict)  # for orgs that set none
+    # Company-wide caps per upstream model (set by the Quota addon, which enforces them).
+    model_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     spool: Spool | None = None  # set once the process has started its usage spool
     breaker: Breaker | None = None  # set when counters are shared through Redis
     wallet: Wallet | None = None  # the credits ledger: in-process, or the control plane's

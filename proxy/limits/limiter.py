@@ -89,6 +89,17 @@ class RateLimiter:
                 return await self._decision(False, [window])
         return await self._decision(True, windows)
 
+    async def check_then(
+        self, first: Sequence[Window], then: Sequence[Window]
+    ) -> tuple[Decision, Decision | None]:
+        """`check(first)`, then, only if it admitted the request, `check(then)` (None when not
+        made or `then` is empty). A create's key and org windows, then its model's cap: a
+        request the cap refuses still counts against the key's and org's windows."""
+        decision = await self.check(first)
+        if not decision.allowed or not then:
+            return decision, None
+        return decision, await self.check(then)
+
     async def _decision(self, allowed: bool, windows: Sequence[Window]) -> Decision:
         now = time.time()
         tightest: Decision | None = None

@@ -4,7 +4,8 @@
 other: with a key's and an org's minute and day windows, twelve round trips a request. Here one
 Lua script (EVALSHA through redis-py's `register_script`, which loads it again on NOSCRIPT) tests
 every window, counts the request against all of them only if all have room, and returns their
-counts; the stats are computed from those counts here.
+counts; the stats are computed from those counts here. A create's model cap rides in the same
+call (`check_then`): made only once the key's and org's windows admitted the request.
 
 The counters are those of `limits`' sliding-window counter as its memory storage keeps them:
 clock-aligned windows (`<counter>/<int(now / expiry)>`), the previous window weighted by the
@@ -28,20 +29,26 @@ import redis.asyncio
 
 from proxy.limits.limiter import Decision, RateLimiter, Window, tighter
 
-# KEYS: per window, its previous and current counter. ARGV: mode ("check": test all, then hit
-# all or none; "test": nothing counted; "count": hit each window that has room), now, then per
-# window its expiry (s) and limit. Returns the index of the first full window (0: none), then
-# per window its previous and current count after the call. The arithmetic is the memory
-# storage's, in the same order of operations on the same doubles.
+# KEYS: per window, its previous and current counter. ARGV: mode ("check": test a group of
+# windows, then hit all of it or none; "test": nothing counted; "count": hit each window that has
+# room), now, split, then per window its expiry (s) and limit. In "check" and "test" the windows
+# 1..split are one group and the rest another, made only if the first admitted the request (a
+# create's key and org windows, then its model's cap). Returns the index of the first full window
+# (0: none), then per window its previous and current count after the call (0 for a group not
+# made). The arithmetic is the memory storage's, in the same order of operations on the same
+# doubles.
 _LUA_WINDOWS = """
 local mode = ARGV[1]
 local now = tonumber(ARGV[2])
+local split = tonumber(ARGV[3])
 local n = #KEYS / 2
 local counts = {}
-local full = 0
-for i = 1, n do
-    local expiry = tonumber(ARGV[1 + 2 * i])
-    local limit = tonumber(ARGV[2 + 2 * i])
+for i = 1, 2 * n do
+    counts[i] = 0
+end
+local function has_room(i)
+    local expiry = tonumber(ARGV[2 + 2 * i])
+    local limit = tonumber(ARGV[3 + 2 * i])
     local previous = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
     local current = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
     local previous_ttl = 0
@@ -49,27 +56,38 @@ for i = 1, n do
         previous_ttl = (1 - (((now - expiry) / expiry) % 1)) * expiry
     end
     local weighted = previous * previous_ttl / expiry + current
-    local has_room = math.floor(weighted) + 1 <= limit
-    if mode == 'count' then
-        if has_room then
-            current = redis.call('INCR', KEYS[2 * i])
-            if current == 1 then
-                redis.call('PEXPIRE', KEYS[2 * i], expiry * 2000)
-            end
-        end
-    elseif not has_room and full == 0 then
-        full = i
-    end
     counts[2 * i - 1] = previous
     counts[2 * i] = current
+    return math.floor(weighted) + 1 <= limit
 end
-if mode == 'check' and full == 0 then
+local function hit(i)
+    local current = redis.call('INCR', KEYS[2 * i])
+    if current == 1 then
+        redis.call('PEXPIRE', KEYS[2 * i], tonumber(ARGV[2 + 2 * i]) * 2000)
+    end
+    counts[2 * i] = current
+end
+local full = 0
+if mode == 'count' then
     for i = 1, n do
-        local current = redis.call('INCR', KEYS[2 * i])
-        if current == 1 then
-            redis.call('PEXPIRE', KEYS[2 * i], tonumber(ARGV[1 + 2 * i]) * 2000)
+        if has_room(i) then
+            hit(i)
         end
-        counts[2 * i] = current
+    end
+else
+    local first, last = 1, split
+    while first <= n and full == 0 do
+        for i = first, last do
+            if not has_room(i) and full == 0 then
+                full = i
+            end
+        end
+        if full == 0 and mode == 'check' then
+            for i = first, last do
+                hit(i)
+            end
+        end
+        first, last = last + 1, n
     end
 end
 local answer = {full}
@@ -103,6 +121,16 @@ def _decision(allowed: bool, window: Window, previous: int, current: int, now: f
     if not allowed:
         reset = max(1, reset)
     return Decision(allowed, window, remaining, reset)
+
+
+def _admitted(windows: Sequence[Window], answer: list[int], offset: int, now: float) -> Decision:
+    """The tightest of `windows`, which the script found at `offset` and counted."""
+    tightest: Decision | None = None
+    for i, window in enumerate(windows, start=offset):
+        tightest = tighter(
+            tightest, _decision(True, window, answer[2 * i + 1], answer[2 * i + 2], now)
+        )
+    return tightest if tightest is not None else Decision(True, None)
 
 
 class RedisWindowLimiter(RateLimiter):
@@ -141,8 +169,10 @@ class RedisWindowLimiter(RateLimiter):
             keys.append(f"{base}{int(now / window.expiry)}")
         return keys
 
-    async def _run(self, mode: str, windows: Sequence[Window], now: float) -> list[int]:
-        args: list[str | int] = [mode, repr(now)]
+    async def _run(
+        self, mode: str, windows: Sequence[Window], now: float, split: int | None = None
+    ) -> list[int]:
+        args: list[str | int] = [mode, repr(now), len(windows) if split is None else split]
         for window in windows:
             args += [window.expiry, window.limit]
         answer = await self._script(keys=self._keys(windows, now), args=args)
@@ -161,24 +191,41 @@ class RedisWindowLimiter(RateLimiter):
         return None
 
     async def check(self, windows: Sequence[Window]) -> Decision:
-        if not windows:
-            return Decision(True, None)
+        decision, _ = await self.check_then(windows, ())
+        return decision
+
+    async def check_then(
+        self, first: Sequence[Window], then: Sequence[Window]
+    ) -> tuple[Decision, Decision | None]:
+        """Both groups in one script call: `then` is tested and counted only if `first` admitted
+        the request, as the memory limiter's two checks one after the other."""
+        if not first and not then:
+            return Decision(True, None), None
         now = self.clock()
-        if (known := self._known_full(windows, now)) is not None:
-            return known
-        answer = await self._run("check", windows, now)
-        if full := answer[0]:
-            window = windows[full - 1]
-            decision = _decision(False, window, answer[2 * full - 1], answer[2 * full], now)
-            self._remember_full_exactly(decision, window, answer, full, now)
-            return decision
-        tightest: Decision | None = None
-        for i, window in enumerate(windows):
-            tightest = tighter(
-                tightest, _decision(True, window, answer[2 * i + 1], answer[2 * i + 2], now)
-            )
-        assert tightest is not None
-        return tightest
+        if first:
+            if (known := self._known_full(first, now)) is not None:
+                return known, None
+        elif (known := self._known_full(then, now)) is not None:
+            return Decision(True, None), known
+        windows = [*first, *then]
+        answer = await self._run("check", windows, now, len(first))
+        full = answer[0]
+        if full and full <= len(first):
+            return self._refused(windows, answer, full, now), None
+        admitted = _admitted(first, answer, 0, now)
+        if not then:
+            return admitted, None
+        if full:
+            return admitted, self._refused(windows, answer, full, now)
+        return admitted, _admitted(then, answer, len(first), now)
+
+    def _refused(
+        self, windows: Sequence[Window], answer: list[int], full: int, now: float
+    ) -> Decision:
+        window = windows[full - 1]
+        decision = _decision(False, window, answer[2 * full - 1], answer[2 * full], now)
+        self._remember_full_exactly(decision, window, answer, full, now)
+        return decision
 
     def _remember_full_exactly(
         self, decision: Decision, window: Window, answer: list[int], full: int, now: float

@@ -71,6 +71,14 @@ class ResilientLimiter(RateLimiter):
             lambda: self.shared.check(windows), lambda: self.local.check(windows)
         )
 
+    async def check_then(
+        self, first: Sequence[Window], then: Sequence[Window]
+    ) -> tuple[Decision, Decision | None]:
+        return await self.breaker.call(
+            lambda: self.shared.check_then(first, then),
+            lambda: self.local.check_then(first, then),
+        )
+
     async def blocked(self, windows: Sequence[Window]) -> Decision | None:
         return await self.breaker.call(
             lambda: self.shared.blocked(windows), lambda: self.local.blocked(windows)

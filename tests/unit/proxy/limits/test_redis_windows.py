@@ -70,6 +70,15 @@ class Pair:
         self.answers += 1
         return got
 
+    async def check_then(
+        self, first: list[Window], then: list[Window]
+    ) -> tuple[Decision, Decision | None]:
+        expected = await self.memory.check_then(first, then)
+        got = await self.shared.check_then(first, then)
+        assert got == expected, (first, then, got, expected)
+        self.answers += 1
+        return got
+
     async def blocked(self, windows: list[Window]) -> Decision | None:
         expected = await self.memory.blocked(windows)
         got = await self.shared.blocked(windows)
@@ -136,6 +145,100 @@ def test_a_model_cap_and_the_day_window_refuse_alike(prefix: str, clock: Clock) 
         last = await pair.check(day)
         assert not last.allowed and last.window is not None and last.window.kind == PER_DAY
         await pair.close()
+
+    run(body)
+
+
+def test_creates_with_a_model_cap_answer_alike(prefix: str, clock: Clock) -> None:
+    """A create's key and org windows, then its model's cap, in one call (`check_then`), among
+    reads that count against the key and org only: through minute boundaries, every answer
+    (which group refused, remaining, reset) the memory limiter's."""
+
+    async def body() -> None:
+        pair = Pair(prefix, clock)
+        rng = random.Random(1515)
+        keys = [key_org_windows(f"k-{n}", "o-m", 12 + n, 40, 2000) for n in range(3)]
+        caps = {
+            "tight": [Window("model:tight", PER_MINUTE, 4)],
+            "loose": [Window("model:loose", PER_MINUTE, 9)],
+            "none": [],
+        }
+        seen: dict[str, int] = {"admitted": 0, "key-or-org": 0, "model": 0}
+        for _ in range(500):
+            clock.now += rng.choice([0.0, 0.05, 0.3, 1.1, 2.9])
+            windows = rng.choice(keys)
+            if rng.random() < 0.3:  # a read: no model
+                await pair.check(windows)
+                continue
+            first, then = await pair.check_then(windows, caps[rng.choice(list(caps))])
+            if not first.allowed:
+                assert then is None
+                seen["key-or-org"] += 1
+            elif then is not None and not then.allowed:
+                seen["model"] += 1
+            else:
+                seen["admitted"] += 1
+        assert clock.now - START > 180  # the sequence crossed minute boundaries
+        assert min(seen.values()) > 30, seen  # every outcome was exercised
+        # A create with no key or org window at all: the cap alone decides, one way or the other.
+        for _ in range(6):
+            await pair.check_then([], caps["tight"])
+        await pair.close()
+
+    run(body)
+
+
+def test_a_capped_create_is_one_redis_command(prefix: str, clock: Clock) -> None:
+    """The key's and org's minute and day windows and the model cap: one EVALSHA, whether the
+    create is admitted, refused by the cap, or refused by the key; none while the key's window
+    is known full."""
+
+    async def body() -> None:
+        pair = Pair(prefix, clock)
+        commands: list[str] = []
+        send = pair.shared.redis.execute_command
+
+        async def counted(*args: Any, **options: Any) -> Any:
+            commands.append(str(args[0]))
+            return await send(*args, **options)
+
+        pair.shared.redis.execute_command = counted  # type: ignore[method-assign]
+        windows = windows_for(
+            "k-one",
+            "o-one",
+            {PER_MINUTE: 3, PER_DAY: 100},
+            {PER_MINUTE: 50, PER_DAY: 1000},
+            {},
+        )
+        assert len(windows) == 4
+        cap = [Window("model:one", PER_MINUTE, 2)]
+        outcomes = []
+        for _ in range(4):
+            before = len(commands)
+            first, then = await pair.check_then(windows, cap)
+            outcomes.append((first.allowed, then.allowed if then else None))
+            assert commands[before:] == ["EVALSHA"], commands
+        assert outcomes == [(True, True), (True, True), (True, False), (False, None)]
+        before = len(commands)
+        assert not (await pair.check_then(windows, cap))[0].allowed
+        assert commands[before:] == []  # the key's minute window is known full until its reset
+        await pair.close()
+
+    run(body)
+
+
+def test_two_edges_never_admit_more_than_the_model_cap(prefix: str, clock: Clock) -> None:
+    async def body() -> None:
+        edges = [RedisWindowLimiter(REDIS_URL, prefix=prefix, clock=clock) for _ in range(2)]
+        keys = [[Window(f"key:{n}", PER_MINUTE, 30)] for n in range(2)]
+        cap = [Window("model:shared", PER_MINUTE, 25)]
+        answers = await asyncio.gather(
+            *(edges[n % 2].check_then(keys[n % 2], cap) for n in range(100))
+        )
+        assert sum(first.allowed for first, _ in answers) == 60  # 30 per key
+        assert sum(bool(then and then.allowed) for _, then in answers) == 25
+        for edge in edges:
+            await edge.close()
 
     run(body)
 
