@@ -156,7 +156,12 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/orgs"): Op(
         "List orgs, oldest first.",
         s.OrgPage,
-        query=(*PAGE, _q("q", {"type": "string"}, "Only orgs whose name or id contains this.")),
+        query=(
+            *PAGE,
+            _q("q", {"type": "string"}, "Only orgs whose name or id contains this."),
+            FORMAT,
+        ),
+        csv=True,
     ),
     ("GET", "/v1/orgs/{org}"): Op("Read an org.", s.Org),
     ("PATCH", "/v1/orgs/{org}"): Op(

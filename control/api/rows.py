@@ -38,10 +38,12 @@ async def page(
     render: Callable[[aiosqlite.Row], dict[str, Any]],
     where: str = "1",
     *args: Any,
+    cursor: str | None = None,
 ) -> dict[str, Any]:
-    """`{items, next_cursor}` over `table` in insertion order; the cursor is the last rowid."""
+    """`{items, next_cursor}` over `table` in insertion order; the cursor is the last rowid
+    (`cursor`, else the request's)."""
     limit = page_limit(request)
-    cursor = request.query_params.get("cursor")
+    cursor = cursor or request.query_params.get("cursor")
     after = decode_cursor(cursor, int)[0] if cursor else 0
     rows = await dbm.fetch_all(
         state.db,

@@ -9,7 +9,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from control.http import ApiError, by_path
-from control.ui.pages import audit, auth, downloads, org, orgs, overview
+from control.ui.pages import audit, auth, downloads, org, orgs, overview, security, system
 from control.ui.web import HERE, Forbidden, Handler, SecurityHeaders
 
 ROUTES = [
@@ -24,6 +24,8 @@ ROUTES = [
     Route("/orgs/{org}/keys", org.create_key, methods=["POST"]),
     Route("/keys/{key}/revoke", org.revoke_key, methods=["POST"]),
     Route("/audit", audit.audit_page, methods=["GET"]),
+    Route("/security", security.security_page, methods=["GET"]),
+    Route("/system", system.system_page, methods=["GET"]),
     Route("/download", downloads.download, methods=["GET"]),
 ]
 

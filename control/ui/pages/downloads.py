@@ -8,13 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from control.api import aggregates, audit, billing, export, security, usage
+from control.api import aggregates, audit, billing, export, orgs, security, usage
 from control.http import ApiError
 from control.ui.sessions import Session
 from control.ui.web import api_error_of, invoke, signed_in
 
 # The API's CSV lists (asked for with format=csv) and the org's export (a ZIP).
 DOWNLOADABLE = [
+    Route("/v1/orgs", orgs.list_orgs),
     Route("/v1/orgs/{org}/requests", usage.list_requests),
     Route("/v1/orgs/{org}/usage", aggregates.org_usage),
     Route("/v1/usage", aggregates.all_usage),
