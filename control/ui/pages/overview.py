@@ -24,6 +24,7 @@ CUSTOM = "custom"
 HOURLY_UP_TO_DAYS = 7  # a custom range longer than this is drawn by day
 TOP = 10
 SORTS = {"credits": "credits_charged", "requests": "requests"}
+SUMMED = ("requests", "errors_4xx", "errors_5xx", "credits_charged")  # what the tables show
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +78,29 @@ async def overview(request: Request, session: Session) -> Response:
 async def _top(
     request: Request, session: Session, window: Window, field: str
 ) -> dict[str, list[dict[str, Any]]]:
-    """The top orgs, keys (with their org) and models over the window, by `field`."""
+    """The top orgs, keys (with their org) and models over the window, by `field`: one
+    aggregate by org, key and model, summed three ways here (its figures add up)."""
     span = {"from": window.query["from"], "to": window.query["to"]}
-    top: dict[str, list[dict[str, Any]]] = {}
-    for name, groups in (("orgs", "org"), ("keys", "org,key"), ("models", "model")):
-        answer = await call(
-            request, session, aggregates.all_usage, query=span | {"group_by": groups}
-        )
-        rows = sorted(answer["items"], key=lambda row: (-row[field], -row["requests"]))
-        top[name] = rows[:TOP]
+    query = span | {"group_by": "org,key,model"}
+    answer = await call(request, session, aggregates.all_usage, query=query)
+    sums: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {"orgs": {}, "keys": {}, "models": {}}
+    for row in answer["items"]:
+        for name, group in (
+            ("orgs", (row["org_id"],)),
+            ("keys", (row["org_id"], row["key_id"])),
+            ("models", (row["model"],)),
+        ):
+            total = sums[name].setdefault(
+                group,
+                {"org_id": row["org_id"], "key_id": row["key_id"], "model": row["model"]}
+                | dict.fromkeys(SUMMED, 0),
+            )
+            for figure in SUMMED:
+                total[figure] += row[figure]
+    top = {
+        name: sorted(rows.values(), key=lambda r: (-r[field], -r["requests"]))[:TOP]
+        for name, rows in sums.items()
+    }
     names: dict[str, str] = {}
     for org_id in {row["org_id"] for row in top["orgs"] + top["keys"] if row["org_id"]}:
         try:
