@@ -213,5 +213,10 @@ def test_system_page_shows_edges_redis_and_retention_to_a_read_only_token(
         assert "Has not run in this process yet." in page
         assert "<form" not in page.split("<main>")[1]  # nothing to change here
         assert 'href="/ui/system" aria-current="page"' in page
+        assert ctl.app is not None
+        await ctl.app.state.retention.scheduled_run()
+        after = (await ctl.get("/ui/system", token=None)).text
+        assert "Nothing was due: the last run deleted no rows." in after
+        assert "Last run <time" in after and "rows deleted" in after
 
     control_plane(body)
