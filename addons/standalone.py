@@ -81,7 +81,7 @@ class Standalone:
         if not url:
             raise exceptions.OptionsError("nextapi_control_url is required to run the edge alone")
         token = os.environ.get(ctx.options.nextapi_token_env, "")
-        self.client = ControlClient(url, token)
+        self.client = ControlClient(url, token, report=self.services.report)
         spool = Spool(
             Path(ctx.options.nextapi_data_dir) / "spool",
             flush_interval=ctx.options.nextapi_usage_flush_interval,

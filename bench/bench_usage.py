@@ -11,6 +11,13 @@
    does) into two fresh files, side by side, without and with the rollup folder running
    (folding every second, sixty times as often as the control plane does), and prints both
    rates and their ratio (target: at least 0.90).
+3. Times the server render of the dashboard's heaviest pages (UI_PAGES: the overview, the orgs
+   list, the biggest org's page and its tabs) through the same in-process app with a signed-in
+   session, `--repeat` times each, and prints the median per page (target: 300 ms). A page that
+   this branch does not have (404) is reported as skipped.
+
+    .venv/bin/python bench/bench_usage.py --records 200000 --orgs 100 --ingest 20000 --rounds 1
+is a quick try (a minute or so).
 
 Ends with one line `RESULT name=value …`.
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import re
 import sqlite3
 import statistics
 import sys
@@ -33,9 +41,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from control import db as dbm  # noqa: E402
 from control.api.usage import store_usage  # noqa: E402
 from control.app import create_app  # noqa: E402
+from control.store import db as dbm  # noqa: E402
 from control.store.rollup import CREATE_ROUTE  # noqa: E402
 from control.store.state import ControlState  # noqa: E402
 from proxy.usage.records import FIELDS  # noqa: E402
@@ -227,6 +235,56 @@ async def ingest(data_dir: Path, n: int, with_folder: bool) -> float:
     return n / elapsed
 
 
+# The dashboard pages timed: (result name, path); `{org}` is the org with the most requests.
+UI_PAGES = [
+    ("ui_overview_ms", "/ui/"),
+    ("ui_overview_90d_ms", "/ui/?range=90d"),
+    ("ui_overview_90d_json_ms", "/ui/overview.json?range=90d"),
+    ("ui_orgs_ms", "/ui/orgs"),
+    ("ui_org_ms", "/ui/orgs/{org}"),
+    ("ui_org_usage_ms", "/ui/orgs/{org}/usage"),
+]
+
+
+async def ui_pages(data_dir: Path, days: int, repeat: int) -> dict[str, float | None]:
+    """Median milliseconds of each UI_PAGES render (None: the page does not exist here)."""
+    state = await ControlState.open(data_dir)
+    await state.admin.bootstrap(TOKEN)
+    app = create_app(state)
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    timings: dict[str, float | None] = {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://c") as c:
+        end = time.time()
+        window = {
+            "from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end - days * DAY)),
+            "to": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end)),
+        }
+        by_org = await c.get("/v1/usage", params=window | {"group_by": "org"}, headers=headers)
+        biggest = max(by_org.json()["items"], key=lambda row: row["requests"])["org_id"]
+        form = await c.get("/ui/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf is not None
+        signed = await c.post("/ui/login", data={"token": TOKEN, "csrf_token": csrf.group(1)})
+        assert signed.status_code == 303, signed.text[:300]
+        for name, path in UI_PAGES:
+            url = path.format(org=biggest)
+            first = await c.get(url)  # warms caches the way a second visit finds them
+            if first.status_code == 404:
+                timings[name] = None
+                continue
+            assert first.status_code == 200, (url, first.status_code, first.text[:300])
+            samples = []
+            for _ in range(repeat):
+                started = time.perf_counter()
+                r = await c.get(url)
+                samples.append(time.perf_counter() - started)
+                assert r.status_code == 200, (url, r.status_code)
+            timings[name] = statistics.median(samples) * 1000
+    await state.close()
+    return timings
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--records", type=int, default=5_000_000)
@@ -256,6 +314,12 @@ def main() -> None:
             f"all orgs, {args.days} days by month: median {timing['all_orgs_ms']:.1f} ms "
             "(target < 500)"
         )
+        pages = asyncio.run(ui_pages(data_dir, args.days, args.repeat))
+        for name, ms in pages.items():
+            shown = "skipped (no such page here)" if ms is None else f"median {ms:.1f} ms"
+            print(
+                f"dashboard {name.removeprefix('ui_').removesuffix('_ms')}: {shown} (target < 300)"
+            )
         plain, rolled = [], []
         for round_ in range(args.rounds):  # alternating, so drift hits both sides alike
             for with_folder, rates in ((False, plain), (True, rolled)):
@@ -274,7 +338,10 @@ def main() -> None:
             f"one_org_daily_p50_ms={timing['one_org_ms']:.1f} "
             f"all_orgs_monthly_p50_ms={timing['all_orgs_ms']:.1f} "
             f"ingest_plain_rps={base:.0f} ingest_rollup_rps={with_rollups:.0f} "
-            f"ingest_ratio={ratio:.3f}"
+            f"ingest_ratio={ratio:.3f} "
+            + " ".join(
+                f"{name}={'skipped' if ms is None else f'{ms:.1f}'}" for name, ms in pages.items()
+            )
         )
 
 

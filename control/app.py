@@ -33,6 +33,7 @@ from control.http import ApiError, by_path, error_response
 from control.jobs.cancel import UpstreamCanceller
 from control.jobs.delivery import Deliverer
 from control.jobs.retention import Retention
+from control.store.edges import EdgeRegistry
 from control.store.outbox import Outbox
 from control.store.state import ControlState
 from control.store.wallet import SqliteWallet
@@ -89,6 +90,7 @@ ROUTES = [
     Route("/v1/models/{family}", models.delete_model, methods=["DELETE"]),
     Route("/v1/audit", audit.list_audit, methods=["GET"]),
     Route("/v1/security-events", security.list_security_events, methods=["GET"]),
+    Route("/v1/system", system.system_status, methods=["GET"]),
     Route("/v1/admin/tokens", system.create_admin_token, methods=["POST"]),
     Route("/v1/admin/tokens", system.list_admin_tokens, methods=["GET"]),
     Route("/v1/admin/tokens/{token}", system.revoke_admin_token, methods=["DELETE"]),
@@ -159,4 +161,5 @@ def create_app(
     # Purges at once (`DELETE /v1/orgs/{org}?purge=now`) reach the video store through it.
     app.state.retention = retention or Retention(state)
     app.state.canceller = canceller  # closing an org cancels its queued tasks upstream
+    app.state.edges = EdgeRegistry()  # what the edges last reported (GET /v1/system)
     return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,21 +21,45 @@ log = logging.getLogger(__name__)
 MSGPACK = "application/msgpack"
 
 
+Report = Callable[[], dict[str, Any]]
+
+
+def report_headers(report: dict[str, Any]) -> dict[str, str]:
+    """The edge's report (EdgeServices.report) as the headers the control plane records
+    (control/store/edges.py); a control plane that does not know them ignores them."""
+    headers = {"X-Edge-Id": str(report["id"]), "X-Edge-Counters": str(report["counters"])}
+    headers["X-Edge-Snapshot-Version"] = str(report["snapshot_version"])
+    if report.get("spool_backlog") is not None:
+        headers["X-Edge-Spool-Backlog"] = str(report["spool_backlog"])
+    return headers
+
+
 class ControlClient:
-    def __init__(self, control_url: str, token: str) -> None:
+    def __init__(
+        self,
+        control_url: str,
+        token: str,
+        report: Report | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,  # tests: the app in-process
+    ) -> None:
         self._client = httpx.AsyncClient(
             base_url=control_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(10.0, read=40.0),
             trust_env=False,
+            transport=transport,
         )
+        self._report = report
+
+    def _headers(self) -> dict[str, str]:
+        return report_headers(self._report()) if self._report is not None else {}
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     async def snapshot(self, after: int, wait: float) -> dict[str, Any]:
         response = await self._client.get(
-            "/v1/edge/snapshot", params={"after": after, "wait": wait}
+            "/v1/edge/snapshot", params={"after": after, "wait": wait}, headers=self._headers()
         )
         response.raise_for_status()
         return msgpack.unpackb(response.content)
@@ -48,8 +73,9 @@ class ControlClient:
 
     async def ship_usage(self, records: list[dict[str, Any]]) -> None:
         """Raises unless the control plane stored the batch: the spool then keeps it."""
+        headers = {"Content-Type": MSGPACK} | self._headers()
         response = await self._client.post(
-            "/v1/edge/usage", content=msgpack.packb(records), headers={"Content-Type": MSGPACK}
+            "/v1/edge/usage", content=msgpack.packb(records), headers=headers
         )
         response.raise_for_status()
 

@@ -238,6 +238,7 @@ async def _serve(
         await spool.start()
         stack.push_async_callback(spool.close)
         services.spool = spool
+        app.state.edges.local = services.report  # GET /v1/system lists this process's edge
         ingestor = SpoolIngestor(spool, lambda records: store_usage(embedded, records))
         await ingestor.start()
         stack.push_async_callback(ingestor.stop)

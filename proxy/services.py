@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
     from proxy.usage.spool import Spool
     from proxy.videos.delivery import VideoDelivery
     from proxy.videos.origin import VideoOrigin
+
+# How this edge process names itself to the control plane: one name per process.
+EDGE_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -74,6 +79,24 @@ class EdgeServices:
         org = self.policy.snapshot.orgs.get(org_id)
         days = org.video_retention_days if org is not None else 7
         return await self.videos.localize(task, days, self.public_url)
+
+    def report(self) -> dict[str, Any]:
+        """What this edge tells the control plane about itself (GET /v1/system lists it): the
+        policy version it serves, its usage spool's backlog, its counters' backend."""
+        spool = self.spool
+        backlog = None
+        if spool is not None:
+            backlog = len(spool.sealed_segments()) + int(spool.has_unsealed_records)
+        if self.breaker is None:
+            counters = "memory"
+        else:
+            counters = "redis ok" if self.breaker.healthy else "redis unreachable"
+        return {
+            "id": EDGE_ID,
+            "snapshot_version": self.policy.snapshot.version,
+            "spool_backlog": backlog,
+            "counters": counters,
+        }
 
     @property
     def auth(self) -> KeyAuthenticator:

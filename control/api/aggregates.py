@@ -55,6 +55,7 @@ DIMENSION_FIELDS = {
     "model": "model",
 }
 PERCENTILES = (50, 95, 99)
+MAX_ORG_FILTER = 1000  # org ids one `/v1/usage` query may name (a page of orgs, and more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +67,20 @@ class UsageQuery:
     zone: ZoneInfo
     tz_name: str
     org_id: str | None  # None: every org
+    org_ids: tuple[str, ...] = ()  # `/v1/usage?org=…`: only these orgs (empty: every org)
 
     @property
     def cube(self) -> Cube:
-        return FULL if self.org_id is not None or self.dims else ALL_ORGS
+        return FULL if self.org_id is not None or self.org_ids or self.dims else ALL_ORGS
+
+    def org_clause(self, column: str) -> tuple[str, list[Any]]:
+        """The SQL condition (and its arguments) restricting `column` to the query's orgs."""
+        if self.org_id is not None:
+            return f"{column} = ? AND ", [self.org_id]
+        if self.org_ids:
+            marks = ", ".join("?" for _ in self.org_ids)
+            return f"{column} IN ({marks}) AND ", list(self.org_ids)
+        return "", []
 
 
 def parse_query(request: Request, org_id: str | None, *, raw_after: float) -> UsageQuery:
@@ -108,7 +119,25 @@ def parse_query(request: Request, org_id: str | None, *, raw_after: float) -> Us
     if end < raw_after:
         end = _ceil(end)
     dims = tuple(g for g in DIMENSIONS if g in groups)  # a fixed order
-    return UsageQuery(start, end, units[0] if units else None, dims, zone, tz_name, org_id)
+    unit = units[0] if units else None
+    org_ids = _org_filter(request) if org_id is None else ()
+    return UsageQuery(start, end, unit, dims, zone, tz_name, org_id, org_ids)
+
+
+def _org_filter(request: Request) -> tuple[str, ...]:
+    """`org`: org ids, comma-separated or repeated (at most MAX_ORG_FILTER, each `org_…`)."""
+    named: list[str] = []
+    for value in request.query_params.getlist("org"):
+        named += [part.strip() for part in value.split(",") if part.strip()]
+    if len(named) > MAX_ORG_FILTER or not all(_is_org_id(o) for o in named):
+        raise bad_request(f"`org` takes at most {MAX_ORG_FILTER} org ids (`org_…`).")
+    if "org" in request.query_params and not named:
+        raise bad_request("`org` names no org id.")
+    return tuple(dict.fromkeys(named))  # once each, in the order given
+
+
+def _is_org_id(value: str) -> bool:
+    return value.startswith("org_") and len(value) <= 64 and value.replace("_", "").isalnum()
 
 
 def _floor(ts: float) -> float:
@@ -213,8 +242,8 @@ async def _read_rollup(
     dim_sql = [DIMENSIONS[d][0] for d in query.dims]
     keys = _keys(query, "slot", dim_sql, segments)
     where, args = "slot >= ? AND slot < ?", [int(lo), int(hi)]
-    if query.org_id is not None:
-        where, args = "org_id = ? AND " + where, [query.org_id, *args]
+    orgs, org_args = query.org_clause("org_id")
+    where, args = orgs + where, [*org_args, *args]
     sums = ", ".join(f"SUM({c})" for c in COUNTERS)
     group_by = ", ".join(keys)
     table = f"r.{cube.table}"
@@ -245,8 +274,8 @@ async def _read_raw(
 ) -> None:
     dim_sql = [DIMENSIONS[d][1] for d in query.dims]
     keys = _keys(query, RAW_SLOT, dim_sql, segments)
-    if query.org_id is not None:
-        where, args = "u.org_id = ? AND " + where, [query.org_id, *args]
+    orgs, org_args = query.org_clause("u.org_id")
+    where, args = orgs + where, [*org_args, *args]
     counters = raw_counters()
     sums = ", ".join(f"SUM({counters[c]})" for c in COUNTERS)
     group_by = ", ".join(keys)
@@ -397,7 +426,8 @@ async def org_usage(request: Request) -> Response:
 
 
 async def all_usage(request: Request) -> Response:
-    """Usage of every org aggregated over `from`..`to` (`org` is then a group)."""
+    """Usage of every org aggregated over `from`..`to` (`org` is then a group); `org` names
+    the only orgs to count."""
     await admin_for(request)
     csvout.wants_csv(request)
     query, rows = await run_query(request, None)

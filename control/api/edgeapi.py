@@ -13,6 +13,7 @@ from starlette.responses import Response
 from control.api.access import edge_for
 from control.api.usage import store_usage
 from control.http import bad_request
+from control.store.edges import EdgeRegistry
 from control.store.state import ControlState
 from proxy.usage.records import check_record
 
@@ -23,13 +24,14 @@ MAX_WAIT_SECONDS = 25.0
 async def get_snapshot(request: Request) -> Response:
     """The policy snapshot; with `?after=N`, waits (long poll) until a version newer than N."""
     state: ControlState = request.app.state.control
-    await edge_for(request)
+    admin = await edge_for(request)
     after_raw = request.query_params.get("after", "0")
     wait_raw = request.query_params.get("wait", "0")
     try:
         after, wait = int(after_raw), min(float(wait_raw), MAX_WAIT_SECONDS)
     except ValueError:
         raise bad_request("`after` and `wait` must be numbers.") from None
+    _seen(request, admin.token_id, after)
     snapshot = await state.wait_for_snapshot(after, wait) if wait > 0 else state.snapshot
     return Response(msgpack.packb(snapshot), media_type=MSGPACK)
 
@@ -38,7 +40,8 @@ async def post_usage(request: Request) -> Response:
     """A batch of records from an edge's spool (usage records and security events); idempotent,
     so edges can resend."""
     state: ControlState = request.app.state.control
-    await edge_for(request)
+    admin = await edge_for(request)
+    _seen(request, admin.token_id, None)
     try:
         records: Any = msgpack.unpackb(await request.body())
     except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
@@ -53,3 +56,10 @@ async def post_usage(request: Request) -> Response:
             raise bad_request(f"record {index}: {problem}")
     await store_usage(state, records)
     return Response(msgpack.packb({"stored": len(records)}), media_type=MSGPACK)
+
+
+def _seen(request: Request, token_id: str, after: int | None) -> None:
+    """Note the edge's call and what its headers report (GET /v1/system lists them)."""
+    registry: EdgeRegistry = request.app.state.edges
+    address = request.client.host if request.client is not None else None
+    registry.seen(request.headers, address, token_id, after)

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from control.api import schemas as s
 from control.api.validate import NO_CONTROL_PATTERN
+from control.api.schemas_system import SystemStatus
 from control.store.rollup import DIMENSIONS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -83,6 +84,18 @@ USAGE = (
     _q("interval", {"enum": ["hour", "day", "month"]}, "The time bucket."),
     _q("tz", {"type": "string", "examples": ["Europe/Paris"]}, "IANA zone for day/month."),
     FORMAT,
+)
+ALL_USAGE = (
+    *USAGE,
+    _q(
+        "org",
+        {"type": "string", "examples": ["org_1a2b3c4d5e6f7a8b,org_0f1e2d3c4b5a6978"]},
+        "Only these orgs: ids, comma-separated or repeated (at most 1000).",
+    ),
+)
+AUDIT_FILTERS = tuple(
+    _q(name, {"type": "string", "maxLength": 200}, f"Only entries with this {name}.")
+    for name in ("action", "actor", "target")
 )
 SECURITY_FILTERS = tuple(
     _q(name, {"type": "string"}, "Only events with this value.")
@@ -161,7 +174,12 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/orgs"): Op(
         "List orgs, oldest first.",
         s.OrgPage,
-        query=(*PAGE, _q("q", {"type": "string"}, "Only orgs whose name or id contains this.")),
+        query=(
+            *PAGE,
+            _q("q", {"type": "string"}, "Only orgs whose name or id contains this."),
+            FORMAT,
+        ),
+        csv=True,
     ),
     ("GET", "/v1/orgs/{org}"): Op("Read an org.", s.Org),
     ("PATCH", "/v1/orgs/{org}"): Op(
@@ -197,7 +215,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/orgs/{org}/usage"): Op(
         "The org's usage, aggregated.", s.Usage, query=USAGE, csv=True
     ),
-    ("GET", "/v1/usage"): Op("Every org's usage, aggregated.", s.Usage, query=USAGE, csv=True),
+    ("GET", "/v1/usage"): Op("Every org's usage, aggregated.", s.Usage, query=ALL_USAGE, csv=True),
     ("POST", "/v1/orgs/{org}/credits"): Op(
         "Grant credits, or refund a task's charge (`task_id`).",
         s.Granted,
@@ -300,13 +318,21 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         s.ModelDeleted,
     ),
     ("GET", "/v1/audit"): Op(
-        "Admin actions, newest first.", s.AuditPage, query=(*PAGE, FORMAT), csv=True
+        "Admin actions, newest first.",
+        s.AuditPage,
+        query=(*AUDIT_FILTERS, FROM, TO, *PAGE, FORMAT),
+        csv=True,
     ),
     ("GET", "/v1/security-events"): Op(
         "Refused authentications and addresses, newest first.",
         s.SecurityEventPage,
         query=(*SECURITY_FILTERS, FROM, TO, *PAGE, FORMAT),
         csv=True,
+    ),
+    ("GET", "/v1/system"): Op(
+        "The system: version, policy version, edges heard from (their snapshot version and "
+        "spool backlog), Redis as the edges see it, the retention job's last run.",
+        SystemStatus,
     ),
     ("POST", "/v1/admin/tokens"): Op(
         "Create an admin token; it is shown this once.",

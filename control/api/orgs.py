@@ -7,9 +7,9 @@ from typing import Any
 
 import aiosqlite
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from control.api import rows, schemas, validate
+from control.api import csvout, rows, schemas, validate
 from control.api.access import admin_for
 from control.http import (
     bad_request,
@@ -100,16 +100,37 @@ async def create_org(request: Request) -> JSONResponse:
     return JSONResponse(org_json(await load_org(state, org_id)), status_code=201)
 
 
-async def list_orgs(request: Request) -> JSONResponse:
+ORG_COLUMNS = [
+    "id",
+    "name",
+    "email",
+    "status",
+    "contact_name",
+    "video_retention_days",
+    "created_at",
+    "updated_at",
+    "closed_at",
+]
+
+
+async def list_orgs(request: Request) -> Response:
+    """Orgs, oldest first, paged; `q` searches names and ids (CSV: every page)."""
     state: ControlState = request.app.state.control
     await admin_for(request)
+    csv = csvout.wants_csv(request)
     search = request.query_params.get("q", "").strip()
-    if not search:
-        return JSONResponse(await rows.page(request, state, "orgs", org_json))
-    # LIKE's wildcards in the search are matched literally.
-    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    where = "name LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\'"
-    return JSONResponse(await rows.page(request, state, "orgs", org_json, where, pattern, pattern))
+    where, args = "1", []
+    if search:
+        # LIKE's wildcards in the search are matched literally.
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where, args = "name LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\'", [pattern, pattern]
+
+    async def read(cursor: str | None) -> dict[str, Any]:
+        return await rows.page(request, state, "orgs", org_json, where, *args, cursor=cursor)
+
+    if csv:
+        return await csvout.stream_pages(request, ORG_COLUMNS, read, "orgs")
+    return JSONResponse(await read(request.query_params.get("cursor")))
 
 
 async def get_org(request: Request) -> JSONResponse:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
+from importlib import metadata
 from typing import Any
 
 from starlette.requests import Request
@@ -13,8 +15,10 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from control.api import rows, validate
 from control.api.access import admin_for
 from control.http import ApiError, bad_request, json_body, rfc3339
+from control.jobs.retention import Retention
 from control.store import db as dbm
 from control.store.adminauth import SCOPES, new_token
+from control.store.edges import EdgeRegistry
 from control.store.state import ControlState
 from proxy.auth import keys
 
@@ -110,3 +114,67 @@ async def revoke_admin_token(request: Request) -> JSONResponse:
         await state.audit(tx, admin.token_id, "admin_token.revoke", token_id)
     state.admin.forget()
     return JSONResponse({"id": token_id, "revoked": True})
+
+
+def _version() -> str:
+    try:
+        return metadata.version("nextapi-edge")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+VERSION = _version()
+
+
+def _redis(edges: list[dict[str, Any]]) -> dict[str, Any]:
+    """Redis as the edges see it: the control plane keeps no counters, so it has no Redis of
+    its own; each edge says whether its shared counters answer (`redis ok`)."""
+    backends = [e["counters"] for e in edges if e.get("connected") and e.get("counters")]
+    on_redis = [b for b in backends if b.startswith("redis")]
+    return {
+        "configured": bool(on_redis),
+        "ok": all(b == "redis ok" for b in on_redis) if on_redis else None,
+        "edges_on_redis": len(on_redis),
+        "edges_unreachable": sum(b == "redis unreachable" for b in on_redis),
+    }
+
+
+def _retention(retention: Retention) -> dict[str, Any]:
+    last = retention.last_run
+    interval = retention.interval
+    return {
+        "interval_hours": None if interval is None else interval / 3600,
+        "last_run": None
+        if last is None
+        else {
+            "started_at": rfc3339(last.started),
+            "seconds": round(last.seconds, 3),
+            "deleted": last.deleted,
+            "error": last.error,
+        },
+        "next_run_at": None
+        if last is None or interval is None
+        else rfc3339(last.started + last.seconds + interval),
+    }
+
+
+async def system_status(request: Request) -> JSONResponse:
+    """The system as the control plane sees it: its version and policy snapshot version, the
+    edges heard from (their snapshot version and spool backlog), Redis as the edges report
+    it, and the retention job's last run."""
+    state: ControlState = request.app.state.control
+    await admin_for(request)
+    registry: EdgeRegistry = request.app.state.edges
+    edges = registry.edges()
+    for edge in edges:
+        edge["last_seen_at"] = rfc3339(edge.pop("last_seen"))
+    return JSONResponse(
+        {
+            "version": VERSION,
+            "time": rfc3339(time.time()),
+            "snapshot_version": state.snapshot["version"],
+            "edges": edges,
+            "redis": _redis(edges),
+            "retention": _retention(request.app.state.retention),
+        }
+    )

@@ -37,6 +37,16 @@ class Periods:
     security_events_days: int = 90
 
 
+@dataclass(frozen=True, slots=True)
+class LastRun:
+    """The last purge the schedule ran: when, how long, what it deleted, or why it failed."""
+
+    started: float
+    seconds: float
+    deleted: dict[str, int]
+    error: str | None = None
+
+
 @dataclass(slots=True)
 class Report:
     counts: dict[str, int]
@@ -62,6 +72,8 @@ class Retention:
         self.batch = batch
         self.folder = state.rollups
         self._task: asyncio.Task[None] | None = None
+        self.interval: float | None = None  # seconds between scheduled runs, once started
+        self.last_run: LastRun | None = None  # in memory: the schedule runs once at start
 
     async def purge(self, *, dry_run: bool = False) -> Report:
         """Delete what has outlived its period; with `dry_run`, only count it."""
@@ -205,15 +217,26 @@ class Retention:
 
     # --- the schedule --------------------------------------------------------------------------
 
+    async def scheduled_run(self) -> None:
+        """One purge of the schedule, recorded in `last_run` (GET /v1/system shows it)."""
+        started = self.clock()
+        began = time.monotonic()
+        try:
+            report = await self.purge()
+        except Exception as exc:
+            log.exception("retention purge failed; trying again next round")
+            self.last_run = LastRun(started, time.monotonic() - began, {}, type(exc).__name__)
+            return
+        self.last_run = LastRun(started, time.monotonic() - began, dict(report.counts))
+        deleted = ", ".join(report.lines(nonzero=True)) or "nothing was due"
+        log.info("retention purge: %s", deleted)
+
     def start(self, interval: float = DAY) -> None:
+        self.interval = interval
+
         async def loop() -> None:
             while True:
-                try:
-                    report = await self.purge()
-                    deleted = ", ".join(report.lines(nonzero=True)) or "nothing was due"
-                    log.info("retention purge: %s", deleted)
-                except Exception:
-                    log.exception("retention purge failed; trying again next round")
+                await self.scheduled_run()
                 await asyncio.sleep(interval)
 
         self._task = asyncio.create_task(loop())

@@ -20,6 +20,8 @@ from control.ui.pages import (
     orgs,
     orgsecurity,
     overview,
+    security,
+    system,
     usage,
     webhooks,
 )
@@ -57,6 +59,8 @@ ROUTES = [
     ),
     Route("/orgs/{org}/security", orgsecurity.security_tab, methods=["GET"]),
     Route("/audit", audit.audit_page, methods=["GET"]),
+    Route("/security", security.security_page, methods=["GET"]),
+    Route("/system", system.system_page, methods=["GET"]),
     Route("/download", downloads.download, methods=["GET"]),
 ]
 

@@ -38,6 +38,11 @@ class Breaker:
         self._open_until = 0.0
         self.failures = 0  # for metrics and tests
 
+    @property
+    def healthy(self) -> bool:
+        """Redis answered the last call (or has not failed within the cooldown)."""
+        return time.monotonic() >= self._open_until
+
     async def call(
         self, shared: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]
     ) -> T:

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 import control.app
 from control.store.state import ControlState
@@ -34,13 +35,14 @@ class Control:
         self.token = token
         self.state: ControlState | None = None
         self.client: httpx.AsyncClient | None = None
+        self.app: Starlette | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.state = await ControlState.open(self.data_dir)
         await self.state.admin.bootstrap(self.token)
-        app = control.app.create_app(self.state)
+        app = self.app = control.app.create_app(self.state)
         # App exceptions become 500 answers (as under a real server), so a bug shows as a
         # failed status assertion rather than an exception out of the client.
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

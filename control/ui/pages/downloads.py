@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from control.api import aggregates, audit, billing, export, keys, security, usage, webhooks
+from control.api import aggregates, audit, billing, export, keys, orgs, security, usage, webhooks
 from control.http import ApiError
 from control.ui.sessions import Session
 from control.ui.web import api_error_of, invoke, signed_in
@@ -16,6 +16,7 @@ from control.ui.web import api_error_of, invoke, signed_in
 # The API's CSV lists (asked for with format=csv) and the org's export (a ZIP).
 DOWNLOADABLE = [
     Route("/v1/orgs/{org}/keys", keys.list_keys),
+    Route("/v1/orgs", orgs.list_orgs),
     Route("/v1/orgs/{org}/requests", usage.list_requests),
     Route("/v1/orgs/{org}/usage", aggregates.org_usage),
     Route("/v1/usage", aggregates.all_usage),

@@ -1,11 +1,16 @@
-"""The orgs list (searchable, paged) and creating an org."""
+"""The orgs list (searchable, paged) with each org's balance, spend this month and requests
+today, and creating an org."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from control.api import billing, orgs
+from control.api import aggregates, billing, orgs
+from control.http import rfc3339
 from control.ui import web
 from control.ui.sessions import Session
 from control.ui.web import PAGE_SIZE, call, render, signed_in
@@ -23,10 +28,49 @@ async def orgs_page(request: Request, session: Session) -> Response:
         balances[org["id"]] = await call(
             request, session, billing.get_balance, path_params={"org": org["id"]}
         )
+    activity = await _activity(request, session, [org["id"] for org in found["items"]])
+    now = datetime.now(UTC)
+    month_start = rfc3339(now.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp())
     name = "orgs_table.html" if request.headers.get("hx-request") else "orgs.html"
     return render(
-        request, name, session, found=found, balances=balances, search=search, cursor=cursor
+        request,
+        name,
+        session,
+        found=found,
+        balances=balances,
+        activity=activity,
+        month_start=month_start,
+        search=search,
+        cursor=cursor,
     )
+
+
+async def _activity(
+    request: Request, session: Session, org_ids: list[str]
+) -> dict[str, dict[str, int]]:
+    """Credits charged since the 1st of this month and requests since midnight (both UTC) of
+    each listed org: one aggregate for the whole page, by org and day."""
+    activity = {org_id: {"month_credits": 0, "today_requests": 0} for org_id in org_ids}
+    if not org_ids:
+        return activity
+    now = datetime.now(UTC)
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    today = rfc3339(now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
+    query: dict[str, Any] = {
+        "from": rfc3339(month.timestamp()),
+        "to": rfc3339(now.timestamp() + 1),
+        "group_by": "org,day",
+        "org": ",".join(org_ids),
+    }
+    answer = await call(request, session, aggregates.all_usage, query=query)
+    for row in answer["items"]:
+        figures = activity.get(row["org_id"])
+        if figures is None:
+            continue
+        figures["month_credits"] += row["credits_charged"]
+        if row["start"] == today:
+            figures["today_requests"] += row["requests"]
+    return activity
 
 
 @signed_in

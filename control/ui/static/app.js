@@ -1,8 +1,24 @@
-// The dashboard's behaviour: the overview's charts (uPlot) and the copy button. No inline
+// The dashboard's behaviour: the overview's charts (uPlot), the zone switch and the copy button. No inline
 // script anywhere: the CSP allows only files from this origin.
 "use strict";
 
+// The charts' zone: UTC, or the browser's once the viewer picks it (the zone switch below).
+// Only the axis labels and the hover values move; the buckets stay as the API cut them.
+function chartZone() {
+  return zoneIsLocal() ? browserZone() : "UTC";
+}
+
+function moment(seconds, zone) {
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).formatToParts(new Date(seconds * 1000));
+  const part = (type) => parts.find((p) => p.type === type).value;
+  return part("year") + "-" + part("month") + "-" + part("day") + " " + part("hour") + ":" + part("minute");
+}
+
 function chart(target, title, window, xs, series, width) {
+  const zone = chartZone();
   const opts = {
     title: title,
     width: width,
@@ -10,11 +26,28 @@ function chart(target, title, window, xs, series, width) {
     // The whole chosen range, not just the span that has data.
     scales: { x: { time: true, range: () => [window.from, window.to] } },
     axes: [{}, {}],
-    series: [{ label: "Time (UTC)", value: (u, v) => v == null ? "—" : new Date(v * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC" }].concat(series),
+    series: [{ label: "Time (" + zone + ")", value: (u, v) => v == null ? "—" : moment(v, zone) + " " + zone }].concat(series),
   };
-  // uPlot draws the time axis in local time unless told the zone: UTC, as everywhere here.
-  opts.tzDate = (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC");
+  // uPlot draws the time axis in local time unless told the zone: the one chosen.
+  opts.tzDate = (ts) => uPlot.tzDate(new Date(ts * 1000), zone === "UTC" ? "Etc/UTC" : zone);
+  target.replaceChildren();
   return new uPlot(opts, [xs].concat(series.map((s) => s.data)), target);
+}
+
+function drawSeries(root, body) {
+  const s = body.series;
+  const width = Math.max(320, root.clientWidth - 16);
+  const line = (label, data, stroke) => ({ label: label, data: data, stroke: stroke, width: 2 });
+  const plots = [
+    chart(document.getElementById("chart-requests"), "Requests per " + body.unit, body.window, s.t,
+      [line("Requests", s.requests, "#0b5cad"), line("Errors", s.errors, "#a4161a")], width),
+    chart(document.getElementById("chart-latency"), "Latency (ms)", body.window, s.t,
+      [line("p50", s.p50, "#2a9d8f"), line("p95", s.p95, "#e76f51")], width),
+    chart(document.getElementById("chart-credits"), "Credits charged per " + body.unit, body.window, s.t,
+      [line("Credits", s.credits, "#6a4c93")], width),
+  ];
+  root.dataset.zone = chartZone();
+  return plots;
 }
 
 async function drawCharts(root) {
@@ -23,22 +56,19 @@ async function drawCharts(root) {
     return;
   }
   const body = await answer.json();
-  const s = body.series;
   const empty = document.getElementById("charts-empty");
-  if (s.t.length === 0) {
+  if (body.series.t.length === 0) {
     empty.hidden = false;
     root.querySelectorAll("section").forEach((el) => { el.hidden = true; });
+    root.dataset.drawn = "true";
     return;
   }
-  const width = Math.max(320, root.clientWidth - 16);
-  const line = (label, data, stroke) => ({ label: label, data: data, stroke: stroke, width: 2 });
-  chart(document.getElementById("chart-requests"), "Requests per " + body.unit, body.window, s.t,
-    [line("Requests", s.requests, "#0b5cad"), line("Errors", s.errors, "#a4161a")], width);
-  chart(document.getElementById("chart-latency"), "Latency (ms)", body.window, s.t,
-    [line("p50", s.p50, "#2a9d8f"), line("p95", s.p95, "#e76f51")], width);
-  chart(document.getElementById("chart-credits"), "Credits charged per " + body.unit, body.window, s.t,
-    [line("Credits", s.credits, "#6a4c93")], width);
+  let plots = drawSeries(root, body);
   root.dataset.drawn = "true";
+  document.addEventListener("nextapi:zone", () => {
+    plots.forEach((plot) => plot.destroy());
+    plots = drawSeries(root, body);
+  });
 }
 
 // Every time is rendered in UTC as <time datetime="…Z">; a column's header names the zone in

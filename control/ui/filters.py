@@ -1,0 +1,64 @@
+"""Filters the global pages read from their query string: a range of whole UTC days picked
+with date inputs, and text filters passed on to the API as they are."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from control.http import rfc3339
+
+MAX_DAYS = 400  # a custom range of the overview (the API itself takes any range)
+
+
+@dataclass(frozen=True, slots=True)
+class DayRange:
+    """`from`..`to` as the page shows them (dates, `to` included) and as the API takes them
+    (RFC 3339, `to` exclusive: the day after the last one, 00:00 UTC)."""
+
+    first: str  # YYYY-MM-DD, or ""
+    last: str
+    start: str | None  # RFC 3339
+    end: str | None
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {k: v for k, v in (("from", self.start), ("to", self.end)) if v is not None}
+
+
+class BadFilter(ValueError):
+    """A filter the viewer typed that cannot be used; the message says why, in words."""
+
+
+def _day(value: str, what: str) -> datetime:
+    try:
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+    except ValueError:
+        raise BadFilter(f"The {what} date must be a date such as 2026-01-31.") from None
+
+
+def day_range(params: Mapping[str, str], *, required: bool = False) -> DayRange:
+    """The range of the `from` and `to` dates (either may be left empty unless `required`);
+    raises BadFilter when they do not make a range."""
+    first, last = params.get("from", "").strip(), params.get("to", "").strip()
+    if required and not (first and last):
+        raise BadFilter("Pick both a start date and an end date.")
+    start = _day(first, "start") if first else None
+    end = _day(last, "end") + timedelta(days=1) if last else None
+    if start is not None and end is not None:
+        if end <= start:
+            raise BadFilter("The end date must be on or after the start date.")
+        if (end - start).days > MAX_DAYS:
+            raise BadFilter(f"A range may span at most {MAX_DAYS} days.")
+    return DayRange(
+        first,
+        last,
+        rfc3339(start.timestamp()) if start else None,
+        rfc3339(end.timestamp()) if end else None,
+    )
+
+
+def texts(params: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    """The text filters the viewer filled in, trimmed (empty ones left out)."""
+    return {name: params[name].strip() for name in names if params.get(name, "").strip()}
