@@ -20,8 +20,8 @@ import msgspec
 from starlette.routing import Route
 
 from control.api import schemas as s
-from control.api.validate import NO_CONTROL_PATTERN
 from control.api.schemas_system import SystemStatus
+from control.api.validate import NO_CONTROL_PATTERN
 from control.store.rollup import DIMENSIONS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
