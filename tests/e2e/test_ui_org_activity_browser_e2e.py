@@ -137,7 +137,7 @@ def test_usage_webhooks_and_security_tabs(
         ),
         "no security event",
     )
-    page.get_by_role("link", name="Security events").click()
+    page.get_by_role("navigation", name="Org").get_by_role("link", name="Security events").click()
     event_row = page.locator("#security-events tr", has_text=refused_id)
     expect(event_row.locator(".reason")).to_have_text("wrong_secret")
     page.get_by_label("Reason").select_option("revoked")
