@@ -165,3 +165,41 @@ def test_the_accessibility_check_finds_what_it_should(watched: Watched, gateway:
     )
     found = " ".join(axe_violations(page))
     assert "label" in found and "color-contrast" in found, found
+
+
+def test_the_dashboard_works_from_the_keyboard(watched: Watched, gateway: Gateway) -> None:
+    """Sign in, move through the navigation and create an org with the keyboard alone; each
+    focused control shows a visible focus ring."""
+    page = watched.page
+    page.goto("/ui/login")
+    assert page.evaluate("document.activeElement.id") == "token"  # autofocus
+    page.keyboard.type(gateway.admin_token)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/ui/")
+
+    def tab_to(name: str) -> None:
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            label = page.evaluate(
+                """() => {
+                  const el = document.activeElement;
+                  const named = el.labels && el.labels.length ? el.labels[0].textContent : null;
+                  return (el.getAttribute("aria-label") || named || el.textContent || "").trim();
+                }"""
+            )
+            if label == name:
+                outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+                assert outline != "none", f"{name} has no visible focus"
+                return
+        raise AssertionError(f"{name} cannot be reached with Tab")
+
+    tab_to("Orgs")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/ui/orgs")
+    tab_to("Name")
+    page.keyboard.type("Keyboard Org")
+    page.keyboard.press("Tab")
+    page.keyboard.type("kb@example.com")
+    tab_to("Create org")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Keyboard Org")
