@@ -65,6 +65,14 @@ def cpu_seconds(pid: int) -> float:
     return total / TICKS
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    total = sum(fields[:8])  # guest time is already inside user
+    return (total - idle) / TICKS, total / TICKS
+
+
 def wrk(port: int, key: str, connections: int, seconds: float) -> float:
     out = subprocess.run(
         [
@@ -89,12 +97,19 @@ def wrk(port: int, key: str, connections: int, seconds: float) -> float:
 
 def measure(
     gateway: Process, port: int, key: str, conns: int, seconds: float
-) -> tuple[float, float]:
-    """(requests/s, CPU seconds per 1,000 requests)."""
+) -> tuple[float, float, float, float]:
+    """(requests/s, CPU seconds per 1,000 requests, cores the gateway kept busy, cores the
+    whole machine kept busy): when the machine is already near all of its cores with one
+    worker, a second has none to gain."""
     before = cpu_seconds(gateway.proc.pid)
+    busy_before, total_before = machine_cpu()
     rps = wrk(port, key, conns, seconds)
+    busy_after, total_after = machine_cpu()
     used = cpu_seconds(gateway.proc.pid) - before
-    return rps, used / (rps * seconds) * 1000
+    cores = os.cpu_count() or 1
+    wall = (total_after - total_before) / cores
+    machine = (busy_after - busy_before) / wall
+    return rps, used / (rps * seconds) * 1000, used / wall, machine
 
 
 def main() -> None:
@@ -127,14 +142,18 @@ def main() -> None:
         (one, one_port, one_key), (two, two_port, two_key) = gateways
         wrk(one_port, one_key, args.connections, 1)  # warm-up: connections, caches
         wrk(two_port, two_key, args.connections, 1)
-        rps1, cpu1 = measure(one, one_port, one_key, args.connections, args.seconds)
-        rps2, cpu2 = measure(two, two_port, two_key, args.connections, args.seconds)
+        rps1, cpu1, gw1, all1 = measure(one, one_port, one_key, args.connections, args.seconds)
+        rps2, cpu2, gw2, all2 = measure(two, two_port, two_key, args.connections, args.seconds)
         ratio = rps2 / rps1
-        print(f"{'workers':>7} {'req/s':>8} {'CPU s / 1k req':>15}")
-        print(f"{1:>7} {rps1:>8.0f} {cpu1:>15.3f}")
-        print(f"{2:>7} {rps2:>8.0f} {cpu2:>15.3f}")
+        heads = ("workers", "req/s", "CPU s / 1k req", "gateway cores", "machine cores")
+        print(" ".join(f"{h:>{w}}" for h, w in zip(heads, (7, 8, 15, 14, 14), strict=True)))
+        print(f"{1:>7} {rps1:>8.0f} {cpu1:>15.3f} {gw1:>14.2f} {all1:>14.2f}")
+        print(f"{2:>7} {rps2:>8.0f} {cpu2:>15.3f} {gw2:>14.2f} {all2:>14.2f}")
         print(f"cores: {os.cpu_count()}; load average before the end: {os.getloadavg()[0]:.2f}")
-        print(f"RESULT ratio={ratio:.2f} cpu_per_1k_w1={cpu1:.3f} cpu_per_1k_w2={cpu2:.3f}")
+        print(
+            f"RESULT ratio={ratio:.2f} cpu_per_1k_w1={cpu1:.3f} cpu_per_1k_w2={cpu2:.3f} "
+            f"machine_busy_w1={all1:.2f} machine_busy_w2={all2:.2f}"
+        )
     finally:
         for gateway, _, _ in gateways:
             gateway.stop()
