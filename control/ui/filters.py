@@ -6,8 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from control.http import rfc3339
+from starlette.requests import Request
+
+from control.http import ApiError, rfc3339
+from control.ui.sessions import Session
+from control.ui.web import PAGE_SIZE, Handler, call
 
 MAX_DAYS = 400  # a custom range of the overview (the API itself takes any range)
 
@@ -62,3 +67,30 @@ def day_range(params: Mapping[str, str], *, required: bool = False) -> DayRange:
 def texts(params: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
     """The text filters the viewer filled in, trimmed (empty ones left out)."""
     return {name: params[name].strip() for name in names if params.get(name, "").strip()}
+
+
+async def filtered_list(
+    request: Request, session: Session, handler: Handler, filters: tuple[str, ...]
+) -> dict[str, Any]:
+    """One page of an API list filtered by the request's text filters and from/to days, as a
+    template wants it: `found` (the page), `cursor`, `shown` (what the form and the pager
+    keep), `api` (the filters as the API takes them, for the CSV link) and `problem` (a bad
+    filter, in the form's or the API's own words; the list is then empty)."""
+    params = request.query_params
+    cursor = params.get("cursor")
+    shown = texts(params, filters)
+    shown |= {k: params.get(k, "").strip() for k in ("from", "to") if params.get(k, "").strip()}
+    found: dict[str, Any] = {"items": [], "next_cursor": None}
+    problem = None
+    api: dict[str, str] = {}
+    try:
+        api = texts(params, filters) | day_range(params).query
+        query = api | {"cursor": cursor, "limit": PAGE_SIZE}
+        found = await call(request, session, handler, query=query)
+    except BadFilter as exc:
+        problem = str(exc)
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+        problem = exc.message  # the API's own words for the bad filter
+    return {"found": found, "cursor": cursor, "shown": shown, "api": api, "problem": problem}
