@@ -5,11 +5,14 @@ error, failed resource and Content-Security-Policy violation, signing in, and sc
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.e2e.harness import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
+# How long an expectation waits for the page to reach its state: a page renders in well under a
+# second, but the suite's other processes share two cores with the browser.
+expect.set_options(timeout=15_000)
 ARTIFACTS = ROOT / "tests" / "artifacts"
 # Chromium reports each CSP violation as this event; the init script (run by the browser's
 # debugging protocol, outside the page's CSP) turns it into a console error the test sees.
