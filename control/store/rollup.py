@@ -4,10 +4,11 @@ for as long as billing records.
 
 A fold takes the usage rows inserted since the last fold (by rowid: rows are only ever
 inserted, never changed, so every row is folded exactly once, however late it arrived) and
-adds them to three cubes in one transaction with the new watermark:
+adds them to the cubes in one transaction with the new watermark:
 - `usage_rollup`: per 15-minute slot, org, key, endpoint, status and model;
 - `usage_rollup_all`: per 15-minute slot only (all orgs), for company-wide totals;
-- `usage_rollup_all_daily`: the same per UTC day, for company-wide totals over months.
+- `usage_rollup_all_daily`: the same per UTC day, for company-wide totals over months;
+and to the lean cubes (control/store/lean.py: by org, key and model only, without latency).
 Every row is also split by latency bucket (log-spaced, see `LATENCY_RATIO`), so that
 percentiles are read from the sum of the rows, over any span.
 
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from control.store import lean
 from control.store.counters import COUNTERS, CREATE_ROUTE, raw_counters
 
 log = logging.getLogger(__name__)
@@ -175,6 +177,7 @@ MIGRATIONS = [
     "INSERT INTO meta (key, value) VALUES ('usage_rowid', '0');\n"
     + "".join(_schema(cube) for cube in CUBES)
     + _import_daily(),
+    lean.migration(),
 ]
 
 
@@ -275,6 +278,7 @@ class Folder:
                 else:
                     cursor = await db.execute(f"DELETE {where}", (before,))
                     counts[cube.table] = cursor.rowcount
+            counts |= await lean.purge(db, before, dry_run=dry_run)
         return counts
 
     async def fold(self) -> None:
@@ -295,6 +299,8 @@ class Folder:
                     high = row[0] if row and row[0] is not None else low
                     for sql in statements if high > low else ():
                         await db.execute(sql, (low, high))
+                    if high > low:
+                        await lean.fold(db, low, high)
                     await db.execute(
                         "UPDATE meta SET value=? WHERE key='usage_rowid'", (str(high),)
                     )
