@@ -22,21 +22,19 @@ from starlette.responses import JSONResponse, Response
 from control.api import csvout
 from control.api.access import admin_for
 from control.api.orgs import load_org
+from control.api.usage_reads import Group, read_raw, read_rollup
 from control.http import bad_request, parse_time, rfc3339
-from control.store.buckets import bucket_bounds, offset_segments, time_key_sql
+from control.store.buckets import bucket_bounds, offset_segments
 from control.store.rollup import (
     ALL_ORGS,
     ALL_ORGS_DAILY,
     COUNTERS,
     DIMENSIONS,
     FULL,
-    RAW_SLOT,
     SLOT,
     Cube,
     attach,
-    latency_bucket_sql,
     percentile,
-    raw_counters,
     rollup_path,
     watermark,
 )
@@ -151,16 +149,6 @@ def _ceil(ts: float) -> float:
 # --- the query ---------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Group:
-    counters: list[float]
-    latency: dict[int, int]
-
-
-def _keys(query: UsageQuery, slot: str, dim_sql: list[str], segments: list) -> list[str]:
-    return ["'k'", *time_key_sql(query.unit, slot, segments), *dim_sql]
-
-
 async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[str, Any]]:
     """The rows of a usage query, read from `db` (a connection in a read transaction, with
     the rollups attached as `r`)."""
@@ -169,20 +157,20 @@ async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[st
     if extent is None:
         return []
     segments = offset_segments(query.zone, max(query.start, extent[0]), min(query.end, extent[1]))
-    groups: dict[tuple[Any, ...], _Group] = {}
+    groups: dict[tuple[Any, ...], Group] = {}
     if lo < hi:
         for cube, low, high in _cover(query, segments, lo, hi):
-            await _read_rollup(db, query, cube, low, high, segments, groups)
+            await read_rollup(db, query, cube, low, high, segments, groups)
         folded = await watermark(db, "r")
         # `+u.ts`: seek by rowid (the few rows not folded yet), never scan the time index
         where = "u.rowid > ? AND +u.ts >= ? AND +u.ts < ?"
-        await _read_raw(db, query, where, [folded, lo, hi], segments, groups)
+        await read_raw(db, query, where, [folded, lo, hi], segments, groups)
         edges = [(query.start, lo), (hi, query.end)]
     else:
         edges = [(query.start, query.end)]
     for low, high in edges:
         if low < high:
-            await _read_raw(db, query, "u.ts >= ? AND u.ts < ?", [low, high], segments, groups)
+            await read_raw(db, query, "u.ts >= ? AND u.ts < ?", [low, high], segments, groups)
     return [_render(query, key, group) for key, group in sorted(groups.items(), key=_order)]
 
 
@@ -203,7 +191,7 @@ def _cover(
     return [(c, a, b) for c, a, b in parts if a < b]
 
 
-def _order(item: tuple[tuple[Any, ...], _Group]) -> tuple[Any, ...]:
+def _order(item: tuple[tuple[Any, ...], Group]) -> tuple[Any, ...]:
     return tuple((v is None or v == "", "" if v is None else v) for v in item[0])  # None last
 
 
@@ -230,102 +218,7 @@ async def _data_extent(db: aiosqlite.Connection, query: UsageQuery) -> tuple[flo
     return max(query.start, min(lows)), min(query.end, max(highs))
 
 
-async def _read_rollup(
-    db: aiosqlite.Connection,
-    query: UsageQuery,
-    cube: Cube,
-    lo: float,
-    hi: float,
-    segments: list,
-    groups: dict[tuple[Any, ...], _Group],
-) -> None:
-    dim_sql = [DIMENSIONS[d][0] for d in query.dims]
-    keys = _keys(query, "slot", dim_sql, segments)
-    where, args = "slot >= ? AND slot < ?", [int(lo), int(hi)]
-    orgs, org_args = query.org_clause("org_id")
-    where, args = orgs + where, [*org_args, *args]
-    sums = ", ".join(f"SUM({c})" for c in COUNTERS)
-    group_by = ", ".join(keys)
-    table = f"r.{cube.table}"
-    await _collect(
-        db,
-        f"SELECT {group_by}, {sums} FROM {table} WHERE {where} GROUP BY {group_by}",
-        args,
-        len(keys),
-        groups,
-    )
-    await _collect_latency(
-        db,
-        f"SELECT {group_by}, bucket, SUM(latency_count) FROM {table} "
-        f"WHERE {where} AND bucket >= 0 GROUP BY {group_by}, bucket",
-        args,
-        len(keys),
-        groups,
-    )
-
-
-async def _read_raw(
-    db: aiosqlite.Connection,
-    query: UsageQuery,
-    where: str,
-    args: list[Any],
-    segments: list,
-    groups: dict[tuple[Any, ...], _Group],
-) -> None:
-    dim_sql = [DIMENSIONS[d][1] for d in query.dims]
-    keys = _keys(query, RAW_SLOT, dim_sql, segments)
-    orgs, org_args = query.org_clause("u.org_id")
-    where, args = orgs + where, [*org_args, *args]
-    counters = raw_counters()
-    sums = ", ".join(f"SUM({counters[c]})" for c in COUNTERS)
-    group_by = ", ".join(keys)
-    await _collect(
-        db,
-        f"SELECT {group_by}, {sums} FROM usage u LEFT JOIN tasks t ON t.id = u.task_id "
-        f"WHERE {where} GROUP BY {group_by}",
-        args,
-        len(keys),
-        groups,
-    )
-    await _collect_latency(
-        db,
-        f"SELECT {group_by}, {latency_bucket_sql()} AS b, COUNT(*) FROM usage u "
-        f"WHERE {where} AND u.latency_ms IS NOT NULL GROUP BY {group_by}, b",
-        args,
-        len(keys),
-        groups,
-    )
-
-
-def _group(groups: dict[tuple[Any, ...], _Group], key: tuple[Any, ...]) -> _Group:
-    group = groups.get(key)
-    if group is None:
-        group = groups[key] = _Group([0] * len(COUNTERS), {})
-    return group
-
-
-async def _collect(
-    db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
-) -> None:
-    async with db.execute(sql, args) as cursor:
-        async for row in cursor:
-            values = tuple(row)
-            group = _group(groups, values[1:width])
-            sums = zip(group.counters, values[width:], strict=True)
-            group.counters = [a + (b or 0) for a, b in sums]
-
-
-async def _collect_latency(
-    db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
-) -> None:
-    async with db.execute(sql, args) as cursor:
-        async for row in cursor:
-            values = tuple(row)
-            histogram = _group(groups, values[1:width]).latency
-            histogram[values[width]] = histogram.get(values[width], 0) + values[width + 1]
-
-
-def _render(query: UsageQuery, key: tuple[Any, ...], group: _Group) -> dict[str, Any]:
+def _render(query: UsageQuery, key: tuple[Any, ...], group: Group) -> dict[str, Any]:
     row: dict[str, Any] = {}
     width = {"hour": 2, "day": 1, "month": 1}.get(query.unit or "", 0)
     if query.unit is not None:

@@ -1,0 +1,128 @@
+"""The SQL reads behind the usage aggregates (control/api/aggregates.py): a cube of the rollups
+or the request log itself, grouped by the query's time bucket and dimensions, summed into
+`groups` (one `Group` of counters and latency histogram per key)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+
+from control.store.buckets import time_key_sql
+from control.store.rollup import (
+    COUNTERS,
+    DIMENSIONS,
+    RAW_SLOT,
+    Cube,
+    latency_bucket_sql,
+    raw_counters,
+)
+
+if TYPE_CHECKING:
+    from control.api.aggregates import UsageQuery
+
+
+@dataclass(slots=True)
+class Group:
+    counters: list[float]
+    latency: dict[int, int]
+
+
+def keys_sql(query: UsageQuery, slot: str, dim_sql: list[str], segments: list) -> list[str]:
+    return ["'k'", *time_key_sql(query.unit, slot, segments), *dim_sql]
+
+
+async def read_rollup(
+    db: aiosqlite.Connection,
+    query: UsageQuery,
+    cube: Cube,
+    lo: float,
+    hi: float,
+    segments: list,
+    groups: dict[tuple[Any, ...], Group],
+) -> None:
+    dim_sql = [DIMENSIONS[d][0] for d in query.dims]
+    keys = keys_sql(query, "slot", dim_sql, segments)
+    where, args = "slot >= ? AND slot < ?", [int(lo), int(hi)]
+    orgs, org_args = query.org_clause("org_id")
+    where, args = orgs + where, [*org_args, *args]
+    sums = ", ".join(f"SUM({c})" for c in COUNTERS)
+    group_by = ", ".join(keys)
+    table = f"r.{cube.table}"
+    await collect(
+        db,
+        f"SELECT {group_by}, {sums} FROM {table} WHERE {where} GROUP BY {group_by}",
+        args,
+        len(keys),
+        groups,
+    )
+    await collect_latency(
+        db,
+        f"SELECT {group_by}, bucket, SUM(latency_count) FROM {table} "
+        f"WHERE {where} AND bucket >= 0 GROUP BY {group_by}, bucket",
+        args,
+        len(keys),
+        groups,
+    )
+
+
+async def read_raw(
+    db: aiosqlite.Connection,
+    query: UsageQuery,
+    where: str,
+    args: list[Any],
+    segments: list,
+    groups: dict[tuple[Any, ...], Group],
+) -> None:
+    dim_sql = [DIMENSIONS[d][1] for d in query.dims]
+    keys = keys_sql(query, RAW_SLOT, dim_sql, segments)
+    orgs, org_args = query.org_clause("u.org_id")
+    where, args = orgs + where, [*org_args, *args]
+    counters = raw_counters()
+    sums = ", ".join(f"SUM({counters[c]})" for c in COUNTERS)
+    group_by = ", ".join(keys)
+    await collect(
+        db,
+        f"SELECT {group_by}, {sums} FROM usage u LEFT JOIN tasks t ON t.id = u.task_id "
+        f"WHERE {where} GROUP BY {group_by}",
+        args,
+        len(keys),
+        groups,
+    )
+    await collect_latency(
+        db,
+        f"SELECT {group_by}, {latency_bucket_sql()} AS b, COUNT(*) FROM usage u "
+        f"WHERE {where} AND u.latency_ms IS NOT NULL GROUP BY {group_by}, b",
+        args,
+        len(keys),
+        groups,
+    )
+
+
+def group_of(groups: dict[tuple[Any, ...], Group], key: tuple[Any, ...]) -> Group:
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = Group([0] * len(COUNTERS), {})
+    return group
+
+
+async def collect(
+    db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
+) -> None:
+    async with db.execute(sql, args) as cursor:
+        async for row in cursor:
+            values = tuple(row)
+            group = group_of(groups, values[1:width])
+            sums = zip(group.counters, values[width:], strict=True)
+            group.counters = [a + (b or 0) for a, b in sums]
+
+
+async def collect_latency(
+    db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
+) -> None:
+    async with db.execute(sql, args) as cursor:
+        async for row in cursor:
+            values = tuple(row)
+            histogram = group_of(groups, values[1:width]).latency
+            histogram[values[width]] = histogram.get(values[width], 0) + values[width + 1]
