@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
+from control.store import lean
 from control.store.buckets import time_key_sql
 from control.store.rollup import (
     COUNTERS,
@@ -57,6 +58,8 @@ async def read_rollup(
         len(keys),
         groups,
     )
+    if not query.percentiles or not cube.latency:
+        return
     await collect_latency(
         db,
         f"SELECT {group_by}, bucket, SUM(latency_count) FROM {table} "
@@ -90,6 +93,8 @@ async def read_raw(
         len(keys),
         groups,
     )
+    if not query.percentiles:
+        return
     await collect_latency(
         db,
         f"SELECT {group_by}, {latency_bucket_sql()} AS b, COUNT(*) FROM usage u "
@@ -98,6 +103,56 @@ async def read_raw(
         len(keys),
         groups,
     )
+
+
+async def read_running(
+    db: aiosqlite.Connection,
+    query: UsageQuery,
+    start: int,
+    end: int,
+    time_key: str | None,
+    groups: dict[tuple[Any, ...], Group],
+) -> None:
+    """[start, end) (UTC midnights) from the running totals: those at `end` less those at
+    `start`, every group in the bucket `time_key` (None: no time bucket)."""
+    base, first, horizon = await _running_span(db)
+    if horizon is None:
+        return
+    end = min(end, horizon)  # nothing was folded from the horizon on
+    minus: int | None = start
+    if base is not None:  # a purge: the rows count from `base` on, as the other cubes do
+        minus = max(start, base)
+    elif first is None or start < first:  # before the first row, the totals are nought
+        minus = None
+    if minus is not None and minus >= end:
+        return
+    dims = [DIMENSIONS[d][0] for d in query.dims]
+    keys = ["'k'", *(["?"] if time_key is not None else []), *dims]
+    orgs, org_args = query.org_clause("org_id")
+    slots = "slot = ?" if minus is None else "slot IN (?, ?)"
+    sums = ", ".join(f"SUM(sign * {c})" for c in COUNTERS)
+    sql = (
+        f"SELECT {', '.join(keys)}, {sums} FROM (SELECT *, CASE WHEN slot = ? THEN 1 ELSE -1 END "
+        f"AS sign FROM r.{lean.RUNNING} WHERE {orgs}{slots}) "
+        + (f"GROUP BY {', '.join(dims)} " if dims else "")
+        + "HAVING SUM(sign * requests) != 0"  # a group without requests had no records
+    )
+    args: list[Any] = [*([time_key] if time_key is not None else []), end, *org_args, end]
+    await collect(db, sql, [*args, *([minus] if minus is not None else [])], len(keys), groups)
+
+
+async def _running_span(db: aiosqlite.Connection) -> tuple[int | None, int | None, int | None]:
+    """The running totals' base (after a purge), first and last day."""
+    sql = f"SELECT value FROM r.meta WHERE key = '{lean.BASE_KEY}'"
+    async with db.execute(sql) as cursor:
+        row = await cursor.fetchone()
+    base = int(row[0]) if row else None
+    ends = []
+    for end in ("MIN", "MAX"):  # apart: each is then one index seek
+        async with db.execute(f"SELECT {end}(slot) FROM r.{lean.RUNNING}") as cursor:
+            row = await cursor.fetchone()
+        ends.append(row[0] if row else None)
+    return base, ends[0], ends[1]
 
 
 def group_of(groups: dict[tuple[Any, ...], Group], key: tuple[Any, ...]) -> Group:

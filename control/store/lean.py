@@ -139,7 +139,8 @@ async def fold(db: aiosqlite.Connection, low: int, high: int) -> None:
         if horizon is not None:  # every group reaches each new day with its totals so far
             for day in range(horizon + DAY, newest + 2 * DAY, DAY):
                 await db.execute(
-                    f"INSERT INTO {RUNNING} SELECT ?, {columns} FROM {RUNNING} WHERE slot = ?",
+                    f"INSERT INTO {RUNNING} SELECT ?, {GROUP}, {', '.join(COUNTERS)} "
+                    f"FROM {RUNNING} WHERE slot = ?",
                     (day, day - DAY),
                 )
         top = max(newest + DAY, horizon or 0)
@@ -149,8 +150,8 @@ async def fold(db: aiosqlite.Connection, low: int, high: int) -> None:
 
 
 async def purge(db: aiosqlite.Connection, before: float, *, dry_run: bool) -> dict[str, int]:
-    """Delete the slots before `before`; the running totals keep counting from their new
-    first day, which `running_base` records."""
+    """Delete the slots before `before` (a UTC midnight); the running totals count from
+    there on, which `running_base` records."""
     counts = {}
     for table in TABLES:
         where = f"FROM {table} WHERE slot < ?"
@@ -159,11 +160,10 @@ async def purge(db: aiosqlite.Connection, before: float, *, dry_run: bool) -> di
         else:
             cursor = await db.execute(f"DELETE {where}", (before,))
             counts[table] = cursor.rowcount
-    if not dry_run and counts[RUNNING]:
-        first = await _one(db, f"SELECT MIN(slot) FROM {RUNNING}")
+    if not dry_run and counts[RUNNING]:  # every group has a row at each day to the newest
         await db.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (BASE_KEY, str(first if first is not None else int(before))),
+            (BASE_KEY, str(int(before))),
         )
     return counts

@@ -93,6 +93,7 @@ class Cube:
     table: str
     slot: int
     dims: tuple[str, ...]
+    latency: bool = True  # split by latency bucket (the lean cubes are not)
 
 
 # dimension -> (rollup column, raw expression over a usage row `u`); NULLs fold to '' / 0
@@ -107,6 +108,8 @@ FULL = Cube("usage_rollup", SLOT, ("org", "key", "endpoint", "status", "model"))
 ALL_ORGS = Cube("usage_rollup_all", SLOT, ())
 ALL_ORGS_DAILY = Cube("usage_rollup_all_daily", 86400, ())  # UTC days
 CUBES = (FULL, ALL_ORGS, ALL_ORGS_DAILY)
+LEAN = Cube(lean.LEAN, SLOT, lean.DIMS, latency=False)
+LEAN_DAILY = Cube(lean.LEAN_DAILY, 86400, lean.DIMS, latency=False)
 FILE = "usage_rollups.sqlite3"
 
 
@@ -265,7 +268,10 @@ class Folder:
         return await watermark(await self.open())
 
     async def purge(self, before: float, *, dry_run: bool = False) -> dict[str, int]:
-        """Delete the slots before `before` (billing records: after their own period)."""
+        """Delete the slots before `before` (billing records: after their own period), from the
+        UTC midnight at or before it: whole days, so that the daily cubes and the running totals
+        stay in step with the 15-minute ones."""
+        before = before // 86400 * 86400
         db = await self.open()
         counts = {}
         async with self._lock:
