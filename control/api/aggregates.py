@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from control.api import csvout
 from control.api.access import admin_for
 from control.api.orgs import load_org
-from control.api.usage_reads import Group, read_raw, read_rollup, read_running
+from control.api.usage_reads import Group, UsageQuery, read_raw, read_rollup, read_running
 from control.http import bad_request, parse_time, rfc3339
 from control.store.buckets import bucket_bounds, offset_segments
 from control.store.rollup import (
@@ -31,7 +31,6 @@ from control.store.rollup import (
     ALL_ORGS_DAILY,
     COUNTERS,
     DIMENSIONS,
-    FULL,
     LEAN,
     LEAN_DAILY,
     SLOT,
@@ -57,37 +56,6 @@ DIMENSION_FIELDS = {
 }
 PERCENTILES = (50, 95, 99)
 MAX_ORG_FILTER = 1000  # org ids one `/v1/usage` query may name (a page of orgs, and more)
-
-
-@dataclass(frozen=True, slots=True)
-class UsageQuery:
-    start: float  # inclusive, seconds
-    end: float  # exclusive
-    unit: str | None  # hour, day, month or None
-    dims: tuple[str, ...]
-    zone: ZoneInfo
-    tz_name: str
-    org_id: str | None  # None: every org
-    org_ids: tuple[str, ...] = ()  # `/v1/usage?org=…`: only these orgs (empty: every org)
-    percentiles: bool = True  # false: the latency percentiles are not computed (null)
-
-    @property
-    def lean(self) -> bool:
-        """Whether the lean cubes can answer: no percentiles, no grouping beyond their own."""
-        return not self.percentiles and set(self.dims) <= set(LEAN.dims)
-
-    @property
-    def cube(self) -> Cube:
-        return FULL if self.org_id is not None or self.org_ids or self.dims else ALL_ORGS
-
-    def org_clause(self, column: str) -> tuple[str, list[Any]]:
-        """The SQL condition (and its arguments) restricting `column` to the query's orgs."""
-        if self.org_id is not None:
-            return f"{column} = ? AND ", [self.org_id]
-        if self.org_ids:
-            marks = ", ".join("?" for _ in self.org_ids)
-            return f"{column} IN ({marks}) AND ", list(self.org_ids)
-        return "", []
 
 
 def parse_query(request: Request, org_id: str | None, *, raw_after: float) -> UsageQuery:

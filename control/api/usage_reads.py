@@ -1,27 +1,59 @@
-"""The SQL reads behind the usage aggregates (control/api/aggregates.py): a cube of the rollups
-or the request log itself, grouped by the query's time bucket and dimensions, summed into
-`groups` (one `Group` of counters and latency histogram per key)."""
+"""The SQL reads behind the usage aggregates (control/api/aggregates.py), and the query they
+answer: a cube of the rollups or the request log itself, grouped by the query's time bucket
+and dimensions, summed into `groups` (one `Group` of counters and latency histogram per key)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 
 from control.store import lean
 from control.store.buckets import time_key_sql
 from control.store.rollup import (
+    ALL_ORGS,
     COUNTERS,
     DIMENSIONS,
+    FULL,
+    LEAN,
     RAW_SLOT,
     Cube,
     latency_bucket_sql,
     raw_counters,
 )
 
-if TYPE_CHECKING:
-    from control.api.aggregates import UsageQuery
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    start: float  # inclusive, seconds
+    end: float  # exclusive
+    unit: str | None  # hour, day, month or None
+    dims: tuple[str, ...]
+    zone: ZoneInfo
+    tz_name: str
+    org_id: str | None  # None: every org
+    org_ids: tuple[str, ...] = ()  # `/v1/usage?org=…`: only these orgs (empty: every org)
+    percentiles: bool = True  # false: the latency percentiles are not computed (null)
+
+    @property
+    def lean(self) -> bool:
+        """Whether the lean cubes can answer: no percentiles, no grouping beyond their own."""
+        return not self.percentiles and set(self.dims) <= set(LEAN.dims)
+
+    @property
+    def cube(self) -> Cube:
+        return FULL if self.org_id is not None or self.org_ids or self.dims else ALL_ORGS
+
+    def org_clause(self, column: str) -> tuple[str, list[Any]]:
+        """The SQL condition (and its arguments) restricting `column` to the query's orgs."""
+        if self.org_id is not None:
+            return f"{column} = ? AND ", [self.org_id]
+        if self.org_ids:
+            marks = ", ".join("?" for _ in self.org_ids)
+            return f"{column} IN ({marks}) AND ", list(self.org_ids)
+        return "", []
 
 
 @dataclass(slots=True)
