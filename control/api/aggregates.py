@@ -148,9 +148,10 @@ async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[st
         for cube, low, high in () if query.lean else _cover(query, segments, lo, hi):
             await read_rollup(db, query, cube, low, high, segments, groups)
         folded = await watermark(db, "r")
-        # `+u.ts`: seek by rowid (the few rows not folded yet), never scan the time index
+        # `+u.ts`, `+u.org_id`: seek by rowid (the few rows not folded yet), never scan the
+        # time index or all of an org's rows
         where = "u.rowid > ? AND +u.ts >= ? AND +u.ts < ?"
-        await read_raw(db, query, where, [folded, lo, hi], segments, groups)
+        await read_raw(db, query, where, [folded, lo, hi], segments, groups, "+u.org_id")
         edges = [(query.start, lo), (hi, query.end)]
     else:
         edges = [(query.start, query.end)]

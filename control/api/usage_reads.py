@@ -109,10 +109,11 @@ async def read_raw(
     args: list[Any],
     segments: list,
     groups: dict[tuple[Any, ...], Group],
+    org_column: str = "u.org_id",
 ) -> None:
     dim_sql = [DIMENSIONS[d][1] for d in query.dims]
     keys = keys_sql(query, RAW_SLOT, dim_sql, segments)
-    orgs, org_args = query.org_clause("u.org_id")
+    orgs, org_args = query.org_clause(org_column)
     where, args = orgs + where, [*org_args, *args]
     counters = raw_counters()
     sums = ", ".join(f"SUM({counters[c]})" for c in COUNTERS)
