@@ -144,7 +144,9 @@ async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[st
             if part.cube is None:
                 await read_running(db, query, part.low, part.high, part.time_key, groups)
             else:
-                await read_rollup(db, query, part.cube, part.low, part.high, segments, groups)
+                await read_rollup(
+                    db, query, part.cube, part.low, part.high, segments, groups, part.sign
+                )
         for cube, low, high in () if query.lean else _cover(query, segments, lo, hi):
             await read_rollup(db, query, cube, low, high, segments, groups)
         folded = await watermark(db, "r")
@@ -158,7 +160,8 @@ async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[st
     for low, high in edges:
         if low < high:
             await read_raw(db, query, "u.ts >= ? AND u.ts < ?", [low, high], segments, groups)
-    return [_render(query, key, group) for key, group in sorted(groups.items(), key=_order)]
+    kept = [item for item in groups.items() if item[1].counters[0]]  # none: all taken away
+    return [_render(query, key, group) for key, group in sorted(kept, key=_order)]
 
 
 def _cover(
@@ -184,6 +187,7 @@ class _Part:
     low: int
     high: int
     time_key: str | None = None  # the running totals' bucket (month), as SQL would group it
+    sign: int = 1  # -1: taken away
 
 
 def _lean_cover(
@@ -194,15 +198,26 @@ def _lean_cover(
     and any other bucket (hours, or another zone's days), from the 15-minute cube."""
     utc = all(o == 0 for _, o in segments)
     first, last = int(-(-lo // DAY) * DAY), int(hi // DAY * DAY)
-    if not (query.unit is None or (query.unit in ("day", "month") and utc)) or first >= last:
+    if not (query.unit is None or (query.unit in ("day", "month") and utc)) or first > last:
         return [_Part(LEAN, int(lo), int(hi))]
-    edges = [_Part(LEAN, int(lo), first), _Part(LEAN, last, int(hi))]
-    if query.unit == "day":
-        middle = [_Part(LEAN_DAILY, first, last)]
-    elif query.unit is None:
-        middle = [_Part(None, first, last)]
+    # An edge longer than half a day is its whole day less the slots outside the window.
+    start, end = first, last
+    if first - lo > DAY / 2:
+        start = first - DAY
+        edges = [_Part(LEAN, start, int(lo), sign=-1)]
     else:
-        middle = [_Part(None, a, b, key) for a, b, key in _utc_months(first, last)]
+        edges = [_Part(LEAN, int(lo), first)]
+    if hi - last > DAY / 2:
+        end = last + DAY
+        edges.append(_Part(LEAN, int(hi), end, sign=-1))
+    else:
+        edges.append(_Part(LEAN, last, int(hi)))
+    if query.unit == "day":
+        middle = [_Part(LEAN_DAILY, start, end)]
+    elif query.unit is None:
+        middle = [_Part(None, start, end)]
+    else:
+        middle = [_Part(None, a, b, key) for a, b, key in _utc_months(start, end)]
     return [part for part in [*middle, *edges] if part.low < part.high]
 
 

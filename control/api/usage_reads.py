@@ -74,13 +74,15 @@ async def read_rollup(
     hi: float,
     segments: list,
     groups: dict[tuple[Any, ...], Group],
+    sign: int = 1,
 ) -> None:
+    """`cube`'s slots in [lo, hi), added to `groups` (`sign` -1: taken away)."""
     dim_sql = [DIMENSIONS[d][0] for d in query.dims]
     keys = keys_sql(query, "slot", dim_sql, segments)
     where, args = "slot >= ? AND slot < ?", [int(lo), int(hi)]
     orgs, org_args = query.org_clause("org_id")
     where, args = orgs + where, [*org_args, *args]
-    sums = ", ".join(f"SUM({c})" for c in COUNTERS)
+    sums = ", ".join(f"{sign} * SUM({c})" for c in COUNTERS)
     group_by = ", ".join(keys)
     table = f"r.{cube.table}"
     await collect(
@@ -92,6 +94,7 @@ async def read_rollup(
     )
     if not query.percentiles or not cube.latency:
         return
+    assert sign == 1, "latency histograms are never taken away"
     await collect_latency(
         db,
         f"SELECT {group_by}, bucket, SUM(latency_count) FROM {table} "
@@ -159,19 +162,28 @@ async def read_running(
         minus = None
     if minus is not None and minus >= end:
         return
-    dims = [DIMENSIONS[d][0] for d in query.dims]
+    # Each group's row at `end` less its row at `minus` (there is one at `end` for every group
+    # with one at `minus`), in key order: no sorting for the org, key and model groups.
+    dims = [f"e.{DIMENSIONS[d][0]}" for d in query.dims]
     keys = ["'k'", *(["?"] if time_key is not None else []), *dims]
-    orgs, org_args = query.org_clause("org_id")
-    slots = "slot = ?" if minus is None else "slot IN (?, ?)"
-    sums = ", ".join(f"SUM(sign * {c})" for c in COUNTERS)
+    orgs, org_args = query.org_clause("e.org_id")
+    if minus is None:
+        joined, sums = "", [f"SUM(e.{c})" for c in COUNTERS]
+    else:
+        joined = (
+            f"LEFT JOIN r.{lean.RUNNING} s ON s.slot = ? AND s.org_id = e.org_id "
+            "AND s.key_id = e.key_id AND s.model = e.model "
+        )
+        sums = [f"SUM(e.{c} - COALESCE(s.{c}, 0))" for c in COUNTERS]
     sql = (
-        f"SELECT {', '.join(keys)}, {sums} FROM (SELECT *, CASE WHEN slot = ? THEN 1 ELSE -1 END "
-        f"AS sign FROM r.{lean.RUNNING} WHERE {orgs}{slots}) "
+        f"SELECT {', '.join(keys)}, {', '.join(sums)} FROM r.{lean.RUNNING} e {joined}"
+        f"WHERE {orgs}e.slot = ? "
         + (f"GROUP BY {', '.join(dims)} " if dims else "")
-        + "HAVING SUM(sign * requests) != 0"  # a group without requests had no records
+        + f"HAVING {sums[0]} != 0"  # a group without requests had no records
     )
-    args: list[Any] = [*([time_key] if time_key is not None else []), end, *org_args, end]
-    await collect(db, sql, [*args, *([minus] if minus is not None else [])], len(keys), groups)
+    args: list[Any] = [*([time_key] if time_key is not None else [])]
+    args += [*([minus] if minus is not None else []), *org_args, end]
+    await collect(db, sql, args, len(keys), groups)
 
 
 async def _running_span(db: aiosqlite.Connection) -> tuple[int | None, int | None, int | None]:
