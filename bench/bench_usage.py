@@ -60,6 +60,15 @@ ROUTES = [
 ]
 STATUSES = [(200, 0.93), (400, 0.02), (401, 0.01), (404, 0.01), (429, 0.02), (502, 0.01)]
 MODELS = ["seedance-1-0-pro", "seedance-1-0-lite", "seedance-1-5-pro"]
+# The share of all records that org_0000 makes: 1.25M of the default 5M, so the dashboard is
+# timed over an org with millions of records.
+HEAVY_SHARE = 0.25
+KEYS_PER_ORG = 3
+
+
+def key_id(org: int, n: int) -> str:
+    """A key id as the API takes it (16 letters and digits)."""
+    return f"key{org:05d}{n:08d}"
 
 
 def _picker(rng: random.Random, weighted: list[tuple[Any, float]]) -> Any:
@@ -80,7 +89,7 @@ def records(rng: random.Random, n: int, orgs: int, start: float, span: float, ta
     """Usage record tuples (FIELDS order) and task rows for their charges."""
     route_of, status_of = _picker(rng, ROUTES), _picker(rng, STATUSES)
     for i in range(n):
-        org = rng.randrange(orgs)
+        org = 0 if rng.random() < HEAVY_SHARE else rng.randrange(orgs)
         route, status = route_of(), status_of()
         credits, task_id, task = 0, None, None
         if route == CREATE_ROUTE:
@@ -97,7 +106,7 @@ def records(rng: random.Random, n: int, orgs: int, start: float, span: float, ta
             f"req-{tag}-{i:08d}",
             start + rng.random() * span,
             f"org_{org:04d}",
-            f"key_{org:04d}_{rng.randrange(3)}",
+            key_id(org, rng.randrange(KEYS_PER_ORG)),
             route.split()[0] if route else "GET",
             route,
             status,
@@ -124,6 +133,15 @@ def seed(path: Path, n: int, orgs: int, days: int) -> float:
     con.executemany(
         "INSERT INTO orgs (id, name, email, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
         [(f"org_{o:04d}", f"org {o}", f"o{o}@example.com", now, now) for o in range(orgs)],
+    )
+    con.executemany(
+        "INSERT INTO api_keys (id, org_id, name, environment, secret_hash, created_at, "
+        "updated_at) VALUES (?, ?, ?, 'live', 'x', ?, ?)",
+        [
+            (key_id(o, n), f"org_{o:04d}", f"key {n}", now, now)
+            for o in range(orgs)
+            for n in range(KEYS_PER_ORG)
+        ],
     )
     con.execute("COMMIT")
     rng = random.Random(2026)
@@ -173,13 +191,16 @@ async def fold(data_dir: Path) -> float:
         await state.close()
 
 
-async def queries(data_dir: Path, orgs: int, days: int, repeat: int) -> dict[str, float]:
+async def queries(
+    data_dir: Path, orgs: int, days: int, repeat: int, end: float
+) -> dict[str, float]:
+    """`end`: when seeding began, so the window holds every record however long seeding and
+    folding took."""
     state = await ControlState.open(data_dir)
     await state.admin.bootstrap(TOKEN)
     app = create_app(state)
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    end = time.time()
     window = {
         "from": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end - days * DAY)),
         "to": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end)),
@@ -235,14 +256,21 @@ async def ingest(data_dir: Path, n: int, with_folder: bool) -> float:
     return n / elapsed
 
 
-# The dashboard pages timed: (result name, path); `{org}` is the org with the most requests.
+# The dashboard pages timed: (result name, path); `{org}` is the org with the most requests,
+# `{key}` its busiest key.
 UI_PAGES = [
-    ("ui_overview_ms", "/ui/"),
+    ("ui_overview_24h_ms", "/ui/"),
+    ("ui_overview_24h_json_ms", "/ui/overview.json?range=24h"),
     ("ui_overview_90d_ms", "/ui/?range=90d"),
     ("ui_overview_90d_json_ms", "/ui/overview.json?range=90d"),
     ("ui_orgs_ms", "/ui/orgs"),
-    ("ui_org_ms", "/ui/orgs/{org}"),
-    ("ui_org_usage_ms", "/ui/orgs/{org}/usage"),
+    ("ui_org_keys_ms", "/ui/orgs/{org}"),
+    ("ui_org_usage_90d_ms", "/ui/orgs/{org}/usage?range=90d"),
+    ("ui_org_usage_90d_json_ms", "/ui/orgs/{org}/usage.json?range=90d"),
+    ("ui_org_billing_ms", "/ui/orgs/{org}/billing"),
+    ("ui_org_log_4xx_ms", "/ui/orgs/{org}/usage?range=90d&status=4xx"),
+    ("ui_org_log_5xx_ms", "/ui/orgs/{org}/usage?range=90d&status=5xx"),
+    ("ui_org_log_key_ms", "/ui/orgs/{org}/usage?range=90d&key_id={key}"),
 ]
 
 
@@ -262,13 +290,19 @@ async def ui_pages(data_dir: Path, days: int, repeat: int) -> dict[str, float | 
         }
         by_org = await c.get("/v1/usage", params=window | {"group_by": "org"}, headers=headers)
         biggest = max(by_org.json()["items"], key=lambda row: row["requests"])["org_id"]
+        by_key = await c.get(
+            f"/v1/orgs/{biggest}/usage", params=window | {"group_by": "key"}, headers=headers
+        )
+        busiest = max(by_key.json()["items"], key=lambda row: row["requests"])["key_id"]
+        heaviest = max(row["requests"] for row in by_org.json()["items"])
+        print(f"dashboard timed over {biggest} ({heaviest:,} records)")
         form = await c.get("/ui/login")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
         assert csrf is not None
         signed = await c.post("/ui/login", data={"token": TOKEN, "csrf_token": csrf.group(1)})
         assert signed.status_code == 303, signed.text[:300]
         for name, path in UI_PAGES:
-            url = path.format(org=biggest)
+            url = path.format(org=biggest, key=busiest)
             first = await c.get(url)  # warms caches the way a second visit finds them
             if first.status_code == 404:
                 timings[name] = None
@@ -297,6 +331,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "big"
         data_dir.mkdir()
+        seed_started = time.time()
         seeded = seed(data_dir / "nextapi.sqlite3", args.records, args.orgs, args.days)
         print(
             f"seeded {args.records:,} records over {args.days} days, {args.orgs} orgs "
@@ -304,7 +339,7 @@ def main() -> None:
         )
         folded = asyncio.run(fold(data_dir))
         print(f"folded them into the rollups in {folded:.0f} s")
-        timing = asyncio.run(queries(data_dir, args.orgs, args.days, args.repeat))
+        timing = asyncio.run(queries(data_dir, args.orgs, args.days, args.repeat, seed_started))
         assert timing["all_orgs_requests"] == args.records, timing
         print(
             f"one org, {args.days} days by day:   median {timing['one_org_ms']:.1f} ms "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,21 +23,20 @@ from starlette.responses import JSONResponse, Response
 from control.api import csvout
 from control.api.access import admin_for
 from control.api.orgs import load_org
+from control.api.usage_reads import Group, UsageQuery, read_raw, read_rollup, read_running
 from control.http import bad_request, parse_time, rfc3339
-from control.store.buckets import bucket_bounds, offset_segments, time_key_sql
+from control.store.buckets import bucket_bounds, offset_segments
 from control.store.rollup import (
     ALL_ORGS,
     ALL_ORGS_DAILY,
     COUNTERS,
     DIMENSIONS,
-    FULL,
-    RAW_SLOT,
+    LEAN,
+    LEAN_DAILY,
     SLOT,
     Cube,
     attach,
-    latency_bucket_sql,
     percentile,
-    raw_counters,
     rollup_path,
     watermark,
 )
@@ -58,33 +58,9 @@ PERCENTILES = (50, 95, 99)
 MAX_ORG_FILTER = 1000  # org ids one `/v1/usage` query may name (a page of orgs, and more)
 
 
-@dataclass(frozen=True, slots=True)
-class UsageQuery:
-    start: float  # inclusive, seconds
-    end: float  # exclusive
-    unit: str | None  # hour, day, month or None
-    dims: tuple[str, ...]
-    zone: ZoneInfo
-    tz_name: str
-    org_id: str | None  # None: every org
-    org_ids: tuple[str, ...] = ()  # `/v1/usage?org=…`: only these orgs (empty: every org)
-
-    @property
-    def cube(self) -> Cube:
-        return FULL if self.org_id is not None or self.org_ids or self.dims else ALL_ORGS
-
-    def org_clause(self, column: str) -> tuple[str, list[Any]]:
-        """The SQL condition (and its arguments) restricting `column` to the query's orgs."""
-        if self.org_id is not None:
-            return f"{column} = ? AND ", [self.org_id]
-        if self.org_ids:
-            marks = ", ".join("?" for _ in self.org_ids)
-            return f"{column} IN ({marks}) AND ", list(self.org_ids)
-        return "", []
-
-
 def parse_query(request: Request, org_id: str | None, *, raw_after: float) -> UsageQuery:
-    """The query's window and grouping, from `from`, `to`, `group_by`, `interval` and `tz`.
+    """The query's window and grouping, from `from`, `to`, `group_by`, `interval` and `tz`
+    (and `percentiles=false`: the latency percentiles left out, for the lean cubes' speed).
     A window edge inside a 15-minute slot older than `raw_after` (the request log's retention)
     is widened to the slot: only the rollups know that time."""
     params = request.query_params
@@ -121,7 +97,10 @@ def parse_query(request: Request, org_id: str | None, *, raw_after: float) -> Us
     dims = tuple(g for g in DIMENSIONS if g in groups)  # a fixed order
     unit = units[0] if units else None
     org_ids = _org_filter(request) if org_id is None else ()
-    return UsageQuery(start, end, unit, dims, zone, tz_name, org_id, org_ids)
+    percentiles = params.get("percentiles", "true")
+    if percentiles not in ("true", "false"):
+        raise bad_request("`percentiles` must be `true` or `false`.")
+    return UsageQuery(start, end, unit, dims, zone, tz_name, org_id, org_ids, percentiles == "true")
 
 
 def _org_filter(request: Request) -> tuple[str, ...]:
@@ -151,16 +130,6 @@ def _ceil(ts: float) -> float:
 # --- the query ---------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _Group:
-    counters: list[float]
-    latency: dict[int, int]
-
-
-def _keys(query: UsageQuery, slot: str, dim_sql: list[str], segments: list) -> list[str]:
-    return ["'k'", *time_key_sql(query.unit, slot, segments), *dim_sql]
-
-
 async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[str, Any]]:
     """The rows of a usage query, read from `db` (a connection in a read transaction, with
     the rollups attached as `r`)."""
@@ -169,21 +138,30 @@ async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[st
     if extent is None:
         return []
     segments = offset_segments(query.zone, max(query.start, extent[0]), min(query.end, extent[1]))
-    groups: dict[tuple[Any, ...], _Group] = {}
+    groups: dict[tuple[Any, ...], Group] = {}
     if lo < hi:
-        for cube, low, high in _cover(query, segments, lo, hi):
-            await _read_rollup(db, query, cube, low, high, segments, groups)
+        for part in _lean_cover(query, segments, lo, hi) if query.lean else ():
+            if part.cube is None:
+                await read_running(db, query, part.low, part.high, part.time_key, groups)
+            else:
+                await read_rollup(
+                    db, query, part.cube, part.low, part.high, segments, groups, part.sign
+                )
+        for cube, low, high in () if query.lean else _cover(query, segments, lo, hi):
+            await read_rollup(db, query, cube, low, high, segments, groups)
         folded = await watermark(db, "r")
-        # `+u.ts`: seek by rowid (the few rows not folded yet), never scan the time index
+        # `+u.ts`, `+u.org_id`: seek by rowid (the few rows not folded yet), never scan the
+        # time index or all of an org's rows
         where = "u.rowid > ? AND +u.ts >= ? AND +u.ts < ?"
-        await _read_raw(db, query, where, [folded, lo, hi], segments, groups)
+        await read_raw(db, query, where, [folded, lo, hi], segments, groups, "+u.org_id")
         edges = [(query.start, lo), (hi, query.end)]
     else:
         edges = [(query.start, query.end)]
     for low, high in edges:
         if low < high:
-            await _read_raw(db, query, "u.ts >= ? AND u.ts < ?", [low, high], segments, groups)
-    return [_render(query, key, group) for key, group in sorted(groups.items(), key=_order)]
+            await read_raw(db, query, "u.ts >= ? AND u.ts < ?", [low, high], segments, groups)
+    kept = [item for item in groups.items() if item[1].counters[0]]  # none: all taken away
+    return [_render(query, key, group) for key, group in sorted(kept, key=_order)]
 
 
 def _cover(
@@ -203,7 +181,60 @@ def _cover(
     return [(c, a, b) for c, a, b in parts if a < b]
 
 
-def _order(item: tuple[tuple[Any, ...], _Group]) -> tuple[Any, ...]:
+@dataclass(frozen=True, slots=True)
+class _Part:
+    cube: Cube | None  # None: the running totals
+    low: int
+    high: int
+    time_key: str | None = None  # the running totals' bucket (month), as SQL would group it
+    sign: int = 1  # -1: taken away
+
+
+def _lean_cover(
+    query: UsageQuery, segments: list[tuple[float, int]], lo: float, hi: float
+) -> list[_Part]:
+    """Which lean cube answers which part of [lo, hi): whole UTC days from the running totals
+    (no time bucket, or months of UTC) or the daily cube (days of UTC); the slots around them,
+    and any other bucket (hours, or another zone's days), from the 15-minute cube."""
+    utc = all(o == 0 for _, o in segments)
+    first, last = int(-(-lo // DAY) * DAY), int(hi // DAY * DAY)
+    if not (query.unit is None or (query.unit in ("day", "month") and utc)) or first > last:
+        return [_Part(LEAN, int(lo), int(hi))]
+    # An edge longer than half a day is its whole day less the slots outside the window.
+    start, end = first, last
+    if first - lo > DAY / 2:
+        start = first - DAY
+        edges = [_Part(LEAN, start, int(lo), sign=-1)]
+    else:
+        edges = [_Part(LEAN, int(lo), first)]
+    if hi - last > DAY / 2:
+        end = last + DAY
+        edges.append(_Part(LEAN, int(hi), end, sign=-1))
+    else:
+        edges.append(_Part(LEAN, last, int(hi)))
+    if query.unit == "day":
+        middle = [_Part(LEAN_DAILY, start, end)]
+    elif query.unit is None:
+        middle = [_Part(None, start, end)]
+    else:
+        middle = [_Part(None, a, b, key) for a, b, key in _utc_months(start, end)]
+    return [part for part in [*middle, *edges] if part.low < part.high]
+
+
+def _utc_months(first: int, last: int) -> list[tuple[int, int, str]]:
+    """[first, last) cut at the starts of UTC months: (start, end, 'YYYY-MM') each."""
+    pieces = []
+    start = first
+    while start < last:
+        day = datetime.fromtimestamp(start, UTC)
+        following = datetime(day.year + day.month // 12, day.month % 12 + 1, 1, tzinfo=UTC)
+        end = min(last, int(following.timestamp()))
+        pieces.append((start, end, day.strftime("%Y-%m")))
+        start = end
+    return pieces
+
+
+def _order(item: tuple[tuple[Any, ...], Group]) -> tuple[Any, ...]:
     return tuple((v is None or v == "", "" if v is None else v) for v in item[0])  # None last
 
 
@@ -230,102 +261,7 @@ async def _data_extent(db: aiosqlite.Connection, query: UsageQuery) -> tuple[flo
     return max(query.start, min(lows)), min(query.end, max(highs))
 
 
-async def _read_rollup(
-    db: aiosqlite.Connection,
-    query: UsageQuery,
-    cube: Cube,
-    lo: float,
-    hi: float,
-    segments: list,
-    groups: dict[tuple[Any, ...], _Group],
-) -> None:
-    dim_sql = [DIMENSIONS[d][0] for d in query.dims]
-    keys = _keys(query, "slot", dim_sql, segments)
-    where, args = "slot >= ? AND slot < ?", [int(lo), int(hi)]
-    orgs, org_args = query.org_clause("org_id")
-    where, args = orgs + where, [*org_args, *args]
-    sums = ", ".join(f"SUM({c})" for c in COUNTERS)
-    group_by = ", ".join(keys)
-    table = f"r.{cube.table}"
-    await _collect(
-        db,
-        f"SELECT {group_by}, {sums} FROM {table} WHERE {where} GROUP BY {group_by}",
-        args,
-        len(keys),
-        groups,
-    )
-    await _collect_latency(
-        db,
-        f"SELECT {group_by}, bucket, SUM(latency_count) FROM {table} "
-        f"WHERE {where} AND bucket >= 0 GROUP BY {group_by}, bucket",
-        args,
-        len(keys),
-        groups,
-    )
-
-
-async def _read_raw(
-    db: aiosqlite.Connection,
-    query: UsageQuery,
-    where: str,
-    args: list[Any],
-    segments: list,
-    groups: dict[tuple[Any, ...], _Group],
-) -> None:
-    dim_sql = [DIMENSIONS[d][1] for d in query.dims]
-    keys = _keys(query, RAW_SLOT, dim_sql, segments)
-    orgs, org_args = query.org_clause("u.org_id")
-    where, args = orgs + where, [*org_args, *args]
-    counters = raw_counters()
-    sums = ", ".join(f"SUM({counters[c]})" for c in COUNTERS)
-    group_by = ", ".join(keys)
-    await _collect(
-        db,
-        f"SELECT {group_by}, {sums} FROM usage u LEFT JOIN tasks t ON t.id = u.task_id "
-        f"WHERE {where} GROUP BY {group_by}",
-        args,
-        len(keys),
-        groups,
-    )
-    await _collect_latency(
-        db,
-        f"SELECT {group_by}, {latency_bucket_sql()} AS b, COUNT(*) FROM usage u "
-        f"WHERE {where} AND u.latency_ms IS NOT NULL GROUP BY {group_by}, b",
-        args,
-        len(keys),
-        groups,
-    )
-
-
-def _group(groups: dict[tuple[Any, ...], _Group], key: tuple[Any, ...]) -> _Group:
-    group = groups.get(key)
-    if group is None:
-        group = groups[key] = _Group([0] * len(COUNTERS), {})
-    return group
-
-
-async def _collect(
-    db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
-) -> None:
-    async with db.execute(sql, args) as cursor:
-        async for row in cursor:
-            values = tuple(row)
-            group = _group(groups, values[1:width])
-            sums = zip(group.counters, values[width:], strict=True)
-            group.counters = [a + (b or 0) for a, b in sums]
-
-
-async def _collect_latency(
-    db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
-) -> None:
-    async with db.execute(sql, args) as cursor:
-        async for row in cursor:
-            values = tuple(row)
-            histogram = _group(groups, values[1:width]).latency
-            histogram[values[width]] = histogram.get(values[width], 0) + values[width + 1]
-
-
-def _render(query: UsageQuery, key: tuple[Any, ...], group: _Group) -> dict[str, Any]:
+def _render(query: UsageQuery, key: tuple[Any, ...], group: Group) -> dict[str, Any]:
     row: dict[str, Any] = {}
     width = {"hour": 2, "day": 1, "month": 1}.get(query.unit or "", 0)
     if query.unit is not None:
@@ -340,7 +276,7 @@ def _render(query: UsageQuery, key: tuple[Any, ...], group: _Group) -> dict[str,
         "errors_5xx": int(counters["errors_5xx"]),
     }
     for p in PERCENTILES:
-        row[f"latency_p{p}_ms"] = percentile(group.latency, p)
+        row[f"latency_p{p}_ms"] = percentile(group.latency, p) if query.percentiles else None
     row["latency_avg_ms"] = (
         round(counters["latency_sum"] / counters["latency_count"], 3)
         if counters["latency_count"]

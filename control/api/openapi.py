@@ -83,6 +83,13 @@ USAGE = (
     ),
     _q("interval", {"enum": ["hour", "day", "month"]}, "The time bucket."),
     _q("tz", {"type": "string", "examples": ["Europe/Paris"]}, "IANA zone for day/month."),
+    _q(
+        "percentiles",
+        {"enum": ["true", "false"]},
+        "`false`: the latency percentiles are left out (null), every other figure the same; "
+        "grouped by no more than org, key and model, long windows then answer from lean "
+        "rollups, in milliseconds.",
+    ),
     FORMAT,
 )
 ALL_USAGE = (

@@ -4,10 +4,11 @@ for as long as billing records.
 
 A fold takes the usage rows inserted since the last fold (by rowid: rows are only ever
 inserted, never changed, so every row is folded exactly once, however late it arrived) and
-adds them to three cubes in one transaction with the new watermark:
+adds them to the cubes in one transaction with the new watermark:
 - `usage_rollup`: per 15-minute slot, org, key, endpoint, status and model;
 - `usage_rollup_all`: per 15-minute slot only (all orgs), for company-wide totals;
-- `usage_rollup_all_daily`: the same per UTC day, for company-wide totals over months.
+- `usage_rollup_all_daily`: the same per UTC day, for company-wide totals over months;
+and to the lean cubes (control/store/lean.py: by org, key and model only, without latency).
 Every row is also split by latency bucket (log-spaced, see `LATENCY_RATIO`), so that
 percentiles are read from the sum of the rows, over any span.
 
@@ -31,7 +32,8 @@ from pathlib import Path
 
 import aiosqlite
 
-from proxy.seedance.routes import CREATE
+from control.store import lean
+from control.store.counters import COUNTERS, CREATE_ROUTE, raw_counters
 
 log = logging.getLogger(__name__)
 
@@ -42,47 +44,6 @@ SLOT = 900  # seconds
 LATENCY_FLOOR = 0.1
 LATENCY_RATIO = 1.05
 LATENCY_BUCKETS = 400  # up to 0.1 ms · 1.05^400 ≈ 30 hours: every answer fits
-CREATE_ROUTE = CREATE.template
-
-COUNTERS = (
-    "requests",
-    "errors_4xx",
-    "errors_5xx",
-    "credits_reserved",
-    "credits_charged",
-    "tokens",
-    "tasks_created",
-    "tasks_succeeded",
-    "bytes_in",
-    "bytes_out",
-    "latency_count",
-    "latency_sum",
-)
-
-
-def raw_counters(u: str = "u", t: str = "t") -> dict[str, str]:
-    """Each counter as an expression over one usage row `u` (and its task `t`, joined by id).
-
-    On a create the record's credits are the hold (reserved); on any other request they are
-    what that request charged when it saw the task end, which happens only for a succeeded
-    task, once per task (charges are unique per task), so that row also counts the success
-    and carries the task's tokens."""
-    create = f"{u}.route IS '{CREATE_ROUTE}'"
-    charged = f"({u}.route IS NOT '{CREATE_ROUTE}' AND {u}.credits > 0)"
-    return {
-        "requests": "1",
-        "errors_4xx": f"({u}.status BETWEEN 400 AND 499)",
-        "errors_5xx": f"({u}.status BETWEEN 500 AND 599)",
-        "credits_reserved": f"(CASE WHEN {create} THEN {u}.credits ELSE 0 END)",
-        "credits_charged": f"(CASE WHEN {create} THEN 0 ELSE {u}.credits END)",
-        "tokens": f"(CASE WHEN {charged} THEN COALESCE({t}.tokens, 0) ELSE 0 END)",
-        "tasks_created": f"({create} AND {u}.task_id IS NOT NULL AND {u}.status < 300)",
-        "tasks_succeeded": charged,
-        "bytes_in": f"{u}.bytes_in",
-        "bytes_out": f"{u}.bytes_out",
-        "latency_count": f"({u}.latency_ms IS NOT NULL)",
-        "latency_sum": f"COALESCE({u}.latency_ms, 0)",
-    }
 
 
 def latency_bucket_sql(u: str = "u") -> str:
@@ -132,6 +93,7 @@ class Cube:
     table: str
     slot: int
     dims: tuple[str, ...]
+    latency: bool = True  # split by latency bucket (the lean cubes are not)
 
 
 # dimension -> (rollup column, raw expression over a usage row `u`); NULLs fold to '' / 0
@@ -146,6 +108,8 @@ FULL = Cube("usage_rollup", SLOT, ("org", "key", "endpoint", "status", "model"))
 ALL_ORGS = Cube("usage_rollup_all", SLOT, ())
 ALL_ORGS_DAILY = Cube("usage_rollup_all_daily", 86400, ())  # UTC days
 CUBES = (FULL, ALL_ORGS, ALL_ORGS_DAILY)
+LEAN = Cube(lean.LEAN, SLOT, lean.DIMS, latency=False)
+LEAN_DAILY = Cube(lean.LEAN_DAILY, 86400, lean.DIMS, latency=False)
 FILE = "usage_rollups.sqlite3"
 
 
@@ -216,6 +180,7 @@ MIGRATIONS = [
     "INSERT INTO meta (key, value) VALUES ('usage_rowid', '0');\n"
     + "".join(_schema(cube) for cube in CUBES)
     + _import_daily(),
+    lean.migration(),
 ]
 
 
@@ -303,7 +268,10 @@ class Folder:
         return await watermark(await self.open())
 
     async def purge(self, before: float, *, dry_run: bool = False) -> dict[str, int]:
-        """Delete the slots before `before` (billing records: after their own period)."""
+        """Delete the slots before `before` (billing records: after their own period), from the
+        UTC midnight at or before it: whole days, so that the daily cubes and the running totals
+        stay in step with the 15-minute ones."""
+        before = before // 86400 * 86400
         db = await self.open()
         counts = {}
         async with self._lock:
@@ -316,6 +284,7 @@ class Folder:
                 else:
                     cursor = await db.execute(f"DELETE {where}", (before,))
                     counts[cube.table] = cursor.rowcount
+            counts |= await lean.purge(db, before, dry_run=dry_run)
         return counts
 
     async def fold(self) -> None:
@@ -336,6 +305,8 @@ class Folder:
                     high = row[0] if row and row[0] is not None else low
                     for sql in statements if high > low else ():
                         await db.execute(sql, (low, high))
+                    if high > low:
+                        await lean.fold(db, low, high)
                     await db.execute(
                         "UPDATE meta SET value=? WHERE key='usage_rowid'", (str(high),)
                     )

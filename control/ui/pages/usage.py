@@ -129,14 +129,14 @@ async def usage_data(request: Request) -> Response:
         session,
         aggregates.org_usage,
         path_params=where,
-        query=bounds | {"interval": unit, "group_by": "key"},
+        query=bounds | {"interval": unit, "group_by": "key", "percentiles": "false"},
     )
     by_model = await call(
         request,
         session,
         aggregates.org_usage,
         path_params=where,
-        query=bounds | {"interval": unit, "group_by": "model"},
+        query=bounds | {"interval": unit, "group_by": "model", "percentiles": "false"},
     )
     start, end = web.timestamp(by_key["from"]), web.timestamp(by_key["to"])
     times = sorted({web.timestamp(row["start"]) for row in by_key["items"] + by_model["items"]})

@@ -1,0 +1,228 @@
+"""The SQL reads behind the usage aggregates (control/api/aggregates.py), and the query they
+answer: a cube of the rollups or the request log itself, grouped by the query's time bucket
+and dimensions, summed into `groups` (one `Group` of counters and latency histogram per key)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from control.store import lean
+from control.store.buckets import time_key_sql
+from control.store.rollup import (
+    ALL_ORGS,
+    COUNTERS,
+    DIMENSIONS,
+    FULL,
+    LEAN,
+    RAW_SLOT,
+    Cube,
+    latency_bucket_sql,
+    raw_counters,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    start: float  # inclusive, seconds
+    end: float  # exclusive
+    unit: str | None  # hour, day, month or None
+    dims: tuple[str, ...]
+    zone: ZoneInfo
+    tz_name: str
+    org_id: str | None  # None: every org
+    org_ids: tuple[str, ...] = ()  # `/v1/usage?org=…`: only these orgs (empty: every org)
+    percentiles: bool = True  # false: the latency percentiles are not computed (null)
+
+    @property
+    def lean(self) -> bool:
+        """Whether the lean cubes can answer: no percentiles, no grouping beyond their own."""
+        return not self.percentiles and set(self.dims) <= set(LEAN.dims)
+
+    @property
+    def cube(self) -> Cube:
+        return FULL if self.org_id is not None or self.org_ids or self.dims else ALL_ORGS
+
+    def org_clause(self, column: str) -> tuple[str, list[Any]]:
+        """The SQL condition (and its arguments) restricting `column` to the query's orgs."""
+        if self.org_id is not None:
+            return f"{column} = ? AND ", [self.org_id]
+        if self.org_ids:
+            marks = ", ".join("?" for _ in self.org_ids)
+            return f"{column} IN ({marks}) AND ", list(self.org_ids)
+        return "", []
+
+
+@dataclass(slots=True)
+class Group:
+    counters: list[float]
+    latency: dict[int, int]
+
+
+def keys_sql(query: UsageQuery, slot: str, dim_sql: list[str], segments: list) -> list[str]:
+    return ["'k'", *time_key_sql(query.unit, slot, segments), *dim_sql]
+
+
+async def read_rollup(
+    db: aiosqlite.Connection,
+    query: UsageQuery,
+    cube: Cube,
+    lo: float,
+    hi: float,
+    segments: list,
+    groups: dict[tuple[Any, ...], Group],
+    sign: int = 1,
+) -> None:
+    """`cube`'s slots in [lo, hi), added to `groups` (`sign` -1: taken away)."""
+    dim_sql = [DIMENSIONS[d][0] for d in query.dims]
+    keys = keys_sql(query, "slot", dim_sql, segments)
+    where, args = "slot >= ? AND slot < ?", [int(lo), int(hi)]
+    orgs, org_args = query.org_clause("org_id")
+    where, args = orgs + where, [*org_args, *args]
+    sums = ", ".join(f"{sign} * SUM({c})" for c in COUNTERS)
+    group_by = ", ".join(keys)
+    table = f"r.{cube.table}"
+    await collect(
+        db,
+        f"SELECT {group_by}, {sums} FROM {table} WHERE {where} GROUP BY {group_by}",
+        args,
+        len(keys),
+        groups,
+    )
+    if not query.percentiles or not cube.latency:
+        return
+    assert sign == 1, "latency histograms are never taken away"
+    await collect_latency(
+        db,
+        f"SELECT {group_by}, bucket, SUM(latency_count) FROM {table} "
+        f"WHERE {where} AND bucket >= 0 GROUP BY {group_by}, bucket",
+        args,
+        len(keys),
+        groups,
+    )
+
+
+async def read_raw(
+    db: aiosqlite.Connection,
+    query: UsageQuery,
+    where: str,
+    args: list[Any],
+    segments: list,
+    groups: dict[tuple[Any, ...], Group],
+    org_column: str = "u.org_id",
+) -> None:
+    dim_sql = [DIMENSIONS[d][1] for d in query.dims]
+    keys = keys_sql(query, RAW_SLOT, dim_sql, segments)
+    orgs, org_args = query.org_clause(org_column)
+    where, args = orgs + where, [*org_args, *args]
+    counters = raw_counters()
+    sums = ", ".join(f"SUM({counters[c]})" for c in COUNTERS)
+    group_by = ", ".join(keys)
+    await collect(
+        db,
+        f"SELECT {group_by}, {sums} FROM usage u LEFT JOIN tasks t ON t.id = u.task_id "
+        f"WHERE {where} GROUP BY {group_by}",
+        args,
+        len(keys),
+        groups,
+    )
+    if not query.percentiles:
+        return
+    await collect_latency(
+        db,
+        f"SELECT {group_by}, {latency_bucket_sql()} AS b, COUNT(*) FROM usage u "
+        f"WHERE {where} AND u.latency_ms IS NOT NULL GROUP BY {group_by}, b",
+        args,
+        len(keys),
+        groups,
+    )
+
+
+async def read_running(
+    db: aiosqlite.Connection,
+    query: UsageQuery,
+    start: int,
+    end: int,
+    time_key: str | None,
+    groups: dict[tuple[Any, ...], Group],
+) -> None:
+    """[start, end) (UTC midnights) from the running totals: those at `end` less those at
+    `start`, every group in the bucket `time_key` (None: no time bucket)."""
+    base, first, horizon = await _running_span(db)
+    if horizon is None:
+        return
+    end = min(end, horizon)  # nothing was folded from the horizon on
+    minus: int | None = start
+    if base is not None:  # a purge: the rows count from `base` on, as the other cubes do
+        minus = max(start, base)
+    elif first is None or start < first:  # before the first row, the totals are nought
+        minus = None
+    if minus is not None and minus >= end:
+        return
+    # Each group's row at `end` less its row at `minus` (there is one at `end` for every group
+    # with one at `minus`), in key order: no sorting for the org, key and model groups.
+    dims = [f"e.{DIMENSIONS[d][0]}" for d in query.dims]
+    keys = ["'k'", *(["?"] if time_key is not None else []), *dims]
+    orgs, org_args = query.org_clause("e.org_id")
+    if minus is None:
+        joined, sums = "", [f"SUM(e.{c})" for c in COUNTERS]
+    else:
+        joined = (
+            f"LEFT JOIN r.{lean.RUNNING} s ON s.slot = ? AND s.org_id = e.org_id "
+            "AND s.key_id = e.key_id AND s.model = e.model "
+        )
+        sums = [f"SUM(e.{c} - COALESCE(s.{c}, 0))" for c in COUNTERS]
+    sql = (
+        f"SELECT {', '.join(keys)}, {', '.join(sums)} FROM r.{lean.RUNNING} e {joined}"
+        f"WHERE {orgs}e.slot = ? "
+        + (f"GROUP BY {', '.join(dims)} " if dims else "")
+        + f"HAVING {sums[0]} != 0"  # a group without requests had no records
+    )
+    args: list[Any] = [*([time_key] if time_key is not None else [])]
+    args += [*([minus] if minus is not None else []), *org_args, end]
+    await collect(db, sql, args, len(keys), groups)
+
+
+async def _running_span(db: aiosqlite.Connection) -> tuple[int | None, int | None, int | None]:
+    """The running totals' base (after a purge), first and last day."""
+    sql = f"SELECT value FROM r.meta WHERE key = '{lean.BASE_KEY}'"
+    async with db.execute(sql) as cursor:
+        row = await cursor.fetchone()
+    base = int(row[0]) if row else None
+    ends = []
+    for end in ("MIN", "MAX"):  # apart: each is then one index seek
+        async with db.execute(f"SELECT {end}(slot) FROM r.{lean.RUNNING}") as cursor:
+            row = await cursor.fetchone()
+        ends.append(row[0] if row else None)
+    return base, ends[0], ends[1]
+
+
+def group_of(groups: dict[tuple[Any, ...], Group], key: tuple[Any, ...]) -> Group:
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = Group([0] * len(COUNTERS), {})
+    return group
+
+
+async def collect(
+    db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
+) -> None:
+    async with db.execute(sql, args) as cursor:
+        async for row in cursor:
+            values = tuple(row)
+            group = group_of(groups, values[1:width])
+            sums = zip(group.counters, values[width:], strict=True)
+            group.counters = [a + (b or 0) for a, b in sums]
+
+
+async def collect_latency(
+    db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
+) -> None:
+    async with db.execute(sql, args) as cursor:
+        async for row in cursor:
+            values = tuple(row)
+            histogram = group_of(groups, values[1:width]).latency
+            histogram[values[width]] = histogram.get(values[width], 0) + values[width + 1]
