@@ -27,42 +27,10 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_relay import PY, TASK_PATH, start_gateway  # noqa: E402
+from bench.bench_relay import PY, TASK_PATH, TICKS, start_gateway, tree_cpu_seconds  # noqa: E402
 from tests.e2e.harness import Process, address  # noqa: E402
 
 REDIS = "redis://127.0.0.1:6379/0"
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def tree(pid: int) -> list[int]:
-    """`pid` and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo += children.get(current, [])
-    return found
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of the live process tree (children that exited are not expected)."""
-    total = 0
-    for member in tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -101,11 +69,11 @@ def measure(
     """(requests/s, CPU seconds per 1,000 requests, cores the gateway kept busy, cores the
     whole machine kept busy): when the machine is already near all of its cores with one
     worker, a second has none to gain."""
-    before = cpu_seconds(gateway.proc.pid)
+    before = tree_cpu_seconds(gateway.proc.pid)
     busy_before, total_before = machine_cpu()
     rps = wrk(port, key, conns, seconds)
     busy_after, total_after = machine_cpu()
-    used = cpu_seconds(gateway.proc.pid) - before
+    used = tree_cpu_seconds(gateway.proc.pid) - before
     cores = os.cpu_count() or 1
     wall = (total_after - total_before) / cores
     machine = (busy_after - busy_before) / wall
