@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from control.http import ApiError, rfc3339
 from control.ui.sessions import Session
-from control.ui.web import PAGE_SIZE, Handler, call
+from control.ui.web import Handler, paged
 
 MAX_DAYS = 400  # a custom range of the overview (the API itself takes any range)
 
@@ -77,7 +77,7 @@ async def filtered_list(
     keep), `api` (the filters as the API takes them, for the CSV link) and `problem` (a bad
     filter, in the form's or the API's own words; the list is then empty)."""
     params = request.query_params
-    cursor = params.get("cursor")
+    cursor = params.get("cursor")  # kept for the pager even when a filter is refused
     shown = texts(params, filters)
     shown |= {k: params.get(k, "").strip() for k in ("from", "to") if params.get(k, "").strip()}
     found: dict[str, Any] = {"items": [], "next_cursor": None}
@@ -85,8 +85,7 @@ async def filtered_list(
     api: dict[str, str] = {}
     try:
         api = texts(params, filters) | day_range(params).query
-        query = api | {"cursor": cursor, "limit": PAGE_SIZE}
-        found = await call(request, session, handler, query=query)
+        _, found = await paged(request, session, handler, query=api)
     except BadFilter as exc:
         problem = str(exc)
     except ApiError as exc:

@@ -272,6 +272,21 @@ async def call(
     return json.loads(bytes(response.body))
 
 
+async def paged(
+    request: Request,
+    session: Session,
+    handler: Handler,
+    path_params: dict[str, str] | None = None,
+    query: dict[str, Any] | None = None,
+    cursor_param: str = "cursor",
+) -> tuple[str | None, Any]:
+    """One page (PAGE_SIZE rows) of an API list, from the cursor the page's own query string
+    holds under `cursor_param`; returns that cursor (for the pager) and the page."""
+    cursor = request.query_params.get(cursor_param)
+    page_query = {**(query or {}), "cursor": cursor, "limit": PAGE_SIZE}
+    return cursor, await call(request, session, handler, path_params, page_query)
+
+
 def api_error_of(response: Response) -> ApiError:
     """The ApiError an error answer of the API stands for (its JSON error envelope)."""
     error = json.loads(bytes(response.body)).get("error", {})

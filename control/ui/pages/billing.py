@@ -14,7 +14,7 @@ from control.ui import formvalues, web
 from control.ui.formvalues import FormError
 from control.ui.pages.org import org_header
 from control.ui.sessions import Session
-from control.ui.web import PAGE_SIZE, call, render, signed_in
+from control.ui.web import call, paged, render, signed_in
 
 
 async def _billing_tab(
@@ -28,24 +28,17 @@ async def _billing_tab(
     org_id = request.path_params["org"]
     where = {"org": org_id}
     query = request.query_params
-    ledger_cursor = query.get("cursor")
-    tasks_cursor = query.get("tasks_cursor")
     # An unknown status is left to the API to refuse, with its own message.
     task_status = query.get("status", "")
     header = await org_header(request, session, org_id)
-    ledger = await call(
-        request,
-        session,
-        billing.get_ledger,
-        path_params=where,
-        query={"cursor": ledger_cursor, "limit": PAGE_SIZE},
-    )
-    tasks = await call(
+    ledger_cursor, ledger = await paged(request, session, billing.get_ledger, path_params=where)
+    tasks_cursor, tasks = await paged(
         request,
         session,
         billing.list_tasks,
         path_params=where,
-        query={"cursor": tasks_cursor, "status": task_status, "limit": PAGE_SIZE},
+        query={"status": task_status},
+        cursor_param="tasks_cursor",
     )
     granted = query.get("granted", "")
     return render(

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from control.api import billing, keys, orgs
 from control.ui import web
 from control.ui.sessions import Session
-from control.ui.web import PAGE_SIZE, call, render, signed_in
+from control.ui.web import call, paged, render, signed_in
 
 
 async def org_header(request: Request, session: Session, org_id: str) -> dict[str, Any]:
@@ -34,14 +34,7 @@ async def _keys_tab(
     org_id = request.path_params["org"]
     where = {"org": org_id}
     header = await org_header(request, session, org_id)
-    cursor = request.query_params.get("cursor")
-    org_keys = await call(
-        request,
-        session,
-        keys.list_keys,
-        path_params=where,
-        query={"cursor": cursor, "limit": PAGE_SIZE},
-    )
+    cursor, org_keys = await paged(request, session, keys.list_keys, path_params=where)
     return render(
         request,
         "org.html",

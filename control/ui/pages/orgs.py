@@ -13,16 +13,13 @@ from control.api import aggregates, billing, orgs
 from control.http import rfc3339
 from control.ui import web
 from control.ui.sessions import Session
-from control.ui.web import PAGE_SIZE, call, render, signed_in
+from control.ui.web import call, paged, render, signed_in
 
 
 @signed_in
 async def orgs_page(request: Request, session: Session) -> Response:
     search = request.query_params.get("q", "")
-    cursor = request.query_params.get("cursor")
-    found = await call(
-        request, session, orgs.list_orgs, query={"q": search, "cursor": cursor, "limit": PAGE_SIZE}
-    )
+    cursor, found = await paged(request, session, orgs.list_orgs, query={"q": search})
     balances = {}
     for org in found["items"]:
         balances[org["id"]] = await call(

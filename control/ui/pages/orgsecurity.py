@@ -10,7 +10,7 @@ from control.api import security
 from control.ui.pages.org import org_header
 from control.ui.pages.usage import as_rfc3339
 from control.ui.sessions import Session
-from control.ui.web import PAGE_SIZE, call, render, signed_in
+from control.ui.web import paged, render, signed_in
 from proxy.auth.security import REASONS
 
 FILTERS = ("reason", "client_ip", "key_id", "from", "to")
@@ -26,13 +26,9 @@ async def security_tab(request: Request, session: Session) -> Response:
     for bound in ("from", "to"):
         if query[bound]:
             query[bound] = as_rfc3339(query[bound])
-    cursor = params.get("cursor")
     header = await org_header(request, session, org_id)
-    found = await call(
-        request,
-        session,
-        security.list_security_events,
-        query={**query, "org_id": org_id, "cursor": cursor, "limit": PAGE_SIZE},
+    cursor, found = await paged(
+        request, session, security.list_security_events, query={**query, "org_id": org_id}
     )
     return render(
         request,

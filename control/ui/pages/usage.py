@@ -16,7 +16,7 @@ from control.http import bad_request, parse_time, rfc3339
 from control.ui import web
 from control.ui.pages.org import org_header
 from control.ui.sessions import Session
-from control.ui.web import PAGE_SIZE, call, render, signed_in
+from control.ui.web import call, paged, render, signed_in
 
 DAY = 86400
 # The preset windows, and the bucket each chart point stands for.
@@ -77,13 +77,12 @@ async def usage_tab(request: Request, session: Session) -> Response:
     window = Window(params)
     header = await org_header(request, session, org_id)
     filters = {name: params.get(name, "").strip() for name in LOG_FILTERS}
-    cursor = params.get("cursor")
-    log = await call(
+    cursor, log = await paged(
         request,
         session,
         usage.list_requests,
         path_params=where,
-        query={**filters, **window.bounds(), "cursor": cursor, "limit": PAGE_SIZE},
+        query={**filters, **window.bounds()},
     )
     org_keys = await call(
         request, session, keys.list_keys, path_params=where, query={"limit": 1000}

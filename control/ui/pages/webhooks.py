@@ -15,7 +15,7 @@ from control.store.outbox import ALL_TASK_EVENTS, EVENT_TYPES
 from control.ui import web
 from control.ui.pages.org import org_header
 from control.ui.sessions import Session
-from control.ui.web import PAGE_SIZE, call, render, signed_in
+from control.ui.web import call, paged, render, signed_in
 
 # The events a new endpoint can hear of: every task event, or some; none means it hears only of
 # tasks that name it as their callback_url.
@@ -29,14 +29,9 @@ async def webhooks_tab(request: Request, session: Session) -> Response:
 
 async def _list(request: Request, session: Session, created: dict[str, Any] | None) -> Response:
     org_id = request.path_params["org"]
-    cursor = request.query_params.get("cursor")
     header = await org_header(request, session, org_id)
-    found = await call(
-        request,
-        session,
-        webhooks.list_webhooks,
-        path_params={"org": org_id},
-        query={"cursor": cursor, "limit": PAGE_SIZE},
+    cursor, found = await paged(
+        request, session, webhooks.list_webhooks, path_params={"org": org_id}
     )
     return render(
         request,
@@ -70,16 +65,9 @@ async def create_webhook(request: Request, session: Session) -> Response:
 async def webhook_page(request: Request, session: Session) -> Response:
     org_id, webhook_id = request.path_params["org"], request.path_params["webhook"]
     where = {"org": org_id, "webhook": webhook_id}
-    cursor = request.query_params.get("cursor")
     header = await org_header(request, session, org_id)
     hook = await call(request, session, webhooks.get_webhook, path_params=where)
-    deliveries = await call(
-        request,
-        session,
-        webhooks.list_deliveries,
-        path_params=where,
-        query={"cursor": cursor, "limit": PAGE_SIZE},
-    )
+    cursor, deliveries = await paged(request, session, webhooks.list_deliveries, path_params=where)
     return render(
         request,
         "org_webhook.html",
