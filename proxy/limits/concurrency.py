@@ -41,7 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-import redis.asyncio
+from proxy.limits.redisclient import blocking_client
 
 
 @dataclass(frozen=True)
@@ -326,17 +326,7 @@ class RedisConcurrencyStore:
 
     def __init__(self, url: str, *, prefix: str = "nextapi:", max_connections: int = 64) -> None:
         self.prefix = prefix
-        # A blocking pool: a burst of more concurrent calls than connections waits (up to 2 s) for
-        # one, where redis-py's default pool would raise MaxConnectionsError (a ConnectionError
-        # that a fail-open caller would turn into "no limits" exactly when load peaks).
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=2.0,
-            socket_timeout=1.0,
-            socket_connect_timeout=1.0,
-        )
-        self._redis = redis.asyncio.Redis.from_pool(pool)
+        self._redis = blocking_client(url, max_connections)
         self._acquire = self._redis.register_script(_LUA_ACQUIRE)
         self._bind = self._redis.register_script(_LUA_BIND)
         self._release = self._redis.register_script(_LUA_RELEASE)

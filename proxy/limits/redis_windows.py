@@ -25,9 +25,8 @@ import math
 import time
 from collections.abc import Callable, Sequence
 
-import redis.asyncio
-
 from proxy.limits.limiter import Decision, RateLimiter, Window, tighter
+from proxy.limits.redisclient import blocking_client
 
 # KEYS: per window, its previous and current counter. ARGV: mode ("check": test a group of
 # windows, then hit all of it or none; "test": nothing counted; "count": hit each window that has
@@ -146,16 +145,7 @@ class RedisWindowLimiter(RateLimiter):
     ) -> None:
         self.prefix = prefix
         self.clock = clock
-        # A blocking pool, as for the concurrency slots: a burst waits for a connection rather
-        # than failing (which a fail-open edge would turn into no limits at its busiest).
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=2.0,
-            socket_timeout=1.0,
-            socket_connect_timeout=1.0,
-        )
-        self.redis = redis.asyncio.Redis.from_pool(pool)
+        self.redis = blocking_client(url, max_connections)
         self._script = self.redis.register_script(_LUA_WINDOWS)
         self._full_until: dict[Window, float] = {}  # windows known full, until their reset
 
