@@ -10,8 +10,8 @@ from starlette.responses import JSONResponse, Response
 
 from control.api import csvout
 from control.api.access import admin_for
-from control.api.rows import cut
-from control.http import bad_request, decode_cursor, page_limit, parse_time, rfc3339
+from control.api.rows import cut, time_clauses
+from control.http import bad_request, decode_cursor, page_limit, rfc3339
 from control.store import db as dbm
 from control.store.state import ControlState
 
@@ -46,15 +46,10 @@ def audit_filters(request: Request) -> tuple[list[str], list[Any]]:
                 raise bad_request(f"`{name}` must be 1 to {MAX_FILTER_CHARS} printable characters.")
             clauses.append(f"{name}=?")
             args.append(value)
-    if "from" in params:
-        clauses.append("ts>=?")
-        args.append(parse_time(params["from"], "from"))
-    if "to" in params:
-        clauses.append("ts<?")
-        args.append(parse_time(params["to"], "to"))
-    if "from" in params and "to" in params and args[-2] >= args[-1]:
+    bounds, times = time_clauses(params)
+    if len(times) == 2 and times[0] >= times[1]:
         raise bad_request("`from` must be before `to`.")
-    return clauses, args
+    return clauses + bounds, args + times
 
 
 async def list_audit(request: Request) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import EllipsisType
 from typing import Any
 
@@ -59,6 +59,20 @@ async def page(
     return {"items": [render(row) for row in kept], "next_cursor": next_cursor}
 
 
+def time_clauses(params: Mapping[str, str]) -> tuple[list[str], list[float]]:
+    """The SQL clauses (and their arguments) of a log's `from` (inclusive) and `to`
+    (exclusive) over its `ts` column; a bad time is a 400 naming it."""
+    clauses: list[str] = []
+    args: list[float] = []
+    if "from" in params:
+        clauses.append("ts>=?")
+        args.append(parse_time(params["from"], "from"))
+    if "to" in params:
+        clauses.append("ts<?")
+        args.append(parse_time(params["to"], "to"))
+    return clauses, args
+
+
 async def newest_first(
     request: Request,
     state: ControlState,
@@ -71,14 +85,8 @@ async def newest_first(
     """`{items, next_cursor}` over a log of requests (`ts`, `request_id`), newest first, within
     the caller's `clauses`: `from` (inclusive) and `to` (exclusive) bound the time; the
     `cursor` is the last row's time and request id."""
-    params = request.query_params
-    clauses, args = list(clauses), list(args)
-    if "from" in params:
-        clauses.append("ts>=?")
-        args.append(parse_time(params["from"], "from"))
-    if "to" in params:
-        clauses.append("ts<?")
-        args.append(parse_time(params["to"], "to"))
+    bounds, times = time_clauses(request.query_params)
+    clauses, args = [*clauses, *bounds], [*args, *times]
     if cursor is not None:
         last_ts, last_id = decode_cursor(cursor, float, str)
         clauses.append("(ts<? OR (ts=? AND request_id<?))")
