@@ -1,5 +1,6 @@
-"""Filters the global pages read from their query string: a range of whole UTC days picked
-with date inputs, and text filters passed on to the API as they are."""
+"""Filters the pages read from their query string: the preset time ranges of the charts, a
+range of whole UTC days picked with date inputs, and text filters passed on to the API as they
+are."""
 
 from __future__ import annotations
 
@@ -15,6 +16,16 @@ from control.ui.sessions import Session
 from control.ui.web import Handler, paged
 
 MAX_DAYS = 400  # a custom range of the overview (the API itself takes any range)
+DAY = 86400
+# The charts' preset ranges: how far back, and the bucket each point stands for.
+RANGES = {"24h": (DAY, "hour"), "7d": (7 * DAY, "hour"), "30d": (30 * DAY, "day")}
+RANGES["90d"] = (90 * DAY, "day")
+HOURLY_UP_TO_DAYS = 7  # a custom range longer than this is drawn by day
+
+
+def unit_for(seconds: float) -> str:
+    """The chart bucket of a custom range this long."""
+    return "hour" if seconds <= HOURLY_UP_TO_DAYS * DAY else "day"
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,8 @@ def zone_label(title: str) -> Markup:
 
 
 def timestamp(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    """An RFC 3339 time of the API's answers as seconds since the epoch."""
+    return _moment(value).timestamp()
 
 
 def credits(micro: int | None) -> str:

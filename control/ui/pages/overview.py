@@ -13,15 +13,11 @@ from starlette.responses import JSONResponse, Response
 from control.api import aggregates, orgs
 from control.http import ApiError, rfc3339
 from control.ui import web
-from control.ui.filters import BadFilter, day_range
+from control.ui.filters import RANGES, BadFilter, day_range, unit_for
 from control.ui.sessions import Session
 from control.ui.web import call, render, signed_in
 
-# The overview's ranges: how far back, and the bucket each point stands for.
-RANGES = {"24h": (86400, "hour"), "7d": (7 * 86400, "hour"), "30d": (30 * 86400, "day")}
-RANGES["90d"] = (90 * 86400, "day")
 CUSTOM = "custom"
-HOURLY_UP_TO_DAYS = 7  # a custom range longer than this is drawn by day
 TOP = 10
 SORTS = {"credits": "credits_charged", "requests": "requests"}
 SUMMED = ("requests", "errors_4xx", "errors_5xx", "credits_charged")  # what the tables show
@@ -49,8 +45,7 @@ def window_of(request: Request) -> Window:
     if chosen == CUSTOM:
         days = day_range(params, required=True)
         assert days.start is not None and days.end is not None
-        span = web.timestamp(days.end) - web.timestamp(days.start)
-        unit = "hour" if span <= HOURLY_UP_TO_DAYS * 86400 else "day"
+        unit = unit_for(web.timestamp(days.end) - web.timestamp(days.start))
         query = {"from": days.start, "to": days.end, "interval": unit}
         return Window(CUSTOM, query, days.first, days.last)
     chosen = chosen if chosen in RANGES else "24h"

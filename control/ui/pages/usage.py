@@ -14,14 +14,11 @@ from starlette.responses import JSONResponse, Response
 from control.api import aggregates, keys, usage
 from control.http import bad_request, parse_time, rfc3339
 from control.ui import web
+from control.ui.filters import DAY, RANGES, unit_for
 from control.ui.pages.org import org_header
 from control.ui.sessions import Session
 from control.ui.web import call, paged, render, signed_in
 
-DAY = 86400
-# The preset windows, and the bucket each chart point stands for.
-RANGES = {"24h": (DAY, "hour"), "7d": (7 * DAY, "hour"), "30d": (30 * DAY, "day")}
-RANGES["90d"] = (90 * DAY, "day")
 DEFAULT_RANGE = "24h"
 LOG_FILTERS = ("key_id", "status", "model", "route")
 # What an <input type="datetime-local"> sends: a wall time with no zone, taken as UTC here.
@@ -53,7 +50,7 @@ class Window:
             )
             if self.start >= self.end:
                 raise bad_request("`from` must be before `to`.")
-            self.unit = "hour" if self.end - self.start <= 7 * DAY else "day"
+            self.unit = unit_for(self.end - self.start)
         else:
             seconds, self.unit = RANGES[self.chosen]
             self.start, self.end = now - seconds, now
