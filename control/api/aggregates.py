@@ -23,8 +23,16 @@ from starlette.responses import JSONResponse, Response
 from control.api import csvout
 from control.api.access import admin_for
 from control.api.orgs import load_org
-from control.api.usage_reads import Group, UsageQuery, read_raw, read_rollup, read_running
-from control.http import bad_request, parse_time, rfc3339
+from control.api.usage_reads import (
+    MAX_ROWS,
+    SORTABLE,
+    Group,
+    UsageQuery,
+    read_raw,
+    read_rollup,
+    read_running,
+)
+from control.http import bad_request, page_limit, parse_time, rfc3339
 from control.store.buckets import bucket_bounds, offset_segments
 from control.store.rollup import (
     ALL_ORGS,
@@ -100,7 +108,23 @@ def parse_query(request: Request, org_id: str | None, *, raw_after: float) -> Us
     percentiles = params.get("percentiles", "true")
     if percentiles not in ("true", "false"):
         raise bad_request("`percentiles` must be `true` or `false`.")
-    return UsageQuery(start, end, unit, dims, zone, tz_name, org_id, org_ids, percentiles == "true")
+    sort = params.get("sort")
+    if sort is not None and sort.removeprefix("-") not in SORTABLE:
+        raise bad_request(f"`sort` must be one of: {', '.join(SORTABLE)} (`-` first: descending).")
+    limit = page_limit(request, MAX_ROWS, MAX_ROWS) if "limit" in params else None
+    return UsageQuery(
+        start,
+        end,
+        unit,
+        dims,
+        zone,
+        tz_name,
+        org_id,
+        org_ids,
+        percentiles == "true",
+        sort,
+        limit,
+    )
 
 
 def _org_filter(request: Request) -> tuple[str, ...]:
@@ -161,7 +185,24 @@ async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[st
         if low < high:
             await read_raw(db, query, "u.ts >= ? AND u.ts < ?", [low, high], segments, groups)
     kept = [item for item in groups.items() if item[1].counters[0]]  # none: all taken away
-    return [_render(query, key, group) for key, group in sorted(kept, key=_order)]
+    return [_render(query, key, group) for key, group in _ordered(query, kept)]
+
+
+def _ordered(
+    query: UsageQuery, kept: list[tuple[tuple[Any, ...], Group]]
+) -> list[tuple[tuple[Any, ...], Group]]:
+    """The groups in the query's order (by `sort`, then by group; or by group), cut at its
+    `limit`. Only the groups that can make the cut are ordered by group: ordering thousands of
+    groups by key costs more than the rest of a top ten."""
+    if query.sort is None:
+        return sorted(kept, key=_order)[: query.limit]
+    at = COUNTERS.index(query.sort.removeprefix("-"))
+    sign = -1 if query.sort.startswith("-") else 1
+    if query.limit is not None and query.limit < len(kept):
+        last = sorted(sign * group.counters[at] for _, group in kept)[query.limit - 1]
+        kept = [item for item in kept if sign * item[1].counters[at] <= last]  # and its ties
+    ordered = sorted(kept, key=lambda item: (sign * item[1].counters[at], _order(item)))
+    return ordered[: query.limit]
 
 
 def _cover(

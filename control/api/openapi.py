@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from control.api import schemas as s
 from control.api.schemas_system import SystemStatus
+from control.api.usage_reads import MAX_ROWS, SORTABLE
 from control.api.validate import NO_CONTROL_PATTERN
 from control.store.rollup import DIMENSIONS
 
@@ -89,6 +90,17 @@ USAGE = (
         "`false`: the latency percentiles are left out (null), every other figure the same; "
         "grouped by no more than org, key and model, long windows then answer from lean "
         "rollups, in milliseconds.",
+    ),
+    _q(
+        "sort",
+        {"enum": [*SORTABLE, *(f"-{name}" for name in SORTABLE)]},
+        "Rows by this counter, ascending, or descending with `-` first; ties by group "
+        "(default: by group).",
+    ),
+    _q(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_ROWS},
+        "Only the first rows in order: with `sort`, the top consumers (default: every row).",
     ),
     FORMAT,
 )

@@ -24,6 +24,10 @@ from control.store.rollup import (
     raw_counters,
 )
 
+# What `sort` takes: the counters a row shows as they are (the top orgs by credits, say).
+SORTABLE = tuple(c for c in COUNTERS if c not in ("latency_count", "latency_sum"))
+MAX_ROWS = 10_000  # `limit`'s largest value
+
 
 @dataclass(frozen=True, slots=True)
 class UsageQuery:
@@ -36,6 +40,8 @@ class UsageQuery:
     org_id: str | None  # None: every org
     org_ids: tuple[str, ...] = ()  # `/v1/usage?org=…`: only these orgs (empty: every org)
     percentiles: bool = True  # false: the latency percentiles are not computed (null)
+    sort: str | None = None  # a counter, `-` first for the most first (None: by group)
+    limit: int | None = None  # at most this many rows, the first in order (None: all)
 
     @property
     def lean(self) -> bool:
@@ -211,9 +217,14 @@ async def collect(
     db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
 ) -> None:
     async with db.execute(sql, args) as cursor:
-        async for row in cursor:
-            values = tuple(row)
-            group = group_of(groups, values[1:width])
+        rows = await cursor.fetchall()  # one trip to the database's thread, not one a chunk
+    for row in rows:
+        values = tuple(row)
+        key = values[1:width]
+        group = groups.get(key)
+        if group is None:  # the most common case, by far: the first part that has the group
+            groups[key] = Group([b or 0 for b in values[width:]], {})
+        else:
             sums = zip(group.counters, values[width:], strict=True)
             group.counters = [a + (b or 0) for a, b in sums]
 

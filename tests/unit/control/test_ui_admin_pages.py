@@ -54,6 +54,17 @@ def test_overview_lists_top_orgs_keys_and_models_with_csv_links(
         assert any("group_by=org%2Ckey" in link for link in downloads)
         csv = await ctl.get(next(link for link in downloads if "group_by=model" in link))
         assert csv.status_code == 200 and "seedance-1-0-pro" in csv.text
+        # The tables show the top ten, as their CSV lists every group, in the tables' order.
+        others = [await ctl.create_org(name=f"Other {i}") for i in range(10)]
+        await _ship(ctl, [record(f"o{i}", now - 30, o["id"]) for i, o in enumerate(others)])
+        by_requests = (await ctl.get("/ui/?sort=requests", token=None)).text
+        orgs_table = by_requests.split('id="top-orgs"')[1].split("</section>")[0]
+        assert orgs_table.count("<tr>") == 1 + 10  # the header and ten of twelve
+        assert orgs_table.index("Small Fry") < orgs_table.index("Big Spender")
+        csv_link = next(link for link in _links(orgs_table) if link.startswith("/ui/download"))
+        assert "sort=-requests" in csv_link
+        csv_lines = (await ctl.get(csv_link)).text.strip().splitlines()
+        assert len(csv_lines) == 1 + 12 and csv_lines[1].startswith(small["id"])
 
     control_plane(body)
 

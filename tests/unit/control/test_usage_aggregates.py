@@ -330,3 +330,74 @@ def test_bad_parameters_are_refused(control_plane: ControlRunner) -> None:
         assert everything.status_code == 200, everything.text
 
     control_plane(body)
+
+
+def test_sort_and_limit_give_the_top_groups_ties_by_group(control_plane: ControlRunner) -> None:
+    rng = random.Random(20261130)
+
+    async def body(ctl: Control) -> None:
+        orgs = [(await ctl.create_org(name=f"org {i}"))["id"] for i in range(8)]
+        begin = time.time() - 10 * DAY
+        folded, tasks_a = make_records(rng, orgs, begin, 8 * DAY, 900)
+        await insert(ctl, folded, tasks_a)
+        await fold(ctl)
+        late, tasks_b = make_records(rng, orgs, begin, 8 * DAY, 300, "b")
+        late = [(f"late-{r[0]}", *r[1:]) for r in late]
+        await insert(ctl, late, tasks_b)
+        records, tasks = folded + late, tasks_a | tasks_b
+        start, end = begin + 3600.5, begin + 8 * DAY - 7200.25
+        cases = [  # (group_by, sort, limit, percentiles)
+            ("org", "-credits_charged", 3, "true"),
+            ("org,key", "-requests", 5, "false"),  # the lean cubes
+            ("model", "requests", None, "true"),  # ascending
+            ("day", "-bytes_out", 2, "false"),
+            ("status", "-errors_4xx", 4, "true"),  # many ties at 0: by status
+            ("org,model", None, 6, "false"),  # no sort: the first by group
+        ]
+        for group_by, sort, limit, percentiles in cases:
+            params = {"from": iso(start), "to": iso(end), "group_by": group_by}
+            params |= {"percentiles": percentiles}
+            params |= {"sort": sort} if sort else {}
+            params |= {"limit": str(limit)} if limit else {}
+            response = await ctl.get("/v1/usage", params=params)
+            assert response.status_code == 200, response.text
+            dims = [g for g in group_by.split(",") if g != "day"]
+            want = oracle(
+                records,
+                tasks,
+                start=datetime.fromisoformat(iso(start)).timestamp(),
+                end=datetime.fromisoformat(iso(end)).timestamp(),
+                unit="day" if "day" in group_by else None,
+                dims=dims,
+                zone=ZoneInfo("UTC"),
+                org=None,
+            )
+            if percentiles == "false":
+                want = [row | {f"latency_p{p}_ms": None for p in (50, 95, 99)} for row in want]
+            if sort:  # a stable sort over the group order: ties stay by group
+                field, sign = sort.removeprefix("-"), -1 if sort.startswith("-") else 1
+                by_group, want = want, sorted(want, key=lambda row: sign * row[field])
+                assert want[:limit] != by_group[:limit], params  # the sort is seen
+            assert len(want) > (limit or 0), params  # the cut leaves rows out
+            same(response.json()["items"], want[:limit])
+        as_csv = await ctl.get(
+            "/v1/usage",
+            params={"group_by": "org", "sort": "-requests", "limit": "2", "format": "csv"},
+        )
+        lines = as_csv.text.strip().splitlines()
+        assert as_csv.status_code == 200 and len(lines) == 3, as_csv.text  # a header and two
+        top = (await ctl.get("/v1/usage", params={"group_by": "org", "sort": "-requests"})).json()
+        assert [line.split(",")[0] for line in lines[1:]] == [
+            row["org_id"] or "" for row in top["items"][:2]
+        ]
+        for bad in (
+            {"sort": "latency_sum"},
+            {"sort": "--requests"},
+            {"sort": "name"},
+            {"limit": "0"},
+            {"limit": "10001"},
+            {"limit": "ten"},
+        ):
+            assert_error(await ctl.get("/v1/usage", params=bad), 400, "InvalidParameter")
+
+    control_plane(body)
