@@ -98,6 +98,21 @@ async def insert(ctl: Control, records: list[tuple], tasks: dict[str, tuple[str,
     )
 
 
+async def folded_and_late(
+    ctl: Control, rng: random.Random, orgs: int, begin: float, span: float, counts: tuple[int, int]
+) -> tuple[list[str], list[tuple], dict[str, tuple[str, int]]]:
+    """`orgs` new orgs, and random records over [begin, begin + span): `counts[0]` folded into
+    the rollups, then `counts[1]` late arrivals over the same time, not folded yet."""
+    org_ids = [(await ctl.create_org(name=f"org {i}"))["id"] for i in range(orgs)]
+    first, tasks_a = make_records(rng, org_ids, begin, span, counts[0])
+    await insert(ctl, first, tasks_a)
+    await fold(ctl)
+    second, tasks_b = make_records(rng, org_ids, begin, span, counts[1], "b")
+    second = [(f"late-{r[0]}", *r[1:]) for r in second]
+    await insert(ctl, second, tasks_b)
+    return org_ids, first + second, tasks_a | tasks_b
+
+
 # --- the oracle: straight from the raw records ---------------------------------------------
 
 
@@ -193,15 +208,8 @@ def test_aggregates_agree_with_the_request_log_on_random_data(
     rng = random.Random(20261129)
 
     async def body(ctl: Control) -> None:
-        orgs = [(await ctl.create_org(name=f"org {i}"))["id"] for i in range(3)]
         begin = time.time() - 20 * DAY
-        first, tasks_a = make_records(rng, orgs, begin, 12 * DAY, 1500)
-        await insert(ctl, first, tasks_a)
-        await fold(ctl)  # these are in the rollups now
-        second, tasks_b = make_records(rng, orgs, begin, 12 * DAY, 600, "b")  # late arrivals too
-        second = [(f"late-{r[0]}", *r[1:]) for r in second]
-        await insert(ctl, second, tasks_b)  # these are not folded yet
-        records, tasks = first + second, tasks_a | tasks_b
+        orgs, records, tasks = await folded_and_late(ctl, rng, 3, begin, 12 * DAY, (1500, 600))
 
         groupings = [
             (None, []),
@@ -336,15 +344,8 @@ def test_sort_and_limit_give_the_top_groups_ties_by_group(control_plane: Control
     rng = random.Random(20261130)
 
     async def body(ctl: Control) -> None:
-        orgs = [(await ctl.create_org(name=f"org {i}"))["id"] for i in range(8)]
         begin = time.time() - 10 * DAY
-        folded, tasks_a = make_records(rng, orgs, begin, 8 * DAY, 900)
-        await insert(ctl, folded, tasks_a)
-        await fold(ctl)
-        late, tasks_b = make_records(rng, orgs, begin, 8 * DAY, 300, "b")
-        late = [(f"late-{r[0]}", *r[1:]) for r in late]
-        await insert(ctl, late, tasks_b)
-        records, tasks = folded + late, tasks_a | tasks_b
+        _, records, tasks = await folded_and_late(ctl, rng, 8, begin, 8 * DAY, (900, 300))
         start, end = begin + 3600.5, begin + 8 * DAY - 7200.25
         cases = [  # (group_by, sort, limit, percentiles)
             ("org", "-credits_charged", 3, "true"),
