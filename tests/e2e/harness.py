@@ -221,6 +221,16 @@ class Gateway:
             if not cursor:
                 return items
 
+    def wait_for_request_ids(self, org_id: str, ids: set[str], timeout: float = 10.0) -> set[str]:
+        """The ids of `ids` the org's request log holds, once it holds all of them (or at
+        the timeout): a count would be reached early by records of requests no one saw answered."""
+        deadline = time.monotonic() + timeout
+        while True:
+            logged = ids & {item["id"] for item in self.requests_log(org_id)}
+            if logged == ids or time.monotonic() > deadline:
+                return logged
+            time.sleep(0.05)
+
     def wait_for_records(self, org_id: str, count: int, timeout: float = 10.0) -> list[dict]:
         deadline = time.monotonic() + timeout
         while True:

@@ -177,8 +177,7 @@ def test_kill_9_of_a_worker_loses_no_acknowledged_create_and_it_restarts(
         for thread in threads:
             thread.join(20)
     seen = set(answered)
-    logged = {r["id"] for r in workers.wait_for_records(org["id"], len(seen), timeout=30)}
-    missing = seen - logged
+    missing = seen - workers.wait_for_request_ids(org["id"], seen, timeout=60)
     assert not missing, f"{len(missing)} of {len(seen)} acknowledged creates have no record"
     assert metrics(workers)["nextapi_worker_restarts_total"] == 1
 
