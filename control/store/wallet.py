@@ -1,15 +1,17 @@
 """Credits: the ledger, reservations against balance and spend limits, and settlement.
 
 The ledger is the truth: grants and refunds add, charges subtract; the balance is derived from it
-(`available` = ledger total − held reservations). A create reserves the most it can cost, in one
-SQLite transaction (BEGIN IMMEDIATE: one writer at a time), against the available balance and
-every spend limit of the org and the key; so concurrent creates can never together reserve more
-than there is. When the task ends the reservation is settled exactly once: a charge for the
-actual tokens of a succeeded task (unique per task id), nothing for a failed, cancelled or
-expired one, and the rest released.
+(`available` = ledger total − held reservations). Each org's ledger total is kept as entries are
+written (`ledger_totals`, by a trigger in the same transaction), so reading it is one row however
+long the ledger, and the purge of entries past their retention leaves the balance as it was. A
+create reserves the most it can cost, in one SQLite transaction (BEGIN IMMEDIATE: one writer at a
+time), against the available balance and every spend limit of the org and the key; so concurrent
+creates can never together reserve more than there is. When the task ends the reservation is settled
+exactly once: a charge for the actual tokens of a succeeded task (unique per task id), nothing for a
+failed, cancelled or expired one, and the rest released.
 
-Spend limits count by the calendar (UTC): the current day or month's charges plus the holds made
-in it, so a period rolls over by itself, with no job that might not run.
+Spend limits count by the calendar (UTC): the current day or month's charges plus the holds made in
+it, so a period rolls over by itself, with no job that might not run.
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ class SqliteWallet:
     async def balance(self, org_id: str) -> dict[str, int]:
         db = self.state.db
         total = await dbm.fetch_one(
-            db, "SELECT COALESCE(SUM(amount), 0) AS total FROM ledger WHERE org_id=?", org_id
+            db,
+            "SELECT COALESCE((SELECT total FROM ledger_totals WHERE org_id=?), 0) AS total",
+            org_id,
         )
         held = await dbm.fetch_one(
             db,
@@ -159,7 +163,7 @@ class SqliteWallet:
     async def _available(self, tx: Any, org_id: str) -> int:
         row = await dbm.fetch_one(
             tx,
-            "SELECT (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE org_id=?) - "
+            "SELECT COALESCE((SELECT total FROM ledger_totals WHERE org_id=?), 0) - "
             "(SELECT COALESCE(SUM(amount), 0) FROM reservations "
             " WHERE org_id=? AND status='held') AS available",
             org_id,

@@ -13,6 +13,7 @@ from control.jobs.retention import DAY, Periods, Retention
 from control.store import db as dbm
 from control.store.rollup import COUNTERS as ROLLUP_COUNTERS
 from control.store.state import ControlState
+from control.store.wallet import SqliteWallet
 
 NOW = 1_900_000_000.0  # 2030-03-17
 
@@ -105,11 +106,15 @@ def test_billing_records_are_kept_seven_years(tmp_path: Path) -> None:
             "INSERT INTO reservations (id, org_id, key_id, amount, model, tier, status, "
             "created_at) VALUES ('held-forever', 'org_a', 'k', 1, 'm', 'default', 'held', 0)"
         )
+        balance = await SqliteWallet(state).balance("org_a")
+        assert balance == {"available": 1, "reserved": 1}
         report = await retention.purge()
         assert report.counts["ledger"] == 1 and report.counts["reservations"] == 0
         rows = await dbm.fetch_all(state.db, "SELECT reason FROM ledger")
         assert [r["reason"] for r in rows] == ["young"]
         assert await count(state, "reservations") == 1  # a hold still open is never purged
+        # The old grant's credits are still the org's: the purge removes records, not money.
+        assert await SqliteWallet(state).balance("org_a") == balance
 
     run(tmp_path, body)
 

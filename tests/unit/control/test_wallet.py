@@ -234,6 +234,45 @@ def test_balance_is_derived_from_the_ledger(run: Runner) -> None:
     run(body)
 
 
+def test_ledger_entries_are_final(run: Runner) -> None:
+    async def body(env: Env) -> None:
+        await env.wallet.grant(ORG, 4_000_000, "a", "admin")
+        for change in ("amount = 1", "org_id = 'org_other'"):
+            with pytest.raises(sqlite3.IntegrityError, match="never changed"):
+                await env.state.db.execute(f"UPDATE ledger SET {change}")
+        await env.state.db.execute("UPDATE ledger SET reason = 'corrected'")  # words may change
+        assert await env.wallet.balance(ORG) == {"available": 4_000_000, "reserved": 0}
+
+    run(body)
+
+
+def test_a_file_from_before_ledger_totals_keeps_its_balances(tmp_path: Path) -> None:
+    """The migration that adds `ledger_totals` fills it from the ledger already written."""
+    path = tmp_path / "data" / "nextapi.sqlite3"
+    path.parent.mkdir()
+    old = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(dbm.MIGRATIONS[:-1], start=1):
+        old.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+    entries = [(ORG, 5_000_000), (ORG, -1_250_000), (OTHER_ORG, 7), (ORG, 250_000)]
+    old.executemany(
+        "INSERT INTO ledger (org_id, kind, amount, created_at) VALUES (?, 'grant', ?, 0)", entries
+    )
+    old.close()
+
+    async def main() -> None:
+        state = await ControlState.open(tmp_path / "data")
+        try:
+            wallet = SqliteWallet(state)
+            assert await wallet.balance(ORG) == {"available": 4_000_000, "reserved": 0}
+            assert await wallet.balance(OTHER_ORG) == {"available": 7, "reserved": 0}
+            await wallet.grant(OTHER_ORG, 3, "more", "admin")  # and kept from there on
+            assert await wallet.balance(OTHER_ORG) == {"available": 10, "reserved": 0}
+        finally:
+            await state.close()
+
+    asyncio.run(main())
+
+
 def test_insufficient_credits_refuses_and_writes_nothing(run: Runner) -> None:
     async def body(env: Env) -> None:
         await env.wallet.grant(ORG, 2_000_000, "top-up", "admin")
