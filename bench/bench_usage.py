@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/bench_usage.py [--records 5000000] [--orgs 1000] [--days 90]
 
-1. Seeds `--records` usage records over `--days` days and `--orgs` orgs (and the tasks their
-   charges name) straight into a fresh SQLite file, folds them into the rollups, then asks the
+1. Seeds `--records` usage records over `--days` days and `--orgs` orgs (and what billing
+   writes beside them: the tasks their charges name, each charge in the ledger, each accepted
+   create's hold) straight into a fresh SQLite file, folds them into the rollups, then asks the
    control plane (the Starlette app in-process, through httpx) for a 90-day daily aggregate of
    one org and the all-orgs monthly aggregate, `--repeat` times each (a different org each
    time), and prints the median latencies (targets: 100 ms and 500 ms).
@@ -144,27 +145,52 @@ def seed(path: Path, n: int, orgs: int, days: int) -> float:
         ],
     )
     con.execute("COMMIT")
+    con.executemany(  # credits for years, so the ledger's charges below leave a balance
+        "INSERT INTO ledger (org_id, kind, amount, reason, actor, created_at) "
+        "VALUES (?, 'grant', ?, 'bench', 'bench', ?)",
+        [(f"org_{o:04d}", 10**15, now - days * DAY) for o in range(orgs)],
+    )
     rng = random.Random(2026)
     insert = f"INSERT INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})"
     chunk: list[tuple] = []
     tasks: list[tuple] = []
+    holds: list[tuple] = []
 
     def flush() -> None:
         con.execute("BEGIN")
         con.executemany(insert, chunk)
+        # What billing writes beside the records: each charged task's charge in the ledger,
+        # each accepted create's hold (settled), so the org pages read ledgers of this size.
         con.executemany(
             "INSERT INTO tasks (id, org_id, key_id, status, tokens, created_at, updated_at) "
-            "VALUES (?, ?, 'k', 'succeeded', ?, 0, 0)",
-            tasks,
+            "VALUES (?, ?, 'k', 'succeeded', ?, ?, ?)",
+            [(*task, ts, ts) for task, ts, _ in tasks],
+        )
+        con.executemany(
+            "INSERT INTO ledger (org_id, key_id, kind, amount, task_id, reason, actor, "
+            "created_at) VALUES (?, ?, 'charge', ?, ?, 'bench', 'system:billing', ?)",
+            [(task[1], key, -credits, task[0], ts) for task, ts, (key, credits) in tasks],
+        )
+        con.executemany(
+            "INSERT INTO reservations (id, org_id, key_id, amount, model, tier, task_id, "
+            "status, created_at, settled_at) VALUES (?, ?, ?, ?, ?, 'default', ?, 'settled', ?, ?)",
+            holds,
         )
         con.execute("COMMIT")
         chunk.clear()
         tasks.clear()
+        holds.clear()
 
+    fields = {name: i for i, name in enumerate(FIELDS)}
     for record, task in records(rng, n, orgs, now - days * DAY, days * DAY - 60, "seed"):
         chunk.append(record)
+        ts, org_id, key = record[fields["ts"]], record[fields["org_id"]], record[fields["key_id"]]
+        credits, task_id = record[fields["credits"]], record[fields["task_id"]]
         if task:
-            tasks.append(task)
+            tasks.append((task, ts, (key, credits)))
+        elif record[fields["route"]] == CREATE_ROUTE and task_id:
+            model = record[fields["model"]]
+            holds.append((f"hold-{task_id}", org_id, key, credits, model, task_id, ts, ts + 60))
         if len(chunk) >= 200_000:
             flush()
             print(
