@@ -193,6 +193,36 @@ def oracle(
     return rows
 
 
+def expected(
+    records: list[tuple],
+    tasks: dict[str, tuple[str, int]],
+    params: dict[str, str],
+    org: str | None = None,
+) -> list[dict[str, Any]]:
+    """The oracle's rows for a query as it was sent: its `from`, `to`, `group_by` and `tz`
+    (of one org's usage, or of every org's)."""
+    groups = [g for g in params.get("group_by", "").split(",") if g]
+    units = [g for g in groups if g in ("hour", "day", "month")]
+    return oracle(
+        records,
+        tasks,
+        start=datetime.fromisoformat(params["from"]).timestamp(),
+        end=datetime.fromisoformat(params["to"]).timestamp(),
+        unit=units[0] if units else None,
+        dims=[d for d in ("org", "key", "endpoint", "status", "model") if d in groups],
+        zone=ZoneInfo(params.get("tz", "UTC")),
+        org=org,
+    )
+
+
+PERCENTILES = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")
+
+
+def without_percentiles(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as `percentiles=false` answers them."""
+    return [row | dict.fromkeys(PERCENTILES) for row in rows]
+
+
 def same(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
     assert len(got) == len(want), (len(got), len(want))
     for mine, theirs in zip(got, want, strict=True):
@@ -237,17 +267,7 @@ def test_aggregates_agree_with_the_request_log_on_random_data(
             assert response.status_code == 200, response.text
             body = response.json()
             assert body["tz"] == tz and body["from"] == rfc(start) and body["to"] == rfc(end)
-            order = [d for d in ("org", "key", "endpoint", "status", "model") if d in dims]
-            want = oracle(
-                records,
-                tasks,
-                start=datetime.fromisoformat(iso(start)).timestamp(),
-                end=datetime.fromisoformat(iso(end)).timestamp(),
-                unit=unit,
-                dims=order,
-                zone=ZoneInfo(tz),
-                org=org,
-            )
+            want = expected(records, tasks, params, org)
             assert want, params  # every case has data to agree on
             same(body["items"], want)
 
@@ -362,19 +382,9 @@ def test_sort_and_limit_give_the_top_groups_ties_by_group(control_plane: Control
             params |= {"limit": str(limit)} if limit else {}
             response = await ctl.get("/v1/usage", params=params)
             assert response.status_code == 200, response.text
-            dims = [g for g in group_by.split(",") if g != "day"]
-            want = oracle(
-                records,
-                tasks,
-                start=datetime.fromisoformat(iso(start)).timestamp(),
-                end=datetime.fromisoformat(iso(end)).timestamp(),
-                unit="day" if "day" in group_by else None,
-                dims=dims,
-                zone=ZoneInfo("UTC"),
-                org=None,
-            )
+            want = expected(records, tasks, params)
             if percentiles == "false":
-                want = [row | {f"latency_p{p}_ms": None for p in (50, 95, 99)} for row in want]
+                want = without_percentiles(want)
             if sort:  # a stable sort over the group order: ties stay by group
                 field, sign = sort.removeprefix("-"), -1 if sort.startswith("-") else 1
                 by_group, want = want, sorted(want, key=lambda row: sign * row[field])
