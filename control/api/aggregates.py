@@ -63,6 +63,21 @@ DIMENSION_FIELDS = {
     "model": "model",
 }
 PERCENTILES = (50, 95, 99)
+# A row's figures, in the order the JSON and the CSV give them.
+ROW_FIELDS = [
+    "requests",
+    "errors_4xx",
+    "errors_5xx",
+    *(f"latency_p{p}_ms" for p in PERCENTILES),
+    "latency_avg_ms",
+    "credits_reserved",
+    "credits_charged",
+    "tokens",
+    "tasks_created",
+    "tasks_succeeded",
+    "bytes_in",
+    "bytes_out",
+]
 MAX_ORG_FILTER = 1000  # org ids one `/v1/usage` query may name (a page of orgs, and more)
 
 
@@ -311,28 +326,17 @@ def _render(query: UsageQuery, key: tuple[Any, ...], group: Group) -> dict[str, 
     for dim, value in zip(query.dims, key[width:], strict=True):
         row[DIMENSION_FIELDS[dim]] = None if value == "" else value
     counters = dict(zip(COUNTERS, group.counters, strict=True))
-    row |= {
-        "requests": int(counters["requests"]),
-        "errors_4xx": int(counters["errors_4xx"]),
-        "errors_5xx": int(counters["errors_5xx"]),
+    latency = {
+        f"latency_p{p}_ms": percentile(group.latency, p) if query.percentiles else None
+        for p in PERCENTILES
     }
-    for p in PERCENTILES:
-        row[f"latency_p{p}_ms"] = percentile(group.latency, p) if query.percentiles else None
-    row["latency_avg_ms"] = (
+    latency["latency_avg_ms"] = (
         round(counters["latency_sum"] / counters["latency_count"], 3)
         if counters["latency_count"]
         else None
     )
-    for name in (
-        "credits_reserved",
-        "credits_charged",
-        "tokens",
-        "tasks_created",
-        "tasks_succeeded",
-        "bytes_in",
-        "bytes_out",
-    ):
-        row[name] = int(counters[name])
+    for name in ROW_FIELDS:  # every other figure is a counter, whole
+        row[name] = latency[name] if name in latency else int(counters[name])
     return row
 
 
@@ -365,22 +369,6 @@ def envelope(query: UsageQuery, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "items": rows,
         "next_cursor": None,
     }
-
-
-ROW_FIELDS = [
-    "requests",
-    "errors_4xx",
-    "errors_5xx",
-    *(f"latency_p{p}_ms" for p in PERCENTILES),
-    "latency_avg_ms",
-    "credits_reserved",
-    "credits_charged",
-    "tokens",
-    "tasks_created",
-    "tasks_succeeded",
-    "bytes_in",
-    "bytes_out",
-]
 
 
 def _answer(request: Request, query: UsageQuery, rows: list[dict[str, Any]]) -> Response:
