@@ -56,20 +56,22 @@ class SqliteWallet:
     # --- balance -----------------------------------------------------------------------------
 
     async def balance(self, org_id: str) -> dict[str, int]:
-        db = self.state.db
-        total = await dbm.fetch_one(
+        total, held = await self._funds(self.state.db, org_id)
+        return {"available": total - held, "reserved": held}
+
+    async def _funds(self, db: Any, org_id: str) -> tuple[int, int]:
+        """The org's ledger total and what its held reservations hold, read on `db` (the
+        connection, or a hold's transaction)."""
+        row = await dbm.fetch_one(
             db,
-            "SELECT COALESCE((SELECT total FROM ledger_totals WHERE org_id=?), 0) AS total",
+            "SELECT COALESCE((SELECT total FROM ledger_totals WHERE org_id=?), 0) AS total, "
+            "(SELECT COALESCE(SUM(amount), 0) FROM reservations "
+            " WHERE org_id=? AND status='held') AS held",
+            org_id,
             org_id,
         )
-        held = await dbm.fetch_one(
-            db,
-            "SELECT COALESCE(SUM(amount), 0) AS held FROM reservations "
-            "WHERE org_id=? AND status='held'",
-            org_id,
-        )
-        assert total is not None and held is not None
-        return {"available": total["total"] - held["held"], "reserved": held["held"]}
+        assert row is not None
+        return int(row["total"]), int(row["held"])
 
     async def grant(self, org_id: str, amount: int, reason: str, actor: str) -> int:
         async with self.state.transaction() as tx:
@@ -121,7 +123,8 @@ class SqliteWallet:
     async def reserve(self, hold: Hold) -> Refusal | None:
         now = self.clock()
         async with self.state.transaction() as tx:
-            balance = await self._available(tx, hold.org_id)
+            total, held = await self._funds(tx, hold.org_id)
+            balance = total - held
             if balance < hold.amount:
                 return Refusal(
                     "InsufficientCredits",
@@ -159,18 +162,6 @@ class SqliteWallet:
                 ),
             )
         return None
-
-    async def _available(self, tx: Any, org_id: str) -> int:
-        row = await dbm.fetch_one(
-            tx,
-            "SELECT COALESCE((SELECT total FROM ledger_totals WHERE org_id=?), 0) - "
-            "(SELECT COALESCE(SUM(amount), 0) FROM reservations "
-            " WHERE org_id=? AND status='held') AS available",
-            org_id,
-            org_id,
-        )
-        assert row is not None
-        return int(row["available"])
 
     async def _spend_limit(self, tx: Any, scope: str, owner: str) -> dict[str, Any] | None:
         table = "orgs" if scope == "org" else "api_keys"
