@@ -1,6 +1,6 @@
 """Makes the chain self-sufficient when it runs without the embedded control plane
 (`mitmdump -s addons/gateway.py`, or `run_proxy.py --role edge`): policy is pulled from the
-control plane, usage is spooled locally and shipped to it."""
+control plane (and kept on disk: proxy/policy_file.py), usage is spooled locally and shipped."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mitmproxy import ctx, exceptions
 
+from proxy.policy_file import FILE_NAME, SnapshotFile, restore
 from proxy.remote import ControlClient, RemoteEvents, RemoteWallet, poll_snapshots
 from proxy.services import EdgeServices
 from proxy.usage.ingest import SpoolIngestor
@@ -38,7 +39,17 @@ class Standalone:
             "Environment variable holding the token the edge presents to the control plane.",
         )
         loader.add_option(
-            "nextapi_data_dir", str, "data/edge", "Directory of this edge's usage spool."
+            "nextapi_data_dir",
+            str,
+            "data/edge",
+            "Directory of this edge's usage spool and last policy snapshot.",
+        )
+        loader.add_option(
+            "nextapi_snapshot_max_age_hours",
+            float,
+            24.0,
+            "Hours the edge decides on policy its control plane has not confirmed (a restart "
+            "serves from the file on disk within them); past them keys get 503.",
         )
         loader.add_option(
             "nextapi_redis_url",
@@ -72,6 +83,11 @@ class Standalone:
                 raise exceptions.OptionsError("nextapi_redis_url must be a redis:// URL")
             if url:
                 self.services.use_redis(url, failure=failure)
+        if "nextapi_snapshot_max_age_hours" in updated:
+            hours = ctx.options.nextapi_snapshot_max_age_hours
+            if not hours > 0:
+                raise exceptions.OptionsError("nextapi_snapshot_max_age_hours must be positive")
+            self.services.policy.max_age = hours * 3600
         if "nextapi_usage_flush_interval" in updated:
             if not 0 < ctx.options.nextapi_usage_flush_interval <= 5:
                 raise exceptions.OptionsError("nextapi_usage_flush_interval must be in (0, 5]")
@@ -82,6 +98,19 @@ class Standalone:
             raise exceptions.OptionsError("nextapi_control_url is required to run the edge alone")
         token = os.environ.get(ctx.options.nextapi_token_env, "")
         self.client = ControlClient(url, token, report=self.services.report)
+        # Policy first (the file on disk, then the poll): the spool below may wait on the
+        # control plane to ship what a previous run left.
+        saved = None
+        if token:  # without one the control plane answers nothing to keep, nor sign a file with
+            saved = SnapshotFile(
+                Path(ctx.options.nextapi_data_dir) / FILE_NAME,
+                token,
+                url,
+                max_age=ctx.options.nextapi_snapshot_max_age_hours * 3600,
+            )
+            await restore(self.services.policy, saved)
+        policy = self.services.policy
+        self.poller = asyncio.create_task(poll_snapshots(self.client, policy, saved=saved))
         spool = Spool(
             Path(ctx.options.nextapi_data_dir) / "spool",
             flush_interval=ctx.options.nextapi_usage_flush_interval,
@@ -90,7 +119,6 @@ class Standalone:
         self.services.spool = spool
         self.ingestor = SpoolIngestor(spool, self.client.ship_usage)
         await self.ingestor.start()
-        self.poller = asyncio.create_task(poll_snapshots(self.client, self.services.policy))
         self.services.use_wallet(RemoteWallet(self.client))
         self.services.use_events(RemoteEvents(self.client))
 

@@ -4,10 +4,17 @@ The control plane builds the snapshot as plain data (`to_wire` shape, msgpack-ab
 change; the edge swaps it in whole, so a request sees either the old or the new policy, never a mix.
 The hot path reads only this; it never queries the database. The model catalog travels in it
 too, so a new model or price is live on every edge as soon as the snapshot arrives.
+
+An edge apart also keeps its last snapshot on disk (proxy/policy_file.py) and, restarted while
+its control plane is away, serves from it (`PolicyStore.restore`). The store knows when the
+control plane last vouched for what it holds (`confirmed_at`) and, for an edge apart, how long it
+may go on deciding without hearing from it (`max_age`): past that, and before it ever had a
+snapshot, `current()` is False and keys are answered "cannot check" (503), never "invalid" (401).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,20 +112,63 @@ type Listener = Callable[[Snapshot, Snapshot], None]
 class PolicyStore:
     """Holds the current snapshot; listeners hear of each swap (the key cache drops stale ones)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.snapshot = Snapshot()
         self._listeners: list[Listener] = []
+        self._clock = clock
+        # Unix seconds when the control plane last answered with what this store holds (for a
+        # restored snapshot: when the file says it last did).
+        self.confirmed_at = 0.0
+        # Seconds an edge apart may decide on a snapshot its control plane has not confirmed;
+        # None: no limit (the embedded control plane hands over every change in-process).
+        self.max_age: float | None = None
+        # Restored from disk: the control plane's first answer replaces it, whatever its version.
+        self.provisional = False
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
     def replace(self, snapshot: Snapshot) -> bool:
         """Swap in a newer snapshot; an older or equal version is ignored, unless it comes from
-        another epoch (the control plane's database was replaced: its versions start over)."""
+        another epoch (the control plane's database was replaced: its versions start over), or
+        what the store holds was only restored from disk (the control plane is the authority)."""
         same_epoch = snapshot.epoch == self.snapshot.epoch
-        if same_epoch and snapshot.version <= self.snapshot.version:
+        if not self.provisional and same_epoch and snapshot.version <= self.snapshot.version:
             return False
+        self._swap(snapshot)
+        self.confirmed_at = self._clock()
+        self.provisional = False
+        return True
+
+    def holds(self, snapshot: Snapshot) -> bool:
+        """Whether `snapshot` is the version this store holds (an answer that changed nothing)."""
+        return (snapshot.version, snapshot.epoch) == (self.snapshot.version, self.snapshot.epoch)
+
+    def confirm(self) -> None:
+        """The control plane answered and has nothing newer: what the store holds is current."""
+        self.confirmed_at = self._clock()
+        self.provisional = False
+
+    def restore(self, snapshot: Snapshot, confirmed_at: float) -> bool:
+        """Take a snapshot read from disk, only into a store that holds none: whatever is in
+        memory came from the control plane (or from disk already) and is never replaced by a
+        file, older or newer."""
+        if self.snapshot.version > 0 or snapshot.version <= 0:
+            return False
+        self._swap(snapshot)
+        self.confirmed_at = confirmed_at
+        self.provisional = True
+        return True
+
+    def current(self, now: float) -> bool:
+        """Whether keys may be judged on this snapshot: the edge has one, and (for an edge apart)
+        the control plane confirmed it within `max_age`. Otherwise a key is neither valid nor
+        invalid as far as this edge knows."""
+        if self.snapshot.version <= 0:
+            return False
+        return self.max_age is None or now - self.confirmed_at <= self.max_age
+
+    def _swap(self, snapshot: Snapshot) -> None:
         old, self.snapshot = self.snapshot, snapshot
         for listener in self._listeners:
             listener(old, snapshot)
-        return True

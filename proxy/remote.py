@@ -16,6 +16,7 @@ import msgpack
 from proxy.billing.idempotency import Claim
 from proxy.billing.wallet import Hold, Refusal
 from proxy.policy import PolicyStore, Snapshot
+from proxy.policy_file import SnapshotFile
 
 log = logging.getLogger(__name__)
 MSGPACK = "application/msgpack"
@@ -80,13 +81,25 @@ class ControlClient:
         response.raise_for_status()
 
 
-async def poll_snapshots(client: ControlClient, store: PolicyStore, wait: float = 20.0) -> None:
-    """Keep the store current: a change shows up as soon as the long poll returns."""
+async def poll_snapshots(
+    client: ControlClient,
+    store: PolicyStore,
+    wait: float = 20.0,
+    saved: SnapshotFile | None = None,
+) -> None:
+    """Keep the store current: a change shows up as soon as the long poll returns.
+
+    Each answer confirms what the store holds (its age for `PolicyStore.current` starts over)
+    and, with `saved`, is kept on disk when its version is new (or the file's stamp is old).
+    The first call asks from the store's version without waiting: an edge that restored its
+    snapshot from disk gets the control plane's current one at once, which replaces it."""
     backoff = 0.2
+    answered = False
     while True:
         try:
-            data = await client.snapshot(store.snapshot.version, wait)
-        except (httpx.HTTPError, ValueError) as exc:
+            data = await client.snapshot(store.snapshot.version, wait if answered else 0.0)
+            snapshot = Snapshot.from_wire(data)
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             log.warning(
                 "policy snapshot fetch failed (%s); serving on version %s",
                 type(exc).__name__,
@@ -96,7 +109,13 @@ async def poll_snapshots(client: ControlClient, store: PolicyStore, wait: float 
             backoff = min(backoff * 2, 5.0)
             continue
         backoff = 0.2
-        store.replace(Snapshot.from_wire(data))
+        answered = True
+        store.replace(snapshot)
+        if not store.holds(snapshot):
+            continue  # an older version than the store's: nothing confirmed, nothing to keep
+        store.confirm()
+        if saved is not None:
+            await saved.keep(data, snapshot, store.confirmed_at)
 
 
 class RemoteWallet:

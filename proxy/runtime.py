@@ -265,6 +265,7 @@ async def _serve(
                 nextapi_token_env=settings.admin_token_env,
                 nextapi_data_dir=str(data_dir),
                 nextapi_usage_flush_interval=settings.usage_flush_interval,
+                nextapi_snapshot_max_age_hours=settings.snapshot_max_age_hours,
             )
         edge_task = asyncio.create_task(edge.run())
         stack.push_async_callback(_stop_master, edge, edge_task, drain, settings.upstream_timeout)

@@ -66,6 +66,9 @@ class Settings:
     log_level: str = "info"
     # Edge processes on the one listening port ("auto": one per core); more than one needs Redis.
     workers: str = "1"
+    # An edge apart decides on policy its control plane confirmed within this many hours (also
+    # from its file on disk after a restart); past that, keys get 503 until it answers again.
+    snapshot_max_age_hours: float = 24.0
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
@@ -215,3 +218,5 @@ def validate(settings: Settings) -> None:
         raise SystemExit("`redis_failure` must be local or closed")
     if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://")):
         raise SystemExit("`redis_url` must be a redis:// or rediss:// URL")
+    if not settings.snapshot_max_age_hours > 0:
+        raise SystemExit("`snapshot_max_age_hours` must be positive")
