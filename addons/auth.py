@@ -3,6 +3,8 @@
 Runs at request headers, so a refused request's body is never parsed and nothing is relayed.
 A client address (or key id) with too many recent failures gets 429 instead of another
 Argon2id verification. Every refusal marks the request for a security event (metering writes it).
+A key the edge cannot check (no current policy: proxy/auth/authenticator.py) gets 503 with
+Retry-After: neither a failed authentication nor a security event, the customer did nothing wrong.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
-from proxy.auth.authenticator import AuthFailure
+from proxy.auth.authenticator import AuthFailure, Unchecked
 from proxy.auth.security import Reason, SecurityMark, ThrottledSample, reason_for
 from proxy.auth.throttle import AuthThrottle, ThrottleLimits
 from proxy.context import RequestContext
@@ -23,6 +25,11 @@ from proxy.services import EdgeServices
 def throttled(decision: Decision | None) -> EdgeError:
     headers = decision.headers() if decision is not None else {"Retry-After": "60"}
     return EdgeError(429, "RateLimitExceeded", AuthFailure.THROTTLED.value, headers=headers)
+
+
+def unchecked(reason: Unchecked) -> EdgeError:
+    # The SDKs retry a 503; Retry-After paces them to about the edge's own retry of its poll.
+    return EdgeError(503, "ServiceUnavailable", reason.value, headers={"Retry-After": "5"})
 
 
 class Auth:
@@ -76,6 +83,9 @@ class Auth:
         result = await self.services.auth.authenticate(
             flow.request.headers.get("authorization"), gate
         )
+        if isinstance(result, Unchecked):
+            refuse(flow, unchecked(result))
+            return
         if result is AuthFailure.THROTTLED:
             self._mark(rctx, Reason.THROTTLED)
             refuse(flow, throttled(blocked))

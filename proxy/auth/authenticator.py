@@ -4,6 +4,11 @@ Argon2id costs ~20 ms of CPU, so it runs in worker threads (it releases the GIL)
 presented key per cache lifetime, and concurrent first uses of one key share a single verification.
 The cache is keyed by a SHA-256 of the presented key and remembers which stored hash matched, so a
 revocation or the end of a rotation's grace period takes effect on the very next request.
+
+A key is judged only on a current snapshot (PolicyStore.current): before an edge apart has had
+one (first start with its control plane away, or a refused file) or once its snapshot is older
+than it may be, a well-formed key is `Unchecked`, answered 503 with Retry-After, never 401: the
+key is not known to be invalid. A missing or malformed key is a 401 either way.
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ class AuthFailure(StrEnum):
     ORG_SUSPENDED = "The organization is suspended."
     ORG_CLOSED = "The organization's account is closed."
     THROTTLED = "Too many failed authentications: try again later."
+
+
+class Unchecked(StrEnum):
+    """The key could not be checked at all: the edge has no current policy to check it on."""
+
+    NO_POLICY = "The API key cannot be checked right now; try again shortly."
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +93,7 @@ class KeyAuthenticator:
 
     async def authenticate(
         self, authorization: str | None, gate: Callable[[], Awaitable[bool]] | None = None
-    ) -> Identity | AuthFailure:
+    ) -> Identity | AuthFailure | Unchecked:
         """`gate`, if given, is asked before any Argon2id work; False means THROTTLED."""
         presented = bearer(authorization)
         if presented is None:
@@ -90,6 +101,8 @@ class KeyAuthenticator:
         parsed = keys.parse_key(presented)
         if parsed is None:
             return AuthFailure.MALFORMED
+        if not self._policy.current(self._clock()):
+            return Unchecked.NO_POLICY
         snapshot = self._policy.snapshot
         key = snapshot.keys.get(parsed.key_id)
         if key is None:

@@ -23,7 +23,7 @@ REDIS = "redis://127.0.0.1:6379/0"
 def wait_for_key(edge_url: str, key: str) -> None:
     deadline = time.monotonic() + 5
     with httpx.Client(base_url=edge_url, headers={"Authorization": f"Bearer {key}"}) as c:
-        while c.get(TASKS, params={"warmup": "1"}).status_code == 401:
+        while c.get(TASKS, params={"warmup": "1"}).status_code in (401, 503):
             assert time.monotonic() < deadline, "key never reached the edge"
             time.sleep(0.02)
 
