@@ -128,6 +128,8 @@ class Simulator:
 class Gateway:
     """`run_proxy.py` on free loopback ports with its own data directory."""
 
+    entry: tuple[str, ...] = ("run_proxy.py",)  # what the interpreter runs
+
     def __init__(
         self,
         data_dir: Path,
@@ -148,7 +150,7 @@ class Gateway:
         self.process = Process(
             [
                 sys.executable,
-                "run_proxy.py",
+                *self.entry,
                 "--listen",
                 "127.0.0.1:0",
                 "--control-listen",
