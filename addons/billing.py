@@ -2,7 +2,12 @@
 policy snapshot) is reserved against the balance and every spend limit, with the unit price its
 task will be charged at, before anything is relayed (402 otherwise); the hold passes to the task
 once the upstream accepts it, or is released at once if the create fails. The charge itself
-happens when the task is seen ending (addons/tasks.py, callbacks, the reconciler)."""
+happens when the task is seen ending (addons/tasks.py, callbacks, the reconciler).
+
+An accepted create is never left unowned: its usage record (on disk before the customer hears
+of the task, and shipped until the control plane acknowledges it) names the task, and the
+control plane's ingest assigns the hold from it (control/api/usage.py). The call here is the
+fast path; when the control plane is away it fails, and the record does it later."""
 
 from __future__ import annotations
 
@@ -83,8 +88,21 @@ class Billing:
         wallet = self.services.wallet
         assert wallet is not None and rctx.identity is not None
         if rctx.task_id:
-            await wallet.assign(rctx.request_id, rctx.task_id)
+            # First: this edge can show the task to its owner even while the ledger is away.
             self.services.watch.remember(rctx.task_id, rctx.identity.org.org_id)
+            try:
+                await wallet.assign(rctx.request_id, rctx.task_id)
+            except Exception as exc:
+                log.warning(
+                    "task %s: hold %s not assigned yet (%s); its usage record assigns it",
+                    rctx.task_id,
+                    rctx.request_id,
+                    type(exc).__name__,
+                )
         else:
-            await wallet.release(rctx.request_id)
             rctx.credits = 0
+            try:
+                await wallet.release(rctx.request_id)
+            except Exception as exc:
+                # Held until the control plane's recovery releases it: never spent.
+                log.warning("hold %s not released yet (%s)", rctx.request_id, type(exc).__name__)

@@ -16,7 +16,7 @@ from addons.auth import Auth
 from addons.billing import Billing
 from addons.callbacks import Callbacks
 from addons.edge import Edge
-from addons.failclosed import FailClosed
+from addons.failclosed import FailClosed, guard
 from addons.idempotency import Idempotency
 from addons.ipallow import IpAllow
 from addons.metering import Metering
@@ -31,7 +31,9 @@ from proxy.services import EdgeServices
 
 
 def chain(services: EdgeServices) -> list[object]:
-    return [
+    """The addons in order, each request-path hook guarded: one that raises answers the flow
+    (addons/failclosed.py) instead of letting a half-checked request reach the relay."""
+    addons = [
         Edge(),
         Auth(services),
         IpAllow(),
@@ -47,6 +49,7 @@ def chain(services: EdgeServices) -> list[object]:
         FailClosed(),
         Metering(services),
     ]
+    return [guard(addon) for addon in addons]
 
 
 _services = EdgeServices()

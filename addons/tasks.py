@@ -1,7 +1,9 @@
 """Tasks belong to the org that created them; the upstream account is shared by every customer.
 
 A get or delete of another org's task is a 404, indistinguishable from a missing task; a list
-is narrowed to the caller's own tasks (the edge never relays an unfiltered list). Every task
+is narrowed to the caller's own tasks (the edge never relays an unfiltered list). Ownership is
+never guessed: when it cannot be checked (the control plane away and the owner not cached on
+this edge), the answer is 503 with `Retry-After`, and nothing is relayed. Every task
 status the edge sees on the way back is passed to the task watch (slots, settlement); before a
 delete, an unsettled task is settled from the upstream's own record, which the delete removes.
 """
@@ -18,6 +20,7 @@ from mitmproxy import http
 from addons.respond import context, refuse
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.errors import EdgeError, not_found
+from proxy.failures import dependency_unavailable, is_dependency_failure
 from proxy.seedance.routes import TASKS_PATH
 from proxy.services import EdgeServices
 from proxy.videos.assets import AssetError
@@ -25,6 +28,7 @@ from proxy.videos.assets import AssetError
 log = logging.getLogger(__name__)
 LIST_DAYS = 7  # the upstream lists the last 7 days only
 LIST_MAX_IDS = 100  # the newest tasks a list covers: the ids travel in the query string
+UNCHECKED = "The task ownership check"
 
 
 class Tasks:
@@ -39,20 +43,33 @@ class Tasks:
             return
         org_id = rctx.identity.org.org_id
         name = rctx.route.name
-        if name in ("tasks.get", "tasks.delete"):
-            assert rctx.task_id is not None
-            if await self.services.watch.owner(rctx.task_id) != org_id:
-                refuse(flow, not_found("The task was not found."))
+        if name not in ("tasks.get", "tasks.delete", "tasks.list"):
+            return
+        try:
+            if name == "tasks.list":
+                await self._narrow_list(flow, org_id)
                 return
-            if name == "tasks.delete":
-                await self._settle_before_delete(rctx.task_id)
-        elif name == "tasks.list":
-            await self._narrow_list(flow, org_id)
+            assert rctx.task_id is not None
+            owner = await self.services.watch.owner(rctx.task_id)
+        except Exception as exc:
+            if not is_dependency_failure(exc):
+                raise
+            log.warning("%s: task ownership unknown (%s); answered 503", name, type(exc).__name__)
+            refuse(flow, dependency_unavailable(UNCHECKED))
+            return
+        if owner != org_id:
+            refuse(flow, not_found("The task was not found."))
+            return
+        if name == "tasks.delete":
+            await self._settle_before_delete(rctx.task_id)
 
     async def _narrow_list(self, flow: http.HTTPFlow, org_id: str) -> None:
         wallet = self.services.wallet
+        if wallet is None:  # nothing knows which tasks are the caller's
+            refuse(flow, dependency_unavailable(UNCHECKED))
+            return
         since = time.time() - LIST_DAYS * 86400
-        own = await wallet.org_tasks(org_id, since, LIST_MAX_IDS) if wallet is not None else []
+        own = await wallet.org_tasks(org_id, since, LIST_MAX_IDS)
         query = list(flow.request.query.items(multi=True))
         asked = {v for k, v in query if k == "filter.task_ids"}
         ids = [task_id for task_id in own if not asked or task_id in asked]
@@ -97,7 +114,14 @@ class Tasks:
             if task is None:
                 return
             shown = await self.services.present(task, org_id)
-            charged = await self.services.watch.seen(shown)
+            try:
+                charged = await self.services.watch.seen(shown)
+            except Exception as exc:
+                if not is_dependency_failure(exc):
+                    raise
+                # Settled on a later sight (the next get, a callback, the reconciler).
+                log.warning("task %s: status not recorded (%s)", rctx.task_id, type(exc).__name__)
+                charged = None
             if charged:
                 rctx.credits = charged
             if shown is not task:

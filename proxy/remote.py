@@ -142,11 +142,13 @@ class RemoteWallet:
         result = await self.call("reserve", dataclasses.asdict(hold), retry=False)
         return None if result is None else Refusal(*result)
 
+    # Asked once: the create's answer waits on them, and neither is lost if the control plane is
+    # away (the create's usage record assigns its hold; recovery releases an unassigned one).
     async def assign(self, request_id: str, task_id: str) -> None:
-        await self.call("assign", {"request_id": request_id, "task_id": task_id})
+        await self.call("assign", {"request_id": request_id, "task_id": task_id}, retry=False)
 
     async def release(self, request_id: str) -> None:
-        await self.call("release", {"request_id": request_id})
+        await self.call("release", {"request_id": request_id}, retry=False)
 
     async def settle(self, task_id: str, status: str, completion_tokens: int | None) -> int | None:
         args = {"task_id": task_id, "status": status, "completion_tokens": completion_tokens}

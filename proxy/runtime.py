@@ -38,6 +38,7 @@ from proxy.workers import WORKER_ENV, MetricsFile, Supervisor, use_shared_port
 
 if TYPE_CHECKING:
     from control.jobs.cancel import UpstreamCanceller
+    from control.store.wallet import SqliteWallet
 
 log = logging.getLogger("nextapi")
 
@@ -192,9 +193,9 @@ async def _serve(
         stack.push_async_callback(state.close)
         await state.admin.bootstrap(admin_token)
         wallet = SqliteWallet(state)
-        released = await wallet.recover()
-        if released:
-            log.warning("released %d credit holds left by an interrupted run", released)
+        if settings.role == "control":
+            # With the edge in this process, once its spool's backlog is in (below).
+            await _recover_holds(wallet)
         deliverer = Deliverer(state)
         await deliverer.start()
         stack.push_async_callback(deliverer.stop)
@@ -240,8 +241,9 @@ async def _serve(
         services.spool = spool
         app.state.edges.local = services.report  # GET /v1/system lists this process's edge
         ingestor = SpoolIngestor(spool, lambda records: store_usage(embedded, records))
-        await ingestor.start()
+        await ingestor.start()  # replays the last run's records: their creates' assignments
         stack.push_async_callback(ingestor.stop)
+        await _recover_holds(wallet)
     elif settings.role == "edge":
         extra.append(Standalone(services))
 
@@ -292,6 +294,12 @@ async def _serve(
         await _first(stop.wait(), edge_task)
     else:
         await stop.wait()
+
+
+async def _recover_holds(wallet: SqliteWallet) -> None:
+    released = await wallet.recover()
+    if released:
+        log.warning("released %d credit holds left by an interrupted run", released)
 
 
 async def _first(awaitable: Any, edge_task: asyncio.Task[None]) -> None:

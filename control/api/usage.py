@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -18,7 +19,9 @@ from control.api.security import store_events
 from control.http import bad_request, rfc3339
 from control.jobs.abuse import suspend_abusers
 from control.store.state import ControlState
+from control.store.wallet import assign_hold, release_hold
 from proxy.auth import security
+from proxy.seedance.routes import CREATE
 from proxy.usage.records import FIELDS
 
 log = logging.getLogger(__name__)
@@ -39,10 +42,31 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
         # checked first); never log the records themselves.
         log.warning("usage: %d records of an unknown kind ignored", unknown)
     rows = [tuple(record.get(field) for field in FIELDS) for record in usage]
+    now = time.time()
     async with state.transaction() as tx:
         await tx.executemany(_INSERT, rows)
         await store_events(tx, events)
+        for request_id, task_id in create_outcomes(usage):
+            if task_id is not None:
+                await assign_hold(tx, request_id, task_id, now)
+            else:
+                await release_hold(tx, request_id, now)
     await suspend_abusers(state, usage, state.suspend_after_rate_limited)
+
+
+def create_outcomes(usage: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    """(request id, task id or None) of each create, as its record says: the durable copy of
+    what the edge did with the create's hold (assigned it to the task the upstream made, or
+    released it), in case the edge could not tell the ledger itself. The edge writes the record
+    once the create's outcome is final, so a record without a task is a create not accepted."""
+    outcomes: list[tuple[str, str | None]] = []
+    for record in usage:
+        request_id, task_id = record.get("request_id"), record.get("task_id")
+        if record.get("route") != CREATE.template or not isinstance(request_id, str):
+            continue
+        accepted = record.get("status") == 200 and isinstance(task_id, str)
+        outcomes.append((request_id, task_id if accepted else None))
+    return outcomes
 
 
 def request_json(row: Any) -> dict[str, Any]:

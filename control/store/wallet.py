@@ -48,6 +48,37 @@ def period_start(now: float, period: str) -> float:
     return start.timestamp()
 
 
+async def assign_hold(tx: Any, request_id: str, task_id: str, now: float) -> None:
+    """Gives the hold of create `request_id` to the task the upstream made of it, in `tx`; the
+    task record is made then, owned by the hold's org. Idempotent: the edge's call and the
+    create's usage record (control/api/usage.py) may both do it, in either order."""
+    # A hold released meanwhile (recover() after a restart, while this create was still in
+    # flight, or its assignment waiting in an edge's spool) is taken again: the task exists
+    # upstream and will cost what it costs.
+    await tx.execute(
+        "UPDATE reservations SET task_id=?, status='held', settled_at=NULL "
+        "WHERE id=? AND task_id IS NULL AND status IN ('held', 'released')",
+        (task_id, request_id),
+    )
+    await tx.execute(
+        "INSERT OR IGNORE INTO tasks (id, org_id, key_id, model, service_tier, status, "
+        "reserved, callback_webhook, unit_price, created_at, updated_at) "
+        "SELECT ?, org_id, key_id, model, tier, 'queued', amount, callback_webhook, "
+        "unit_price, ?, ? FROM reservations WHERE id=? AND task_id=?",
+        (task_id, now, now, request_id, task_id),
+    )
+
+
+async def release_hold(tx: Any, request_id: str, now: float) -> None:
+    """Gives back the hold of create `request_id`, which the upstream did not accept, in `tx`
+    (a hold already given to a task stays). Idempotent, like assign_hold."""
+    await tx.execute(
+        "UPDATE reservations SET status='released', settled_at=? "
+        "WHERE id=? AND status='held' AND task_id IS NULL",
+        (now, request_id),
+    )
+
+
 class SqliteWallet:
     def __init__(self, state: ControlState, clock: Callable[[], float] = time.time) -> None:
         self.state = state
@@ -186,31 +217,13 @@ class SqliteWallet:
 
     async def assign(self, request_id: str, task_id: str) -> None:
         """The upstream accepted the create: the task, and its hold, belong to the org."""
-        now = self.clock()
         async with self.state.transaction() as tx:
-            # A hold released meanwhile (recover() after a restart, while this create was still
-            # in flight) is taken again: the task exists upstream and will cost what it costs.
-            await tx.execute(
-                "UPDATE reservations SET task_id=?, status='held', settled_at=NULL "
-                "WHERE id=? AND task_id IS NULL AND status IN ('held', 'released')",
-                (task_id, request_id),
-            )
-            await tx.execute(
-                "INSERT OR IGNORE INTO tasks (id, org_id, key_id, model, service_tier, status, "
-                "reserved, callback_webhook, unit_price, created_at, updated_at) "
-                "SELECT ?, org_id, key_id, model, tier, 'queued', amount, callback_webhook, "
-                "unit_price, ?, ? FROM reservations WHERE id=?",
-                (task_id, now, now, request_id),
-            )
+            await assign_hold(tx, request_id, task_id, self.clock())
 
     async def release(self, request_id: str) -> None:
         """The create failed: nothing was started, the hold goes."""
         async with self.state.transaction() as tx:
-            await tx.execute(
-                "UPDATE reservations SET status='released', settled_at=? "
-                "WHERE id=? AND status='held' AND task_id IS NULL",
-                (self.clock(), request_id),
-            )
+            await release_hold(tx, request_id, self.clock())
 
     async def settle(self, task_id: str, status: str, completion_tokens: int | None) -> int | None:
         """The task ended: charge a success, release the rest. Exactly once per task: returns
@@ -283,7 +296,9 @@ class SqliteWallet:
 
     async def recover(self) -> int:
         """At start: holds whose create never answered (the process died between reserving and
-        relaying, or before learning the task id) are released. Returns how many."""
+        relaying, or before learning the task id) are released. Returns how many. A hold whose
+        task the upstream did accept is taken again when that create's usage record arrives
+        (assign_hold): an edge apart may still hold it in its spool."""
         async with self.state.transaction() as tx:
             cursor = await tx.execute(
                 "UPDATE reservations SET status='released', settled_at=? "

@@ -128,6 +128,8 @@ class Simulator:
 class Gateway:
     """`run_proxy.py` on free loopback ports with its own data directory."""
 
+    entry: tuple[str, ...] = ("run_proxy.py",)  # what the interpreter runs
+
     def __init__(
         self,
         data_dir: Path,
@@ -148,7 +150,7 @@ class Gateway:
         self.process = Process(
             [
                 sys.executable,
-                "run_proxy.py",
+                *self.entry,
                 "--listen",
                 "127.0.0.1:0",
                 "--control-listen",
@@ -334,29 +336,38 @@ class Cluster:
         self.tmp_path, self.simulator, self.prefix = tmp_path, simulator, prefix
         self.env = env or {}  # for the control plane and every edge
         self.token = "nat_test_" + secrets.token_urlsafe(16)
-        self.control = Process(
+        self.control = self._start_control("127.0.0.1:0")
+        self.control_url = address(self.control, "control")
+        self.admin = httpx.Client(
+            base_url=self.control_url, headers={"Authorization": f"Bearer {self.token}"}
+        )
+        self.edges: list[Process] = []
+
+    def _start_control(self, listen: str) -> Process:
+        return Process(
             [
                 sys.executable,
                 "run_proxy.py",
                 "--role",
                 "control",
                 "--control-listen",
-                "127.0.0.1:0",
+                listen,
                 "--data-dir",
-                str(tmp_path / "control"),
+                str(self.tmp_path / "control"),
             ],
             env={
                 "NEXTAPI_ADMIN_TOKEN": self.token,
-                "NEXTAPI_UPSTREAM_KEY": simulator.api_key,
-                "NEXTAPI_UPSTREAM": simulator.url,
+                "NEXTAPI_UPSTREAM_KEY": self.simulator.api_key,
+                "NEXTAPI_UPSTREAM": self.simulator.url,
                 **self.env,
             },
         )
-        self.control_url = address(self.control, "control")
-        self.admin = httpx.Client(
-            base_url=self.control_url, headers={"Authorization": f"Bearer {self.token}"}
-        )
-        self.edges: list[Process] = []
+
+    def restart_control(self) -> None:
+        """The control plane again, on the same port with the same data (stop it first)."""
+        listen = self.control_url.removeprefix("http://")
+        self.control = self._start_control(listen)
+        assert address(self.control, "control") == self.control_url
 
     def edge(self, redis_url: str = "", failure: str = "local") -> str:
         n = len(self.edges)

@@ -876,3 +876,66 @@ def test_assign_after_recover_takes_the_hold_again(run: Runner) -> None:
         assert await env.wallet.balance(ORG) == {"available": 9_000_000, "reserved": 1_000_000}
 
     run(body)
+
+
+def test_a_creates_usage_record_assigns_or_releases_its_hold(run: Runner) -> None:
+    """The edge could not tell the ledger (the control plane was away): the create's usage
+    record does it on arrival. Accepted (200 with a task): the hold goes to the task, which is
+    the org's, even after recover() released it; refused: the hold goes; a record of a hold
+    already assigned, or of a create that held nothing, changes nothing."""
+    from control.api.usage import store_usage
+    from proxy.seedance.routes import CREATE
+
+    def create_record(request_id: str, status: int, task_id: str | None) -> dict[str, Any]:
+        return {
+            "request_id": request_id,
+            "ts": env_now[0],
+            "org_id": ORG,
+            "key_id": KEY,
+            "method": "POST",
+            "route": CREATE.template,
+            "status": status,
+            "latency_ms": 5.0,
+            "upstream_latency_ms": 4.0,
+            "bytes_in": 10,
+            "bytes_out": 10,
+            "credits": 1_000_000,
+            "model": MODEL,
+            "task_id": task_id,
+        }
+
+    env_now = [T0]
+
+    async def body(env: Env) -> None:
+        await env.wallet.grant(ORG, 10_000_000, "top-up", "admin")
+        for request_id in ("req-ok", "req-late", "req-fast"):
+            assert await env.reserve(request_id, 1_000_000) is None
+        await env.wallet.assign("req-fast", "cgt-fast")  # the edge's own call got through
+        env.clock.now += HOLD_SECONDS + 1
+        assert await env.wallet.recover() == 2  # req-ok and req-late, not yet assigned
+        assert await env.reserve("req-refused", 1_000_000) is None  # fresh: not recovered
+        env_now[0] = env.clock.now
+        records = [
+            create_record("req-ok", 200, "cgt-ok"),
+            create_record("req-late", 200, "cgt-late"),
+            create_record("req-refused", 503, None),
+            create_record("req-fast", 200, "cgt-fast"),
+            create_record("req-never-held", 402, None),
+        ]
+        await store_usage(env.state, records)
+        await store_usage(env.state, records)  # a replayed batch: nothing more
+        owners = {t: await env.wallet.owner(t) for t in ("cgt-ok", "cgt-late", "cgt-fast")}
+        assert owners == dict.fromkeys(("cgt-ok", "cgt-late", "cgt-fast"), ORG)
+        assert sorted(await env.wallet.unsettled_tasks()) == ["cgt-fast", "cgt-late", "cgt-ok"]
+        assert await env.wallet.balance(ORG) == {"available": 7_000_000, "reserved": 3_000_000}
+        statuses = await env.rows("SELECT id, status FROM reservations ORDER BY id")
+        assert {row["id"]: row["status"] for row in statuses} == {
+            "req-fast": "held",
+            "req-late": "held",
+            "req-ok": "held",
+            "req-refused": "released",
+        }
+        assert await env.wallet.settle("cgt-ok", "succeeded", 800_000) == 800_000
+        assert await env.wallet.settle("cgt-ok", "succeeded", 800_000) is None  # once
+
+    run(body)
