@@ -10,7 +10,8 @@ arguments are built once per event, and `update` is skipped when no addon handle
 
 Semantics kept: addons run in chain order, children after their parent; an exception in one
 addon is logged (as mitmproxy's `safecall` does) and the next addon still runs; `AddonHalt`
-stops the event.
+stops the event. On the request path no exception gets this far: the chain's hooks are guarded
+(addons/failclosed.py), so that the edge fails closed under mitmproxy's own manager too.
 """
 
 from __future__ import annotations
