@@ -16,12 +16,12 @@ import logging
 
 from mitmproxy import ctx, exceptions, http
 
-from addons.ratelimit import parse_limits, rate_limited, settle_pending
+from addons.ratelimit import parse_limits, refuse_limited, settle_pending
 from addons.respond import context, refuse
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.errors import EdgeError, counters_unavailable
 from proxy.limits.concurrency import Refusal, SlotLimit
-from proxy.limits.limiter import PER_MINUTE, Window
+from proxy.limits.limiter import PER_MINUTE, Window, own_scope
 from proxy.limits.resilient import CountersUnavailable
 from proxy.seedance.routes import TASKS_PATH
 from proxy.services import EdgeServices
@@ -122,11 +122,12 @@ class Quota:
         if flow.response:
             return  # the key's or org's windows refused it (or the counters are unavailable)
         if decision is not None and not decision.allowed:
-            refuse(flow, rate_limited(decision))
+            refuse_limited(flow, decision)  # the model's cap: shared
             return
         slots = self._slot_limits(rctx, model)
         refusal = await self.services.counters.acquire(rctx.request_id, slots, ttl=CREATE_TTL)
         if refusal is not None:
+            rctx.limited_by = own_scope(refusal.counter)
             refuse(flow, quota_exceeded(refusal))
             return
         rctx.holds_slots = True

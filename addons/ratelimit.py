@@ -21,7 +21,14 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
 from proxy.errors import EdgeError, counters_unavailable
-from proxy.limits.limiter import PER_DAY, PER_MINUTE, Decision, Window, windows_for
+from proxy.limits.limiter import (
+    PER_DAY,
+    PER_MINUTE,
+    Decision,
+    Window,
+    own_scope,
+    windows_for,
+)
 from proxy.limits.resilient import CountersUnavailable
 from proxy.services import EdgeServices
 
@@ -56,6 +63,13 @@ def rate_limited(decision: Decision) -> EdgeError:
         f"Rate limit of the {scope} reached: {window.limit} requests per {per}.",
         headers=decision.headers(),
     )
+
+
+def refuse_limited(flow: http.HTTPFlow, decision: Decision) -> None:
+    """Answers 429 for the window that refused, noting whether it was the customer's own."""
+    assert decision.window is not None
+    context(flow).limited_by = own_scope(decision.window.counter)
+    refuse(flow, rate_limited(decision))
 
 
 class RateLimit:
@@ -97,7 +111,7 @@ class RateLimit:
             return
         flow.metadata[DECISION_KEY] = decision
         if not decision.allowed:
-            refuse(flow, rate_limited(decision))
+            refuse_limited(flow, decision)
 
     def _capped(self) -> bool:
         # Set by Quota's options: without Quota in the chain nothing is left pending.
@@ -127,5 +141,5 @@ async def settle_pending(
     if pending is not None:
         flow.metadata[DECISION_KEY] = decision
         if not decision.allowed:
-            refuse(flow, rate_limited(decision))
+            refuse_limited(flow, decision)
     return then_decision

@@ -45,6 +45,9 @@ class RequestContext:
     # Where an addon deliberately sent the request instead of answering it itself (the
     # loopback video origin, proxy/videos/origin.py): the only destination FailClosed lets pass.
     forwarded_to: tuple[str, int] | None = None
+    # Which of the customer's own limits refused it ("key" or "org"): the abuse signal. A
+    # refusal by a cap that other customers fill, or the upstream's own 429, leaves it None.
+    limited_by: str | None = None
     recorded: bool = False
 
     @property

@@ -253,6 +253,7 @@ class RequestRecord(Struct):
     credits: int
     model: str | None
     task_id: str | None
+    limited_by: str | None  # `key` or `org`: the customer's own limit refused it (429)
 
 
 class AuditEntry(Struct):

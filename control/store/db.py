@@ -289,6 +289,12 @@ MIGRATIONS: list[str] = [
     DROP INDEX tasks_org;
     CREATE INDEX tasks_org ON tasks(org_id, created_at DESC, id DESC);
     """,
+    # Which of the customer's own limits refused a request (`key` or `org`; NULL for every
+    # other answer, a 429 of the upstream's or of a cap other customers fill included): the
+    # abuse rule counts only these.
+    """
+    ALTER TABLE usage ADD COLUMN limited_by TEXT;
+    """,
 ]
 
 

@@ -138,6 +138,16 @@ def tighter(best: Decision | None, candidate: Decision) -> Decision:
     return best
 
 
+OWN_SCOPES = ("key", "org")  # the customer's own limits: the rest (a model, the account) are shared
+
+
+def own_scope(counter: str) -> str | None:
+    """`key` or `org` for a counter of the customer's own limits (`key:<id>`, `org:<id>`); None
+    for a cap that all customers share, which no single customer can be blamed for filling."""
+    scope = counter.split(":", 1)[0]
+    return scope if scope in OWN_SCOPES else None
+
+
 def windows_for(
     key_id: str,
     org_id: str,

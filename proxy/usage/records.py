@@ -24,6 +24,9 @@ FIELDS = (
     "credits",
     "model",
     "task_id",
+    # `key` or `org` when the customer's own rate limit or concurrency refused the request (a
+    # 429 the customer caused); None otherwise. Part of the response code, not of the request.
+    "limited_by",
 )
 
 
@@ -45,6 +48,7 @@ def build_record(
         "credits": ctx.credits,
         "model": ctx.model,
         "task_id": ctx.task_id,
+        "limited_by": ctx.limited_by,
     }
 
 
@@ -67,6 +71,7 @@ _SHAPE: dict[str, tuple[type, ...]] = {
     "credits": (int,),
     "model": _OPTIONAL_TEXT,
     "task_id": _OPTIONAL_TEXT,
+    "limited_by": _OPTIONAL_TEXT,  # missing in an older edge's records: None
 }
 MAX_INT = 2**63 - 1  # what SQLite stores
 

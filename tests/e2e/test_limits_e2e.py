@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -198,10 +199,76 @@ def test_key_hammering_its_limit_is_suspended_and_audited(simulator: Simulator, 
         suspension = next(e for e in audit if e["action"] == "key.suspend")
         assert suspension["actor"] == "system:abuse" and suspension["target"] == created["id"]
         assert suspension["detail"]["refused"] >= 5
+        # What counted: refusals by the key's own limit, as their records say.
+        limited = [r for r in gw.requests_log(org["id"]) if r["status"] == 429]
+        assert len(limited) >= 5 and {r["limited_by"] for r in limited} == {"key"}
 
         # An admin lifts it; that is audited too, and the key works again at once.
         lifted = gw.admin.patch(f"/v1/keys/{created['id']}", json={"status": "active"})
         assert lifted.status_code == 200
         assert gw.admin.get("/v1/audit").json()["items"][0]["action"] == "key.unsuspend"
     finally:
+        gw.stop()
+
+
+def test_429s_the_customer_did_not_cause_never_suspend_its_key(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """The abuse rule counts only refusals by the key's and org's own limits. A full upstream
+    queue (its 429s relayed), a model's cap and the account's concurrency cap are filled by
+    everyone: well past the suspension threshold of them, the key stays active."""
+    capped_model = "seedance-1-0-pro-fast-251015"
+    gw = Gateway(
+        tmp_path / "gw",
+        simulator.url,
+        simulator.api_key,
+        env={
+            "NEXTAPI_SUSPEND_AFTER_RATE_LIMITED": "5",
+            "NEXTAPI_UPSTREAM_CONCURRENT_TASKS": "1",
+            "NEXTAPI_MODEL_LIMITS": json.dumps({capped_model: {"requests_per_minute": 1}}),
+        },
+    )
+    try:
+        org, other = gw.create_org(), gw.create_org()
+        created = gw.create_key(org["id"])
+        other_key = gw.create_key(other["id"])["key"]
+        refused: dict[str, str] = {}  # request id -> what refused it
+        with client(gw, created["key"]) as c:
+            # 1. The upstream's queue is full: it answers 429 itself, and the edge relays it.
+            simulator.configure(max_queued=0)
+            for _ in range(8):
+                answer = c.post(TASKS, json=TEXT_CREATE)
+                assert (
+                    answer.status_code == 429 and answer.json()["error"]["code"] == "QuotaExceeded"
+                )
+                refused[answer.headers["x-request-id"]] = "upstream"
+            simulator.configure(max_queued=120)
+            # 2. The account's one upstream slot, taken by another org's task.
+            with client(gw, other_key) as o:
+                assert o.post(TASKS, json=TEXT_CREATE).status_code == 200
+            for _ in range(8):
+                answer = c.post(TASKS, json=TEXT_CREATE)
+                assert_rate_limited(answer, "QuotaExceeded")
+                refused[answer.headers["x-request-id"]] = "account"
+            # 3. A model's cap, counted for every customer (its first create, admitted by the
+            # cap, meets the full account instead).
+            for _ in range(8):
+                answer = c.post(TASKS, json={**TEXT_CREATE, "model": capped_model})
+                assert answer.status_code == 429, answer.text
+                code = answer.json()["error"]["code"]
+                cause = "model" if code == "RateLimitExceeded" else "account"
+                refused[answer.headers["x-request-id"]] = cause
+        for cause in ("upstream", "model", "account"):
+            assert sum(c == cause for c in refused.values()) >= 6, refused
+        # Every refusal reached the control plane (the rule has seen them all) ...
+        assert gw.wait_for_request_ids(org["id"], set(refused)) == set(refused)
+        records = {r["id"]: r for r in gw.requests_log(org["id"])}
+        assert {records[i]["status"] for i in refused} == {429}
+        assert all(records[i]["limited_by"] is None for i in refused)
+        # ... and the key is active, with no suspension in the audit log.
+        assert gw.admin.get(f"/v1/keys/{created['id']}").json()["status"] == "active"
+        audit = gw.admin.get("/v1/audit", params={"limit": 200}).json()["items"]
+        assert not [e for e in audit if e["action"] == "key.suspend"]
+    finally:
+        simulator.configure(max_queued=120)
         gw.stop()

@@ -46,6 +46,7 @@ def record(request_id: str, ts: float, org_id: str | None, **extra: Any) -> dict
         "credits": 1_500_000,
         "model": "seedance-1-0-pro",
         "task_id": "cgt-1",
+        "limited_by": None,
     }
     assert set(base) == set(FIELDS)
     return base | extra

@@ -74,6 +74,7 @@ def usage_row(org_id: str, key_id: str, n: int, tag: str) -> dict[str, Any]:
         "credits": n % 3,
         "model": "seedance-1-0-pro",
         "task_id": f"cgt-{tag}-{n}",
+        "limited_by": None,
     }
 
 

@@ -902,6 +902,7 @@ def test_a_creates_usage_record_assigns_or_releases_its_hold(run: Runner) -> Non
             "credits": 1_000_000,
             "model": MODEL,
             "task_id": task_id,
+            "limited_by": None,
         }
 
     env_now = [T0]

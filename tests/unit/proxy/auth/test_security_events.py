@@ -276,6 +276,7 @@ def usage_record(request_id: str, ts: float = NOW, org_id: str | None = None) ->
         "credits": 0,
         "model": None,
         "task_id": None,
+        "limited_by": None,
     }
 
 

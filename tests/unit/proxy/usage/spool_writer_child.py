@@ -36,6 +36,7 @@ def record(request_id: str) -> dict[str, Any]:
         "credits": 3,
         "model": "seedance-1-0-pro",
         "task_id": None,
+        "limited_by": None,
     }
 
 

@@ -41,6 +41,7 @@ def rec(request_id: str, **extra: Any) -> dict[str, Any]:
         "credits": 5,
         "model": "seedance-1-0-pro",
         "task_id": None,
+        "limited_by": None,
     }
     record.update(extra)
     return record
