@@ -29,6 +29,7 @@ from control.api import (
     webhooks,
 )
 from control.api.openapi import document
+from control.api.throttle import FailureThrottle
 from control.http import ApiError, by_path, error_response
 from control.jobs.cancel import UpstreamCanceller
 from control.jobs.delivery import Deliverer
@@ -38,7 +39,7 @@ from control.store.outbox import Outbox
 from control.store.state import ControlState
 from control.store.wallet import SqliteWallet
 from control.ui import routes as ui
-from control.ui.sessions import LoginThrottle
+from control.ui.sessions import LOGIN_FAILURES, LOGIN_WINDOW_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def create_app(
         },
     )
     app.state.control = state
-    app.state.ui_throttle = LoginThrottle()
+    app.state.ui_throttle = FailureThrottle(LOGIN_FAILURES, LOGIN_WINDOW_SECONDS)
     app.state.wallet = wallet or SqliteWallet(state)
     # The webhook worker: started by the process that runs the control plane (proxy/runtime.py).
     app.state.deliverer = deliverer or Deliverer(state)

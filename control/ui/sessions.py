@@ -7,8 +7,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import time
-from collections import deque
 from dataclasses import dataclass
 
 from control.store import db as dbm
@@ -90,31 +88,3 @@ async def end(state: ControlState, session: Session) -> None:
     async with state.transaction() as tx:
         await tx.execute("DELETE FROM ui_sessions WHERE id_hash=?", (session.id_hash,))
         await state.audit(tx, session.admin.token_id, "ui.logout", session.admin.token_id)
-
-
-class LoginThrottle:
-    """Failed logins per client address within a sliding window (in memory: a restart forgets,
-    which costs an attacker nothing worth having against a 256-bit token)."""
-
-    def __init__(
-        self, failures: int = LOGIN_FAILURES, window: float = LOGIN_WINDOW_SECONDS
-    ) -> None:
-        self.failures = failures
-        self.window = window
-        self._seen: dict[str, deque[float]] = {}
-
-    def _recent(self, address: str) -> deque[float]:
-        seen = self._seen.setdefault(address, deque())
-        cutoff = time.monotonic() - self.window
-        while seen and seen[0] < cutoff:
-            seen.popleft()
-        if not seen:
-            del self._seen[address]
-            return deque()
-        return seen
-
-    def blocked(self, address: str) -> bool:
-        return len(self._recent(address)) >= self.failures
-
-    def failed(self, address: str) -> None:
-        self._seen.setdefault(address, deque()).append(time.monotonic())

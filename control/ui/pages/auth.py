@@ -7,6 +7,7 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from control.api.throttle import FailureThrottle
 from control.http import ApiError
 from control.store.adminauth import Admin
 from control.ui import sessions, web
@@ -36,7 +37,7 @@ def _login_form(request: Request, error: str | None, status_code: int = 200) -> 
 
 async def login(request: Request) -> Response:
     state = request.app.state.control
-    throttle: sessions.LoginThrottle = request.app.state.ui_throttle
+    throttle: FailureThrottle = request.app.state.ui_throttle
     form = await web.posted(request)
     presented = form.get("csrf_token")
     expected = request.cookies.get(web.login_cookie_name(request))
