@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Callable
 
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from control.api import (
     walletapi,
     webhooks,
 )
+from control.api.access import ADMIN_FAILURES_PER_MINUTE
 from control.api.openapi import document
 from control.api.throttle import FailureThrottle
 from control.http import ApiError, by_path, error_response
@@ -153,7 +155,10 @@ def create_app(
         },
     )
     app.state.control = state
+    # Signs the login form's token (a restart only makes an open login form stale).
+    app.state.ui_secret = secrets.token_bytes(32)
     app.state.ui_throttle = FailureThrottle(LOGIN_FAILURES, LOGIN_WINDOW_SECONDS)
+    app.state.admin_throttle = FailureThrottle(ADMIN_FAILURES_PER_MINUTE, 60.0)
     app.state.wallet = wallet or SqliteWallet(state)
     # The webhook worker: started by the process that runs the control plane (proxy/runtime.py).
     app.state.deliverer = deliverer or Deliverer(state)

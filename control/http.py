@@ -17,11 +17,14 @@ LATEST = 253402300799.0  # 9999-12-31T23:59:59Z
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
 
 def bad_request(message: str) -> ApiError:
@@ -38,7 +41,9 @@ def conflict(message: str) -> ApiError:
 
 def error_response(error: ApiError) -> JSONResponse:
     return JSONResponse(
-        {"error": {"code": error.code, "message": error.message}}, status_code=error.status
+        {"error": {"code": error.code, "message": error.message}},
+        status_code=error.status,
+        headers=error.headers or None,
     )
 
 
@@ -80,12 +85,19 @@ def encode_cursor(*parts: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
 
 
+# A cursor holds a few ids and times: anything longer was not made by encode_cursor, and a long
+# one could nest lists deep enough to exhaust the JSON parser's recursion.
+MAX_CURSOR_CHARS = 1024
+
+
 def decode_cursor(cursor: str, *shape: type) -> list[Any]:
     """The parts of a cursor made by `encode_cursor`, checked against the expected types."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise bad_request("`cursor` is not valid.")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         parts = json.loads(base64.urlsafe_b64decode(padded))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise bad_request("`cursor` is not valid.") from None
     if (
         not isinstance(parts, list)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from control.api.throttle import FailureThrottle
 from control.http import ApiError
 from control.store.adminauth import Admin
 
@@ -28,8 +29,26 @@ async def edge_for(request: Request) -> Admin:
 SESSION_ADMIN = "nextapi.session_admin"
 
 
+# Wrong admin tokens per client address a minute before it gets 429 without a verification.
+ADMIN_FAILURES_PER_MINUTE = 30
+
+
 async def _authenticate(request: Request) -> Admin:
     if (admin := request.scope.get(SESSION_ADMIN)) is not None:
         return admin
     authorization = request.headers.get("authorization")
-    return await request.app.state.control.admin.authenticate(authorization)
+    throttle: FailureThrottle = request.app.state.admin_throttle
+    address = request.client.host if request.client else "unknown"
+    if authorization and throttle.blocked(address):
+        raise ApiError(
+            429,
+            "TooManyRequests",
+            "Too many failed admin authentications from this address: try again later.",
+            headers={"Retry-After": "60"},
+        )
+    try:
+        return await request.app.state.control.admin.authenticate(authorization)
+    except ApiError as exc:
+        if exc.status == 401 and authorization:
+            throttle.failed(address)
+        raise

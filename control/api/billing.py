@@ -21,7 +21,7 @@ from control.http import (
 )
 from control.store import db as dbm
 from control.store.state import ControlState
-from control.store.wallet import SqliteWallet
+from control.store.wallet import MAX_BALANCE, BalanceCeiling, SqliteWallet
 
 MAX_GRANT = 2**53  # micro-credits, as for limits: exact in JSON and msgpack
 
@@ -46,7 +46,13 @@ async def grant_credits(request: Request) -> JSONResponse:
     org = await load_org(state, org_id)
     if org["status"] == "closed":
         raise conflict("The org is closed.")
-    entry = await wallet_of(request).grant(org_id, amount, reason, admin.token_id)
+    try:
+        entry = await wallet_of(request).grant(org_id, amount, reason, admin.token_id)
+    except BalanceCeiling as exc:
+        message = (
+            f"The balance may hold at most {MAX_BALANCE} micro-credits: at most {exc.room} more."
+        )
+        raise ApiError(400, "InvalidParameter", message) from None
     balance = await wallet_of(request).balance(org_id)
     return JSONResponse({"id": entry, "amount": amount, "balance": balance}, status_code=201)
 

@@ -68,7 +68,7 @@ def _q(name: str, schema: dict[str, Any], description: str = "") -> Param:
 
 TIME = {"type": "string", "format": "date-time"}
 LIMIT = _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size (100).")
-CURSOR = _q("cursor", {"type": "string"}, "`next_cursor` of the previous page.")
+CURSOR = _q("cursor", {"type": "string", "maxLength": 1024}, "`next_cursor` of the previous page.")
 FORMAT = _q("format", {"enum": ["json", "csv"]}, "`csv`: the whole list as CSV.")
 FROM = _q("from", TIME, "Inclusive, RFC 3339.")
 TO = _q("to", TIME, "Exclusive, RFC 3339.")
@@ -195,7 +195,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         s.OrgPage,
         query=(
             *PAGE,
-            _q("q", {"type": "string"}, "Only orgs whose name or id contains this."),
+            _q(
+                "q",
+                {"type": "string", "maxLength": 200},
+                "Only orgs whose name or id contains this.",
+            ),
             FORMAT,
         ),
         csv=True,

@@ -113,12 +113,18 @@ ORG_COLUMNS = [
 ]
 
 
+MAX_SEARCH_CHARS = 200
+
+
 async def list_orgs(request: Request) -> Response:
     """Orgs, oldest first, paged; `q` searches names and ids (CSV: every page)."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     csv = csvout.wants_csv(request)
     search = request.query_params.get("q", "").strip()
+    if len(search) > MAX_SEARCH_CHARS:
+        # SQLite refuses a LIKE pattern past 50,000 bytes; no name or id is anywhere near this.
+        raise bad_request(f"`q` must be at most {MAX_SEARCH_CHARS} characters.")
     where, args = "1", []
     if search:
         # LIKE's wildcards in the search are matched literally.

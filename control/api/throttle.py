@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from collections import deque
 
+MAX_ADDRESSES = 100_000  # addresses remembered at once: a spread-out flood cannot grow it past
+
 
 class FailureThrottle:
     """Failures per client address within a sliding window (in memory: a restart forgets, which
@@ -30,4 +32,11 @@ class FailureThrottle:
         return len(self._recent(address)) >= self.failures
 
     def failed(self, address: str) -> None:
-        self._seen.setdefault(address, deque()).append(time.monotonic())
+        seen = self._seen.get(address)
+        if seen is None:
+            if len(self._seen) >= MAX_ADDRESSES:
+                del self._seen[next(iter(self._seen))]  # the longest remembered
+            seen = self._seen[address] = deque()
+        seen.append(time.monotonic())
+        while len(seen) > self.failures:  # the newest `failures` decide whether it is blocked
+            seen.popleft()

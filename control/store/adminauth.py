@@ -21,6 +21,10 @@ from proxy.auth import keys
 # admin: everything; read: GET calls only; edge: only what an edge apart needs (/v1/edge/...)
 SCOPES = ("admin", "read", "edge")
 CACHE_SECONDS = 300.0
+# A wrong token presented again within this is refused without a verification (each costs an
+# Argon2id run per active token); a token made meanwhile empties the cache (forget()).
+WRONG_CACHE_SECONDS = 10.0
+WRONG_CACHED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class AdminAuth:
     def __init__(self, database: aiosqlite.Connection) -> None:
         self._db = database
         self._cache: dict[str, tuple[Admin, float]] = {}
+        self._wrong: dict[str, float] = {}  # fingerprint -> until when it is known wrong
         # token id -> when it was last presented (wall clock), kept in memory so that a read
         # costs no write; written to `admin_tokens.last_used_at` by `flush_last_used`.
         self.last_used: dict[str, float] = {}
@@ -62,6 +67,7 @@ class AdminAuth:
     def forget(self) -> None:
         """After any change to tokens: the next call verifies again."""
         self._cache.clear()
+        self._wrong.clear()
 
     async def bootstrap(self, token: str | None) -> None:
         """Store the environment's token (hashed) unless already stored; retire older env tokens."""
@@ -102,6 +108,8 @@ class AdminAuth:
         if cached is not None and cached[1] > time.monotonic():
             self.last_used[cached[0].token_id] = time.time()
             return cached[0]
+        if self._wrong.get(fingerprint, 0.0) > time.monotonic():
+            raise ApiError(401, "AuthenticationError", "The admin token is not valid.")
         rows = await dbm.fetch_all(
             self._db, "SELECT id, token_hash, scopes FROM admin_tokens WHERE revoked_at IS NULL"
         )
@@ -111,4 +119,7 @@ class AdminAuth:
                 self._cache[fingerprint] = (admin, time.monotonic() + CACHE_SECONDS)
                 self.last_used[admin.token_id] = time.time()
                 return admin
+        if len(self._wrong) >= WRONG_CACHED:
+            self._wrong.clear()
+        self._wrong[fingerprint] = time.monotonic() + WRONG_CACHE_SECONDS
         raise ApiError(401, "AuthenticationError", "The admin token is not valid.")

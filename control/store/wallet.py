@@ -39,6 +39,19 @@ ENDED = frozenset({"succeeded", "failed", "cancelled", "expired"})
 HOLD_SECONDS = 300.0  # a hold whose create never answered is released after this (crash recovery)
 
 
+# The most an org's ledger may hold, in micro-credits: exact in JSON numbers and msgpack, and far
+# below where SQLite's integer sums would turn into floats (2**63).
+MAX_BALANCE = 2**53
+
+
+class BalanceCeiling(ValueError):
+    """A grant would take the org's ledger total past MAX_BALANCE."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__(f"the org's balance may hold at most {MAX_BALANCE} micro-credits")
+        self.room = max(0, room)  # what could still be granted
+
+
 def period_start(now: float, period: str) -> float:
     moment = datetime.fromtimestamp(now, UTC)
     if period == "day":
@@ -105,7 +118,12 @@ class SqliteWallet:
         return int(row["total"]), int(row["held"])
 
     async def grant(self, org_id: str, amount: int, reason: str, actor: str) -> int:
+        """Adds `amount` to the org's ledger; refused (BalanceCeiling) if its total would pass
+        MAX_BALANCE."""
         async with self.state.transaction() as tx:
+            total, _ = await self._funds(tx, org_id)
+            if total + amount > MAX_BALANCE:
+                raise BalanceCeiling(MAX_BALANCE - total)
             cursor = await tx.execute(
                 "INSERT INTO ledger (org_id, kind, amount, reason, actor, created_at) "
                 "VALUES (?, 'grant', ?, ?, ?, ?)",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 
 from starlette.requests import Request
@@ -16,6 +19,21 @@ from control.ui.web import render, to_login
 GENERIC_LOGIN_ERROR = "Sign-in failed."
 
 
+def _login_mac(request: Request, nonce: str) -> str:
+    secret: bytes = request.app.state.ui_secret
+    digest = hmac.new(secret, b"nextapi-login:" + nonce.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def sign_login_token(request: Request, nonce: str) -> str:
+    return f"{nonce}.{_login_mac(request, nonce)}"
+
+
+def login_token_signed(request: Request, token: str) -> bool:
+    nonce, _, mac = token.rpartition(".")
+    return bool(nonce) and hmac.compare_digest(mac, _login_mac(request, nonce))
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -28,8 +46,9 @@ async def login_page(request: Request) -> Response:
 
 def _login_form(request: Request, error: str | None, status_code: int = 200) -> Response:
     # Double-submit: the form's token must equal this cookie's (SameSite=Strict), so another
-    # site cannot post a login of its own choosing.
-    token = secrets.token_urlsafe(32)
+    # site cannot post a login of its own choosing; and it must be one this server signed, so
+    # a cookie planted by someone else (a sibling subdomain, a plain-HTTP hop) is no use either.
+    token = sign_login_token(request, secrets.token_urlsafe(24))
     response = render(request, "login.html", None, status_code, error=error, csrf_token=token)
     web.set_cookie(request, response, web.login_cookie_name(request), token, "/ui/login")
     return response
@@ -42,6 +61,8 @@ async def login(request: Request) -> Response:
     presented = form.get("csrf_token")
     expected = request.cookies.get(web.login_cookie_name(request))
     if not expected or not presented or not secrets.compare_digest(presented, expected):
+        return await forbidden(request)
+    if not login_token_signed(request, presented):
         return await forbidden(request)
     address = _client(request)
     token = form.get("token")
