@@ -48,16 +48,27 @@ class Auth:
             "nextapi_wrong_secrets_per_key",
             int,
             10,
-            "Wrong secrets per minute for one key id before it gets 429.",
+            "Wrong secrets per minute for one key id from one address before it gets 429.",
+        )
+        loader.add_option(
+            "nextapi_wrong_secrets_per_key_ceiling",
+            int,
+            100,
+            "Wrong secrets per minute for one key id from all addresses, past which each "
+            "address that guessed wrong for it gets 429 (the owner's address is still verified).",
         )
 
     def configure(self, updated: set[str]) -> None:
-        options = ("nextapi_auth_failures_per_ip", "nextapi_wrong_secrets_per_key")
+        options = (
+            "nextapi_auth_failures_per_ip",
+            "nextapi_wrong_secrets_per_key",
+            "nextapi_wrong_secrets_per_key_ceiling",
+        )
         if updated & set(options):
-            per_ip, per_key = (getattr(ctx.options, name) for name in options)
-            if per_ip <= 0 or per_key <= 0:
+            limits = [getattr(ctx.options, name) for name in options]
+            if any(limit <= 0 for limit in limits):
                 raise exceptions.OptionsError("failed-auth limits must be positive")
-            self.services.gatekeeper.limits = ThrottleLimits(per_ip, per_key)
+            self.services.gatekeeper.limits = ThrottleLimits(*limits)
 
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response:

@@ -111,6 +111,7 @@ def build_master(
         nextapi_public_url=settings.public_url,
         nextapi_auth_failures_per_ip=settings.auth_failures_per_ip_per_minute,
         nextapi_wrong_secrets_per_key=settings.wrong_secrets_per_key_per_minute,
+        nextapi_wrong_secrets_per_key_ceiling=settings.wrong_secrets_per_key_ceiling_per_minute,
         nextapi_video_chunk_bytes=settings.video_chunk_bytes,
         # mitmproxy keeps its own CA here rather than in the home directory.
         confdir=str(settings.data_dir / "mitmproxy"),

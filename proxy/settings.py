@@ -40,7 +40,8 @@ class Settings:
     model_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     upstream_concurrent_tasks: int = 120
     auth_failures_per_ip_per_minute: int = 30
-    wrong_secrets_per_key_per_minute: int = 10
+    wrong_secrets_per_key_per_minute: int = 10  # for one key id from one address
+    wrong_secrets_per_key_ceiling_per_minute: int = 100  # for one key id from all addresses
     reconcile_interval: float = 15.0
     # A key refused this many times for its rate limits within 10 minutes is suspended (0: never).
     suspend_after_rate_limited: int = 1000

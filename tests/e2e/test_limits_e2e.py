@@ -272,3 +272,68 @@ def test_429s_the_customer_did_not_cause_never_suspend_its_key(
     finally:
         simulator.configure(max_queued=120)
         gw.stop()
+
+
+def test_guessing_a_key_id_never_locks_its_owner_out(simulator: Simulator, tmp_path: Path) -> None:
+    """Wrong secrets for a key id are throttled per guessing address: an attacker who knows the
+    id (it is printed in the key) cannot make the owner's correct secret answer 429 from another
+    address, even past the key id's ceiling, when the guessers are slowed to one guess each.
+    Every client here has a loopback address of its own (127.0.0.2, 127.0.0.3, …)."""
+    ceiling = 25
+    gateway = Gateway(
+        tmp_path / "gw",
+        simulator.url,
+        simulator.api_key,
+        env={
+            "NEXTAPI_AUTH_FAILURES_PER_IP_PER_MINUTE": "30",
+            "NEXTAPI_WRONG_SECRETS_PER_KEY_CEILING_PER_MINUTE": str(ceiling),
+        },
+    )
+
+    def from_address(n: int, key: str) -> httpx.Client:
+        transport = httpx.HTTPTransport(local_address=f"127.0.0.{n}")
+        return httpx.Client(
+            base_url=gateway.edge_url,
+            transport=transport,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
+
+    try:
+        org = gateway.create_org()
+        owner_key = gateway.create_key(org["id"])["key"]
+        parsed = keys.parse_key(owner_key)
+        assert parsed is not None
+        wrong = keys.format_key(parsed.environment, parsed.key_id, keys.new_secret())
+
+        def guesses(n: int, count: int) -> list[int]:
+            with from_address(n, wrong) as guesser:
+                return [guesser.get(TASKS).status_code for _ in range(count)]
+
+        # One guesser: its own 10 wrong secrets a minute, then 429 for it alone ...
+        assert guesses(2, 12) == [401] * 10 + [429] * 2
+        # ... and the owner, from another address, is verified (its first use: not cached).
+        with from_address(3, owner_key) as owner:
+            assert owner.get(TASKS).status_code == 200
+        # More guessers, until the key id has had more wrong secrets than its ceiling.
+        assert guesses(4, 10) == [401] * 10
+        # The 25th wrong secret fills the key id's ceiling: this guesser waits from then on.
+        assert guesses(5, 10) == [401] * 5 + [429] * 5
+        # A new guesser gets its one guess; from then on it waits like the others.
+        assert guesses(6, 3) == [401, 429, 429]
+        # The owner from yet another address with a secret the edge has not verified yet (a
+        # rotation's new one): verified, not refused, while the key id is under attack.
+        key_id = next(
+            k["id"] for k in gateway.admin.get(f"/v1/orgs/{org['id']}/keys").json()["items"]
+        )
+        rotated = gateway.admin.post(f"/v1/keys/{key_id}/rotate", json={"grace_seconds": 0})
+        assert rotated.status_code in (200, 201), rotated.text
+        new_key = rotated.json()["key"]
+        deadline = time.monotonic() + 10
+        with from_address(7, new_key) as owner:
+            while (answer := owner.get(TASKS)).status_code == 401:  # the rotation reaches the edge
+                assert time.monotonic() < deadline, answer.text
+                time.sleep(0.05)
+            assert answer.status_code == 200, answer.text
+    finally:
+        gateway.stop()
