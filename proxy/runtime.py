@@ -38,7 +38,6 @@ from proxy.workers import WORKER_ENV, MetricsFile, Supervisor, use_shared_port
 
 if TYPE_CHECKING:
     from control.jobs.cancel import UpstreamCanceller
-    from control.store.wallet import SqliteWallet
 
 log = logging.getLogger("nextapi")
 
@@ -152,6 +151,7 @@ async def _serve(
     from control.api.usage import store_usage
     from control.app import create_app
     from control.jobs.delivery import Deliverer
+    from control.jobs.holds import HoldSweeper
     from control.jobs.retention import Retention
     from control.jobs.videos import VideoSweeper
     from control.store.state import ControlState
@@ -194,9 +194,11 @@ async def _serve(
         stack.push_async_callback(state.close)
         await state.admin.bootstrap(admin_token)
         wallet = SqliteWallet(state)
+        holds = HoldSweeper(wallet)  # releases holds whose creates never answered, every minute
+        stack.push_async_callback(holds.stop)
         if settings.role == "control":
             # With the edge in this process, once its spool's backlog is in (below).
-            await _recover_holds(wallet)
+            holds.start()
         deliverer = Deliverer(state)
         await deliverer.start()
         stack.push_async_callback(deliverer.stop)
@@ -244,7 +246,7 @@ async def _serve(
         ingestor = SpoolIngestor(spool, lambda records: store_usage(embedded, records))
         await ingestor.start()  # replays the last run's records: their creates' assignments
         stack.push_async_callback(ingestor.stop)
-        await _recover_holds(wallet)
+        holds.start()
     elif settings.role == "edge":
         extra.append(Standalone(services))
 
@@ -295,12 +297,6 @@ async def _serve(
         await _first(stop.wait(), edge_task)
     else:
         await stop.wait()
-
-
-async def _recover_holds(wallet: SqliteWallet) -> None:
-    released = await wallet.recover()
-    if released:
-        log.warning("released %d credit holds left by an interrupted run", released)
 
 
 async def _first(awaitable: Any, edge_task: asyncio.Task[None]) -> None:

@@ -313,8 +313,9 @@ class SqliteWallet:
             )
 
     async def recover(self) -> int:
-        """At start: holds whose create never answered (the process died between reserving and
-        relaying, or before learning the task id) are released. Returns how many. A hold whose
+        """Holds whose create never answered (the process died between reserving and
+        relaying, or before learning the task id) are released, at start and every minute
+        (control/jobs/holds.py). Returns how many. A hold whose
         task the upstream did accept is taken again when that create's usage record arrives
         (assign_hold): an edge apart may still hold it in its spool."""
         async with self.state.transaction() as tx:

@@ -940,3 +940,39 @@ def test_a_creates_usage_record_assigns_or_releases_its_hold(run: Runner) -> Non
         assert await env.wallet.settle("cgt-ok", "succeeded", 800_000) is None  # once
 
     run(body)
+
+
+def test_the_hold_sweeper_releases_stale_holds_while_running(run: Runner) -> None:
+    """Not only at start: a hold whose create never answered is released by the running sweeper
+    once it is older than HOLD_SECONDS; a fresh one and an assigned one stay."""
+    from control.jobs.holds import HoldSweeper
+
+    async def body(env: Env) -> None:
+        await env.wallet.grant(ORG, 10_000_000, "top-up", "admin")
+        assert await env.reserve("req-orphan", 1_000_000) is None
+        await env.task("req-task", "cgt-1", 1_000_000)
+        sweeper = HoldSweeper(env.wallet, interval=0.01)
+
+        async def sweeps(count: int) -> None:
+            for _ in range(count):  # a sweep in progress may have read the clock before
+                sweeper.swept.clear()
+                await sweeper.swept.wait()
+
+        sweeper.start()
+        try:
+            await sweeps(2)  # nothing is stale yet
+            assert await env.wallet.balance(ORG) == {"available": 8_000_000, "reserved": 2_000_000}
+            env.clock.now += HOLD_SECONDS + 1
+            assert await env.reserve("req-fresh", 1_000_000) is None
+            await sweeps(2)
+        finally:
+            await sweeper.stop()
+        assert sweeper.released == 1
+        statuses = await env.rows("SELECT id, status FROM reservations ORDER BY id")
+        assert {row["id"]: row["status"] for row in statuses} == {
+            "req-fresh": "held",
+            "req-orphan": "released",
+            "req-task": "held",
+        }
+
+    run(body)
