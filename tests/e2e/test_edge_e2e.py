@@ -304,6 +304,7 @@ def test_one_usage_record_per_request_with_only_the_promised_fields(
         "credits",
         "model",
         "task_id",
+        "limited_by",  # which of the customer's own limits answered 429, if one did
     }
     for record in records:
         assert set(record) == expected
