@@ -369,3 +369,15 @@ def test_under_workers_too(simulator: Simulator, tmp_path: Path) -> None:
         for name in client.scan_iter(match=f"{prefix}*"):
             client.delete(name)
         client.close()
+
+
+def test_mitmproxys_own_refusals_come_in_the_envelope_too(edge: Gateway, key: str) -> None:
+    """A body declared past mitmproxy's own cap (four times max_body_bytes) is refused by
+    mitmproxy before any addon sees it: in the envelope now, not its HTML page."""
+    fields = ["Host: edge", f"Authorization: Bearer {key}", f"Content-Length: {2**30}"]
+    with connect(edge.edge_url) as sock:
+        sock.sendall(request("POST", *fields, body=CREATE))
+        status, headers, body = read_response(sock)
+    assert status == 413 and "server" not in headers
+    assert headers["x-request-id"].startswith("req_")
+    assert json.loads(body)["error"]["code"] == "RequestTooLarge"
