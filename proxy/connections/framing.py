@@ -34,11 +34,11 @@ import re
 # of bare LFs, so that a head using them is delimited, then refused, instead of waiting.
 HEAD_END = re.compile(rb"\n\r?\n")
 
-_BARE_CR_OR_LF = re.compile(rb"\r(?!\n)|(?<!\r)\n")
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_NAME = re.compile(_TOKEN)
 _REQUEST_LINE = re.compile(rb"(%s) ([^\x00-\x20\x7f]+) HTTP/1\.([01])" % _TOKEN)
-_FIELD_LINE = re.compile(rb"(%s):[ \t]*(.*?)[ \t]*" % _TOKEN)
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# Control characters but HTAB, CR and LF (those three are placed by the rules of lines).
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DIGITS = re.compile(rb"0|[1-9][0-9]*")
 
 
@@ -49,8 +49,11 @@ class FramingError(ValueError):
 def split_head(head: bytes) -> list[bytes]:
     """The request line and the header lines of `head` (everything up to and including the
     empty line that HEAD_END found), without line ends; FramingError if it is ambiguous."""
-    if _BARE_CR_OR_LF.search(head):
+    # Every CR and every LF belongs to a CRLF exactly when the three counts agree.
+    if not head.count(b"\r") == head.count(b"\n") == head.count(b"\r\n"):
         raise FramingError("A line of the request head does not end in CRLF (a bare CR or LF).")
+    if _CONTROL.search(head):
+        raise FramingError("The request head holds a control character.")
     lines = head.split(b"\r\n")[:-2]
     if not lines or not (request_line := _REQUEST_LINE.fullmatch(lines[0])):
         raise FramingError(
@@ -63,21 +66,19 @@ def split_head(head: bytes) -> list[bytes]:
     for line in lines[1:]:
         if line[:1] in (b" ", b"\t"):
             raise FramingError("A header line starts with whitespace (obs-fold is not accepted).")
-        field = _FIELD_LINE.fullmatch(line)
-        if field is None:
+        name, colon, value = line.partition(b":")
+        if not colon or not _NAME.fullmatch(name):
             raise FramingError(
                 "A header line is malformed (it must be `Name: value`, the name a token "
                 "followed by the colon directly)."
             )
-        name, value = field.group(1).lower(), field.group(2)
-        if _BAD_VALUE.search(value):
-            raise FramingError("A header value holds a control character.")
+        name = name.lower()
         if name == b"host":
             hosts += 1
         elif name == b"content-length":
-            lengths.append(value)
+            lengths.append(value.strip(b" \t"))
         elif name == b"transfer-encoding":
-            codings.append(value)
+            codings.append(value.strip(b" \t"))
     if hosts > 1 or (http11 and hosts == 0):
         raise FramingError("An HTTP/1.1 request carries exactly one Host header.")
     if codings:

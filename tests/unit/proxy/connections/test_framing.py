@@ -74,7 +74,7 @@ def test_http_10_needs_no_host() -> None:
         (head(b"Host: a", b"No-Colon"), "malformed"),
         (head(b"Host: a", request_line=b"GET  / HTTP/1.1"), "request line"),
         (head(b"Host: a", request_line=b"GET / HTTP/2.0"), "request line"),
-        (head(b"Host: a", request_line=b"GET /\x01 HTTP/1.1"), "request line"),
+        (head(b"Host: a", request_line=b"GET /\x01 HTTP/1.1"), "control character"),
         (head(b"Host: a", request_line=b"G(T / HTTP/1.1"), "request line"),
     ],
 )
