@@ -67,6 +67,7 @@ class Connections:
             )
 
     def client_connected(self, client: connection.Client) -> None:
+        # (Issue 21: a cap on connections per client address belongs here.)
         loop = asyncio.get_running_loop()
         self.before_http[client.id] = loop.call_later(self.limits.header, self._overdue, client.id)
 
