@@ -1,16 +1,19 @@
-"""First in the chain: request id, client address, route check and body size.
+"""First in the chain: request id, client address, route check, body size and trailers.
 
 Only the Seedance task routes are forwarded; anything else gets a 404 from the edge itself and,
-with `connection_strategy=lazy`, no upstream connection is ever opened for it.
+with `connection_strategy=lazy`, no upstream connection is ever opened for it. The Connections
+addon (strict HTTP/1 framing, connection time limits) comes with it as its child.
 """
 
 from __future__ import annotations
 
 from mitmproxy import ctx, exceptions, http
 
+from addons.connections import Connections
 from addons.respond import refuse
 from proxy.auth import keys, netaddr
 from proxy.auth.authenticator import bearer
+from proxy.connections.http1server import EARLY_REQUEST_ID, malformed
 from proxy.context import METADATA_KEY, RequestContext, new_request_id
 from proxy.errors import access_denied, not_found, request_too_large
 from proxy.seedance import routes
@@ -21,6 +24,9 @@ DEFAULT_MAX_BODY = 10 * 2**20
 class Edge:
     def __init__(self) -> None:
         self.trusted_proxies: tuple[netaddr.IPNetwork, ...] = ()
+        # A child rather than a link of the chain, so that nothing that loads the chain can
+        # leave it out.
+        self.addons = [Connections()]
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -60,7 +66,9 @@ class Edge:
             self.trusted_proxies,
         )
         route = routes.match(request.method, request.path.split("?", 1)[0])
-        rctx = RequestContext(new_request_id(), route, client)
+        # An id the connection layer already gave an answer (a malformed body) stays the id.
+        request_id = flow.metadata.pop(EARLY_REQUEST_ID, None) or new_request_id()
+        rctx = RequestContext(request_id, route, client)
         flow.metadata[METADATA_KEY] = rctx
         # A parseable key makes the request one to record, whatever happens next. The key id is
         # not verified here: only a verified key ties the record to an org.
@@ -81,6 +89,11 @@ class Edge:
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response:
+            return
+        if flow.request.trailers:
+            # Nothing upstream would see them (the relay frames the body itself), and dropping
+            # fields the client meant to send is worse than saying so.
+            refuse(flow, malformed("Trailer fields are not accepted in a request."))
             return
         # A chunked body has no length up front: check what was read.
         limit = ctx.options.nextapi_max_body_bytes

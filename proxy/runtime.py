@@ -25,7 +25,7 @@ from proxy.dispatch import DirectAddonManager
 from proxy.policy import Snapshot
 from proxy.services import EdgeServices
 from proxy.serving import AppServer
-from proxy.settings import Settings, load, split_hostport, worker_count
+from proxy.settings import Settings, connection_timeouts, load, split_hostport, worker_count
 from proxy.usage.ingest import SpoolIngestor
 from proxy.usage.spool import Spool
 from proxy.videos.assets import AssetStore
@@ -103,6 +103,13 @@ def build_master(
         nextapi_trusted_proxies=",".join(settings.trusted_proxies),
         nextapi_upstream_timeout=settings.upstream_timeout,
         nextapi_upstream_connect_timeout=settings.upstream_connect_timeout,
+        # Client connections (addons/connections.py): HTTP/1.1 only, so that every client is
+        # read by the guarded layer; mitmproxy's inactivity timeout only backs its limits up.
+        http2=False,
+        nextapi_request_header_timeout=settings.request_header_timeout,
+        nextapi_request_body_timeout=settings.request_body_timeout,
+        nextapi_keepalive_timeout=settings.keepalive_timeout,
+        tcp_timeout=max(connection_timeouts(settings)),
         nextapi_default_limits=json.dumps(settings.default_rate_limit),
         nextapi_model_limits=json.dumps(settings.model_limits),
         nextapi_upstream_concurrent_tasks=settings.upstream_concurrent_tasks,

@@ -29,6 +29,12 @@ class Settings:
     max_body_bytes: int = 10 * 2**20
     upstream_timeout: float = 60.0
     upstream_connect_timeout: float = 10.0
+    # Client connections (addons/connections.py), in seconds: a request head must be complete
+    # this long after its first byte (a connection's first: after the connection opened, TLS
+    # included); a request body may pause this long; a connection may idle between requests.
+    request_header_timeout: int = 10
+    request_body_timeout: int = 30
+    keepalive_timeout: int = 75
     usage_flush_interval: float = 0.2
     # The edge's URL as the upstream reaches it (task callbacks); "auto": the listener's address.
     public_url: str = ""
@@ -187,6 +193,15 @@ def worker_count(settings: Settings) -> int:
     return int(settings.workers)
 
 
+def connection_timeouts(settings: Settings) -> tuple[int, int, int]:
+    """Header, body and keep-alive time limits of client connections, in seconds."""
+    return (
+        settings.request_header_timeout,
+        settings.request_body_timeout,
+        settings.keepalive_timeout,
+    )
+
+
 def validate(settings: Settings) -> None:
     if settings.workers != "auto" and not (
         settings.workers.isdigit() and int(settings.workers) >= 1
@@ -215,6 +230,10 @@ def validate(settings: Settings) -> None:
         raise SystemExit("`video_link_hours`, `video_max_bytes`, `video_chunk_bytes` must be > 0")
     if settings.max_body_bytes <= 0:
         raise SystemExit("`max_body_bytes` must be positive")
+    if min(connection_timeouts(settings)) <= 0:
+        raise SystemExit(
+            "`request_header_timeout`, `request_body_timeout`, `keepalive_timeout` must be > 0"
+        )
     if settings.redis_failure not in ("local", "closed"):
         raise SystemExit("`redis_failure` must be local or closed")
     if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://")):

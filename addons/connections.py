@@ -1,0 +1,106 @@
+"""The edge's client connections: strict HTTP/1 framing and time limits on every one of them.
+
+Each client connection is read by `proxy/connections/http1server.py`'s guarded HTTP/1 layer,
+installed here from mitmproxy's `next_layer` hook (after mitmproxy's own NextLayer addon chose
+the layers). Before that layer starts there is no HTTP yet (a connection that sends nothing, a
+TLS handshake that never ends): this addon closes such a connection if its HTTP layer has not
+started `nextapi_request_header_timeout` seconds after it opened; from then on the layer keeps
+time itself.
+
+Loaded as a child of the Edge addon, so every way the chain runs (`run_proxy.py`, each of its
+`--workers`, `mitmdump -s addons/gateway.py`) reads its clients through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from mitmproxy import connection, ctx, exceptions
+from mitmproxy.proxy.layer import NextLayer
+from mitmproxy.proxy.layers.http import HttpLayer
+
+from proxy.connections.http1server import TimeLimits, install
+
+log = logging.getLogger(__name__)
+
+_LIMITS = {
+    "nextapi_request_header_timeout": (
+        10,
+        "Seconds a request head (request line and headers) may take from its first byte; a "
+        "connection's first head counts from the connection's start, TLS handshake included.",
+    ),
+    "nextapi_request_body_timeout": (
+        30,
+        "Seconds a request body may pause between bytes (a body that keeps coming is never cut).",
+    ),
+    "nextapi_keepalive_timeout": (
+        75,
+        "Seconds a client connection may sit idle between requests.",
+    ),
+}
+
+
+class Connections:
+    def __init__(self) -> None:
+        self.limits = TimeLimits(*(default for default, _ in _LIMITS.values()))
+        # Connections whose HTTP layer has not started yet: their deadline.
+        self.before_http: dict[str, asyncio.TimerHandle] = {}
+        self.closing: set[asyncio.Task[None]] = set()
+
+    def load(self, loader: Any) -> None:
+        for name, (default, help_text) in _LIMITS.items():
+            # Whole seconds, as mitmproxy's own tcp_timeout (and `--set` parses no floats).
+            loader.add_option(name, int, default, help_text)
+
+    def configure(self, updated: set[str]) -> None:
+        if updated & _LIMITS.keys():
+            values = [getattr(ctx.options, name) for name in _LIMITS]
+            if min(values) <= 0:
+                raise exceptions.OptionsError(f"{', '.join(_LIMITS)} must be positive")
+            self.limits = TimeLimits(*values)
+        if {"http2", "certs"} & updated and ctx.options.http2 and getattr(ctx.options, "certs", []):
+            # A TLS client could negotiate HTTP/2, which this guard does not read.
+            raise exceptions.OptionsError(
+                "the edge reads clients over HTTP/1.1 only: with certificates, set http2=false"
+            )
+
+    def client_connected(self, client: connection.Client) -> None:
+        # (Issue 21: a cap on connections per client address belongs here.)
+        loop = asyncio.get_running_loop()
+        self.before_http[client.id] = loop.call_later(self.limits.header, self._overdue, client.id)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._http_started(client.id)
+
+    def next_layer(self, nextlayer: NextLayer) -> None:
+        if nextlayer.layer is None:
+            # Under `mitmdump -s` a script sees this hook before mitmproxy's NextLayer addon
+            # does: let that addon choose now (it then leaves the choice alone).
+            chooser: Any = ctx.master.addons.get("nextlayer")
+            if chooser is not None:
+                chooser.next_layer(nextlayer)
+        layer = nextlayer.layer
+        while layer is not None and not isinstance(layer, HttpLayer):
+            layer = getattr(layer, "child_layer", None)  # through the TLS layers
+        if layer is not None:
+            client_id = nextlayer.context.client.id
+            install(layer, self.limits, lambda: self._http_started(client_id))
+
+    def _http_started(self, client_id: str) -> None:
+        timer = self.before_http.pop(client_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _overdue(self, client_id: str) -> None:
+        self.before_http.pop(client_id, None)
+        proxyserver: Any = ctx.master.addons.get("proxyserver")
+        handler = proxyserver.connections.get(client_id) if proxyserver else None
+        if handler is None:
+            return
+        log.debug("closing a client connection: no HTTP request began in time")
+        # mitmproxy's own way to close a connection for inactivity.
+        task = asyncio.ensure_future(handler.on_timeout())
+        self.closing.add(task)
+        task.add_done_callback(self.closing.discard)

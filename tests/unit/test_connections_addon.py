@@ -1,0 +1,53 @@
+"""The Connections addon's options, and that it comes with the Edge addon wherever that goes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mitmproxy import exceptions
+from mitmproxy.addons.tlsconfig import TlsConfig
+from mitmproxy.test import taddons
+
+from addons.connections import Connections
+from addons.edge import Edge
+from proxy.connections.http1server import TimeLimits
+from proxy.settings import connection_timeouts, load
+from tests.e2e.test_tls_e2e import self_signed
+
+
+def test_the_edge_brings_the_connection_guard_with_it() -> None:
+    edge = Edge()
+    with taddons.context(edge) as tctx:
+        tctx.configure(edge, nextapi_request_header_timeout=3, nextapi_keepalive_timeout=9)
+        (guard,) = edge.addons
+        assert isinstance(guard, Connections)
+        assert guard.limits == TimeLimits(header=3, body=30, keepalive=9)
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["nextapi_request_header_timeout", "nextapi_request_body_timeout", "nextapi_keepalive_timeout"],
+)
+def test_time_limits_must_be_positive(option: str) -> None:
+    guard = Connections()
+    with taddons.context(guard) as tctx:
+        with pytest.raises(exceptions.OptionsError, match="must be positive"):
+            tctx.configure(guard, **{option: 0})
+
+
+def test_tls_with_http2_is_refused_since_the_guard_reads_http1_only(tmp_path: Path) -> None:
+    self_signed(tmp_path / "edge.pem")
+    guard = Connections()
+    with taddons.context(TlsConfig(), guard) as tctx:
+        tctx.configure(guard, certs=[f"*={tmp_path / 'edge.pem'}"], http2=False)
+        with pytest.raises(exceptions.OptionsError, match="http2=false"):
+            tctx.configure(guard, http2=True)
+
+
+def test_the_settings_default_to_the_documented_limits_and_refuse_zero() -> None:
+    settings = load([], environ={})
+    assert connection_timeouts(settings) == (10, 30, 75)
+    assert connection_timeouts(load([], environ={"NEXTAPI_KEEPALIVE_TIMEOUT": "5"}))[2] == 5
+    with pytest.raises(SystemExit, match="must be > 0"):
+        load([], environ={"NEXTAPI_REQUEST_BODY_TIMEOUT": "0"})
