@@ -221,7 +221,9 @@ def rollup_path(data_dir: Path) -> Path:
 
 
 async def attach(db: aiosqlite.Connection, path: Path, name: str, *, readonly: bool) -> None:
-    uri = path.as_uri() + ("?mode=ro" if readonly else "")
+    # A file: URI needs an absolute path (settings are resolved at start; this keeps any other
+    # caller, e.g. a tool opening a relative data dir, from failing every fold).
+    uri = path.absolute().as_uri() + ("?mode=ro" if readonly else "")
     await db.execute(f"ATTACH DATABASE ? AS {name}", (uri,))
 
 
