@@ -6,8 +6,10 @@ a log without errors."""
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import sqlite3
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from control.store.rollup import rollup_path
-from tests.e2e.harness import Process
+from tests.e2e.harness import ROOT, Process
 
 TASKS = "/api/v3/contents/generations/tasks"
 # The demo's default addresses (config/default.toml, proxy/settings.py): a test that starts the
@@ -54,6 +56,24 @@ class Demo:
     def admin(self) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.admin_token}"}
         return httpx.Client(base_url=self.control_url, headers=headers, timeout=15)
+
+
+def fresh_copy(target: Path) -> Path:
+    """The working tree's files as git knows them (tracked and new, not ignored: what a clone of
+    this change holds), copied to `target`: no `.venv`, `data/`, `build/` or egg-info of the
+    checkout come along."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (entry.decode() for entry in listed)):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is not copied
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
 
 
 def assert_free(ports: dict[str, int]) -> None:

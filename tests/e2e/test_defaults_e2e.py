@@ -20,7 +20,6 @@ console error or CSP violation; and the log holds no ERROR and no traceback.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -37,24 +36,10 @@ from tests.e2e.demo_checks import (
     assert_free,
     assert_usage_agrees_with_the_log,
     drive_one_task,
+    fresh_copy,
     wait_for_a_fold,
 )
-from tests.e2e.harness import ROOT, Process
-
-
-def fresh_copy(target: Path) -> Path:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, (entry.decode() for entry in listed)):
-        source = ROOT / name
-        if source.is_file():  # a tracked file deleted in the working tree is not copied
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    return target
+from tests.e2e.harness import Process
 
 
 @pytest.fixture

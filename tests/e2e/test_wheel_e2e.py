@@ -5,9 +5,9 @@ end to end with its data in `./data` there.
 
 The venv is a real one (`python -m venv`, no system site-packages); pip resolves the wheel's
 dependencies as it would for a user, from the configured index and the local wheel cache (about
-40 s here). The demo is given port-0 flags: its fixed default ports may be taken by another test
-or another run on this machine, and the ports are not what this test is about (the defaults
-test, test_defaults_e2e.py, starts the demo on them)."""
+40 s of the test's minute here). The demo is given port-0 flags: its fixed default ports may be
+taken by another test or another run on this machine, and the ports are not what this test is
+about (the defaults test, test_defaults_e2e.py, starts the demo on them)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tests.e2e.demo_checks import (
     assert_clean_log,
     assert_usage_agrees_with_the_log,
     drive_one_task,
+    fresh_copy,
     wait_for_a_fold,
 )
 from tests.e2e.harness import ROOT, Process
@@ -38,16 +39,19 @@ def run(*args: str | Path, cwd: Path = ROOT, timeout: float = 300) -> None:
 
 
 def test_the_installed_wheel_runs_the_demo_from_any_directory(tmp_path: Path) -> None:
+    # Built from a copy of the working tree: an in-tree build reuses `build/lib`, whose files
+    # from an earlier build would ship even once the package data no longer names them.
+    source = fresh_copy(tmp_path / "source")
     wheels = tmp_path / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-q", "-w", wheels)
+    run(sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-q", "-w", wheels, cwd=source)
     [wheel] = wheels.glob("nextapi_edge-*.whl")
-    tracked = subprocess.run(
-        ["git", "ls-files", *PACKAGES], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    shipped = set(zipfile.ZipFile(wheel).namelist())
     wanted = {
-        name for name in tracked if not name.startswith(NOT_SHIPPED) and (ROOT / name).exists()
+        path.relative_to(source).as_posix()
+        for package in PACKAGES
+        for path in (source / package).rglob("*")
+        if path.is_file() and not path.relative_to(source).as_posix().startswith(NOT_SHIPPED)
     }
+    shipped = set(zipfile.ZipFile(wheel).namelist())
     assert sorted(wanted - shipped) == []
 
     venv = tmp_path / "venv"
