@@ -47,9 +47,10 @@ def dev_demo(tmp_path: Path) -> Iterator[tuple[Process, Path]]:
     assert_free(DEFAULT_ADDRESSES)
     clone = fresh_copy(tmp_path / "nextapi-edge")
     subprocess.run(["cp", "-al", sys.prefix, str(clone / ".venv")], check=True)
-    env = {"NEXTAPI_ADMIN_TOKEN": "", "NEXTAPI_UPSTREAM_KEY": "", "PYTHONPATH": ""}
-    env |= {name: "" for name in os.environ if name.startswith("NEXTAPI_")}
-    process = Process(["./dev", "demo"], env=env, cwd=clone)
+    # No setting of the test runner's reaches the demo: its NEXTAPI_* variables are unset (an
+    # empty one would still be a setting), and nothing of the checkout is on the path.
+    unset = [arg for name in os.environ if name.startswith("NEXTAPI_") for arg in ("-u", name)]
+    process = Process(["env", *unset, "./dev", "demo"], env={"PYTHONPATH": ""}, cwd=clone)
     yield process, clone
     process.stop()
 
