@@ -21,6 +21,7 @@ from mitmproxy.addons import next_layer, proxyserver, tlsconfig
 from addons.drain import Drain
 from addons.gateway import chain
 from addons.standalone import Standalone
+from proxy.addresses import cannot_listen, check_addresses
 from proxy.dispatch import DirectAddonManager
 from proxy.policy import Snapshot
 from proxy.services import EdgeServices
@@ -51,9 +52,11 @@ class ListenReporter:
 
     def running(self) -> None:
         server: Any = ctx.master.addons.get("proxyserver")
-        host, port = server.listen_addrs()[0][:2]
-        self.address = (host, port)
-        print(f"edge listening on {host}:{port}", flush=True)
+        addresses = server.listen_addrs()
+        if addresses:  # none: mitmproxy could not listen (it logged why); _serve stops
+            host, port = addresses[0][:2]
+            self.address = (host, port)
+            print(f"edge listening on {host}:{port}", flush=True)
         self.ready.set()
 
 
@@ -141,7 +144,10 @@ async def run(settings: Settings, argv: list[str] | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     supervisor = None
     if worker_count(settings) > 1:
-        supervisor = Supervisor(settings, argv or [])
+        try:
+            supervisor = Supervisor(settings, argv or [])
+        except OSError as exc:
+            raise SystemExit(cannot_listen("the edge", "--listen", settings.listen, exc)) from None
         stack.callback(supervisor.sock.close)
     try:
         await _serve(settings, stack, stop, supervisor)
@@ -164,6 +170,7 @@ async def _serve(
     from control.store.state import ControlState
     from control.store.wallet import SqliteWallet
 
+    check_addresses(settings, edge=supervisor is None and not os.environ.get(WORKER_ENV))
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     if supervisor is not None and not os.environ.get(settings.admin_token_env):
@@ -213,8 +220,9 @@ async def _serve(
         retention = Retention(state, retention_periods(settings), videos=sweeper)
         retention.start(settings.retention_interval_hours * 3600)
         stack.push_async_callback(retention.stop)
-        # Usage rollups (control/jobs/rollup.py) catch up every minute, off the ingest path.
-        state.rollups.start(60.0)
+        # Usage rollups (control/store/rollup.py) catch up every rollup_interval seconds (default
+        # a minute), off the ingest path.
+        state.rollups.start(settings.rollup_interval)
         stack.push_async_callback(state.rollups.stop)
         canceller = _canceller(settings)
         if canceller is not None:
@@ -296,6 +304,11 @@ async def _serve(
             metrics_file.start()
             stack.push_async_callback(metrics_file.stop)
         await _first(reporter.ready.wait(), edge_task)
+        if reporter.address is None:
+            raise SystemExit(
+                f"cannot start: the edge could not listen on {settings.listen} (see above); "
+                "choose another address with --listen HOST:PORT"
+            )
         if settings.demo:
             assert reporter.address is not None and admin_token is not None
             from proxy.demo import create_demo_data

@@ -1,5 +1,9 @@
 """Settings: defaults from config/default.toml, then `--config FILE`, then `NEXTAPI_<NAME>`
-environment variables, then command-line flags. Secrets come from the environment only."""
+environment variables, then command-line flags. Secrets come from the environment only.
+
+Every path-like setting leaves `load` absolute (relative ones are taken from the working
+directory at start), so no module depends on the working directory or sees a relative path
+(SQLite's file: URIs, for one, cannot express one)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# config/ ships beside the packages (pyproject.toml says how), so this holds in a checkout and
+# in an installed wheel alike.
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "default.toml"
 
 
@@ -59,6 +65,8 @@ class Settings:
     retention_closed_account_days: int = 30
     retention_security_events_days: int = 90
     retention_interval_hours: float = 1.0
+    # How often new usage rows are folded into the rollups the usage aggregates read.
+    rollup_interval: float = 60.0
     # The gateway's copies of videos: "" = <data_dir>/videos (with --role edge: none, unless
     # given a store the control plane shares), a directory, `s3://bucket/prefix?endpoint=…`
     # (credentials from the environment), or "off" (the upstream's 24-hour links pass through).
@@ -145,8 +153,13 @@ def load(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     environ = dict(os.environ) if environ is None else environ
     args = parser().parse_args(argv)
     settings = Settings()
-    if DEFAULTS_FILE.exists():
-        _apply(settings, tomllib.loads(DEFAULTS_FILE.read_text()), str(DEFAULTS_FILE))
+    try:
+        defaults = DEFAULTS_FILE.read_text()
+    except OSError as exc:
+        # Fail closed: without the shipped defaults every setting would silently be the
+        # dataclass's, which is not what the operator read in config/default.toml.
+        raise SystemExit(f"the shipped defaults are missing ({exc}): reinstall") from None
+    _apply(settings, tomllib.loads(defaults), str(DEFAULTS_FILE))
     config_file = args.config or environ.get("NEXTAPI_CONFIG")
     if config_file:
         try:
@@ -172,8 +185,27 @@ def load(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         # The demo stays on loopback unless told otherwise.
         if "listen" not in from_flags and "listen" not in from_env:
             settings.listen = "127.0.0.1:8080"
+    resolve_paths(settings, Path.cwd())
     validate(settings)
     return settings
+
+
+def _absolute(value: str | Path, cwd: Path) -> Path:
+    """`value` as an absolute path (`~` expanded, relative: from `cwd`); not normalised, so a
+    `..` after a symbolic link keeps its meaning."""
+    return cwd / Path(value).expanduser()  # an absolute right-hand side wins
+
+
+def resolve_paths(settings: Settings, cwd: Path) -> None:
+    """Makes every path-like setting absolute, once, at start."""
+    settings.data_dir = _absolute(settings.data_dir, cwd)
+    if settings.catalog_file:
+        settings.catalog_file = str(_absolute(settings.catalog_file, cwd))
+    if settings.tls_cert:
+        settings.tls_cert = str(_absolute(settings.tls_cert, cwd))
+    store = settings.video_store.strip()
+    if store and store != "off" and "://" not in store:  # a directory (else: none or a URL)
+        settings.video_store = str(_absolute(store, cwd))
 
 
 def split_hostport(value: str, name: str) -> tuple[str, int]:
@@ -228,6 +260,8 @@ def validate(settings: Settings) -> None:
         raise SystemExit(f"--tls-cert: no such file: {settings.tls_cert}")
     if min(settings.video_link_hours, settings.video_max_bytes, settings.video_chunk_bytes) <= 0:
         raise SystemExit("`video_link_hours`, `video_max_bytes`, `video_chunk_bytes` must be > 0")
+    if settings.rollup_interval <= 0:
+        raise SystemExit("`rollup_interval` must be positive (seconds)")
     if settings.max_body_bytes <= 0:
         raise SystemExit("`max_body_bytes` must be positive")
     if min(connection_timeouts(settings)) <= 0:

@@ -217,7 +217,7 @@ async def watermark(db: aiosqlite.Connection, schema: str = "main") -> int:
 
 
 def rollup_path(data_dir: Path) -> Path:
-    return data_dir / FILE
+    return data_dir.absolute() / FILE  # attach() makes a file: URI of it: absolute only
 
 
 async def attach(db: aiosqlite.Connection, path: Path, name: str, *, readonly: bool) -> None:
@@ -234,7 +234,9 @@ class Folder:
     beside the ingest rather than in its way."""
 
     def __init__(self, data_dir: Path, *, batch: int = 100_000) -> None:
-        self.data_dir = data_dir
+        # Absolute: the request log is attached by a file: URI (settings are resolved at start;
+        # this keeps any other caller with a relative data dir from failing every fold).
+        self.data_dir = data_dir.absolute()
         self.batch = batch
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()

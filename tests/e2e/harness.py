@@ -28,13 +28,15 @@ ROOT = Path(__file__).resolve().parents[2]
 class Process:
     """A child process whose output lines are collected, so tests can wait for a line."""
 
-    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: Sequence[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+    ) -> None:
         self.args = list(args)
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self.proc = subprocess.Popen(
             self.args,
-            cwd=ROOT,
+            cwd=cwd,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

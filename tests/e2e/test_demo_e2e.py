@@ -1,16 +1,29 @@
-"""`run_proxy.py --demo`: the printed curl and SDK examples work as pasted."""
+"""`run_proxy.py --demo`: the printed curl and SDK examples work as pasted, the usage aggregates
+agree with the request log after a rollup fold, the log holds no error; a taken port ends the
+start in one sentence."""
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.demo_checks import (
+    Demo,
+    assert_clean_log,
+    assert_usage_agrees_with_the_log,
+    drive_one_task,
+    wait_for_a_fold,
+)
 from tests.e2e.harness import Process, address
+
+FREE_PORTS = ["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"]
+FREE_PORTS += ["--simulator-listen", "127.0.0.1:0"]
 
 
 @pytest.fixture
@@ -22,14 +35,14 @@ def demo(tmp_path: Path):
             "--demo",
             "--data-dir",
             str(tmp_path / "demo"),
-            "--listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-            "--simulator-listen",
-            "127.0.0.1:0",
+            *FREE_PORTS,
         ],
-        env={"NEXTAPI_ADMIN_TOKEN": "", "NEXTAPI_UPSTREAM_KEY": ""},
+        # A fold every half second rather than every minute: the test waits for one.
+        env={
+            "NEXTAPI_ADMIN_TOKEN": "",
+            "NEXTAPI_UPSTREAM_KEY": "",
+            "NEXTAPI_ROLLUP_INTERVAL": "0.5",
+        },
     )
     address(process, "edge")
     process.wait_for(r"^Request log \(admin\):")
@@ -65,3 +78,45 @@ def test_demo_examples_work_as_pasted(demo: Process) -> None:
         subprocess.run(["bash", "-c", log], capture_output=True, text=True, timeout=30).stdout
     )["items"]
     assert len(records) >= 1  # the curl create at least (reads may still be in flight)
+
+
+def test_demo_usage_agrees_with_the_request_log_after_a_fold(demo: Process, tmp_path: Path) -> None:
+    started = Demo.from_output(demo)
+    _, sent = drive_one_task(started)
+    assert_usage_agrees_with_the_log(started, sent)  # before the fold: from the log's rows
+    wait_for_a_fold(tmp_path / "demo", timeout=30)
+    assert_usage_agrees_with_the_log(started, sent)  # after it: from the rollups
+    assert_clean_log(demo.output())
+
+
+@pytest.mark.parametrize(
+    ("flag", "what"),
+    [
+        ("--simulator-listen", "the simulator"),
+        ("--control-listen", "the control plane"),
+        ("--listen", "the edge"),
+    ],
+)
+def test_a_taken_port_ends_the_demo_in_one_sentence(tmp_path: Path, flag: str, what: str) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        flags = list(FREE_PORTS)
+        flags[flags.index(flag) + 1] = taken
+        process = Process(
+            [sys.executable, "run_proxy.py", "--demo", "--data-dir", str(tmp_path), *flags],
+            env={"NEXTAPI_ADMIN_TOKEN": "", "NEXTAPI_UPSTREAM_KEY": ""},
+        )
+        try:
+            process.proc.wait(60)
+        finally:
+            code = process.stop()
+    output = process.output()
+    assert code != 0, output
+    assert "Traceback" not in output, output
+    assert output.splitlines()[-1] == (
+        f"cannot start: {what}'s address {taken} is already in use; "
+        f"stop what holds it or choose another with {flag} HOST:PORT"
+    )
+    assert "listening on" not in output  # refused before anything started

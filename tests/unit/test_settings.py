@@ -71,3 +71,48 @@ def test_several_workers_without_redis_are_refused_with_the_reason() -> None:
         load(["--workers", "0"], environ={})
     with pytest.raises(SystemExit, match="--role all"):
         load(["--workers", "2", "--redis-url", "redis://h:6379/0", "--role", "control"], environ={})
+
+
+def test_relative_paths_are_made_absolute_from_the_working_directory_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "edge.pem").write_text("")
+    config = tmp_path / "edge.toml"
+    config.write_text('catalog_file = "catalogs/models.toml"\nvideo_store = "videos"\n')
+    monkeypatch.chdir(tmp_path)
+    settings = load(["--config", "edge.toml", "--tls-cert", "certs/edge.pem"], environ={})
+    assert settings.data_dir == tmp_path / "data"  # the shipped default, `data`
+    assert settings.catalog_file == str(tmp_path / "catalogs" / "models.toml")
+    assert settings.tls_cert == str(tmp_path / "certs" / "edge.pem")
+    assert settings.video_store == str(tmp_path / "videos")
+    # the environment's and the flags' paths alike
+    from_env = load([], environ={"NEXTAPI_DATA_DIR": "state/here"})
+    assert from_env.data_dir == tmp_path / "state" / "here"
+    assert load(["--data-dir", "elsewhere"], environ={}).data_dir == tmp_path / "elsewhere"
+    # a later change of directory changes nothing (a file: URI needs an absolute path)
+    monkeypatch.chdir("/")
+    assert settings.data_dir.is_absolute() and settings.data_dir.as_uri().startswith("file:///")
+
+
+def test_absolute_paths_urls_and_off_are_kept_as_given(tmp_path: Path) -> None:
+    assert load(["--data-dir", str(tmp_path)], environ={}).data_dir == tmp_path
+    home = load(["--data-dir", "~/edge"], environ={}).data_dir
+    assert home == Path.home() / "edge"
+    for store in ("off", "", "s3://bucket/videos?endpoint=http://127.0.0.1:9000"):
+        assert load([], environ={"NEXTAPI_VIDEO_STORE": store}).video_store == store
+
+
+def test_the_rollup_interval_defaults_to_a_minute_and_must_be_positive() -> None:
+    assert load([], environ={}).rollup_interval == 60.0
+    assert load([], environ={"NEXTAPI_ROLLUP_INTERVAL": "0.5"}).rollup_interval == 0.5
+    with pytest.raises(SystemExit, match="rollup_interval"):
+        load([], environ={"NEXTAPI_ROLLUP_INTERVAL": "0"})
+
+
+def test_missing_shipped_defaults_stop_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("proxy.settings.DEFAULTS_FILE", tmp_path / "default.toml")
+    with pytest.raises(SystemExit, match="shipped defaults are missing"):
+        load([], environ={})

@@ -1,0 +1,27 @@
+"""The rollup file attaches the request log by a file: URI, which needs an absolute path: a
+relative data directory (the shipped default is `data`) must still fold."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from control.store import rollup
+from control.store.state import ControlState
+
+
+def test_a_relative_data_dir_folds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    async def body() -> int:
+        state = await ControlState.open(Path("data"))
+        try:
+            await state.rollups.fold()
+            return await state.rollups.watermark()
+        finally:
+            await state.close()
+
+    assert asyncio.run(body()) == 0  # folded (nothing yet), without raising
+    assert rollup.rollup_path(tmp_path / "data").is_file()
