@@ -319,7 +319,7 @@ async def _data_extent(db: aiosqlite.Connection, query: UsageQuery) -> tuple[flo
 
 def _render(query: UsageQuery, key: tuple[Any, ...], group: Group) -> dict[str, Any]:
     row: dict[str, Any] = {}
-    width = {"hour": 2, "day": 1, "month": 1}.get(query.unit or "", 0)
+    width = 0 if query.unit is None else 1
     if query.unit is not None:
         start, end = bucket_bounds(query.unit, key[:width], query.zone)
         row["start"], row["end"] = rfc3339(start), rfc3339(end)

@@ -66,13 +66,15 @@ async def create_key(request: Request) -> JSONResponse:
         raise bad_request("`environment` must be `live` or `test`.")
     values = {"allowed_ips": "[]", "models": None, "rate_limit": "{}", "spend_limit": None}
     values |= {"expires_at": None} | validate.changes(body, COLUMNS)
-    org = await load_org(state, org_id)
-    if org["status"] == "closed":
-        raise conflict("The org is closed.")
+    await load_org(state, org_id)
     secret, secret_hash = await asyncio.to_thread(keys.generate_key, environment)
     key_id = keys.parse_key(secret).key_id  # type: ignore[union-attr]
     created = dbm.now()
     async with state.transaction() as tx:
+        # read here, not before hashing: an org closed meanwhile must not get a working key
+        org = await dbm.fetch_one(tx, "SELECT status FROM orgs WHERE id=?", org_id)
+        if org is None or org["status"] == "closed":
+            raise conflict("The org is closed.")
         await tx.execute(
             "INSERT INTO api_keys (id, org_id, name, environment, secret_hash, allowed_ips, "
             "models, rate_limit, spend_limit, expires_at, created_at, updated_at) "
@@ -148,17 +150,24 @@ async def patch_key(request: Request) -> JSONResponse:
     key_id = request.path_params["key"]
     body = await schemas.body_of(request, schemas.KeyPatch)
     changes = validate.changes(body, COLUMNS)
-    key = await load_key(state, key_id)
-    if key["status"] == "revoked" and body:
-        raise conflict("A revoked key cannot be changed.")
+    await load_key(state, key_id)
     if "status" in body:
         if body["status"] not in ("active", "suspended"):
             raise bad_request("`status` must be `active` or `suspended` (revoke with DELETE).")
         changes["status"] = body["status"]
-    action = "key.update"
-    if changes.get("status", key["status"]) != key["status"]:
-        action = "key.suspend" if changes["status"] == "suspended" else "key.unsuspend"
-    await rows.update(state, admin, "api_keys", key_id, changes, action, list(body))
+
+    def check(key: aiosqlite.Row) -> str:
+        """On the key as the write transaction reads it: a revocation committed since the
+        request began is never undone by it."""
+        if key["status"] == "revoked":
+            raise conflict("A revoked key cannot be changed.")
+        if changes.get("status", key["status"]) == key["status"]:
+            return "key.update"
+        return "key.suspend" if changes["status"] == "suspended" else "key.unsuspend"
+
+    await rows.update(
+        state, admin, "api_keys", key_id, changes, "key.update", list(body), check=check
+    )
     return JSONResponse(key_json(await load_key(state, key_id)))
 
 
@@ -166,33 +175,53 @@ async def revoke_key(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     key_id = request.path_params["key"]
-    key = await load_key(state, key_id)
-    if key["status"] != "revoked":
-        revoked = dbm.now()
-        async with state.transaction() as tx:
-            await tx.execute(
-                "UPDATE api_keys SET status='revoked', revoked_at=?, updated_at=?, "
-                "previous_secret_hash=NULL, previous_valid_until=NULL WHERE id=?",
-                (revoked, revoked, key_id),
-            )
+    await load_key(state, key_id)
+    revoked = dbm.now()
+    async with state.transaction() as tx:
+        # once: a second revocation (a retry, or two at once) changes nothing and audits nothing
+        cursor = await tx.execute(
+            "UPDATE api_keys SET status='revoked', revoked_at=?, updated_at=?, "
+            "previous_secret_hash=NULL, previous_valid_until=NULL "
+            "WHERE id=? AND status!='revoked'",
+            (revoked, revoked, key_id),
+        )
+        if cursor.rowcount:
             await state.audit(tx, admin.token_id, "key.revoke", key_id)
+    if cursor.rowcount:
         await state.publish()
     return JSONResponse(key_json(await load_key(state, key_id)))
 
 
+ROTATED_MEANWHILE = (
+    "The key was rotated by another request while this one was being made; that request holds "
+    "the new secret. Read the key, and rotate again if another new secret is still wanted."
+)
+
+
 async def rotate_key(request: Request) -> JSONResponse:
-    """A new secret under the same key id; the old one keeps working for `grace_seconds`."""
+    """A new secret under the same key id; the old one keeps working for `grace_seconds`.
+
+    The rotation applies to the secret the key had when the request came: if another
+    rotation got in first, this one is refused (409) rather than applied on top of it, which
+    would end the grace the first one promised for the old secret, and give a new secret that
+    works only for this request's grace (none, by default) to a caller told it is the key's."""
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
     key_id = request.path_params["key"]
     body = await schemas.body_of(request, schemas.Rotate)
     grace = validate.int_range(body.get("grace_seconds", 0), "grace_seconds", 0, MAX_GRACE_SECONDS)
-    key = await load_key(state, key_id)
-    if key["status"] == "revoked":
+    seen = await load_key(state, key_id)
+    if seen["status"] == "revoked":
         raise conflict("A revoked key cannot be rotated.")
-    secret, secret_hash = await asyncio.to_thread(keys.generate_key, key["environment"], key_id)
+    # Hashed before the transaction: Argon2id would hold the one write lock for its duration.
+    secret, secret_hash = await asyncio.to_thread(keys.generate_key, seen["environment"], key_id)
     rotated = dbm.now()
     async with state.transaction() as tx:
+        key = await dbm.fetch_one(tx, "SELECT status, secret_hash FROM api_keys WHERE id=?", key_id)
+        if key is None or key["status"] == "revoked":
+            raise conflict("A revoked key cannot be rotated.")
+        if key["secret_hash"] != seen["secret_hash"]:
+            raise conflict(ROTATED_MEANWHILE)
         await tx.execute(
             "UPDATE api_keys SET secret_hash=?, previous_secret_hash=?, previous_valid_until=?, "
             "rotated_at=?, updated_at=? WHERE id=?",

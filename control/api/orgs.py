@@ -151,15 +151,43 @@ async def patch_org(request: Request) -> JSONResponse:
     org_id = request.path_params["org"]
     body = await schemas.body_of(request, schemas.OrgPatch)
     changes = validate.changes(body, COLUMNS)
-    org = await load_org(state, org_id)
-    if org["status"] == "closed" and body:
-        raise conflict("A closed org cannot be changed.")
+    await load_org(state, org_id)
     if "status" in body:
         if body["status"] not in ("active", "suspended"):
             raise bad_request("`status` must be `active` or `suspended`.")
         changes["status"] = body["status"]
-    await rows.update(state, admin, "orgs", org_id, changes, "org.update", list(body))
+    await rows.update(
+        state, admin, "orgs", org_id, changes, "org.update", list(body), check=_not_closed
+    )
     return JSONResponse(org_json(await load_org(state, org_id)))
+
+
+def _not_closed(org: aiosqlite.Row) -> None:
+    """On the org as the write transaction reads it: a closure committed since the request
+    began is never undone by it (`status: active` would reopen the account)."""
+    if org["status"] == "closed":
+        raise conflict("A closed org cannot be changed.")
+
+
+async def _close(state: ControlState, actor: str, org_id: str) -> bool:
+    """Close the org and revoke its keys, unless it is closed already (by a request at the
+    same time): once, with one audit entry and one cancellation of its tasks."""
+    closed = dbm.now()
+    async with state.transaction() as tx:
+        cursor = await tx.execute(
+            "UPDATE orgs SET status='closed', closed_at=?, updated_at=? "
+            "WHERE id=? AND status!='closed'",
+            (closed, closed, org_id),
+        )
+        if not cursor.rowcount:
+            return False
+        await tx.execute(
+            "UPDATE api_keys SET status='revoked', revoked_at=?, updated_at=? "
+            "WHERE org_id=? AND status!='revoked'",
+            (closed, closed, org_id),
+        )
+        await state.audit(tx, actor, "org.close", org_id)
+    return True
 
 
 async def close_org(request: Request) -> JSONResponse:
@@ -173,19 +201,7 @@ async def close_org(request: Request) -> JSONResponse:
     if purge not in (None, "now"):
         raise bad_request("`purge` takes the value `now`.")
     in_flight: dict[str, Any] = {"cancelled": [], "left_running": []}
-    if org["status"] != "closed":
-        closed = dbm.now()
-        async with state.transaction() as tx:
-            await tx.execute(
-                "UPDATE orgs SET status='closed', closed_at=?, updated_at=? WHERE id=?",
-                (closed, closed, org_id),
-            )
-            await tx.execute(
-                "UPDATE api_keys SET status='revoked', revoked_at=?, updated_at=? "
-                "WHERE org_id=? AND status!='revoked'",
-                (closed, closed, org_id),
-            )
-            await state.audit(tx, admin.token_id, "org.close", org_id)
+    if org["status"] != "closed" and await _close(state, admin.token_id, org_id):
         await state.publish()  # the edges refuse the org's keys from here on
         in_flight = await cancel_in_flight(
             state, request.app.state.wallet, request.app.state.canceller, org_id

@@ -103,6 +103,9 @@ async def newest_first(
     return {"items": [render(row) for row in kept], "next_cursor": next_cursor}
 
 
+type Check = Callable[[aiosqlite.Row], str | None]
+
+
 async def update(
     state: ControlState,
     admin: Admin,
@@ -111,13 +114,25 @@ async def update(
     changes: dict[str, Any],
     action: str,
     fields: list[str],
+    *,
+    check: Check | None = None,
 ) -> None:
-    """Apply validated column changes in one audited transaction, then republish the policy."""
+    """Apply validated column changes in one audited transaction, then republish the policy.
+
+    `check` is handed the row as this transaction reads it: it raises to refuse the change
+    (a revoked key, a closed org), or names the action to audit instead of `action`. Checked
+    on a row read before the transaction, a change committed in between (a revocation) would
+    be written over."""
     if not changes:
         return
     changes = changes | {"updated_at": dbm.now()}
     assignments = ", ".join(f"{column}=?" for column in changes)
     async with state.transaction() as tx:
+        if check is not None:
+            row = await dbm.fetch_one(tx, f"SELECT * FROM {table} WHERE id=?", row_id)
+            if row is None:  # these rows are never deleted; the handler found it
+                raise not_found(table)
+            action = check(row) or action
         await tx.execute(
             f"UPDATE {table} SET {assignments} WHERE id=?", (*changes.values(), row_id)
         )

@@ -84,13 +84,14 @@ async def create_webhook(request: Request) -> JSONResponse:
     admin = await admin_for(request)
     org_id = request.path_params["org"]
     body = await schemas.body_of(request, schemas.WebhookCreate)
-    org = await load_org(state, org_id)
-    if org["status"] == "closed":
-        raise ApiError(409, "Conflict", "The org is closed.")
+    await load_org(state, org_id)
     url = endpoint_url(body["url"])
     events = event_types(body.get("events"))
     webhook_id, secret, now = "wh_" + secrets.token_hex(8), new_secret(), dbm.now()
     async with state.transaction() as tx:
+        org = await dbm.fetch_one(tx, "SELECT status FROM orgs WHERE id=?", org_id)
+        if org is None or org["status"] == "closed":
+            raise ApiError(409, "Conflict", "The org is closed.")
         taken = await dbm.fetch_one(
             tx, "SELECT id FROM webhooks WHERE org_id=? AND url=?", org_id, url
         )
@@ -141,7 +142,16 @@ async def patch_webhook(request: Request) -> JSONResponse:
             "disabled by an admin" if body["status"] == "disabled" else None
         )
         changes["failing_since"] = None
-    await rows.update(state, admin, "webhooks", webhook_id, changes, "webhook.update", list(body))
+
+    def check(hook: aiosqlite.Row) -> None:
+        """On the endpoint as the write transaction reads it: one deleted since the request
+        began stays deleted (`status: enabled` would bring it back)."""
+        if hook["status"] == "deleted":
+            raise not_found("Webhook")
+
+    await rows.update(
+        state, admin, "webhooks", webhook_id, changes, "webhook.update", list(body), check=check
+    )
     return JSONResponse(webhook_json(await load_webhook(state, org_id, webhook_id)))
 
 
@@ -152,19 +162,29 @@ async def delete_webhook(request: Request) -> JSONResponse:
     org_id, webhook_id = request.path_params["org"], request.path_params["webhook"]
     await load_webhook(state, org_id, webhook_id)
     async with state.transaction() as tx:
+        # The row stays (as `deleted`) so that its delivery history still reads; deleted once
+        # (and audited once) whoever else deletes it at the same time.
+        cursor = await tx.execute(
+            "UPDATE webhooks SET status='deleted', updated_at=? WHERE id=? AND status!='deleted'",
+            (dbm.now(), webhook_id),
+        )
+        if not cursor.rowcount:
+            raise not_found("Webhook")
         await tx.execute(
             "UPDATE webhook_events SET status='failed', updated_at=? "
             "WHERE webhook_id=? AND status='pending'",
             (dbm.now(), webhook_id),
         )
-        # The row stays (as `deleted`) so that its delivery history still reads.
-        await tx.execute(
-            "UPDATE webhooks SET status='deleted', updated_at=? WHERE id=?",
-            (dbm.now(), webhook_id),
-        )
         await state.audit(tx, admin.token_id, "webhook.delete", webhook_id, {"org_id": org_id})
     await state.publish()
     return JSONResponse({"id": webhook_id, "deleted": True})
+
+
+ROTATED_MEANWHILE = (
+    "The signing secret was rotated by another request while this one was being made; that "
+    "request holds the new secret. Read the endpoint, and rotate again if another new secret "
+    "is still wanted."
+)
 
 
 async def rotate_webhook(request: Request) -> JSONResponse:
@@ -176,9 +196,17 @@ async def rotate_webhook(request: Request) -> JSONResponse:
     grace = validate.int_range(
         body.get("grace_seconds", 86400), "grace_seconds", 0, MAX_GRACE_SECONDS
     )
-    hook = await load_webhook(state, org_id, webhook_id)
+    seen = await load_webhook(state, org_id, webhook_id)
     secret, now = new_secret(), dbm.now()
     async with state.transaction() as tx:
+        # As the key rotation does (control/api/keys.py): applied to the secret the endpoint
+        # had when the request came, else refused, so that a rotation that got in first keeps
+        # the grace it promised for the old secret and its new secret stays the one signing.
+        hook = await dbm.fetch_one(tx, "SELECT status, secret FROM webhooks WHERE id=?", webhook_id)
+        if hook is None or hook["status"] == "deleted":
+            raise not_found("Webhook")
+        if hook["secret"] != seen["secret"]:
+            raise ApiError(409, "Conflict", ROTATED_MEANWHILE)
         await tx.execute(
             "UPDATE webhooks SET secret=?, previous_secret=?, previous_valid_until=?, "
             "updated_at=? WHERE id=?",

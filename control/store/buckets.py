@@ -57,8 +57,11 @@ def time_key_sql(unit: str | None, slot: str, segments: list[tuple[float, int]])
         return []
     offset = _offset_sql(slot, segments)
     local = f"({slot} + {offset})"
-    if unit == "hour":  # the offset too: a local hour that happens twice is two buckets
-        return [f"({local} / 3600)", offset]
+    if unit == "hour":
+        # The local hour's start in UTC: a local hour that happens twice (the clocks going
+        # back) is two buckets, and the keys sort in time order (local hour and offset would
+        # put the second of the two first: the offset is smaller after the change).
+        return [f"({local} / 3600 * 3600 - {offset})"]
     if unit == "day":
         return [f"({local} / {DAY})"]
     return [f"strftime('%Y-%m', {local}, 'unixepoch')"]
@@ -67,8 +70,7 @@ def time_key_sql(unit: str | None, slot: str, segments: list[tuple[float, int]])
 def bucket_bounds(unit: str, key: tuple[Any, ...], zone: ZoneInfo) -> tuple[float, float]:
     """A bucket's [start, end) in UTC seconds, from its key."""
     if unit == "hour":
-        start = key[0] * 3600 - key[1]
-        return float(start), float(start + 3600)
+        return float(key[0]), float(key[0] + 3600)
     if unit == "day":
         date = datetime(1970, 1, 1) + timedelta(days=key[0])
         following = date + timedelta(days=1)
