@@ -20,6 +20,7 @@ from proxy.billing.pricing import quote
 from proxy.billing.wallet import Hold
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.errors import EdgeError, invalid_parameter
+from proxy.failures import is_dependency_failure
 from proxy.seedance.catalog import fraction_text
 from proxy.services import EdgeServices
 
@@ -93,16 +94,25 @@ class Billing:
             try:
                 await wallet.assign(rctx.request_id, rctx.task_id)
             except Exception as exc:
-                log.warning(
-                    "task %s: hold %s not assigned yet (%s); its usage record assigns it",
+                _deferred(
+                    exc,
+                    "task %s: hold %s not assigned yet; its usage record assigns it",
                     rctx.task_id,
                     rctx.request_id,
-                    type(exc).__name__,
                 )
         else:
             rctx.credits = 0
             try:
                 await wallet.release(rctx.request_id)
             except Exception as exc:
-                # Held until the control plane's recovery releases it: never spent.
-                log.warning("hold %s not released yet (%s)", rctx.request_id, type(exc).__name__)
+                # Held until the control plane's sweep releases it (control/jobs/holds.py).
+                _deferred(exc, "hold %s not released yet", rctx.request_id)
+
+
+def _deferred(exc: Exception, message: str, *args: object) -> None:
+    """A ledger call that failed after the answer was decided: the usage record or the hold
+    sweep does it later. A dependency away is expected (one line); anything else is a bug."""
+    if is_dependency_failure(exc):
+        log.warning(message + " (%s)", *args, type(exc).__name__)
+    else:
+        log.error(message, *args, exc_info=exc)
