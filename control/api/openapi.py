@@ -294,6 +294,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "A new signing secret; the old one signs beside it for `grace_seconds`.",
         s.WebhookWithSecret,
         body=s.WebhookRotate,
+        errors=(409,),
         example={"grace_seconds": 3600},
     ),
     ("GET", "/v1/orgs/{org}/webhooks/{webhook}/deliveries"): Op(

@@ -49,6 +49,9 @@ class AdminAuth:
         self._db = database
         self._cache: dict[str, tuple[Admin, float]] = {}
         self._wrong: dict[str, float] = {}  # fingerprint -> until when it is known wrong
+        # Bumped by forget(): a verification that began before a change (a revocation committed
+        # while it ran) is answered but not cached, so the change applies on the next call.
+        self._generation = 0
         # token id -> when it was last presented (wall clock), kept in memory so that a read
         # costs no write; written to `admin_tokens.last_used_at` by `flush_last_used`.
         self.last_used: dict[str, float] = {}
@@ -68,6 +71,7 @@ class AdminAuth:
         """After any change to tokens: the next call verifies again."""
         self._cache.clear()
         self._wrong.clear()
+        self._generation += 1
 
     async def bootstrap(self, token: str | None) -> None:
         """Store the environment's token (hashed) unless already stored; retire older env tokens."""
@@ -110,16 +114,19 @@ class AdminAuth:
             return cached[0]
         if self._wrong.get(fingerprint, 0.0) > time.monotonic():
             raise ApiError(401, "AuthenticationError", "The admin token is not valid.")
+        generation = self._generation
         rows = await dbm.fetch_all(
             self._db, "SELECT id, token_hash, scopes FROM admin_tokens WHERE revoked_at IS NULL"
         )
         for row in rows:
             if await asyncio.to_thread(keys.verify_secret, row["token_hash"], token):
                 admin = Admin(row["id"], tuple(json.loads(row["scopes"])))
-                self._cache[fingerprint] = (admin, time.monotonic() + CACHE_SECONDS)
+                if generation == self._generation:
+                    self._cache[fingerprint] = (admin, time.monotonic() + CACHE_SECONDS)
                 self.last_used[admin.token_id] = time.time()
                 return admin
-        if len(self._wrong) >= WRONG_CACHED:
-            self._wrong.clear()
-        self._wrong[fingerprint] = time.monotonic() + WRONG_CACHE_SECONDS
+        if generation == self._generation:  # a token made meanwhile may be this one
+            if len(self._wrong) >= WRONG_CACHED:
+                self._wrong.clear()
+            self._wrong[fingerprint] = time.monotonic() + WRONG_CACHE_SECONDS
         raise ApiError(401, "AuthenticationError", "The admin token is not valid.")

@@ -146,3 +146,34 @@ def test_the_search_and_cursor_limits_are_in_the_openapi_document(
         assert params["cursor"]["schema"]["maxLength"] == 1024
 
     control_plane(body)
+
+
+def test_a_token_revoked_while_it_is_verified_is_not_cached(
+    control_plane: ControlRunner, monkeypatch
+) -> None:
+    """A revocation that commits while the token's verification runs (in a thread) must apply
+    on the next call, not after the 5-minute cache."""
+    verified: list[str] = []
+    real_verify = adminauth.keys.verify_secret
+
+    async def body(ctl: Control) -> None:
+        made = await ctl.create_admin_token(["read"])
+        token = made["token"]
+
+        def verify_while_revoked(stored: str, presented: str) -> bool:
+            verified.append(presented)
+            ok = real_verify(stored, presented)
+            if presented == token and len(verified) == 1:
+                ctl.st.admin.forget()  # what the revocation does once it has committed
+            return ok
+
+        monkeypatch.setattr(adminauth.keys, "verify_secret", verify_while_revoked)
+        assert (await ctl.get("/v1/orgs", token=token)).status_code == 200
+        first = verified.count(token)
+        assert (await ctl.get("/v1/orgs", token=token)).status_code == 200
+        assert verified.count(token) > first  # verified again: nothing was cached
+        third = verified.count(token)
+        assert (await ctl.get("/v1/orgs", token=token)).status_code == 200
+        assert verified.count(token) == third  # with no change meanwhile, cached as before
+
+    control_plane(body)

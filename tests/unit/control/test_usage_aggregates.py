@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from control.jobs.retention import DAY, Periods, Retention
 from control.store import rollup
 from tests.unit.conftest import Control, ControlRunner, assert_error
@@ -232,13 +234,27 @@ def same(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
         assert mine == theirs
 
 
+def keep_the_request_log(ctl: Control) -> None:
+    """The request log kept for as long as the test's records go back, however far the test's
+    clock is from today's (no window edge is widened to its slot for being older)."""
+    ctl.app.state.retention = Retention(ctl.st, Periods(api_logs_days=100 * 365))  # type: ignore[union-attr]
+
+
+# Pinned clocks (not today's): the windows are drawn round them, so a run on any date tests
+# the same instants; the first has New York's clocks going back inside the hourly windows.
+RANDOM_CLOCKS = ["2026-11-21T10:00:00Z", "2026-08-15T23:59:59Z"]
+
+
+@pytest.mark.parametrize("clock", RANDOM_CLOCKS)
 def test_aggregates_agree_with_the_request_log_on_random_data(
-    control_plane: ControlRunner,
+    control_plane: ControlRunner, clock: str
 ) -> None:
     rng = random.Random(20261129)
+    now = datetime.fromisoformat(clock).timestamp()
 
     async def body(ctl: Control) -> None:
-        begin = time.time() - 20 * DAY
+        keep_the_request_log(ctl)
+        begin = now - 20 * DAY
         orgs, records, tasks = await folded_and_late(ctl, rng, 3, begin, 12 * DAY, (1500, 600))
 
         groupings = [

@@ -14,7 +14,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from control.jobs.retention import DAY, Periods, Retention
+from control.jobs.retention import DAY
 from control.store import lean, rollup
 from tests.unit.conftest import Control, ControlRunner, assert_error
 from tests.unit.control.test_usage_aggregates import (
@@ -23,6 +23,7 @@ from tests.unit.control.test_usage_aggregates import (
     fold,
     insert,
     iso,
+    keep_the_request_log,
     make_records,
     rfc,
     same,
@@ -62,12 +63,6 @@ CLOCKS = [
 
 def at(clock: str) -> float:
     return datetime.fromisoformat(clock).timestamp()
-
-
-def keep_the_request_log(ctl: Control) -> None:
-    """The request log kept for as long as the test's records go back, however far the test's
-    clock is from today's (no window edge is widened to its slot for being older)."""
-    ctl.app.state.retention = Retention(ctl.st, Periods(api_logs_days=100 * 365))  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("clock", "seed"), CLOCKS)
