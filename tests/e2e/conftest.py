@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.harness import Gateway, Simulator
+from tests.e2e.harness import Cluster, Gateway, Simulator
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -36,6 +36,14 @@ def fresh_gateway(simulator: Simulator, tmp_path: Path) -> Iterator[Gateway]:
     gw = Gateway(tmp_path / "gateway", simulator.url, simulator.api_key)
     yield gw
     gw.stop()
+
+
+@pytest.fixture
+def fresh_cluster(simulator: Simulator, tmp_path: Path) -> Iterator[Cluster]:
+    """A control plane of the test's own, for edges apart (`cluster.edge()`)."""
+    cluster = Cluster(tmp_path, simulator)
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture(autouse=True)

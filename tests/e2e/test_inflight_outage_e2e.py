@@ -8,12 +8,10 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.e2e.harness import TEXT_CREATE, Cluster, Simulator
 
@@ -49,16 +47,10 @@ def all_pages(admin: httpx.Client, path: str) -> list[dict[str, Any]]:
             return items
 
 
-@pytest.fixture
-def cluster(simulator: Simulator, tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path, simulator)
-    yield cluster
-    cluster.stop()
-
-
 def test_creates_in_flight_when_the_control_plane_dies_are_owned_and_billed_once(
-    cluster: Cluster, simulator: Simulator
+    fresh_cluster: Cluster, simulator: Simulator
 ) -> None:
+    cluster = fresh_cluster
     edge = cluster.edge()
     key = cluster.customer(credits=GRANT)
     org_id = cluster.org_id

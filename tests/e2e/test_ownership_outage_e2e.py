@@ -6,14 +6,12 @@ that knows a task's owner (it relayed the create) answers from that; one that do
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import arkruntime
 import byteplussdkarkruntime
 import httpx
-import pytest
 import volcenginesdkarkruntime
 
 from tests.e2e.harness import TEXT_CREATE, Cluster, Simulator
@@ -57,16 +55,10 @@ def wait_for_key(edge_url: str, key: str) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture
-def cluster(simulator: Simulator, tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path, simulator)
-    yield cluster
-    cluster.stop()
-
-
 def test_no_org_sees_another_orgs_tasks_while_the_control_plane_is_away(
-    cluster: Cluster, simulator: Simulator
+    fresh_cluster: Cluster, simulator: Simulator
 ) -> None:
+    cluster = fresh_cluster
     knowing = cluster.edge()  # relays both creates, so it knows both owners
     unknowing = cluster.edge()  # never saw either task
     (_, key_a), (_, key_b) = customer(cluster, "alpha"), customer(cluster, "beta")
