@@ -39,15 +39,20 @@ async def _authenticate(request: Request) -> Admin:
     authorization = request.headers.get("authorization")
     throttle: FailureThrottle = request.app.state.admin_throttle
     address = request.client.host if request.client else "unknown"
-    if authorization and throttle.blocked(address):
-        raise ApiError(
-            429,
-            "TooManyRequests",
-            "Too many failed admin authentications from this address: try again later.",
-            headers={"Retry-After": "60"},
-        )
+
+    def gate() -> None:
+        # Asked before any verification (a token already verified never gets here): an
+        # address past its budget of wrong tokens waits, whoever's token it sends.
+        if throttle.blocked(address):
+            raise ApiError(
+                429,
+                "TooManyRequests",
+                "Too many failed admin authentications from this address: try again later.",
+                headers={"Retry-After": "60"},
+            )
+
     try:
-        return await request.app.state.control.admin.authenticate(authorization)
+        return await request.app.state.control.admin.authenticate(authorization, gate)
     except ApiError as exc:
         if exc.status == 401 and authorization:
             throttle.failed(address)

@@ -31,6 +31,7 @@ ERROR_TEXT = {
     400: "Bad input: the message names the field.",
     401: "No admin token, or an unknown one.",
     403: "The token lacks the scope for this call.",
+    429: "Too many wrong admin tokens from this address: a token not verified yet waits.",
     404: "Not found.",
     409: "Conflict with the object's state.",
     503: "Not ready.",
@@ -412,7 +413,7 @@ def _responses(path: str, op: Op) -> dict[str, Any]:
         responses[str(status)] = success
     errors = set(op.errors)
     if not op.public:
-        errors |= {401, 403}
+        errors |= {401, 403, 429}
     if op.query or op.body is not None or op.edge:
         errors.add(400)
     if _PATH_PARAM.search(path):

@@ -10,6 +10,7 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiosqlite
@@ -102,7 +103,11 @@ class AdminAuth:
             )
         self.forget()
 
-    async def authenticate(self, authorization: str | None) -> Admin:
+    async def authenticate(
+        self, authorization: str | None, gate: Callable[[], None] | None = None
+    ) -> Admin:
+        """The admin a bearer token belongs to. `gate`, if given, runs before any Argon2id
+        verification (after the caches) and may raise to refuse it."""
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -114,6 +119,8 @@ class AdminAuth:
             return cached[0]
         if self._wrong.get(fingerprint, 0.0) > time.monotonic():
             raise ApiError(401, "AuthenticationError", "The admin token is not valid.")
+        if gate is not None:
+            gate()
         generation = self._generation
         rows = await dbm.fetch_all(
             self._db, "SELECT id, token_hash, scopes FROM admin_tokens WHERE revoked_at IS NULL"

@@ -93,6 +93,7 @@ def test_wrong_admin_tokens_are_throttled_per_address_and_cost_no_hashing_twice(
     monkeypatch.setattr(adminauth.keys, "verify_secret", counting_verify)
 
     async def body(ctl: Control) -> None:
+        assert (await ctl.get("/v1/orgs")).status_code == 200  # the admin's token, verified
         # The same wrong token again: refused without a second verification.
         for _ in range(3):
             assert_error(await ctl.get("/v1/orgs", token="nat_wrong_0"), 401)
@@ -106,6 +107,9 @@ def test_wrong_admin_tokens_are_throttled_per_address_and_cost_no_hashing_twice(
         assert_error(throttled, 429, "TooManyRequests")
         assert int(throttled.headers["retry-after"]) > 0
         assert len(verified) == before
+        # A token verified before keeps working from the same address: the throttle stands
+        # before a verification, not before the cache.
+        assert (await ctl.get("/v1/orgs")).status_code == 200
         # A request without a token is a plain 401, and never counted.
         assert_error(await ctl.get("/v1/orgs", token=None), 401)
 
