@@ -21,7 +21,7 @@ from mitmproxy import connection, ctx, exceptions
 from mitmproxy.proxy.layer import NextLayer
 from mitmproxy.proxy.layers.http import HttpLayer
 
-from proxy.connections.http1server import TimeLimits, install
+from proxy.connections.http1server import HeadLimits, TimeLimits, install
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,27 @@ _LIMITS = {
     ),
 }
 
+# A request head's sizes, checked while it arrives: past one, 431 and the connection closed.
+_HEAD_LIMITS = {
+    "nextapi_max_request_line_bytes": (
+        HeadLimits().request_line,
+        "Bytes a request line may hold (without its CRLF).",
+    ),
+    "nextapi_max_header_bytes": (
+        HeadLimits().head,
+        "Bytes a whole request head may hold (request line, header lines, the empty line).",
+    ),
+    "nextapi_max_header_fields": (
+        HeadLimits().fields,
+        "Header lines a request head may hold.",
+    ),
+}
+
 
 class Connections:
     def __init__(self) -> None:
         self.limits = TimeLimits(*(default for default, _ in _LIMITS.values()))
+        self.head_limits = HeadLimits()
         # Connections whose HTTP layer has not started yet: their deadline.
         self.before_http: dict[str, asyncio.TimerHandle] = {}
         self.closing: set[asyncio.Task[None]] = set()
@@ -53,6 +70,8 @@ class Connections:
         for name, (default, help_text) in _LIMITS.items():
             # Whole seconds, as mitmproxy's own tcp_timeout (and `--set` parses no floats).
             loader.add_option(name, int, default, help_text)
+        for name, (default, help_text) in _HEAD_LIMITS.items():
+            loader.add_option(name, int, default, help_text)
 
     def configure(self, updated: set[str]) -> None:
         if updated & _LIMITS.keys():
@@ -60,6 +79,11 @@ class Connections:
             if min(values) <= 0:
                 raise exceptions.OptionsError(f"{', '.join(_LIMITS)} must be positive")
             self.limits = TimeLimits(*values)
+        if updated & _HEAD_LIMITS.keys():
+            sizes = [getattr(ctx.options, name) for name in _HEAD_LIMITS]
+            if min(sizes) <= 0:
+                raise exceptions.OptionsError(f"{', '.join(_HEAD_LIMITS)} must be positive")
+            self.head_limits = HeadLimits(*sizes)
         if {"http2", "certs"} & updated and ctx.options.http2 and getattr(ctx.options, "certs", []):
             # A TLS client could negotiate HTTP/2, which this guard does not read.
             raise exceptions.OptionsError(
@@ -86,7 +110,7 @@ class Connections:
             layer = getattr(layer, "child_layer", None)  # through the TLS layers
         if layer is not None:
             client_id = nextlayer.context.client.id
-            install(layer, self.limits, lambda: self._http_started(client_id))
+            install(layer, self.limits, lambda: self._http_started(client_id), self.head_limits)
 
     def _http_started(self, client_id: str) -> None:
         timer = self.before_http.pop(client_id, None)

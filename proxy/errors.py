@@ -19,6 +19,7 @@ _TYPES = {
     416: "RangeNotSatisfiable",
     422: "UnprocessableEntity",
     429: "TooManyRequests",
+    431: "RequestHeaderFieldsTooLarge",
     500: "InternalServerError",
     502: "BadGateway",
     503: "ServiceUnavailable",
@@ -26,7 +27,7 @@ _TYPES = {
 }
 
 # The SDKs retry 408/409/429/5xx unless told not to; these answers will not change on a retry.
-_NO_RETRY = {400, 401, 402, 403, 404, 410, 413, 416, 422}
+_NO_RETRY = {400, 401, 402, 403, 404, 410, 413, 416, 422, 431}
 
 
 @dataclass(slots=True)

@@ -41,6 +41,10 @@ class Settings:
     request_header_timeout: int = 10
     request_body_timeout: int = 30
     keepalive_timeout: int = 75
+    # A request head's sizes (like nginx's and Apache's defaults): past one, 431.
+    max_request_line_bytes: int = 8 * 1024
+    max_header_bytes: int = 32 * 1024
+    max_header_fields: int = 100
     usage_flush_interval: float = 0.2
     # The edge's URL as the upstream reaches it (task callbacks); "auto": the listener's address.
     public_url: str = ""
@@ -267,6 +271,13 @@ def validate(settings: Settings) -> None:
     if min(connection_timeouts(settings)) <= 0:
         raise SystemExit(
             "`request_header_timeout`, `request_body_timeout`, `keepalive_timeout` must be > 0"
+        )
+    if (
+        min(settings.max_request_line_bytes, settings.max_header_bytes, settings.max_header_fields)
+        <= 0
+    ):
+        raise SystemExit(
+            "`max_request_line_bytes`, `max_header_bytes`, `max_header_fields` must be > 0"
         )
     if settings.redis_failure not in ("local", "closed"):
         raise SystemExit("`redis_failure` must be local or closed")

@@ -87,6 +87,20 @@ _PROXY_ERRORS = {
 
 
 @dataclass(frozen=True, slots=True)
+class HeadLimits:
+    """How large a request head may be (nginx's 8 KiB line and 32 KiB head; Apache's 100
+    fields): checked while it arrives, so that a head without its end is never buffered past."""
+
+    request_line: int = 8 * 1024  # bytes, without its CRLF
+    head: int = 32 * 1024  # bytes, request line and header lines with their CRLFs
+    fields: int = 100  # header lines
+
+
+def head_too_large(what: str) -> EdgeError:
+    return EdgeError(431, "RequestHeaderFieldsTooLarge", f"The request {what}.")
+
+
+@dataclass(frozen=True, slots=True)
 class TimeLimits:
     header: float  # a request head, from its first byte (a connection's first: from its start)
     body: float  # the longest pause inside a request body
@@ -99,12 +113,17 @@ def error_response(error: EdgeError, request_id: str) -> bytes:
     return http1.assemble_response(http.Response.make(error.status, error.body(), headers))
 
 
-def install(layer: HttpLayer, limits: TimeLimits, on_start: Callable[[], None]) -> None:
+def install(
+    layer: HttpLayer,
+    limits: TimeLimits,
+    on_start: Callable[[], None],
+    head_limits: HeadLimits = HeadLimits(),
+) -> None:
     """Make `layer` (not started yet) read its client through a GuardedHttp1Server."""
     client = layer.context.client
     if client not in layer.connections:
         layer.connections[client] = GuardedHttp1Server(
-            layer.context.fork(), layer, limits, on_start
+            layer.context.fork(), layer, limits, on_start, head_limits
         )
 
 
@@ -115,10 +134,12 @@ class GuardedHttp1Server(Http1Server):
         http_layer: HttpLayer,
         limits: TimeLimits,
         on_start: Callable[[], None],
+        head_limits: HeadLimits = HeadLimits(),
     ) -> None:
         super().__init__(context)
         self.http_layer = http_layer
         self.limits = limits
+        self.head_limits = head_limits
         self.on_start = on_start
         self.head = bytearray()  # the request head read so far (moved out of mitmproxy's buf)
         self.head_searched = 0  # how much of it HEAD_END has already looked at
@@ -199,8 +220,12 @@ class GuardedHttp1Server(Http1Server):
             self.head_started = monotonic()
             yield from self.arm(self.head_started + self.limits.header)
         found = framing.HEAD_END.search(self.head, self.head_searched)
+        # mitmproxy's buffer is emptied into `head` on every read, so `head` grows by one read
+        # (at most 64 KiB) at a time: checked here, it never holds much past the cap.
+        if too_large := self.oversized(found.end() if found else None):
+            yield from self.refuse_head(too_large)
+            return
         if found is None:
-            # (Issue 21: the cap on a head's size belongs here.)
             self.head_searched = max(0, len(self.head) - 2)
             return
         raw = bytes(self.head[: found.end()])
@@ -230,6 +255,35 @@ class GuardedHttp1Server(Http1Server):
         self.body_progress = monotonic()
         yield from self.arm(self.body_progress + self.limits.body)
         yield from self.state(event)
+
+    def oversized(self, head_end: int | None) -> str | None:
+        """What of the head read so far is past its limits (`head_end`: where it ends, if
+        found), as the end of a sentence; None if nothing is."""
+        limits = self.head_limits
+        size = len(self.head) if head_end is None else head_end
+        # The request line's LF, if it is short enough (its CRLF not counted).
+        line_end = self.head.find(b"\n", 0, limits.request_line + 2)
+        if line_end < 0:
+            too_long = size >= limits.request_line + 2
+        else:
+            too_long = line_end - self.head.startswith(b"\r", line_end - 1) > limits.request_line
+        if too_long:
+            return f"line is too long (at most {limits.request_line} bytes)"
+        if size > limits.head:
+            return f"head is too large (at most {limits.head} bytes)"
+        # Header lines so far: every LF ends one but the request line's (and the empty line's).
+        fields = self.head.count(b"\n", 0, size) - (1 if head_end is None else 2)
+        if fields > limits.fields:
+            return f"head has too many header fields (at most {limits.fields})"
+        return None
+
+    def refuse_head(self, too_large: str) -> Commands:
+        self.head = bytearray()
+        request_id = new_request_id()
+        log.info("refused a request head (%s): %s", request_id, too_large)
+        yield commands.SendData(self.conn, error_response(head_too_large(too_large), request_id))
+        yield commands.CloseConnection(self.conn)
+        self.state = self.done
 
     # --- the request body: mitmproxy's read_body, with trailers and an answer to bad framing --
 
