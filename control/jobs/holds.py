@@ -7,9 +7,9 @@ releasing early never leaves a task unbilled."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from control.periodic import Periodic
 from control.store.wallet import SqliteWallet
 
 log = logging.getLogger(__name__)
@@ -22,30 +22,20 @@ class HoldSweeper:
         self.interval = interval
         self.released = 0  # since start
         self.swept = asyncio.Event()  # set after each sweep (whoever waits clears it)
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Periodic("credit hold sweep", self.sweep)
 
     async def sweep(self) -> int:
-        released = await self.wallet.recover()
+        try:
+            released = await self.wallet.recover()
+        finally:
+            self.swept.set()
         if released:
             self.released += released
             log.warning("released %d credit holds whose creates never answered", released)
         return released
 
     def start(self) -> None:
-        async def loop() -> None:
-            while True:
-                try:
-                    await self.sweep()
-                except Exception:  # the database busy or away: the next sweep tries again
-                    log.exception("credit hold sweep failed")
-                self.swept.set()
-                await asyncio.sleep(self.interval)
-
-        self._task = asyncio.create_task(loop(), name="hold-sweeper")
+        self._rounds.start(self.interval)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._rounds.stop()

@@ -12,13 +12,13 @@ Freed pages are returned with an incremental vacuum.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from control.jobs.videos import VideoSweeper
+from control.periodic import Periodic
 from control.store import db as dbm
 from control.store.state import ControlState
 from proxy.billing.idempotency import TTL_SECONDS as IDEMPOTENCY_TTL
@@ -71,7 +71,7 @@ class Retention:
         self.clock = clock
         self.batch = batch
         self.folder = state.rollups
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Periodic("retention purge", self.scheduled_run)
         self.interval: float | None = None  # seconds between scheduled runs, once started
         self.last_run: LastRun | None = None  # in memory: the schedule runs once at start
 
@@ -233,19 +233,10 @@ class Retention:
 
     def start(self, interval: float = DAY) -> None:
         self.interval = interval
-
-        async def loop() -> None:
-            while True:
-                await self.scheduled_run()
-                await asyncio.sleep(interval)
-
-        self._task = asyncio.create_task(loop())
+        self._rounds.start(interval)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._rounds.stop()
 
 
 def _day(ts: float) -> str:

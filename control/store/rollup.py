@@ -24,7 +24,6 @@ age (control/jobs/retention.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from control.periodic import Periodic
 from control.store import lean
 from control.store.counters import COUNTERS, CREATE_ROUTE, raw_counters
 
@@ -240,7 +240,7 @@ class Folder:
         self.batch = batch
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._rounds = Periodic("usage rollup", self.fold)
 
     async def open(self) -> aiosqlite.Connection:
         if self._db is None:
@@ -320,22 +320,10 @@ class Folder:
                     return
 
     def start(self, interval: float = 60.0) -> None:
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    await self.fold()
-                except Exception:
-                    log.exception("usage rollup failed; trying again next round")
-
-        self._task = asyncio.create_task(loop(), name="usage-rollup")
+        self._rounds.start(interval, at_once=False)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._rounds.stop()
 
     async def close(self) -> None:
         await self.stop()
