@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from control.api import csvout, rows, schemas, validate
 from control.api.access import admin_for
-from control.api.orgs import load_org
+from control.api.orgs import load_org, require_open
 from control.http import (
     bad_request,
     conflict,
@@ -71,10 +71,7 @@ async def create_key(request: Request) -> JSONResponse:
     key_id = keys.parse_key(secret).key_id  # type: ignore[union-attr]
     created = dbm.now()
     async with state.transaction() as tx:
-        # read here, not before hashing: an org closed meanwhile must not get a working key
-        org = await dbm.fetch_one(tx, "SELECT status FROM orgs WHERE id=?", org_id)
-        if org is None or org["status"] == "closed":
-            raise conflict("The org is closed.")
+        await require_open(tx, org_id)  # here, not before hashing: the org may close meanwhile
         await tx.execute(
             "INSERT INTO api_keys (id, org_id, name, environment, secret_hash, allowed_ips, "
             "models, rate_limit, spend_limit, expires_at, created_at, updated_at) "

@@ -44,6 +44,15 @@ async def load_org(state: ControlState, org_id: str) -> aiosqlite.Row:
     return await rows.load(state, "orgs", org_id, "Org")
 
 
+async def require_open(tx: aiosqlite.Connection, org_id: str) -> None:
+    """Inside the write transaction that adds to the org (a key, a webhook): refused if the org
+    is closed as that transaction reads it, so a closure committed since the request began is
+    never followed by a working key or a delivering endpoint."""
+    org = await dbm.fetch_one(tx, "SELECT status FROM orgs WHERE id=?", org_id)
+    if org is None or org["status"] == "closed":
+        raise conflict("The org is closed.")
+
+
 def _flag(body: dict[str, Any], field: str) -> int:
     if not isinstance(body[field], bool):
         raise bad_request(f"`{field}` must be true or false.")

@@ -17,8 +17,16 @@ from starlette.responses import JSONResponse, Response
 
 from control.api import csvout, rows, schemas, validate
 from control.api.access import admin_for
-from control.api.orgs import load_org
-from control.http import ApiError, bad_request, decode_cursor, not_found, page_limit, rfc3339
+from control.api.orgs import load_org, require_open
+from control.http import (
+    ApiError,
+    bad_request,
+    conflict,
+    decode_cursor,
+    not_found,
+    page_limit,
+    rfc3339,
+)
 from control.jobs.signing import new_secret
 from control.store import db as dbm
 from control.store.outbox import ALL_TASK_EVENTS, EVENT_TYPES
@@ -89,9 +97,7 @@ async def create_webhook(request: Request) -> JSONResponse:
     events = event_types(body.get("events"))
     webhook_id, secret, now = "wh_" + secrets.token_hex(8), new_secret(), dbm.now()
     async with state.transaction() as tx:
-        org = await dbm.fetch_one(tx, "SELECT status FROM orgs WHERE id=?", org_id)
-        if org is None or org["status"] == "closed":
-            raise ApiError(409, "Conflict", "The org is closed.")
+        await require_open(tx, org_id)
         taken = await dbm.fetch_one(
             tx, "SELECT id FROM webhooks WHERE org_id=? AND url=?", org_id, url
         )
@@ -206,7 +212,7 @@ async def rotate_webhook(request: Request) -> JSONResponse:
         if hook is None or hook["status"] == "deleted":
             raise not_found("Webhook")
         if hook["secret"] != seen["secret"]:
-            raise ApiError(409, "Conflict", ROTATED_MEANWHILE)
+            raise conflict(ROTATED_MEANWHILE)
         await tx.execute(
             "UPDATE webhooks SET secret=?, previous_secret=?, previous_valid_until=?, "
             "updated_at=? WHERE id=?",
