@@ -94,6 +94,26 @@ def address(process: Process, what: str) -> str:
     return f"http://{match.group(1)}:{match.group(2)}"
 
 
+def control_process(
+    data_dir: Path, token: str, listen: str = "127.0.0.1:0", env: dict[str, str] | None = None
+) -> Process:
+    """`run_proxy.py --role control` on `listen` with its own data directory; `token` is its
+    admin token (and the one its edges present)."""
+    return Process(
+        [
+            sys.executable,
+            "run_proxy.py",
+            "--role",
+            "control",
+            "--control-listen",
+            listen,
+            "--data-dir",
+            str(data_dir),
+        ],
+        env={"NEXTAPI_ADMIN_TOKEN": token, **(env or {})},
+    )
+
+
 class Simulator:
     def __init__(self, *flags: str) -> None:
         self.api_key = "sim_" + secrets.token_hex(8)
@@ -346,24 +366,11 @@ class Cluster:
         self.edges: list[Process] = []
 
     def _start_control(self, listen: str) -> Process:
-        return Process(
-            [
-                sys.executable,
-                "run_proxy.py",
-                "--role",
-                "control",
-                "--control-listen",
-                listen,
-                "--data-dir",
-                str(self.tmp_path / "control"),
-            ],
-            env={
-                "NEXTAPI_ADMIN_TOKEN": self.token,
-                "NEXTAPI_UPSTREAM_KEY": self.simulator.api_key,
-                "NEXTAPI_UPSTREAM": self.simulator.url,
-                **self.env,
-            },
-        )
+        upstream = {
+            "NEXTAPI_UPSTREAM_KEY": self.simulator.api_key,
+            "NEXTAPI_UPSTREAM": self.simulator.url,
+        }
+        return control_process(self.tmp_path / "control", self.token, listen, upstream | self.env)
 
     def restart_control(self) -> None:
         """The control plane again, on the same port with the same data (stop it first)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.e2e.harness import TEXT_CREATE, Gateway, Process, Simulator, address
+from tests.e2e.harness import TEXT_CREATE, Gateway, Process, Simulator, address, control_process
 from tests.e2e.test_tls_e2e import self_signed
 
 TASKS = "/api/v3/contents/generations/tasks"
@@ -293,19 +293,7 @@ def test_tls_handshakes_are_timed_and_clients_get_http11(
 
 def test_under_mitmdump_too(simulator: Simulator, tmp_path: Path) -> None:
     token = "nat_test_" + secrets.token_urlsafe(16)
-    control = Process(
-        [
-            sys.executable,
-            "run_proxy.py",
-            "--role",
-            "control",
-            "--control-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(tmp_path / "control"),
-        ],
-        env={"NEXTAPI_ADMIN_TOKEN": token},
-    )
+    control = control_process(tmp_path / "control", token)
     mitmdump = None
     try:
         mitmdump = Process(

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from proxy.usage.spool import SEGMENT_SUFFIX, read_segment
-from tests.e2e.harness import TEXT_CREATE, Process, Simulator, address
+from tests.e2e.harness import TEXT_CREATE, Process, Simulator, address, control_process
 
 TASKS = "/api/v3/contents/generations/tasks"
 # A paced load: 4 threads x 25 requests/s, every 4th a create. That stays far below the
@@ -33,19 +33,7 @@ SINK_FAILURES = 3  # failed attempts to ship usage while the control plane is do
 
 
 def start_control(data_dir: Path, token: str, listen: str = "127.0.0.1:0") -> tuple[Process, str]:
-    process = Process(
-        [
-            sys.executable,
-            "run_proxy.py",
-            "--role",
-            "control",
-            "--control-listen",
-            listen,
-            "--data-dir",
-            str(data_dir),
-        ],
-        env={"NEXTAPI_ADMIN_TOKEN": token},
-    )
+    process = control_process(data_dir, token, listen)
     return process, address(process, "control")
 
 

@@ -26,26 +26,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.harness import Process, address
+from tests.e2e.harness import Process, address, control_process
 
 EXCLUDED_CHECKS = "positive_data_acceptance,use_after_free"
 
 
 def test_schemathesis_finds_nothing_on_any_operation(tmp_path: Path) -> None:
     token = "nat_fuzz_" + secrets.token_urlsafe(16)
-    control = Process(
-        [
-            sys.executable,
-            "run_proxy.py",
-            "--role",
-            "control",
-            "--control-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
-        env={"NEXTAPI_ADMIN_TOKEN": token},
-    )
+    control = control_process(tmp_path / "data", token)
     try:
         url = address(control, "control")
         long_run = os.environ.get("NEXTAPI_FUZZ_LONG") == "1"

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.harness import TEXT_CREATE, Process, Simulator, address
+from tests.e2e.harness import TEXT_CREATE, Process, Simulator, address, control_process
 
 TASKS = "/api/v3/contents/generations/tasks"
 
@@ -18,19 +18,7 @@ TASKS = "/api/v3/contents/generations/tasks"
 @pytest.fixture
 def control(tmp_path: Path):
     token = "nat_test_" + secrets.token_urlsafe(16)
-    process = Process(
-        [
-            sys.executable,
-            "run_proxy.py",
-            "--role",
-            "control",
-            "--control-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(tmp_path / "control"),
-        ],
-        env={"NEXTAPI_ADMIN_TOKEN": token},
-    )
+    process = control_process(tmp_path / "control", token)
     url = address(process, "control")
     admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     yield url, token, admin
