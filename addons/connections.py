@@ -7,6 +7,10 @@ TLS handshake that never ends): this addon closes such a connection if its HTTP 
 started `nextapi_request_header_timeout` seconds after it opened; from then on the layer keeps
 time itself.
 
+It also caps the connections one client address holds open (`nextapi_max_connections_per_address`,
+counted by `proxy/connections/per_address.py`): past it a new connection is answered 503 (plain
+HTTP) and closed before mitmproxy reads it.
+
 Loaded as a child of the Edge addon, so every way the chain runs (`run_proxy.py`, each of its
 `--workers`, `mitmdump -s addons/gateway.py`) reads its clients through it.
 """
@@ -21,7 +25,12 @@ from mitmproxy import connection, ctx, exceptions
 from mitmproxy.proxy.layer import NextLayer
 from mitmproxy.proxy.layers.http import HttpLayer
 
-from proxy.connections.http1server import HeadLimits, TimeLimits, install
+from proxy.auth import netaddr
+from proxy.connections.http1server import HeadLimits, TimeLimits, error_response, install
+from proxy.connections.per_address import DEFAULT_CAP, ConnectionsPerAddress, Refusal
+from proxy.context import new_request_id
+from proxy.descriptors import client_connection_budget
+from proxy.errors import EdgeError
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +67,46 @@ _HEAD_LIMITS = {
 }
 
 
+OVER_CAP = EdgeError(
+    503,
+    "TooManyConnections",
+    "This address holds too many open connections to the edge: reuse them (keep-alive) or "
+    "close some.",
+    headers={"Retry-After": "1"},
+)
+AT_BUDGET = EdgeError(
+    503,
+    "ServiceUnavailable",
+    "The edge holds as many connections as it can right now: retry shortly.",
+    headers={"Retry-After": "1"},
+)
+
+
 class Connections:
     def __init__(self) -> None:
         self.limits = TimeLimits(*(default for default, _ in _LIMITS.values()))
         self.head_limits = HeadLimits()
+        self.per_address = ConnectionsPerAddress()
+        self.counted: dict[str, str] = {}  # client id: the key its address is counted under
         # Connections whose HTTP layer has not started yet: their deadline.
         self.before_http: dict[str, asyncio.TimerHandle] = {}
         self.closing: set[asyncio.Task[None]] = set()
 
     def load(self, loader: Any) -> None:
+        # (After proxy/runtime.py raised the open-files limit, if it runs the process.)
+        self.per_address.total_cap = client_connection_budget()
         for name, (default, help_text) in _LIMITS.items():
             # Whole seconds, as mitmproxy's own tcp_timeout (and `--set` parses no floats).
             loader.add_option(name, int, default, help_text)
         for name, (default, help_text) in _HEAD_LIMITS.items():
             loader.add_option(name, int, default, help_text)
+        loader.add_option(
+            "nextapi_max_connections_per_address",
+            int,
+            DEFAULT_CAP,
+            "Client connections one address (an IPv6 client: its /64) may hold open; past it a "
+            "new one is refused. 0: no cap. Trusted proxies are not capped.",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if updated & _LIMITS.keys():
@@ -84,6 +119,16 @@ class Connections:
             if min(sizes) <= 0:
                 raise exceptions.OptionsError(f"{', '.join(_HEAD_LIMITS)} must be positive")
             self.head_limits = HeadLimits(*sizes)
+        if "nextapi_max_connections_per_address" in updated:
+            if ctx.options.nextapi_max_connections_per_address < 0:
+                raise exceptions.OptionsError("nextapi_max_connections_per_address must be >= 0")
+            self.per_address.cap = ctx.options.nextapi_max_connections_per_address
+        if "nextapi_trusted_proxies" in updated:  # (the Edge addon validates them)
+            entries = ctx.options.nextapi_trusted_proxies.split(",")
+            try:
+                self.per_address.exempt = netaddr.parse_networks(e for e in entries if e.strip())
+            except ValueError:
+                pass
         if {"http2", "certs"} & updated and ctx.options.http2 and getattr(ctx.options, "certs", []):
             # A TLS client could negotiate HTTP/2, which this guard does not read.
             raise exceptions.OptionsError(
@@ -91,12 +136,45 @@ class Connections:
             )
 
     def client_connected(self, client: connection.Client) -> None:
-        # (Issue 21: a cap on connections per client address belongs here.)
+        key = self.per_address.admit(client.peername[0])
+        if isinstance(key, Refusal):
+            self._refuse(client, key)
+            return
+        self.counted[client.id] = key
         loop = asyncio.get_running_loop()
         self.before_http[client.id] = loop.call_later(self.limits.header, self._overdue, client.id)
 
     def client_disconnected(self, client: connection.Client) -> None:
         self._http_started(client.id)
+        if (key := self.counted.pop(client.id, None)) is not None:
+            self.per_address.release(key)
+        # mitmproxy (12.2.3, ConnectionHandler.handle_connection) closes the client's socket
+        # only when its reader ends by itself: cancelled while it waits for the event lock (a
+        # CloseConnection from another task, e.g. a refused head after a hook), it skips the
+        # close and the socket stays open for as long as the client keeps sending.
+        writer = self._writer(client)
+        if writer is not None and not writer.is_closing():
+            writer.close()
+
+    def _refuse(self, client: connection.Client, refusal: Refusal) -> None:
+        if refusal is Refusal.ADDRESS:
+            client.error, answer = "too many connections from this address", OVER_CAP
+        else:
+            client.error, answer = "the edge holds all the connections it can", AT_BUDGET
+        # mitmproxy closes the connection on the error, before reading any of it.
+        writer = self._writer(client)
+        if writer is not None and not getattr(ctx.options, "certs", []):
+            # Plain HTTP: a sentence before the close says why (a TLS client could not read it).
+            writer.write(error_response(answer, new_request_id()))
+        if line := self.per_address.report():
+            log.warning(line)
+
+    @staticmethod
+    def _writer(client: connection.Client) -> Any:
+        proxyserver: Any = ctx.master.addons.get("proxyserver")
+        handler = proxyserver.connections.get(client.id) if proxyserver else None
+        io = handler.transports.get(client) if handler is not None else None
+        return getattr(io, "writer", None)
 
     def next_layer(self, nextlayer: NextLayer) -> None:
         if nextlayer.layer is None:

@@ -22,6 +22,7 @@ from addons.drain import Drain
 from addons.gateway import chain
 from addons.standalone import Standalone
 from proxy.addresses import cannot_listen, check_addresses
+from proxy.descriptors import DescriptorExhaustionLog, raise_open_files_limit
 from proxy.dispatch import DirectAddonManager
 from proxy.policy import Snapshot
 from proxy.services import EdgeServices
@@ -116,6 +117,7 @@ def build_master(
         nextapi_max_request_line_bytes=settings.max_request_line_bytes,
         nextapi_max_header_bytes=settings.max_header_bytes,
         nextapi_max_header_fields=settings.max_header_fields,
+        nextapi_max_connections_per_address=settings.max_connections_per_address,
         nextapi_default_limits=json.dumps(settings.default_rate_limit),
         nextapi_model_limits=json.dumps(settings.model_limits),
         nextapi_upstream_concurrent_tasks=settings.upstream_concurrent_tasks,
@@ -477,6 +479,9 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(DescriptorExhaustionLog())
+    log.info("open files limit: %d", raise_open_files_limit())
     # mitmproxy's own per-connection chatter is noise at the edge.
     for noisy in ("mitmproxy", "uvicorn", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -45,6 +45,8 @@ class Settings:
     max_request_line_bytes: int = 8 * 1024
     max_header_bytes: int = 32 * 1024
     max_header_fields: int = 100
+    # Connections one client address may hold open (0: no cap; trusted proxies: none).
+    max_connections_per_address: int = 256
     usage_flush_interval: float = 0.2
     # The edge's URL as the upstream reaches it (task callbacks); "auto": the listener's address.
     public_url: str = ""
@@ -279,6 +281,8 @@ def validate(settings: Settings) -> None:
         raise SystemExit(
             "`max_request_line_bytes`, `max_header_bytes`, `max_header_fields` must be > 0"
         )
+    if settings.max_connections_per_address < 0:
+        raise SystemExit("`max_connections_per_address` must be >= 0 (0: no cap)")
     if settings.redis_failure not in ("local", "closed"):
         raise SystemExit("`redis_failure` must be local or closed")
     if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://")):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
-from mitmproxy import exceptions
+from mitmproxy import connection, exceptions
 from mitmproxy.addons.tlsconfig import TlsConfig
-from mitmproxy.test import taddons
+from mitmproxy.test import taddons, tflow
 
 from addons.connections import Connections
 from addons.edge import Edge
@@ -51,3 +52,41 @@ def test_the_settings_default_to_the_documented_limits_and_refuse_zero() -> None
     assert connection_timeouts(load([], environ={"NEXTAPI_KEEPALIVE_TIMEOUT": "5"}))[2] == 5
     with pytest.raises(SystemExit, match="must be > 0"):
         load([], environ={"NEXTAPI_REQUEST_BODY_TIMEOUT": "0"})
+
+
+def test_connections_past_the_per_address_cap_are_refused_and_room_comes_back() -> None:
+    guard = Connections()
+    with taddons.context(guard) as tctx:
+        tctx.configure(guard, nextapi_max_connections_per_address=2)
+
+        def client(host: str) -> connection.Client:
+            conn = tflow.tclient_conn()
+            conn.peername = (host, 40000)
+            return conn
+
+        async def run() -> None:
+            first, second, third = client("192.0.2.1"), client("192.0.2.1"), client("192.0.2.1")
+            for conn in (first, second, third):
+                guard.client_connected(conn)
+            assert first.error is None and second.error is None
+            assert third.error == "too many connections from this address"
+            other = client("192.0.2.2")
+            guard.client_connected(other)
+            assert other.error is None
+            guard.client_disconnected(third)  # a refused one gives nothing back
+            guard.client_disconnected(first)
+            fourth = client("192.0.2.1")
+            guard.client_connected(fourth)
+            assert fourth.error is None
+            for conn in (second, other, fourth):
+                guard.client_disconnected(conn)
+            assert guard.per_address.open == {} and guard.before_http == {}
+
+        asyncio.run(run())
+
+
+def test_a_negative_connection_cap_is_refused() -> None:
+    guard = Connections()
+    with taddons.context(guard) as tctx:
+        with pytest.raises(exceptions.OptionsError, match=">= 0"):
+            tctx.configure(guard, nextapi_max_connections_per_address=-1)

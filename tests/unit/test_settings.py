@@ -39,6 +39,7 @@ def test_demo_stays_on_loopback() -> None:
         (["--role", "edge"], {}),  # an edge apart needs --control-url
         (["--upstream", "ftp://x"], {}),
         ([], {"NEXTAPI_MAX_BODY_BYTES": "lots"}),
+        ([], {"NEXTAPI_MAX_CONNECTIONS_PER_ADDRESS": "-1"}),
         (["--config", "/nonexistent.toml"], {}),
     ],
 )
