@@ -34,6 +34,21 @@ import re
 # of bare LFs, so that a head using them is delimited, then refused, instead of waiting.
 HEAD_END = re.compile(rb"\n\r?\n")
 
+# An HTTP/2 client with prior knowledge opens with "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+# (RFC 9113 §3.4): its first empty line ends what reads as a head.
+HTTP2_PREFACE_START = b"PRI * HTTP/2.0\r\n\r\n"
+HTTP_1_1_REQUIRED = 0xD  # RFC 9113 §7
+
+
+def http2_refusal(message: bytes = b"This edge speaks HTTP/1.1 only.") -> bytes:
+    """The frames that tell an HTTP/2 client to use HTTP/1.1: an empty SETTINGS (the server's
+    connection preface), then GOAWAY with HTTP_1_1_REQUIRED and `message` as its debug data."""
+    settings = bytes([0, 0, 0, 0x4, 0]) + bytes(4)
+    payload = bytes(4) + HTTP_1_1_REQUIRED.to_bytes(4, "big") + message
+    goaway = len(payload).to_bytes(3, "big") + bytes([0x7, 0]) + bytes(4) + payload
+    return settings + goaway
+
+
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _NAME = re.compile(_TOKEN)
 _REQUEST_LINE = re.compile(rb"(%s) ([^\x00-\x20\x7f]+) HTTP/1\.([01])" % _TOKEN)

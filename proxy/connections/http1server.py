@@ -229,6 +229,9 @@ class GuardedHttp1Server(Http1Server):
             self.head_searched = max(0, len(self.head) - 2)
             return
         raw = bytes(self.head[: found.end()])
+        if raw == framing.HTTP2_PREFACE_START:
+            yield from self.refuse_http2()
+            return
         rest = self.head[found.end() :]
         self.head = bytearray()
         self.head_searched = 0
@@ -276,6 +279,16 @@ class GuardedHttp1Server(Http1Server):
         if fields > limits.fields:
             return f"head has too many header fields (at most {limits.fields})"
         return None
+
+    def refuse_http2(self) -> Commands:
+        """An HTTP/2 client with prior knowledge (`curl --http2-prior-knowledge`) cannot read an
+        HTTP/1 answer: it is told in its own protocol, as RFC 9113 §9.1 lets a server that
+        wants HTTP/1.1 (its SETTINGS, then GOAWAY with HTTP_1_1_REQUIRED and a sentence)."""
+        self.head = bytearray()
+        log.info("refused an HTTP/2 connection: the edge speaks HTTP/1.1 only")
+        yield commands.SendData(self.conn, framing.http2_refusal())
+        yield commands.CloseConnection(self.conn)
+        self.state = self.done
 
     def refuse_head(self, too_large: str) -> Commands:
         self.head = bytearray()

@@ -17,6 +17,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
 import pytest
 import redis
 
@@ -199,6 +203,22 @@ def test_a_chunked_request_with_trailers_is_answered_and_the_connection_kept(
         sock.sendall(request("GET", "Host: edge", f"Authorization: Bearer {key}"))
         assert read_response(sock)[0] == 200
     assert relayed(simulator, marker) == []
+
+
+def test_http2_with_prior_knowledge_is_refused_in_http2(edge: Gateway) -> None:
+    # `curl --http2-prior-knowledge` reads no HTTP/1 answer: it is told in HTTP/2 frames.
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    client.send_headers(
+        1, [(":method", "GET"), (":path", TASKS), (":scheme", "http"), (":authority", "edge")]
+    )
+    with connect(edge.edge_url) as sock:
+        sock.sendall(client.data_to_send())
+        received = client.receive_data(read_until_closed(sock))
+    (goaway,) = [e for e in received if isinstance(e, h2.events.ConnectionTerminated)]
+    assert goaway.error_code == h2.errors.ErrorCodes.HTTP_1_1_REQUIRED
+    assert goaway.last_stream_id == 0  # the request was not read, so never relayed
+    assert b"HTTP/1.1 only" in goaway.additional_data
 
 
 def test_a_head_trickled_byte_by_byte_is_closed_without_an_answer(edge: Gateway, key: str) -> None:

@@ -11,6 +11,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
 import pytest
 from mitmproxy import connection, http, version
 from mitmproxy.addons.proxyserver import Proxyserver
@@ -116,6 +120,22 @@ def test_a_refused_head_gets_the_envelope_and_the_connection_closes(options: Any
     assert closes(out)
 
 
+def test_an_http2_client_with_prior_knowledge_is_told_to_use_http11(options: Any) -> None:
+    layer = http_layer(options)
+    play(layer, events.Start())
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    out = play(layer, events.DataReceived(layer.context.client, preface))
+    assert not any(isinstance(c, commands.StartHook) for c in out)
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    received = client.receive_data(sent(out))
+    assert isinstance(received[0], h2.events.RemoteSettingsChanged)
+    (goaway,) = [e for e in received if isinstance(e, h2.events.ConnectionTerminated)]
+    assert goaway.error_code == h2.errors.ErrorCodes.HTTP_1_1_REQUIRED
+    assert goaway.additional_data == b"This edge speaks HTTP/1.1 only."
+    assert closes(out)
+
+
 def test_a_trailer_section_reaches_the_flow_instead_of_raising(options: Any) -> None:
     layer = http_layer(options)
     play(layer, events.Start())
@@ -186,6 +206,16 @@ RELIED_ON = {
     "HttpLayer.event_to_child": (HttpLayer.event_to_child, "1095f6e1581d1780"),
     # addons/connections.py closes a connection the way mitmproxy's inactivity timeout does.
     "ConnectionHandler.on_timeout": (server.ConnectionHandler.on_timeout, "0d1e6b0aa6e41173"),
+    # addons/connections.py closes a socket handle_connection can leave open when cancelled,
+    # and writes an over-cap refusal to the client's writer before handle_client closes it.
+    "ConnectionHandler.handle_connection": (
+        server.ConnectionHandler.handle_connection,
+        "95c3f93e9824e527",
+    ),
+    "ConnectionHandler.handle_client": (
+        server.ConnectionHandler.handle_client,
+        "01f1b7cc991c4711",
+    ),
 }
 
 
