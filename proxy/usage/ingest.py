@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from proxy.usage.spool import Spool, read_segment
 log = logging.getLogger(__name__)
 
 Sink = Callable[[list[dict[str, Any]]], Awaitable[None]]
+OUTAGE_REPORT_EVERY = 30.0  # seconds between two lines about a sink that keeps failing
 
 
 class SpoolIngestor:
@@ -42,6 +44,11 @@ class SpoolIngestor:
         self.records_delivered = 0
         self.segments_deleted = 0
         self.sink_failures = 0
+        self.clock: Callable[[], float] = time.monotonic
+        # The sink's outage: when it began, when it was last reported, failures since.
+        self._outage_since: float | None = None
+        self._outage_reported = 0.0
+        self._outage_failures = 0
         self._progress: dict[Path, int] = {}  # records of a segment the sink already accepted
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -109,14 +116,9 @@ class SpoolIngestor:
             try:
                 await self.sink(batch)
             except Exception as exc:
-                # Never log the exception text: it may echo record contents.
-                self.sink_failures += 1
-                log.warning(
-                    "usage spool: sink failed for %s (%s); segment kept, retrying later",
-                    path.name,
-                    type(exc).__name__,
-                )
+                self._sink_failed(path, exc)
                 return False
+            self._sink_answered()
             self.records_delivered += len(batch)
             done = position
             self._progress[path] = done
@@ -128,6 +130,39 @@ class SpoolIngestor:
         self._progress.pop(path, None)
         self.segments_deleted += 1
         return True
+
+    def _sink_failed(self, path: Path, exc: Exception) -> None:
+        """One line when the sink starts failing, then one every OUTAGE_REPORT_EVERY seconds
+        (a tick retries every `interval`: a line each would flood the log of an outage)."""
+        self.sink_failures += 1
+        self._outage_failures += 1
+        now = self.clock()
+        if self._outage_since is None:
+            self._outage_since = self._outage_reported = now
+        elif now - self._outage_reported < OUTAGE_REPORT_EVERY:
+            return
+        else:
+            self._outage_reported = now
+        # Never log the exception text: it may echo record contents.
+        log.warning(
+            "usage spool: sink failed for %s (%s; %d failures in %.0f s); segment kept, "
+            "retrying every %.2f s",
+            path.name,
+            type(exc).__name__,
+            self._outage_failures,
+            now - self._outage_since,
+            self.interval,
+        )
+
+    def _sink_answered(self) -> None:
+        if self._outage_since is None:
+            return
+        log.warning(
+            "usage spool: sink back after %d failures in %.0f s",
+            self._outage_failures,
+            self.clock() - self._outage_since,
+        )
+        self._outage_since, self._outage_failures = None, 0
 
 
 def _take(records: Iterator[dict[str, Any]], n: int) -> list[dict[str, Any]]:

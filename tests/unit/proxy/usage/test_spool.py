@@ -469,3 +469,33 @@ def test_kill_9_loses_no_acknowledged_durable_record(tmp_path: Path, durable_lim
     )
     assert segment_files(directory) == []
     shutil.rmtree(directory)
+
+
+def test_a_sink_outage_is_logged_once_then_every_30_s_and_its_end_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = [0.0]
+
+    async def main() -> None:
+        spool = Spool(tmp_path)
+        await spool.start()
+        sink = ListSink()
+        ingestor = SpoolIngestor(spool, sink, interval=3600)
+        ingestor.clock = lambda: now[0]
+        await ingestor.start()
+        spool.append(rec("a"))
+        sink.fail = True
+        for _ in range(200):  # 50 s of ticks 0.25 s apart
+            assert await ingestor.drain() is False
+            now[0] += 0.25
+        sink.fail = False
+        assert await ingestor.drain() is True
+        await ingestor.stop()
+        await spool.close()
+
+    with caplog.at_level("WARNING", logger="proxy.usage.ingest"):
+        run(main())
+    lines = [r.getMessage() for r in caplog.records if r.name == "proxy.usage.ingest"]
+    assert len(lines) == 3, lines  # at 0 s, at 30 s, and the end
+    assert "1 failures in 0 s" in lines[0] and "121 failures in 30 s" in lines[1]
+    assert lines[2] == "usage spool: sink back after 200 failures in 50 s"
