@@ -33,9 +33,9 @@ from control.api.access import ADMIN_FAILURES_PER_MINUTE
 from control.api.openapi import document
 from control.api.throttle import FailureThrottle
 from control.http import ApiError, by_path, error_response
-from control.jobs.cancel import UpstreamCanceller
 from control.jobs.delivery import Deliverer
 from control.jobs.retention import Retention
+from control.jobs.upstream import UpstreamTasks
 from control.store.edges import EdgeRegistry
 from control.store.outbox import Outbox
 from control.store.state import ControlState
@@ -138,7 +138,7 @@ def create_app(
     wallet: SqliteWallet | None = None,
     deliverer: Deliverer | None = None,
     retention: Retention | None = None,
-    canceller: UpstreamCanceller | None = None,
+    canceller: UpstreamTasks | None = None,
 ) -> Starlette:
     app = Starlette(
         routes=[

@@ -39,7 +39,7 @@ from proxy.videos.stores import open_store
 from proxy.workers import WORKER_ENV, MetricsFile, Supervisor, use_shared_port
 
 if TYPE_CHECKING:
-    from control.jobs.cancel import UpstreamCanceller
+    from control.jobs.upstream import UpstreamTasks
 
 log = logging.getLogger("nextapi")
 
@@ -388,15 +388,15 @@ def _video_delivery(settings: Settings, store: AssetStore) -> VideoDelivery:
     )
 
 
-def _canceller(settings: Settings) -> UpstreamCanceller | None:
+def _canceller(settings: Settings) -> UpstreamTasks | None:
     """What cancels a closed org's queued tasks upstream (needs the upstream key)."""
-    from control.jobs.cancel import UpstreamCanceller
+    from control.jobs.upstream import UpstreamTasks
 
     api_key = os.environ.get("NEXTAPI_UPSTREAM_KEY")
     if not api_key:
         log.warning("NEXTAPI_UPSTREAM_KEY is not set: closing an org cannot cancel its tasks")
         return None
-    return UpstreamCanceller(settings.upstream, api_key)
+    return UpstreamTasks(settings.upstream, api_key)
 
 
 def _metrics(services: EdgeServices) -> Callable[[], dict[str, int]]:

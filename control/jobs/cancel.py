@@ -8,42 +8,17 @@ import asyncio
 import logging
 from typing import Any
 
-import httpx
-
+from control.jobs.upstream import UpstreamTasks
 from control.store import db as dbm
 from control.store.state import ControlState
 from control.store.wallet import SqliteWallet
-from proxy.seedance.routes import TASKS_PATH
 
 log = logging.getLogger(__name__)
 PARALLEL = 8
 
 
-class UpstreamCanceller:
-    def __init__(self, origin: str, api_key: str, *, timeout: float = 15.0) -> None:
-        self.origin = origin.rstrip("/")
-        self._client = httpx.AsyncClient(
-            timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
-        )
-
-    def __repr__(self) -> str:  # never the key
-        return f"UpstreamCanceller({self.origin!r})"
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    async def cancel(self, task_id: str) -> bool:
-        """True once the upstream took the cancellation (or no longer has the task)."""
-        try:
-            answer = await self._client.delete(f"{self.origin}{TASKS_PATH}/{task_id}")
-        except httpx.HTTPError as exc:
-            log.warning("task %s: cancellation not sent: %s", task_id, type(exc).__name__)
-            return False
-        return answer.status_code in (200, 204, 404)
-
-
 async def cancel_in_flight(
-    state: ControlState, wallet: SqliteWallet, canceller: UpstreamCanceller | None, org_id: str
+    state: ControlState, wallet: SqliteWallet, canceller: UpstreamTasks | None, org_id: str
 ) -> dict[str, Any]:
     """Cancel every unfinished task of the org upstream; those cancelled release their credit
     holds. Returns the ids cancelled and the ids left running."""

@@ -1,0 +1,40 @@
+"""The control plane's own calls to the upstream, with NextAPI's upstream key: cancelling a
+closed org's tasks (control/jobs/cancel.py) and listing the account's recent tasks, to find
+those whose creates the edge never answered (control/jobs/orphans.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from proxy.seedance.routes import TASKS_PATH
+
+log = logging.getLogger(__name__)
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream did not answer, or not with what was asked for."""
+
+
+class UpstreamTasks:
+    def __init__(self, origin: str, api_key: str, *, timeout: float = 15.0) -> None:
+        self.origin = origin.rstrip("/")
+        self._client = httpx.AsyncClient(
+            timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
+        )
+
+    def __repr__(self) -> str:  # never the key
+        return f"UpstreamTasks({self.origin!r})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def cancel(self, task_id: str) -> bool:
+        """True once the upstream took the cancellation (or no longer has the task)."""
+        try:
+            answer = await self._client.delete(f"{self.origin}{TASKS_PATH}/{task_id}")
+        except httpx.HTTPError as exc:
+            log.warning("task %s: cancellation not sent: %s", task_id, type(exc).__name__)
+            return False
+        return answer.status_code in (200, 204, 404)
