@@ -148,7 +148,11 @@ def test_a_flood_from_many_addresses_leaves_the_control_plane_and_open_connectio
         for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"):
             flood += idle(edge.edge_url, source, 250)  # under the per-address cap of 256
         edge.process.wait_for(r"refused \d+ client connections \(\d+ with the edge at its 150\)")
-        assert len(os.listdir(f"/proc/{pid}/fd")) < 300
+        # Refusing takes a descriptor a moment (accept, answer, close): the limit may be met
+        # meanwhile; once the backlog is answered the edge holds its budget and no more.
+        wait_until(
+            lambda: len(os.listdir(f"/proc/{pid}/fd")) < 300, "the edge below its open-files limit"
+        )
         # While the flood holds every connection the edge will take:
         assert httpx.get(f"{edge.control_url}/healthz", timeout=10).status_code == 200
         assert edge.admin.get("/v1/orgs").status_code == 200
