@@ -39,7 +39,10 @@ from proxy.videos.stores import open_store
 from proxy.workers import WORKER_ENV, MetricsFile, Supervisor, use_shared_port
 
 if TYPE_CHECKING:
+    from control.jobs.holds import HoldSweeper
     from control.jobs.upstream import UpstreamTasks
+    from control.store.state import ControlState
+    from control.store.wallet import SqliteWallet
 
 log = logging.getLogger("nextapi")
 
@@ -169,7 +172,6 @@ async def _serve(
     from control.api.usage import store_usage
     from control.app import create_app
     from control.jobs.delivery import Deliverer
-    from control.jobs.holds import HoldSweeper
     from control.jobs.retention import Retention
     from control.jobs.videos import VideoSweeper
     from control.store.state import ControlState
@@ -213,7 +215,10 @@ async def _serve(
         stack.push_async_callback(state.close)
         await state.admin.bootstrap(admin_token)
         wallet = SqliteWallet(state)
-        holds = HoldSweeper(wallet)  # releases holds whose creates never answered, every minute
+        upstream_tasks = _upstream_tasks(settings)
+        if upstream_tasks is not None:
+            stack.push_async_callback(upstream_tasks.aclose)
+        holds = _hold_sweeper(settings, state, wallet, upstream_tasks)
         stack.push_async_callback(holds.stop)
         if settings.role == "control":
             # With the edge in this process, once its spool's backlog is in (below).
@@ -229,16 +234,13 @@ async def _serve(
         # a minute), off the ingest path.
         state.rollups.start(settings.rollup_interval)
         stack.push_async_callback(state.rollups.stop)
-        canceller = _canceller(settings)
-        if canceller is not None:
-            stack.push_async_callback(canceller.aclose)
         app = create_app(
             state,
             metrics=supervisor.metrics if supervisor is not None else _metrics(services),
             wallet=wallet,
             deliverer=deliverer,
             retention=retention,
-            canceller=canceller,
+            canceller=upstream_tasks,
         )
         host, port = split_hostport(settings.control_listen, "control_listen")
         control = AppServer(app, host, port)
@@ -388,15 +390,36 @@ def _video_delivery(settings: Settings, store: AssetStore) -> VideoDelivery:
     )
 
 
-def _canceller(settings: Settings) -> UpstreamTasks | None:
-    """What cancels a closed org's queued tasks upstream (needs the upstream key)."""
+def _upstream_tasks(settings: Settings) -> UpstreamTasks | None:
+    """What cancels a closed org's queued tasks upstream and lists the tasks of creates no edge
+    answered (needs the upstream key)."""
     from control.jobs.upstream import UpstreamTasks
 
     api_key = os.environ.get("NEXTAPI_UPSTREAM_KEY")
     if not api_key:
-        log.warning("NEXTAPI_UPSTREAM_KEY is not set: closing an org cannot cancel its tasks")
+        log.warning(
+            "NEXTAPI_UPSTREAM_KEY is not set: closing an org cannot cancel its tasks, and the "
+            "tasks of creates an edge never answered cannot be found and charged"
+        )
         return None
     return UpstreamTasks(settings.upstream, api_key)
+
+
+def _hold_sweeper(
+    settings: Settings, state: ControlState, wallet: SqliteWallet, upstream: UpstreamTasks | None
+) -> HoldSweeper:
+    """Releases holds whose creates never answered, every hold_sweep_interval, once the
+    upstream's tasks of such creates are charged."""
+    from control.jobs.holds import HoldSweeper
+    from control.jobs.orphans import HoldTimes, OrphanFinder
+
+    times = HoldTimes(
+        stale_after=settings.hold_seconds,
+        create_seconds=settings.upstream_timeout,
+        give_up_after=settings.hold_max_seconds,
+    )
+    finder = None if upstream is None else OrphanFinder(state, upstream, times, wallet.clock)
+    return HoldSweeper(wallet, settings.hold_sweep_interval, times=times, finder=finder)
 
 
 def _metrics(services: EdgeServices) -> Callable[[], dict[str, int]]:

@@ -61,6 +61,13 @@ class Settings:
     wrong_secrets_per_key_per_minute: int = 10  # for one key id from one address
     wrong_secrets_per_key_ceiling_per_minute: int = 100  # for one key id from all addresses
     reconcile_interval: float = 15.0
+    # Credit holds of creates never answered (control/jobs/holds.py), in seconds: stale after
+    # hold_seconds, swept every hold_sweep_interval (the upstream's tasks of such creates found
+    # and charged first), released unmatched after hold_max_seconds if the upstream cannot be
+    # listed meanwhile.
+    hold_seconds: float = 300.0
+    hold_sweep_interval: float = 60.0
+    hold_max_seconds: float = 3600.0
     # A key refused this many times for its rate limits within 10 minutes is suspended (0: never).
     suspend_after_rate_limited: int = 1000
     # Seeds the control plane's model catalog at its first start; empty: config/models.toml.
@@ -287,5 +294,9 @@ def validate(settings: Settings) -> None:
         raise SystemExit("`redis_failure` must be local or closed")
     if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://")):
         raise SystemExit("`redis_url` must be a redis:// or rediss:// URL")
+    if min(settings.hold_seconds, settings.hold_sweep_interval) <= 0:
+        raise SystemExit("`hold_seconds` and `hold_sweep_interval` must be positive")
+    if settings.hold_max_seconds < settings.hold_seconds + settings.upstream_timeout:
+        raise SystemExit("`hold_max_seconds` must be at least hold_seconds + upstream_timeout")
     if not settings.snapshot_max_age_hours > 0:
         raise SystemExit("`snapshot_max_age_hours` must be positive")

@@ -48,6 +48,36 @@ class RetentionStatus(Struct):
     next_run_at: Time | None
 
 
+class UnbilledTask(Struct):
+    """An upstream task no edge answered the create of, which fits no one hold's create."""
+
+    task_id: str
+    reason: Annotated[
+        str, Meta(description="`unmatched`: no hold fits; `ambiguous`: holds of several fit.")
+    ]
+    model: str | None
+    status: Annotated[str | None, Meta(description="The task's status when it was found.")]
+    created_at: Time | None
+    found_at: Time
+
+
+class OrphanStatus(Struct):
+    """Tasks the upstream made for creates no edge answered (an edge died in between), found by
+    listing the upstream's recent tasks before stale credit holds are released."""
+
+    charged: Annotated[int, Meta(description="Found and charged to the org whose hold fit.")]
+    unbilled: Annotated[int, Meta(description="Found and billed to no one (see the audit log).")]
+    newest_unbilled: list[UnbilledTask]
+    scanned_until: Annotated[
+        Time | None, Meta(description="The upstream's tasks created before this are scanned.")
+    ]
+    checked_at: Time | None
+    error: Annotated[
+        str | None,
+        Meta(description="Why the last scan could not list the upstream, if it could not."),
+    ]
+
+
 class SystemStatus(Struct):
     version: str
     time: Time
@@ -55,3 +85,4 @@ class SystemStatus(Struct):
     edges: list[EdgeStatus]
     redis: RedisStatus
     retention: RetentionStatus
+    orphans: OrphanStatus

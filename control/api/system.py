@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from control.api import rows, validate
 from control.api.access import admin_for
 from control.http import ApiError, bad_request, json_body, rfc3339
+from control.jobs import orphans
 from control.jobs.retention import Retention
 from control.store import db as dbm
 from control.store.adminauth import SCOPES, new_token
@@ -158,10 +159,30 @@ def _retention(retention: Retention) -> dict[str, Any]:
     }
 
 
+async def _orphans(state: ControlState) -> dict[str, Any]:
+    found = await orphans.status(state)
+    for name in ("scanned_until", "checked_at"):
+        found[name] = None if found[name] is None else rfc3339(found[name])
+    found["newest_unbilled"] = [
+        {
+            "task_id": row["task_id"],
+            "reason": row["outcome"],
+            "model": row["model"],
+            "status": row["status"],
+            "created_at": None
+            if row["upstream_created_at"] is None
+            else rfc3339(row["upstream_created_at"]),
+            "found_at": rfc3339(row["found_at"]),
+        }
+        for row in found["newest_unbilled"]
+    ]
+    return found
+
+
 async def system_status(request: Request) -> JSONResponse:
     """The system as the control plane sees it: its version and policy snapshot version, the
     edges heard from (their snapshot version and spool backlog), Redis as the edges report
-    it, and the retention job's last run."""
+    it, the retention job's last run, and the tasks of creates no edge answered."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     registry: EdgeRegistry = request.app.state.edges
@@ -176,5 +197,6 @@ async def system_status(request: Request) -> JSONResponse:
             "edges": edges,
             "redis": _redis(edges),
             "retention": _retention(request.app.state.retention),
+            "orphans": await _orphans(state),
         }
     )

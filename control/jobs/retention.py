@@ -99,6 +99,9 @@ class Retention:
         counts["reservations"] = await self._rows(
             "reservations", "created_at<? AND status!='held'", (billing_cutoff,), dry_run
         )
+        counts["upstream_orphans"] = await self._rows(  # which org a found task was billed to
+            "upstream_orphans", "found_at<?", (billing_cutoff,), dry_run
+        )
         counts["usage_daily"] = await self._rows(
             "usage_daily", "day<?", (_day(billing_cutoff),), dry_run
         )

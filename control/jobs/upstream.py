@@ -5,6 +5,7 @@ those whose creates the edge never answered (control/jobs/orphans.py)."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import httpx
 
@@ -38,3 +39,23 @@ class UpstreamTasks:
             log.warning("task %s: cancellation not sent: %s", task_id, type(exc).__name__)
             return False
         return answer.status_code in (200, 204, 404)
+
+    async def list_page(self, page_num: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of the account's tasks, newest first (the upstream keeps 7 days), and how
+        many there are in all. Raises UpstreamUnavailable."""
+        query = {"page_num": page_num, "page_size": page_size}
+        try:
+            answer = await self._client.get(f"{self.origin}{TASKS_PATH}", params=query)
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(type(exc).__name__) from None
+        if answer.status_code != 200:
+            raise UpstreamUnavailable(f"HTTP {answer.status_code}")
+        try:
+            body = answer.json()
+        except ValueError:
+            raise UpstreamUnavailable("not JSON") from None
+        items = body.get("items") if isinstance(body, dict) else None
+        total = body.get("total") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not isinstance(total, int):
+            raise UpstreamUnavailable("not a task list")
+        return [item for item in items if isinstance(item, dict)], total

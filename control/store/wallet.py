@@ -68,10 +68,13 @@ async def assign_hold(tx: Any, request_id: str, task_id: str, now: float) -> Non
     # A hold released meanwhile (recover() after a restart, while this create was still in
     # flight, or its assignment waiting in an edge's spool) is taken again: the task exists
     # upstream and will cost what it costs.
+    # A task has one hold: should a late record name a task the orphan scan gave to another
+    # hold of the org (control/jobs/orphans.py), the task keeps that one.
     await tx.execute(
         "UPDATE reservations SET task_id=?, status='held', settled_at=NULL "
-        "WHERE id=? AND task_id IS NULL AND status IN ('held', 'released')",
-        (task_id, request_id),
+        "WHERE id=? AND task_id IS NULL AND status IN ('held', 'released') "
+        "AND NOT EXISTS (SELECT 1 FROM reservations WHERE task_id=?)",
+        (task_id, request_id, task_id),
     )
     await tx.execute(
         "INSERT OR IGNORE INTO tasks (id, org_id, key_id, model, service_tier, status, "
@@ -312,17 +315,19 @@ class SqliteWallet:
                 (status, self.clock(), task_id, status),
             )
 
-    async def recover(self) -> int:
-        """Holds whose create never answered (the process died between reserving and
-        relaying, or before learning the task id) are released, at start and every minute
-        (control/jobs/holds.py). Returns how many. A hold whose
-        task the upstream did accept is taken again when that create's usage record arrives
-        (assign_hold): an edge apart may still hold it in its spool."""
+    async def recover(self, before: float | None = None) -> int:
+        """Holds made before `before` (default: HOLD_SECONDS ago) whose create never answered
+        (the process died between reserving and relaying, or before learning the task id) are
+        released, at start and every minute (control/jobs/holds.py, after the orphan scan gave
+        the tasks it found their holds). Returns how many. A hold whose task the upstream did
+        accept is taken again when that create's usage record arrives (assign_hold): an edge
+        apart may still hold it in its spool."""
+        now = self.clock()
         async with self.state.transaction() as tx:
             cursor = await tx.execute(
                 "UPDATE reservations SET status='released', settled_at=? "
                 "WHERE status='held' AND task_id IS NULL AND created_at<?",
-                (self.clock(), self.clock() - HOLD_SECONDS),
+                (now, now - HOLD_SECONDS if before is None else before),
             )
         return cursor.rowcount
 

@@ -111,6 +111,21 @@ def test_the_rollup_interval_defaults_to_a_minute_and_must_be_positive() -> None
         load([], environ={"NEXTAPI_ROLLUP_INTERVAL": "0"})
 
 
+def test_hold_times_default_to_five_minutes_a_minute_and_an_hour_and_are_checked() -> None:
+    settings = load([], environ={})
+    assert (settings.hold_seconds, settings.hold_sweep_interval) == (300.0, 60.0)
+    assert settings.hold_max_seconds == 3600.0
+    env = {"NEXTAPI_HOLD_SECONDS": "2", "NEXTAPI_HOLD_MAX_SECONDS": "10"}
+    assert load(["--upstream-timeout", "4"], environ=env).hold_seconds == 2.0
+    with pytest.raises(SystemExit, match="hold_seconds"):
+        load([], environ={"NEXTAPI_HOLD_SECONDS": "0"})
+    with pytest.raises(SystemExit, match="hold_sweep_interval"):
+        load([], environ={"NEXTAPI_HOLD_SWEEP_INTERVAL": "-1"})
+    # Released unmatched before a create could even have timed out: refused.
+    with pytest.raises(SystemExit, match="hold_max_seconds"):
+        load([], environ={"NEXTAPI_HOLD_MAX_SECONDS": "320"})
+
+
 def test_missing_shipped_defaults_stop_the_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
