@@ -45,9 +45,6 @@ from control.ui.sessions import LOGIN_FAILURES, LOGIN_WINDOW_SECONDS
 
 log = logging.getLogger(__name__)
 
-# Liveness, readiness and metrics answer without a token: the control plane listens on a
-# private address, and a scraper or a load balancer has no admin token.
-PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics"}
 
 ROUTES = [
     Route("/healthz", system.healthz, methods=["GET"]),

@@ -185,6 +185,8 @@ FAMILY_EXAMPLE = {
 }
 
 OPERATIONS: dict[tuple[str, str], Op] = {
+    # Liveness, readiness and metrics answer without a token: the control plane listens on a
+    # private address, and a scraper or a load balancer has no admin token.
     ("GET", "/healthz"): Op("Liveness.", s.Health, public=True),
     ("GET", "/readyz"): Op("Readiness: the database answers.", s.Ready, public=True, errors=(503,)),
     ("GET", "/metrics"): Op("Prometheus metrics.", media="text/plain", public=True),

@@ -34,14 +34,6 @@ class Target:
         parts = self.parts
         return parts.port or (443 if parts.scheme == "https" else 80)
 
-    @property
-    def path_prefix(self) -> str:
-        return self.parts.path.rstrip("/")
-
-    def costs_money(self) -> bool:
-        """Anything but the simulator may: an edge meters and charges, Seedance bills."""
-        return not self.is_sim
-
 
 SIM = Target()
 
