@@ -42,10 +42,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from control.aggregates.rollup import CREATE_ROUTE  # noqa: E402
 from control.api.usage import store_usage  # noqa: E402
 from control.app import create_app  # noqa: E402
 from control.store import db as dbm  # noqa: E402
-from control.store.rollup import CREATE_ROUTE  # noqa: E402
 from control.store.state import ControlState  # noqa: E402
 from proxy.usage.records import FIELDS  # noqa: E402
 

@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from control.aggregates import api as aggregates
 from control.api import (
-    aggregates,
     audit,
     billing,
     docs,

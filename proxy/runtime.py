@@ -230,8 +230,8 @@ async def _serve(
         retention = Retention(state, retention_periods(settings), videos=sweeper)
         retention.start(settings.retention_interval_hours * 3600)
         stack.push_async_callback(retention.stop)
-        # Usage rollups (control/store/rollup.py) catch up every rollup_interval seconds (default
-        # a minute), off the ingest path.
+        # Usage rollups (control/aggregates/rollup.py) catch up every rollup_interval seconds
+        # (default a minute), off the ingest path.
         state.rollups.start(settings.rollup_interval)
         stack.push_async_callback(state.rollups.stop)
         app = create_app(

@@ -19,11 +19,11 @@ from typing import Any
 import msgspec
 from starlette.routing import Route
 
+from control.aggregates.reads import MAX_ROWS, SORTABLE
+from control.aggregates.rollup import DIMENSIONS
 from control.api import schemas as s
 from control.api.schemas_system import SystemStatus
-from control.api.usage_reads import MAX_ROWS, SORTABLE
 from control.api.validate import NO_CONTROL_PATTERN
-from control.store.rollup import DIMENSIONS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 MSGPACK, ZIP, CSV = "application/msgpack", "application/zip", "text/csv"

@@ -12,10 +12,10 @@ from typing import Any
 
 import aiosqlite
 
+from control.aggregates.rollup import Folder
 from control.store import catalog as catalogdb
 from control.store import db as dbm
 from control.store.adminauth import AdminAuth
-from control.store.rollup import Folder
 from proxy.seedance.catalog import Catalog
 
 type SnapshotListener = Callable[[dict[str, Any]], None]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from control.store.rollup import rollup_path
+from control.aggregates.rollup import rollup_path
 from tests.e2e.harness import ROOT, Process
 
 TASKS = "/api/v3/contents/generations/tasks"

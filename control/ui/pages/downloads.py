@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from control.api import aggregates, audit, billing, export, keys, orgs, security, usage, webhooks
+from control.aggregates import api as aggregates
+from control.api import audit, billing, export, keys, orgs, security, usage, webhooks
 from control.http import ApiError
 from control.ui.sessions import Session
 from control.ui.web import api_error_of, invoke, signed_in

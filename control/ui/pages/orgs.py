@@ -9,7 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from control.api import aggregates, billing, orgs
+from control.aggregates import api as aggregates
+from control.api import billing, orgs
 from control.http import rfc3339
 from control.ui import web
 from control.ui.sessions import Session

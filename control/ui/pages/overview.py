@@ -10,7 +10,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from control.api import aggregates, orgs
+from control.aggregates import api as aggregates
+from control.api import orgs
 from control.http import ApiError, rfc3339
 from control.ui import web
 from control.ui.filters import RANGES, BadFilter, day_range, unit_for

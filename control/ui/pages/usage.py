@@ -11,7 +11,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from control.api import aggregates, keys, usage
+from control.aggregates import api as aggregates
+from control.api import keys, usage
 from control.http import bad_request, parse_time, rfc3339
 from control.ui import web
 from control.ui.filters import DAY, RANGES, unit_for

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from control.aggregates.rollup import COUNTERS as ROLLUP_COUNTERS
 from control.api.usage import store_usage
 from control.jobs.retention import DAY, Periods, Retention
 from control.store import db as dbm
-from control.store.rollup import COUNTERS as ROLLUP_COUNTERS
 from control.store.state import ControlState
 from control.store.wallet import SqliteWallet
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from control.store import rollup
+from control.aggregates import rollup
 from control.store.state import ControlState
 
 

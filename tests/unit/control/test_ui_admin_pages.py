@@ -13,7 +13,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from control.api import aggregates
+from control.aggregates import api as aggregates
 from tests.unit.conftest import Control, ControlRunner
 from tests.unit.control.test_control_misc import record
 from tests.unit.control.test_ui import _login

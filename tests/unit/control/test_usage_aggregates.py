@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from control.aggregates import rollup
 from control.jobs.retention import DAY, Periods, Retention
-from control.store import rollup
 from tests.unit.conftest import Control, ControlRunner, assert_error
 
 CREATE = rollup.CREATE_ROUTE

@@ -14,8 +14,8 @@ from typing import Any
 import aiosqlite
 import pytest
 
+from control.aggregates import lean, rollup
 from control.jobs.retention import DAY
-from control.store import lean, rollup
 from tests.unit.conftest import Control, ControlRunner, assert_error
 from tests.unit.control.test_usage_aggregates import (
     ZONES,

@@ -1,4 +1,4 @@
-"""The SQL reads behind the usage aggregates (control/api/aggregates.py), and the query they
+"""The SQL reads behind the usage aggregates (control/aggregates/api.py), and the query they
 answer: a cube of the rollups or the request log itself, grouped by the query's time bucket
 and dimensions, summed into `groups` (one `Group` of counters and latency histogram per key)."""
 
@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from control.store import lean
-from control.store.buckets import time_key_sql
-from control.store.rollup import (
+from control.aggregates import lean
+from control.aggregates.buckets import time_key_sql
+from control.aggregates.rollup import (
     ALL_ORGS,
     COUNTERS,
     DIMENSIONS,

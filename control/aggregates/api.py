@@ -20,10 +20,8 @@ import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from control.api import csvout
-from control.api.access import admin_for
-from control.api.orgs import load_org
-from control.api.usage_reads import (
+from control.aggregates.buckets import bucket_bounds, offset_segments
+from control.aggregates.reads import (
     MAX_ROWS,
     SORTABLE,
     Group,
@@ -32,9 +30,7 @@ from control.api.usage_reads import (
     read_rollup,
     read_running,
 )
-from control.http import bad_request, page_limit, parse_time, rfc3339
-from control.store.buckets import bucket_bounds, offset_segments
-from control.store.rollup import (
+from control.aggregates.rollup import (
     ALL_ORGS,
     ALL_ORGS_DAILY,
     COUNTERS,
@@ -48,6 +44,10 @@ from control.store.rollup import (
     rollup_path,
     watermark,
 )
+from control.api import csvout
+from control.api.access import admin_for
+from control.api.orgs import load_org
+from control.http import bad_request, page_limit, parse_time, rfc3339
 from control.store.state import ControlState
 
 TIME_UNITS = ("hour", "day", "month")

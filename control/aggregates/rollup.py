@@ -8,7 +8,7 @@ adds them to the cubes in one transaction with the new watermark:
 - `usage_rollup`: per 15-minute slot, org, key, endpoint, status and model;
 - `usage_rollup_all`: per 15-minute slot only (all orgs), for company-wide totals;
 - `usage_rollup_all_daily`: the same per UTC day, for company-wide totals over months;
-and to the lean cubes (control/store/lean.py: by org, key and model only, without latency).
+and to the lean cubes (control/aggregates/lean.py: by org, key and model only, without latency).
 Every row is also split by latency bucket (log-spaced, see `LATENCY_RATIO`), so that
 percentiles are read from the sum of the rows, over any span.
 
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import aiosqlite
 
+from control.aggregates import lean
+from control.aggregates.counters import COUNTERS, CREATE_ROUTE, raw_counters
 from control.periodic import Periodic
-from control.store import lean
-from control.store.counters import COUNTERS, CREATE_ROUTE, raw_counters
 
 log = logging.getLogger(__name__)
 

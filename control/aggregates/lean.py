@@ -1,6 +1,6 @@
 """Lean usage cubes: the counters by org, key and model only (no endpoint, status or latency
 histogram), for aggregates that do not ask for latency percentiles. The full cube holds about
-one row per request (control/store/rollup.py); these hold one per group and slot, so a window
+one row per request (control/aggregates/rollup.py); these hold one per group and slot, so a window
 of months over every org reads thousands of rows, not millions.
 
 - `usage_lean`: per 15-minute slot (any time zone's buckets, and the edges of a window);
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from control.store.counters import COUNTERS, CREATE_ROUTE, raw_counters
+from control.aggregates.counters import COUNTERS, CREATE_ROUTE, raw_counters
 
 DAY = 86400
 SLOT = 900
