@@ -30,10 +30,8 @@ EDGE_ID = f"{socket.gethostname()}:{os.getpid()}"
 @dataclass
 class EdgeServices:
     policy: PolicyStore = field(default_factory=PolicyStore)
-    authenticator: KeyAuthenticator | None = None
     limits: RateLimiter = field(default_factory=RateLimiter)
     counters: ConcurrencyStore = field(default_factory=MemoryConcurrencyStore)
-    throttle: AuthThrottle | None = None
     default_limits: dict[str, int] = field(default_factory=dict)  # for orgs that set none
     # Company-wide caps per upstream model (set by the Quota addon, which enforces them).
     model_limits: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -45,13 +43,13 @@ class EdgeServices:
     videos: VideoDelivery | None = None  # the gateway's copies of videos, when it keeps them
     public_url: str = ""  # the edge's own origin as customers reach it (links to videos)
     video_origin: VideoOrigin | None = None  # streams whole videos (addons/videos.py)
+    auth: KeyAuthenticator = field(init=False)  # on the policy above
+    gatekeeper: AuthThrottle = field(init=False)  # failed-auth throttling, on the limits above
     watch: TaskWatch = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.authenticator is None:
-            self.authenticator = KeyAuthenticator(self.policy)
-        if self.throttle is None:
-            self.throttle = AuthThrottle(self.limits)
+        self.auth = KeyAuthenticator(self.policy)
+        self.gatekeeper = AuthThrottle(self.limits)
         self.watch = TaskWatch(self.counters, self.wallet)
 
     def use_events(self, events: EventSink) -> None:
@@ -97,13 +95,3 @@ class EdgeServices:
             "spool_backlog": backlog,
             "counters": counters,
         }
-
-    @property
-    def auth(self) -> KeyAuthenticator:
-        assert self.authenticator is not None
-        return self.authenticator
-
-    @property
-    def gatekeeper(self) -> AuthThrottle:
-        assert self.throttle is not None
-        return self.throttle
