@@ -96,6 +96,7 @@ ROUTES = [
     Route("/v1/admin/tokens/{token}", system.revoke_admin_token, methods=["DELETE"]),
     Route("/v1/edge/snapshot", edgeapi.get_snapshot, methods=["GET"]),
     Route("/v1/edge/usage", edgeapi.post_usage, methods=["POST"]),
+    Route("/v1/edge/events", edgeapi.post_event, methods=["POST"]),
     Route("/v1/edge/wallet/{op}", walletapi.wallet_call, methods=["POST"]),
 ]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -72,6 +72,16 @@ class ControlClient:
         response.raise_for_status()
         return msgpack.unpackb(response.content)["result"]
 
+    async def event(self, task: dict[str, Any]) -> int:
+        """A task's status into the control plane's webhook outbox: how many endpoints it is
+        queued for. Raises unless stored."""
+        headers = {"Content-Type": MSGPACK} | self._headers()
+        response = await self._client.post(
+            "/v1/edge/events", content=msgpack.packb({"task": task}), headers=headers
+        )
+        response.raise_for_status()
+        return msgpack.unpackb(response.content)["queued"]
+
     async def ship_usage(self, records: list[dict[str, Any]]) -> None:
         """Raises unless the control plane stored the batch: the spool then keeps it."""
         headers = {"Content-Type": MSGPACK} | self._headers()
@@ -118,6 +128,21 @@ async def poll_snapshots(
             await saved.keep(data, snapshot, store.confirmed_at)
 
 
+async def retried[T](call: Callable[[], Awaitable[T]], attempts: int) -> T:
+    """`call` until it answers, at most `attempts` times, 0.2 s apart and doubling; the last
+    failure raises."""
+    delay = 0.2
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except (httpx.HTTPError, ValueError):
+            if attempt + 1 >= attempts:
+                raise
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
 class RemoteWallet:
     """The control plane's credits ledger, for an edge apart (see control/api/walletapi.py).
     Idempotent steps are retried briefly; a reservation is asked once and fails closed."""
@@ -127,16 +152,7 @@ class RemoteWallet:
         self._attempts = attempts
 
     async def call(self, op: str, args: dict[str, Any], *, retry: bool = True) -> Any:
-        delay = 0.2
-        for attempt in range(self._attempts if retry else 1):
-            try:
-                return await self._client.wallet(op, args)
-            except (httpx.HTTPError, ValueError):
-                if attempt + 1 >= (self._attempts if retry else 1):
-                    raise
-                await asyncio.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        return await retried(lambda: self._client.wallet(op, args), self._attempts if retry else 1)
 
     async def reserve(self, hold: Hold) -> Refusal | None:
         result = await self.call("reserve", dataclasses.asdict(hold), retry=False)
@@ -187,7 +203,8 @@ class RemoteEvents:
     before this returns (retried briefly; the outbox keeps one event per status)."""
 
     def __init__(self, client: ControlClient, attempts: int = 3) -> None:
-        self._wallet = RemoteWallet(client, attempts)
+        self._client = client
+        self._attempts = attempts
 
     async def task_status(self, task: dict[str, Any]) -> int:
-        return await self._wallet.call("events", {"task": task})
+        return await retried(lambda: self._client.event(task), self._attempts)

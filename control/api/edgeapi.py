@@ -1,4 +1,5 @@
-"""What edges running apart from the control plane call: policy snapshots out, usage in (msgpack).
+"""What edges running apart from the control plane call: policy snapshots out, usage and task
+statuses in (msgpack). The credits ledger has its own route (control/api/walletapi.py).
 
 Edges authenticate with a token of scope `edge` (or `admin`)."""
 
@@ -56,6 +57,22 @@ async def post_usage(request: Request) -> Response:
             raise bad_request(f"record {index}: {problem}")
     await store_usage(state, records)
     return Response(msgpack.packb({"stored": len(records)}), media_type=MSGPACK)
+
+
+async def post_event(request: Request) -> Response:
+    """A task's status as an edge saw it, into the webhook outbox; durable when answered (the
+    outbox keeps one event per task and status, so an edge may resend)."""
+    admin = await edge_for(request)
+    _seen(request, admin.token_id, None)
+    try:
+        body: Any = msgpack.unpackb(await request.body())
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        raise bad_request("The body is not msgpack.") from None
+    task = body.get("task") if isinstance(body, dict) else None
+    if not isinstance(task, dict):
+        raise bad_request("`task` must be a task object.")
+    queued = await request.app.state.outbox.task_status(task)
+    return Response(msgpack.packb({"queued": queued}), media_type=MSGPACK)
 
 
 def _seen(request: Request, token_id: str, after: int | None) -> None:

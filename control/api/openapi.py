@@ -385,6 +385,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", "/v1/edge/usage"): Op(
         "A batch of usage records from an edge (msgpack).", media=MSGPACK, edge=True
     ),
+    ("POST", "/v1/edge/events"): Op(
+        "A task's status from an edge, for the webhook outbox (msgpack).", media=MSGPACK, edge=True
+    ),
     ("POST", "/v1/edge/wallet/{op}"): Op(
         "One credit-ledger operation for an edge (msgpack).", media=MSGPACK, edge=True
     ),

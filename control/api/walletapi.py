@@ -42,8 +42,7 @@ def _text(args: dict[str, Any], name: str) -> str:
 
 async def wallet_call(request: Request) -> Response:
     """One wallet operation for an edge apart: reserve, assign, release, settle, owner,
-    org_tasks, unsettled_tasks, video_deleted, idempotency_claim/finish/release; and events (a
-    task's status into the webhook outbox)."""
+    org_tasks, unsettled_tasks, video_deleted, idempotency_claim/finish/release."""
     args = await _args(request)
     wallet: SqliteWallet = request.app.state.wallet
     op = request.path_params["op"]
@@ -104,7 +103,7 @@ async def wallet_call(request: Request) -> Response:
             _text(args, "org_id"), _text(args, "key"), _text(args, "request_id")
         )
         return _answer(None)
-    if op == "events":  # a task's status, for the webhook outbox
+    if op == "events":  # edges of the release before POST /v1/edge/events (drop in the next)
         task = args.get("task")
         if not isinstance(task, dict):
             raise bad_request("`task` must be a task object.")

@@ -77,3 +77,43 @@ def test_deliveries_are_paged_newest_first(control_plane: ControlRunner) -> None
         assert_error(await ctl.get(path, params={"limit": "0"}), 400, "InvalidParameter")
 
     control_plane(body)
+
+
+def test_an_edge_apart_posts_task_statuses_to_the_outbox_once_each(
+    control_plane: ControlRunner,
+) -> None:
+    """POST /v1/edge/events, through the edge's own client (RemoteEvents): an event per task and
+    status, however often it is sent; a body that is no task is refused."""
+    import httpx
+    import msgpack
+
+    from proxy.remote import ControlClient, RemoteEvents
+
+    async def body(ctl: Control) -> None:
+        assert ctl.app is not None
+        seeded = await seed_deliveries(ctl, events=0)
+        org_id = seeded["org"]["id"]
+        now = time.time()
+        await ctl.st.db.execute(
+            "INSERT INTO tasks (id, org_id, key_id, model, service_tier, status, reserved, "
+            "created_at, updated_at) VALUES ('cgt-new', ?, 'key', 'm', 'default', 'queued', 0, "
+            "?, ?)",
+            (org_id, now, now),
+        )
+        client = ControlClient("http://control", ctl.token, transport=httpx.ASGITransport(ctl.app))
+        try:
+            events = RemoteEvents(client)
+            task = {"id": "cgt-new", "status": "succeeded"}
+            assert await events.task_status(task) == 1
+            assert await events.task_status(task) == 0  # sent again: still one event
+            assert await events.task_status({"id": "cgt-new", "status": "running"}) == 0
+        finally:
+            await client.aclose()
+        rows = await ctl.st.db.execute_fetchall(
+            "SELECT task_id, type, status FROM webhook_events WHERE org_id=?", (org_id,)
+        )
+        assert [tuple(row) for row in rows] == [("cgt-new", "task.succeeded", "pending")]
+        refused = await ctl.post("/v1/edge/events", content=msgpack.packb({"task": "no"}))
+        assert_error(refused, 400, "InvalidParameter")
+
+    control_plane(body)
