@@ -26,7 +26,11 @@ async def connect(path: Path) -> aiosqlite.Connection:
     await db.execute("PRAGMA synchronous=FULL")
     await db.execute("PRAGMA foreign_keys=ON")
     await db.execute("PRAGMA busy_timeout=5000")
-    await migrate(db)
+    try:
+        await migrate(db)
+    except RuntimeError as refused:
+        await db.close()
+        raise RuntimeError(f"{path}: {refused}") from refused
     return db
 
 
@@ -38,6 +42,15 @@ async def migrate(db: aiosqlite.Connection, known: Sequence[Migration] | None = 
     async with db.execute("PRAGMA user_version") as cursor:
         row = await cursor.fetchone()
     version = row[0] if row else 0
+    if version > len(known):
+        # Its tables may differ in ways this release cannot know of: writing to it could
+        # corrupt it, and it would not be migrated again.
+        newest = known[-1].file_name if known else "none"
+        raise RuntimeError(
+            f"The database is at schema version {version}, past this release's newest "
+            f"migration ({len(known)}, {newest}): it was written by a newer release. Run that "
+            "release, or restore a backup taken before it."
+        )
     for migration in known[version:]:
         await db.executescript(
             f"BEGIN;\n{migration.sql}\nPRAGMA user_version={migration.number};\nCOMMIT;"
