@@ -1,6 +1,6 @@
 """The one connection the control plane writes through (WAL), its migration, and the small
 helpers every store module reads and writes with. The schema's changes are the numbered files
-in control/store/migrations/."""
+in control/store/migrations/; control/store/schema.sql is the schema they build."""
 
 from __future__ import annotations
 
