@@ -90,7 +90,8 @@ COMMON_CLASSES = ("2",)
 def request_filters(params: QueryParams) -> tuple[list[str], list[Any]]:
     """The request log's filters beyond the time: `key_id`, `status` (a code such as `404` or
     a class such as `5xx`), `model`, `route` (a template such as `GET /api/v3/…/tasks/{id}`).
-    Each is served by an index of (org_id, it, ts) (control/store/db.py)."""
+    Each is served by an index of (org_id, it, ts)
+    (control/store/migrations/0012_request_log_filter_indexes.sql)."""
     clauses: list[str] = []
     args: list[Any] = []
     if "key_id" in params:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from control.store import db as dbm
+from control.store import migrations
 from control.store.state import ControlState
 from control.store.wallet import HOLD_SECONDS, SqliteWallet
 from proxy.billing import pricing
@@ -251,9 +252,12 @@ def test_a_file_from_before_ledger_totals_keeps_its_balances(tmp_path: Path) -> 
     path = tmp_path / "data" / "nextapi.sqlite3"
     path.parent.mkdir()
     old = sqlite3.connect(path, isolation_level=None)
-    adds_totals = next(i for i, m in enumerate(dbm.MIGRATIONS) if "TABLE ledger_totals" in m)
-    for number, script in enumerate(dbm.MIGRATIONS[:adds_totals], start=1):
-        old.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+    known = migrations.load()
+    adds_totals = next(i for i, m in enumerate(known) if "TABLE ledger_totals" in m.sql)
+    for migration in known[:adds_totals]:
+        old.executescript(
+            f"BEGIN;\n{migration.sql}\nPRAGMA user_version={migration.number};\nCOMMIT;"
+        )
     entries = [(ORG, 5_000_000), (ORG, -1_250_000), (OTHER_ORG, 7), (ORG, 250_000)]
     old.executemany(
         "INSERT INTO ledger (org_id, kind, amount, created_at) VALUES (?, 'grant', ?, 0)", entries

@@ -1,0 +1,8 @@
+-- The request log's filters (key, status, model, route), each read newest first within
+-- one org straight off an index: a page of a filtered log over millions of rows is a seek.
+-- And an event's attempts, counted for the delivery log.
+CREATE INDEX usage_org_key_ts ON usage(org_id, key_id, ts DESC, request_id DESC);
+CREATE INDEX usage_org_status_ts ON usage(org_id, status, ts DESC, request_id DESC);
+CREATE INDEX usage_org_model_ts ON usage(org_id, model, ts DESC, request_id DESC);
+CREATE INDEX usage_org_route_ts ON usage(org_id, route, ts DESC, request_id DESC);
+CREATE INDEX webhook_attempts_event ON webhook_attempts(event_id);
