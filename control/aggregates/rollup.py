@@ -256,6 +256,12 @@ class Folder:
                 async with db.execute("PRAGMA user_version") as cursor:
                     row = await cursor.fetchone()
                 version = row[0] if row else 0
+                if version > len(MIGRATIONS):  # as control/store/db.py refuses its own
+                    raise RuntimeError(
+                        f"{path}: the rollups are at schema version {version}, past this "
+                        f"release's newest ({len(MIGRATIONS)}): they were written by a newer "
+                        "release. Run that release, or restore a backup taken before it."
+                    )
                 for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                     await db.executescript(
                         f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"

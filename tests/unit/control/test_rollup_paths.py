@@ -25,3 +25,23 @@ def test_a_relative_data_dir_folds(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     assert asyncio.run(body()) == 0  # folded (nothing yet), without raising
     assert rollup.rollup_path(tmp_path / "data").is_file()
+
+
+def test_rollups_written_by_a_newer_release_are_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    data = tmp_path / "data"
+
+    async def fold() -> None:
+        state = await ControlState.open(data)
+        try:
+            await state.rollups.fold()
+        finally:
+            await state.close()
+
+    asyncio.run(fold())
+    path = rollup.rollup_path(data)
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={len(rollup.MIGRATIONS) + 1}")
+    with pytest.raises(RuntimeError, match="written by a newer release"):
+        asyncio.run(fold())
