@@ -1,4 +1,4 @@
-"""The NextAPI Edge command: `python run_proxy.py [--role …] …`, `dev …`, `purge …` (see README)."""
+"""The NextAPI Edge command: `python run_proxy.py [--role …] …`, `dev …`, `purge …` (see docs/)."""
 
 import os
 import sys

@@ -1,4 +1,5 @@
-"""A Starlette app that behaves like the Seedance task API (see /work/shared/SEEDANCE.md).
+"""A Starlette app that behaves like the Seedance task API (see SEEDANCE.md, in the repository at
+docs/contributors/seedance-upstream.md).
 
 API routes (`/api/v3/contents/generations/tasks…`) pass, in this order: the request log, the
 `latency_ms` delay, `fixed_status`, the API key check (401 `AuthenticationError`) and the

@@ -62,7 +62,7 @@ class ListenReporter:
             if self.mode == "local":
                 self.failure += (
                     "\n(on Linux it needs root, Linux >= 6.8, cgroup v2 at /sys/fs/cgroup and"
-                    " sudo on PATH; see README, Local development, Modes)"
+                    " sudo on PATH; see docs/developers/dev-proxy.md, Modes)"
                 )
         elif self.mode == "local":
             print("dev proxy intercepting local processes (mitmproxy local mode)", flush=True)

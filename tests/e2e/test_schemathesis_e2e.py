@@ -13,7 +13,7 @@ Left out, each for a reason:
 - check `positive_data_acceptance`: the validators refuse more than a schema can say (an
   address that is not an IP or CIDR, a blank name, an email without a domain), with a 400.
 - check `use_after_free`: DELETE of a key or an org revokes or closes it; the record stays
-  readable (`status: revoked` / `closed`) by contract (API.md).
+  readable (`status: revoked` / `closed`) by contract (docs/contract.md).
 """
 
 from __future__ import annotations

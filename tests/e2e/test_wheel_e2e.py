@@ -28,7 +28,6 @@ from tests.e2e.demo_checks import (
 from tests.e2e.harness import ROOT, Process
 
 PACKAGES = ("proxy/", "control/", "addons/", "simulator/", "config/")
-NOT_SHIPPED = ("control/ui/screenshots/", "config/models-sources.md")  # the README's pictures
 
 
 def run(*args: str | Path, cwd: Path = ROOT, timeout: float = 300) -> None:
@@ -49,7 +48,7 @@ def test_the_installed_wheel_runs_the_demo_from_any_directory(tmp_path: Path) ->
         path.relative_to(source).as_posix()
         for package in PACKAGES
         for path in (source / package).rglob("*")
-        if path.is_file() and not path.relative_to(source).as_posix().startswith(NOT_SHIPPED)
+        if path.is_file()
     }
     shipped = set(zipfile.ZipFile(wheel).namelist())
     assert sorted(wanted - shipped) == []

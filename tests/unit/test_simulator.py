@@ -121,6 +121,7 @@ def finished(client: TestClient, clock: FakeClock, model: str, **fields: Any) ->
 
 
 # model: (resolution, frame size at 16:9, audio) of a bare text task, as SEEDANCE.md documents
+# (docs/contributors/seedance-upstream.md)
 BARE = {
     PRO: ("1080p", (1920, 1088), False),
     PRO_FAST: ("1080p", (1920, 1088), False),

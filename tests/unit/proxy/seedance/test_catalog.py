@@ -1,7 +1,7 @@
 """The model catalog (proxy/seedance/catalog.py): the shipped families carry the values of
-SEEDANCE.md's table, model ids match their family, every malformed field of a family is refused
-with its `param`, price rules must price every combination exactly once, and the wire form
-round-trips exactly (no floats anywhere)."""
+SEEDANCE.md's table (docs/contributors/seedance-upstream.md), model ids match their family,
+every malformed field of a family is refused with its `param`, price rules must price every
+combination exactly once, and the wire form round-trips exactly (no floats anywhere)."""
 
 from __future__ import annotations
 
