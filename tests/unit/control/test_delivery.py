@@ -24,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from control.jobs import signing
 from control.jobs.delivery import SCHEDULE, Deliverer, address_allowed, retry_after
 from control.store.state import ControlState
+from proxy import webhook_signatures as signing
 from proxy.serving import AppServer, serve
 
 ORG = "org_test"
