@@ -5,7 +5,7 @@ import sys
 
 
 def _optimized_before_imports() -> None:
-    """The serving roles run under `python -O` (proxy.runtime says why); re-executing here,
+    """The serving roles run under `python -O` (launch.runtime says why); re-executing here,
     before the heavy imports, spares each start importing everything twice."""
     if sys.flags.optimize or os.environ.get("NEXTAPI_PYTHON_DEBUG") == "1":
         return
@@ -17,7 +17,7 @@ def _optimized_before_imports() -> None:
 
 def main() -> None:
     _optimized_before_imports()
-    from proxy.runtime import main as run
+    from launch.runtime import main as run
 
     run()
 
