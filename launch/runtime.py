@@ -487,7 +487,7 @@ def _without_debug_checks() -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["dev"]:
-        from proxy.devmode.runtime import main as dev_main
+        from launch.dev import main as dev_main
 
         sys.exit(dev_main(argv[1:]))
     if argv[:1] == ["purge"]:
