@@ -21,6 +21,7 @@ from mitmproxy.addons import next_layer, proxyserver, tlsconfig
 from addons.drain import Drain
 from addons.gateway import chain
 from addons.standalone import Standalone
+from launch.workers import WORKER_ENV, MetricsFile, Supervisor, use_shared_port
 from proxy.addresses import cannot_listen, check_addresses
 from proxy.descriptors import DescriptorExhaustionLog, raise_open_files_limit
 from proxy.dispatch import DirectAddonManager
@@ -36,7 +37,6 @@ from proxy.videos.links import VideoLinks
 from proxy.videos.links import derive_secret as derive_link_secret
 from proxy.videos.origin import VideoOrigin
 from proxy.videos.stores import open_store
-from proxy.workers import WORKER_ENV, MetricsFile, Supervisor, use_shared_port
 
 if TYPE_CHECKING:
     from control.jobs.holds import HoldSweeper

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
+from launch.workers import _reuseport_socket
 from proxy.serving import bind
-from proxy.workers import _reuseport_socket
 
 
 def _listening_reuseport() -> socket.socket:
