@@ -21,10 +21,10 @@ from mitmproxy.addons import next_layer, proxyserver, tlsconfig
 from addons.drain import Drain
 from addons.gateway import chain
 from addons.standalone import Standalone
+from launch.dispatch import DirectAddonManager
 from launch.workers import WORKER_ENV, MetricsFile, Supervisor, use_shared_port
 from proxy.addresses import cannot_listen, check_addresses
 from proxy.descriptors import DescriptorExhaustionLog, raise_open_files_limit
-from proxy.dispatch import DirectAddonManager
 from proxy.policy import Snapshot
 from proxy.services import EdgeServices
 from proxy.serving import AppServer
