@@ -318,7 +318,7 @@ async def _serve(
             )
         if settings.demo:
             assert reporter.address is not None and admin_token is not None
-            from proxy.demo import create_demo_data
+            from launch.demo import create_demo_data
 
             await create_demo_data(settings.control_url, admin_token, reporter.address)
         await _first(stop.wait(), edge_task)
