@@ -21,9 +21,9 @@ from mitmproxy.addons import next_layer, proxyserver, tlsconfig
 from addons.drain import Drain
 from addons.gateway import chain
 from addons.standalone import Standalone
+from launch.addresses import cannot_listen, check_addresses
 from launch.dispatch import DirectAddonManager
 from launch.workers import WORKER_ENV, MetricsFile, Supervisor, use_shared_port
-from proxy.addresses import cannot_listen, check_addresses
 from proxy.descriptors import DescriptorExhaustionLog, raise_open_files_limit
 from proxy.policy import Snapshot
 from proxy.services import EdgeServices
