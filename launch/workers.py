@@ -31,7 +31,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from proxy.settings import Settings, split_hostport, worker_count
+from launch.settings import Settings, split_hostport, worker_count
 
 log = logging.getLogger("nextapi.workers")
 RUN_PROXY = Path(__file__).resolve().parent.parent / "run_proxy.py"
