@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import errno
 
+from launch.serving import bind
 from launch.settings import Settings, split_hostport
-from proxy.serving import bind
 
 
 def cannot_listen(what: str, flag: str, address: str, exc: OSError) -> str:

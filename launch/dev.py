@@ -23,11 +23,11 @@ from addons.devmode.recorder import Recorder
 from addons.devmode.replayer import Replayer
 from addons.devmode.router import TargetRouter
 from addons.devmode.tail import Tail
+from launch.serving import AppServer
 from proxy.devmode import cassette, trust
 from proxy.devmode.callbacks import CallbackRelay, Delivery, load_secret
 from proxy.devmode.settings import DevSettings, DevUsageError, parse
 from proxy.devmode.targets import banner
-from proxy.serving import AppServer
 
 log = logging.getLogger("nextapi.dev")
 

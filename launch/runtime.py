@@ -23,12 +23,12 @@ from addons.gateway import chain
 from addons.standalone import Standalone
 from launch.addresses import cannot_listen, check_addresses
 from launch.dispatch import DirectAddonManager
+from launch.serving import AppServer
 from launch.settings import Settings, connection_timeouts, load, split_hostport, worker_count
 from launch.workers import WORKER_ENV, MetricsFile, Supervisor, use_shared_port
 from proxy.descriptors import DescriptorExhaustionLog, raise_open_files_limit
 from proxy.policy import Snapshot
 from proxy.services import EdgeServices
-from proxy.serving import AppServer
 from proxy.usage.ingest import SpoolIngestor
 from proxy.usage.spool import Spool
 from proxy.videos.assets import AssetStore

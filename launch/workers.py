@@ -44,7 +44,7 @@ RESTART_DELAY = 0.5  # seconds before a dead worker is started again (no tight c
 def _reuseport_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio turns Nagle off only on sockets whose proto says TCP (see
-    # proxy/serving.py); with 0, every keep-alive answer waited out the client's delayed ACK.
+    # launch/serving.py); with 0, every keep-alive answer waited out the client's delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

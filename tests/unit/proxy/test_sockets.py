@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
+from launch.serving import bind
 from launch.workers import _reuseport_socket
-from proxy.serving import bind
 
 
 def _listening_reuseport() -> socket.socket:
