@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import certs, ctx, master, options
+from mitmproxy import certs, master, options
 from mitmproxy.addons import dns_resolver, next_layer, proxyserver, tlsconfig
 
 from addons.devmode.callbacks import DevCallbacks
@@ -23,6 +23,7 @@ from addons.devmode.recorder import Recorder
 from addons.devmode.replayer import Replayer
 from addons.devmode.router import TargetRouter
 from addons.devmode.tail import Tail
+from launch.masters import ListenReporter, first, stop_master
 from launch.serving import AppServer
 from proxy.devmode import cassette, trust
 from proxy.devmode.callbacks import CallbackRelay, Delivery, load_secret
@@ -40,41 +41,37 @@ def ensure_ca(confdir: Path) -> Path:
     return confdir / trust.CA_CERT_FILE
 
 
-class ListenReporter:
-    """Prints where the proxy listens once mitmproxy runs (port 0 resolves here), or why the
-    mode could not start (mitmproxy only logs that and carries on)."""
+class DevListening(ListenReporter):
+    """Prints where the dev proxy listens (or that it intercepts, in local mode), and keeps the
+    WireGuard client's configuration with the port it got."""
 
     def __init__(self, mode: str) -> None:
+        super().__init__()
         self.mode = mode
-        self.ready = asyncio.Event()
-        self.address: tuple[str, int] | None = None
-        self.failure: str | None = None
         self.wireguard_conf: str | None = None
 
-    def running(self) -> None:
-        server: Any = ctx.master.addons.get("proxyserver")
-        instances = list(server.servers)
-        broken = [i for i in instances if not i.is_running]
-        if not instances or broken:
-            reason = str(broken[0].last_exception) if broken else "no server started"
-            reason = reason.split("\n\nStack backtrace")[0].strip()  # the Rust part's trace
-            self.failure = f"the {self.mode} mode could not start: {reason}"
-            if self.mode == "local":
-                self.failure += (
-                    "\n(on Linux it needs root, Linux >= 6.8, cgroup v2 at /sys/fs/cgroup and"
-                    " sudo on PATH; see docs/developers/dev-proxy.md, Modes)"
-                )
-        elif self.mode == "local":
+    def listening(self, server: Any) -> None:
+        if self.mode == "local":
             print("dev proxy intercepting local processes (mitmproxy local mode)", flush=True)
-        else:
-            host, port = server.listen_addrs()[0][:2]
-            self.address = (host, port)
-            shown = f"[{host}]" if ":" in host else host
-            kind = "dev proxy (wireguard, udp)" if self.mode == "wireguard" else "dev proxy"
-            print(f"{kind} listening on {shown}:{port}", flush=True)
-            if self.mode == "wireguard":
-                self.wireguard_conf = wireguard_client_conf(instances[0].client_conf(), port)
-        self.ready.set()
+            return
+        assert self.address is not None
+        host, port = self.address
+        shown = f"[{host}]" if ":" in host else host
+        kind = "dev proxy (wireguard, udp)" if self.mode == "wireguard" else "dev proxy"
+        print(f"{kind} listening on {shown}:{port}", flush=True)
+        if self.mode == "wireguard":
+            instance = next(iter(server.servers))
+            self.wireguard_conf = wireguard_client_conf(instance.client_conf(), port)
+
+    def refusal(self) -> str:
+        """Why the mode could not start, for the developer."""
+        refusal = f"the {self.mode} mode could not start: {self.failure}"
+        if self.mode == "local":
+            refusal += (
+                "\n(on Linux it needs root, Linux >= 6.8, cgroup v2 at /sys/fs/cgroup and"
+                " sudo on PATH; see docs/developers/dev-proxy.md, Modes)"
+            )
+        return refusal
 
 
 def wireguard_client_conf(conf: str | None, port: int) -> str | None:
@@ -109,10 +106,10 @@ def _mode(settings: DevSettings) -> list[str]:
 
 def build_master(
     settings: DevSettings, target_url: str, relay: CallbackRelay
-) -> tuple[master.Master, ListenReporter]:
+) -> tuple[master.Master, DevListening]:
     opts = options.Options()
     dev = master.Master(opts)
-    reporter = ListenReporter(settings.mode)
+    reporter = DevListening(settings.mode)
     dev.addons.add(
         proxyserver.Proxyserver(),
         next_layer.NextLayer(),
@@ -228,10 +225,10 @@ async def run(settings: DevSettings) -> int:
 
         dev, reporter = build_master(settings, target_url, relay)
         task = asyncio.create_task(dev.run())
-        stack.push_async_callback(_stop_master, dev, task)
-        await _first(reporter.ready.wait(), task)
-        if reporter.failure:
-            print(f"dev: {reporter.failure}", file=sys.stderr, flush=True)
+        stack.push_async_callback(stop_master, dev, task)
+        await first(reporter.ready.wait(), task, "the dev proxy")
+        if reporter.failure is not None:
+            print(f"dev: {reporter.refusal()}", file=sys.stderr, flush=True)
             return 1
         print(f"ca bundle: {bundle.resolve()}", flush=True)
         print(f"callback secret: {secret}", flush=True)
@@ -250,7 +247,7 @@ async def run(settings: DevSettings) -> int:
                 proxy_url = "http://" + (f"[{host}]" if ":" in host else host) + f":{port}"
             env = child_env(settings, proxy_url, bundle)
             return await _run_command(settings.command, env, stop, task)
-        await _first(stop.wait(), task)
+        await first(stop.wait(), task, "the dev proxy")
         return 0
 
 
@@ -271,21 +268,6 @@ async def _run_command(
         await waiter
     stopper.cancel()
     return child.returncode if child.returncode is not None else 1
-
-
-async def _first(awaitable: Any, task: asyncio.Task[None]) -> None:
-    waiter = asyncio.ensure_future(awaitable)
-    await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
-    if not waiter.done():
-        waiter.cancel()
-        task.result()
-        raise SystemExit("the dev proxy stopped unexpectedly")
-
-
-async def _stop_master(dev: master.Master, task: asyncio.Task[None]) -> None:
-    dev.shutdown()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mitmproxy import ctx, master, options
+from mitmproxy import master, options
 from mitmproxy.addons import next_layer, proxyserver, tlsconfig
 
 from addons.drain import Drain
@@ -23,6 +23,7 @@ from addons.gateway import chain
 from addons.standalone import Standalone
 from launch.addresses import cannot_listen, check_addresses
 from launch.dispatch import DirectAddonManager
+from launch.masters import ListenReporter, first, stop_master
 from launch.serving import AppServer
 from launch.settings import Settings, connection_timeouts, load, split_hostport, worker_count
 from launch.workers import WORKER_ENV, MetricsFile, Supervisor, use_shared_port
@@ -47,21 +48,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("nextapi")
 
 
-class ListenReporter:
-    """Prints the edge's bound address once mitmproxy listens (port 0 resolves here)."""
+class EdgeListening(ListenReporter):
+    """Prints the edge's bound address once mitmproxy listens (none: it could not, it logged
+    why, and _serve stops)."""
 
-    def __init__(self) -> None:
-        self.address: tuple[str, int] | None = None
-        self.ready = asyncio.Event()
-
-    def running(self) -> None:
-        server: Any = ctx.master.addons.get("proxyserver")
-        addresses = server.listen_addrs()
-        if addresses:  # none: mitmproxy could not listen (it logged why); _serve stops
-            host, port = addresses[0][:2]
-            self.address = (host, port)
+    def listening(self, server: Any) -> None:
+        if self.address is not None:
+            host, port = self.address
             print(f"edge listening on {host}:{port}", flush=True)
-        self.ready.set()
 
 
 class _MitmproxyTlsProbeNoise(logging.Filter):
@@ -80,13 +74,13 @@ class _MitmproxyTlsProbeNoise(logging.Filter):
 
 def build_master(
     settings: Settings, services: EdgeServices, extra: list[object], drain: Drain | None = None
-) -> tuple[master.Master, ListenReporter]:
+) -> tuple[master.Master, EdgeListening]:
     """A master with only the addons a reverse proxy needs, then the gateway's chain."""
     host, port = split_hostport(settings.listen, "listen")
     opts = options.Options()
     edge = master.Master(opts)
     edge.addons = DirectAddonManager(edge)  # only the addons that handle an event see it
-    reporter = ListenReporter()
+    reporter = EdgeListening()
     edge.addons.add(
         proxyserver.Proxyserver(),
         next_layer.NextLayer(),
@@ -295,7 +289,7 @@ async def _serve(
                 nextapi_snapshot_max_age_hours=settings.snapshot_max_age_hours,
             )
         edge_task = asyncio.create_task(edge.run())
-        stack.push_async_callback(_stop_master, edge, edge_task, drain, settings.upstream_timeout)
+        stack.push_async_callback(stop_master, edge, edge_task, drain, settings.upstream_timeout)
         if os.environ.get(WORKER_ENV):
             collect = _metrics(services)
             metrics_file = MetricsFile(
@@ -310,7 +304,7 @@ async def _serve(
             )
             metrics_file.start()
             stack.push_async_callback(metrics_file.stop)
-        await _first(reporter.ready.wait(), edge_task)
+        await first(reporter.ready.wait(), edge_task, "the edge")
         if reporter.address is None:
             raise SystemExit(
                 f"cannot start: the edge could not listen on {settings.listen} (see above); "
@@ -321,38 +315,9 @@ async def _serve(
             from launch.demo import create_demo_data
 
             await create_demo_data(settings.control_url, admin_token, reporter.address)
-        await _first(stop.wait(), edge_task)
+        await first(stop.wait(), edge_task, "the edge")
     else:
         await stop.wait()
-
-
-async def _first(awaitable: Any, edge_task: asyncio.Task[None]) -> None:
-    """Wait for `awaitable`, unless the edge stops first (its error is raised)."""
-    waiter = asyncio.ensure_future(awaitable)
-    await asyncio.wait({waiter, edge_task}, return_when=asyncio.FIRST_COMPLETED)
-    if not waiter.done():
-        waiter.cancel()
-        edge_task.result()
-        raise SystemExit("the edge stopped unexpectedly")
-
-
-async def _stop_master(
-    edge: master.Master, task: asyncio.Task[None], drain: Drain, grace: float
-) -> None:
-    """Stop accepting, answer the requests in flight (for at most `grace` seconds), stop."""
-    if not task.done():
-        drain.draining = True
-        server: Any = edge.addons.get("proxyserver")
-        with contextlib.suppress(Exception):
-            await server.servers.update([])
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(drain.idle(), grace)
-        # The last answers' bytes are handed to their sockets a few loop turns after the
-        # hooks finish.
-        await asyncio.sleep(0.1)
-    edge.shutdown()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 async def _start_simulator(settings: Settings, stack: contextlib.AsyncExitStack) -> None:
