@@ -24,11 +24,12 @@ from addons.devmode.replayer import Replayer
 from addons.devmode.router import TargetRouter
 from addons.devmode.tail import Tail
 from launch.masters import ListenReporter, first, stop_master
-from launch.serving import AppServer
+from launch.simulator import start_simulator
 from proxy.devmode import cassette, trust
 from proxy.devmode.callbacks import CallbackRelay, Delivery, load_secret
 from proxy.devmode.settings import DevSettings, DevUsageError, parse
 from proxy.devmode.targets import banner
+from simulator.config import SimulatorConfig
 
 log = logging.getLogger("nextapi.dev")
 
@@ -165,20 +166,14 @@ def _print_delivery(settings: DevSettings) -> Any:
     return show
 
 
-async def _start_simulator(settings: DevSettings) -> AppServer:
-    from simulator.app import create_app
-    from simulator.config import SimulatorConfig
-
-    config = SimulatorConfig(
+def _simulator_config(settings: DevSettings) -> SimulatorConfig:
+    return SimulatorConfig(
         queued_seconds=settings.queued_seconds,
         running_seconds=settings.running_seconds,
         error_rate=settings.fail_rate,
         latency_ms=settings.latency_ms,
         fixed_status=settings.force_status,
     )
-    server = AppServer(create_app(config), "127.0.0.1", 0)
-    await server.start()
-    return server
 
 
 async def run(settings: DevSettings) -> int:
@@ -209,7 +204,7 @@ async def run(settings: DevSettings) -> int:
 
         if settings.target.is_sim:
             need_sim = settings.replay is None or settings.replay_miss == "target"
-            sim = await _start_simulator(settings) if need_sim else None
+            sim = await start_simulator(_simulator_config(settings)) if need_sim else None
             if sim is not None:
                 stack.push_async_callback(sim.stop)
             # Replay alone starts no simulator: nothing is routed (misses are 501s, and the

@@ -184,7 +184,9 @@ async def _serve(
         os.environ.setdefault("NEXTAPI_WEBHOOK_ALLOW_PRIVATE", "1")
         admin_token = admin_token or "nat_demo_" + secrets.token_urlsafe(24)
         os.environ[settings.admin_token_env] = admin_token
-        await _start_simulator(settings, stack)
+        from launch.demo import start_demo_simulator
+
+        await start_demo_simulator(settings, stack)
 
     store = _video_store(settings)
     if store is not None:
@@ -318,19 +320,6 @@ async def _serve(
         await first(stop.wait(), edge_task, "the edge")
     else:
         await stop.wait()
-
-
-async def _start_simulator(settings: Settings, stack: contextlib.AsyncExitStack) -> None:
-    from simulator.app import SimulatorConfig, create_app
-
-    upstream_key = os.environ.get("NEXTAPI_UPSTREAM_KEY") or "sim_" + secrets.token_hex(16)
-    os.environ["NEXTAPI_UPSTREAM_KEY"] = upstream_key
-    host, port = split_hostport(settings.simulator_listen, "simulator_listen")
-    server = AppServer(create_app(SimulatorConfig(api_key=upstream_key)), host, port)
-    await server.start()
-    stack.push_async_callback(server.stop)
-    settings.upstream = f"http://{server.host}:{server.port}"
-    print(f"simulator listening on {server.host}:{server.port}", flush=True)
 
 
 def _video_store(settings: Settings) -> AssetStore | None:
