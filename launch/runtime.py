@@ -24,6 +24,7 @@ from addons.standalone import Standalone
 from launch.addresses import cannot_listen, check_addresses
 from launch.dispatch import DirectAddonManager
 from launch.masters import ListenReporter, first, stop_master
+from launch.optimized import reexec_optimized
 from launch.serving import AppServer
 from launch.settings import Settings, connection_timeouts, load, split_hostport, worker_count
 from launch.workers import WORKER_ENV, MetricsFile, Supervisor, use_shared_port
@@ -428,16 +429,6 @@ async def purge(settings: Settings, dry_run: bool) -> None:
         print(f"{verb} {line}")
 
 
-def _without_debug_checks() -> None:
-    """Serve under `python -O`: without it mitmproxy type-checks every field of every HTTP
-    message it builds (code under `if __debug__`), a tenth of the edge's CPU per request.
-    NEXTAPI_PYTHON_DEBUG=1 keeps the checks (and asserts) on."""
-    if sys.flags.optimize or os.environ.get("NEXTAPI_PYTHON_DEBUG") == "1":
-        return
-    sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable, "-O", *sys.orig_argv[1:]])
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["dev"]:
@@ -450,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(purge(settings, dry_run))
         return
     settings = load(argv)
-    _without_debug_checks()
+    reexec_optimized(argv)  # a no-op when run_proxy.py did it (tests' entries do not)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
