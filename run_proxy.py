@@ -8,7 +8,7 @@ def main() -> None:
     from launch.optimized import reexec_optimized
 
     reexec_optimized(sys.argv[1:])  # before the heavy imports: a start imports everything once
-    from launch.runtime import main as run
+    from launch.cli import main as run
 
     run()
 
