@@ -93,7 +93,7 @@ class Connections:
         self.closing: set[asyncio.Task[None]] = set()
 
     def load(self, loader: Any) -> None:
-        # (After proxy/runtime.py raised the open-files limit, if it runs the process.)
+        # (After launch/runtime.py raised the open-files limit, if it runs the process.)
         self.per_address.total_cap = client_connection_budget()
         for name, (default, help_text) in _LIMITS.items():
             # Whole seconds, as mitmproxy's own tcp_timeout (and `--set` parses no floats).

@@ -158,7 +158,7 @@ def create_app(
     app.state.ui_throttle = FailureThrottle(LOGIN_FAILURES, LOGIN_WINDOW_SECONDS)
     app.state.admin_throttle = FailureThrottle(ADMIN_FAILURES_PER_MINUTE, 60.0)
     app.state.wallet = wallet or SqliteWallet(state)
-    # The webhook worker: started by the process that runs the control plane (proxy/runtime.py).
+    # The webhook worker: started by the process that runs the control plane (launch/runtime.py).
     app.state.deliverer = deliverer or Deliverer(state)
     app.state.outbox = Outbox(state, wake=app.state.deliverer.wake)
     app.state.metrics = metrics

@@ -1,4 +1,4 @@
-"""The dev proxy's addons (`run_proxy.py dev`), in the order proxy/devmode/runtime.py adds them:
+"""The dev proxy's addons (`run_proxy.py dev`), in the order launch/dev.py adds them:
 intercept → replayer → callbacks → router → guard → recorder → tail."""
 
 # flow.metadata keys shared by the dev addons

@@ -27,10 +27,10 @@ from control.http import (
     page_limit,
     rfc3339,
 )
-from control.jobs.signing import new_secret
 from control.store import db as dbm
 from control.store.outbox import ALL_TASK_EVENTS, EVENT_TYPES
 from control.store.state import ControlState
+from proxy.webhook_signatures import new_secret
 
 MAX_GRACE_SECONDS = 7 * 86400
 

@@ -28,9 +28,9 @@ from typing import Any
 import aiosqlite
 import httpx
 
-from control.jobs.signing import signature_header
 from control.store import db as dbm
 from control.store.state import ControlState
+from proxy.webhook_signatures import signature_header
 
 log = logging.getLogger(__name__)
 

@@ -82,6 +82,6 @@ def inject_faults() -> None:
 
 if __name__ == "__main__":
     inject_faults()
-    from proxy.runtime import main
+    from launch.cli import main
 
     main()

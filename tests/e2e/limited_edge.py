@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import resource
 
-from proxy.runtime import main
+from launch.cli import main
 
 if __name__ == "__main__":
     soft, hard = (int(part) for part in os.environ["NEXTAPI_TEST_NOFILE"].split(":"))

@@ -211,7 +211,7 @@ def test_upstream_5xx_becomes_502(gateway: Gateway, simulator: Simulator, custom
 
 
 def test_upstream_unreachable_is_502(simulator: Simulator, tmp_path: Path) -> None:
-    from proxy.serving import bind
+    from launch.serving import bind
 
     sock = bind("127.0.0.1", 0)  # a port nobody answers on once closed
     port = sock.getsockname()[1]

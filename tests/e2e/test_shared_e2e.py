@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from proxy.serving import bind
+from launch.serving import bind
 from tests.e2e.harness import TEXT_CREATE, Cluster, Process, Simulator, estimate
 
 TASKS = "/api/v3/contents/generations/tasks"

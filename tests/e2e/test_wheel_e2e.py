@@ -27,7 +27,7 @@ from tests.e2e.demo_checks import (
 )
 from tests.e2e.harness import ROOT, Process
 
-PACKAGES = ("proxy/", "control/", "addons/", "simulator/", "config/")
+PACKAGES = ("proxy/", "control/", "addons/", "simulator/", "launch/", "config/")
 
 
 def run(*args: str | Path, cwd: Path = ROOT, timeout: float = 300) -> None:
@@ -67,7 +67,7 @@ def test_the_installed_wheel_runs_the_demo_from_any_directory(tmp_path: Path) ->
         "VIRTUAL_ENV": str(venv),
     }
     located = subprocess.run(
-        [venv / "bin" / "python", "-c", "import proxy, config; print(proxy.__file__)"],
+        [venv / "bin" / "python", "-c", "import proxy, launch, config; print(proxy.__file__)"],
         cwd=where,
         capture_output=True,
         text=True,

@@ -12,8 +12,8 @@ from mitmproxy.test import taddons, tflow
 
 from addons.connections import Connections
 from addons.edge import Edge
+from launch.settings import connection_timeouts, load
 from proxy.connections.http1server import TimeLimits
-from proxy.settings import connection_timeouts, load
 from tests.e2e.test_tls_e2e import self_signed
 
 

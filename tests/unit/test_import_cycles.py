@@ -1,13 +1,23 @@
-"""No import cycles: every import between the project's modules (at the top, inside functions,
-and under TYPE_CHECKING alike) is followed, and a circle fails the test naming its modules."""
+"""Layers that only point down, and no import cycles. Every import between the project's modules
+(at the top, inside functions, and under TYPE_CHECKING alike) is followed: a module imports its
+own package or a package of a lower rank, never one beside or above it, and a circle fails the
+test naming its modules.
+
+The ranks: the engine (proxy/, whose shared vocabulary control/ and the simulator use too) at the
+bottom; the gateway's addons, the control plane and the simulator above it; the composition root
+(launch/: the CLI and the assembly of processes) above them; run_proxy.py on top. tests/ and
+bench/ are not ranked: they may import anything."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("proxy", "control", "addons", "simulator")
+RANKS = {"proxy": 0, "addons": 1, "control": 1, "simulator": 1, "launch": 2, "run_proxy": 3}
+UNRANKED = ("tests",)  # bench/ is scripts, not a package
 
 
 def module_name(path: Path) -> str:
@@ -19,8 +29,11 @@ def module_name(path: Path) -> str:
 
 def modules() -> dict[str, Path]:
     found = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
+    for layer in RANKS:
+        if (ROOT / f"{layer}.py").is_file():
+            found[layer] = ROOT / f"{layer}.py"
+            continue
+        for path in sorted((ROOT / layer).rglob("*.py")):
             found[module_name(path)] = path
     return found
 
@@ -71,14 +84,71 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_the_project_has_no_import_cycle() -> None:
+def layer(module: str) -> str:
+    return module.partition(".")[0]
+
+
+def not_down(graph: dict[str, set[str]], ranks: dict[str, int]) -> list[str]:
+    """The imports that leave their package for one of the same rank or higher."""
+    return sorted(
+        f"{source} -> {target}"
+        for source, targets in graph.items()
+        for target in targets
+        if layer(target) != layer(source) and ranks[layer(target)] >= ranks[layer(source)]
+    )
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
     known = modules()
-    graph = {name: imports(name, path, known) for name, path in known.items()}
+    return {name: imports(name, path, known) for name, path in known.items()}
+
+
+def test_the_project_has_no_import_cycle(graph: dict[str, set[str]]) -> None:
     assert len(graph) > 50  # the walk found the tree
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle or [])
 
 
+def test_every_import_points_down(graph: dict[str, set[str]]) -> None:
+    assert {layer(name) for name in graph} == set(RANKS)  # every layer walked
+    assert not_down(graph, RANKS) == []
+
+
+def test_every_package_of_the_checkout_has_a_rank() -> None:
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} | {
+        p.stem for p in ROOT.glob("*.py")
+    }
+    assert packages - set(UNRANKED) == set(RANKS)
+
+
 def test_the_walk_finds_a_cycle_when_there_is_one() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_lazy_and_type_checking_imports_count(tmp_path: Path) -> None:
+    source = tmp_path / "engine.py"
+    source.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from root.typed import Thing\n"
+        "def run():\n"
+        "    import root.lazy\n"
+        "    from root import named\n",
+        encoding="utf-8",
+    )
+    known = {name: source for name in ("engine", "root", "root.typed", "root.lazy")}
+    assert imports("engine", source, known) == {"root", "root.typed", "root.lazy"}
+
+
+def test_an_import_up_or_sideways_is_refused_and_down_is_not() -> None:
+    ranks = {"core": 0, "left": 1, "right": 1, "top": 2}
+    graph = {
+        "core.a": {"core.b", "top.main"},  # within its package; up
+        "core.b": set(),
+        "left.x": {"core.a", "right.y"},  # down; sideways
+        "right.y": {"core.b"},
+        "top.main": {"left.x", "right.y", "core.a"},
+    }
+    assert not_down(graph, ranks) == ["core.a -> top.main", "left.x -> right.y"]

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from proxy.serving import serve
+from launch.serving import serve
 from simulator.__main__ import parse_listen
 from simulator.app import create_app
 from simulator.config import SimulatorConfig

@@ -24,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from control.jobs import signing
 from control.jobs.delivery import SCHEDULE, Deliverer, address_allowed, retry_after
 from control.store.state import ControlState
-from proxy.serving import AppServer, serve
+from launch.serving import AppServer, serve
+from proxy import webhook_signatures as signing
 
 ORG = "org_test"
 DAY = 86400.0

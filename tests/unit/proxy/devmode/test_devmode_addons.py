@@ -16,8 +16,8 @@ from addons.devmode.intercept import InterceptHosts
 from addons.devmode.recorder import Recorder
 from addons.devmode.replayer import Replayer
 from addons.devmode.router import TargetRouter
+from launch.dev import child_env, wireguard_client_conf
 from proxy.devmode.cassette import load
-from proxy.devmode.runtime import child_env, wireguard_client_conf
 from proxy.devmode.settings import parse
 
 SEEDANCE = "ark.ap-southeast.bytepluses.com"

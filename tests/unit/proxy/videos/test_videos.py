@@ -22,11 +22,11 @@ from control.jobs.retention import Periods, Retention
 from control.jobs.videos import VideoSweeper
 from control.store import db as dbm
 from control.store.state import ControlState
+from launch.serving import AppServer
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.policy import OrgPolicy, Snapshot
 from proxy.seedance.routes import VIDEO, match
 from proxy.services import EdgeServices
-from proxy.serving import AppServer
 from proxy.videos.assets import LocalAssetStore, check_key
 from proxy.videos.byterange import ByteRange, Unsatisfiable, parse_range
 from proxy.videos.delivery import DAY, VideoDelivery

@@ -1,5 +1,5 @@
-"""Part of the runtime (the one other module of proxy/ that imports mitmproxy): an addon manager
-that calls, for each event, only the addons that have a handler for it.
+"""The edge master's addon manager (launch/edge.py sets it): it calls, for each event, only the
+addons that have a handler for it.
 
 mitmproxy's manager walks every addon for every event, looks the handler up by name, enters a
 context manager per addon and rebuilds the event's arguments per handler; and after each flow

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import errno
 
-from proxy.serving import bind
-from proxy.settings import Settings, split_hostport
+from launch.serving import bind
+from launch.settings import Settings, split_hostport
 
 
 def cannot_listen(what: str, flag: str, address: str, exc: OSError) -> str:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import certs, ctx, master, options
+from mitmproxy import certs, master, options
 from mitmproxy.addons import dns_resolver, next_layer, proxyserver, tlsconfig
 
 from addons.devmode.callbacks import DevCallbacks
@@ -23,11 +23,13 @@ from addons.devmode.recorder import Recorder
 from addons.devmode.replayer import Replayer
 from addons.devmode.router import TargetRouter
 from addons.devmode.tail import Tail
+from launch.masters import ListenReporter, first, stop_master
+from launch.simulator import start_simulator
 from proxy.devmode import cassette, trust
 from proxy.devmode.callbacks import CallbackRelay, Delivery, load_secret
 from proxy.devmode.settings import DevSettings, DevUsageError, parse
 from proxy.devmode.targets import banner
-from proxy.serving import AppServer
+from simulator.config import SimulatorConfig
 
 log = logging.getLogger("nextapi.dev")
 
@@ -40,41 +42,37 @@ def ensure_ca(confdir: Path) -> Path:
     return confdir / trust.CA_CERT_FILE
 
 
-class ListenReporter:
-    """Prints where the proxy listens once mitmproxy runs (port 0 resolves here), or why the
-    mode could not start (mitmproxy only logs that and carries on)."""
+class DevListening(ListenReporter):
+    """Prints where the dev proxy listens (or that it intercepts, in local mode), and keeps the
+    WireGuard client's configuration with the port it got."""
 
     def __init__(self, mode: str) -> None:
+        super().__init__()
         self.mode = mode
-        self.ready = asyncio.Event()
-        self.address: tuple[str, int] | None = None
-        self.failure: str | None = None
         self.wireguard_conf: str | None = None
 
-    def running(self) -> None:
-        server: Any = ctx.master.addons.get("proxyserver")
-        instances = list(server.servers)
-        broken = [i for i in instances if not i.is_running]
-        if not instances or broken:
-            reason = str(broken[0].last_exception) if broken else "no server started"
-            reason = reason.split("\n\nStack backtrace")[0].strip()  # the Rust part's trace
-            self.failure = f"the {self.mode} mode could not start: {reason}"
-            if self.mode == "local":
-                self.failure += (
-                    "\n(on Linux it needs root, Linux >= 6.8, cgroup v2 at /sys/fs/cgroup and"
-                    " sudo on PATH; see docs/developers/dev-proxy.md, Modes)"
-                )
-        elif self.mode == "local":
+    def listening(self, server: Any) -> None:
+        if self.mode == "local":
             print("dev proxy intercepting local processes (mitmproxy local mode)", flush=True)
-        else:
-            host, port = server.listen_addrs()[0][:2]
-            self.address = (host, port)
-            shown = f"[{host}]" if ":" in host else host
-            kind = "dev proxy (wireguard, udp)" if self.mode == "wireguard" else "dev proxy"
-            print(f"{kind} listening on {shown}:{port}", flush=True)
-            if self.mode == "wireguard":
-                self.wireguard_conf = wireguard_client_conf(instances[0].client_conf(), port)
-        self.ready.set()
+            return
+        assert self.address is not None
+        host, port = self.address
+        shown = f"[{host}]" if ":" in host else host
+        kind = "dev proxy (wireguard, udp)" if self.mode == "wireguard" else "dev proxy"
+        print(f"{kind} listening on {shown}:{port}", flush=True)
+        if self.mode == "wireguard":
+            instance = next(iter(server.servers))
+            self.wireguard_conf = wireguard_client_conf(instance.client_conf(), port)
+
+    def refusal(self) -> str:
+        """Why the mode could not start, for the developer."""
+        refusal = f"the {self.mode} mode could not start: {self.failure}"
+        if self.mode == "local":
+            refusal += (
+                "\n(on Linux it needs root, Linux >= 6.8, cgroup v2 at /sys/fs/cgroup and"
+                " sudo on PATH; see docs/developers/dev-proxy.md, Modes)"
+            )
+        return refusal
 
 
 def wireguard_client_conf(conf: str | None, port: int) -> str | None:
@@ -109,10 +107,10 @@ def _mode(settings: DevSettings) -> list[str]:
 
 def build_master(
     settings: DevSettings, target_url: str, relay: CallbackRelay
-) -> tuple[master.Master, ListenReporter]:
+) -> tuple[master.Master, DevListening]:
     opts = options.Options()
     dev = master.Master(opts)
-    reporter = ListenReporter(settings.mode)
+    reporter = DevListening(settings.mode)
     dev.addons.add(
         proxyserver.Proxyserver(),
         next_layer.NextLayer(),
@@ -168,20 +166,14 @@ def _print_delivery(settings: DevSettings) -> Any:
     return show
 
 
-async def _start_simulator(settings: DevSettings) -> AppServer:
-    from simulator.app import create_app
-    from simulator.config import SimulatorConfig
-
-    config = SimulatorConfig(
+def _simulator_config(settings: DevSettings) -> SimulatorConfig:
+    return SimulatorConfig(
         queued_seconds=settings.queued_seconds,
         running_seconds=settings.running_seconds,
         error_rate=settings.fail_rate,
         latency_ms=settings.latency_ms,
         fixed_status=settings.force_status,
     )
-    server = AppServer(create_app(config), "127.0.0.1", 0)
-    await server.start()
-    return server
 
 
 async def run(settings: DevSettings) -> int:
@@ -212,7 +204,7 @@ async def run(settings: DevSettings) -> int:
 
         if settings.target.is_sim:
             need_sim = settings.replay is None or settings.replay_miss == "target"
-            sim = await _start_simulator(settings) if need_sim else None
+            sim = await start_simulator(_simulator_config(settings)) if need_sim else None
             if sim is not None:
                 stack.push_async_callback(sim.stop)
             # Replay alone starts no simulator: nothing is routed (misses are 501s, and the
@@ -228,10 +220,10 @@ async def run(settings: DevSettings) -> int:
 
         dev, reporter = build_master(settings, target_url, relay)
         task = asyncio.create_task(dev.run())
-        stack.push_async_callback(_stop_master, dev, task)
-        await _first(reporter.ready.wait(), task)
-        if reporter.failure:
-            print(f"dev: {reporter.failure}", file=sys.stderr, flush=True)
+        stack.push_async_callback(stop_master, dev, task)
+        await first(reporter.ready.wait(), task, "the dev proxy")
+        if reporter.failure is not None:
+            print(f"dev: {reporter.refusal()}", file=sys.stderr, flush=True)
             return 1
         print(f"ca bundle: {bundle.resolve()}", flush=True)
         print(f"callback secret: {secret}", flush=True)
@@ -250,7 +242,7 @@ async def run(settings: DevSettings) -> int:
                 proxy_url = "http://" + (f"[{host}]" if ":" in host else host) + f":{port}"
             env = child_env(settings, proxy_url, bundle)
             return await _run_command(settings.command, env, stop, task)
-        await _first(stop.wait(), task)
+        await first(stop.wait(), task, "the dev proxy")
         return 0
 
 
@@ -271,21 +263,6 @@ async def _run_command(
         await waiter
     stopper.cancel()
     return child.returncode if child.returncode is not None else 1
-
-
-async def _first(awaitable: Any, task: asyncio.Task[None]) -> None:
-    waiter = asyncio.ensure_future(awaitable)
-    await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
-    if not waiter.done():
-        waiter.cancel()
-        task.result()
-        raise SystemExit("the dev proxy stopped unexpectedly")
-
-
-async def _stop_master(dev: master.Master, task: asyncio.Task[None]) -> None:
-    dev.shutdown()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def main(argv: list[str]) -> int:

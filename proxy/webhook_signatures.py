@@ -4,6 +4,8 @@ A secret is `whsec_` followed by the standard base64 of 32 random bytes. A messa
 `v1,` + base64(HMAC-SHA256(key, f"{msg_id}.{timestamp}.".encode() + body)); the
 `webhook-signature` header carries one such signature per secret, separated by spaces, so that a
 receiver holding either the new or the previous secret accepts during a rotation.
+
+Shared vocabulary: the control plane's deliveries and the dev proxy's callbacks sign alike.
 """
 
 from __future__ import annotations

@@ -12,16 +12,24 @@ from typing import Any
 import uvicorn
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(
+    host: str, port: int, *, reuse_port: bool = False, backlog: int | None = 2048
+) -> socket.socket:
+    """A TCP socket bound to `host:port` and listening with `backlog`; `backlog=None`: bound
+    only (the supervisor of --workers holds its port so); `reuse_port`: SO_REUSEPORT, so that
+    every worker binds the same port and the kernel spreads connections over them."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto
     # says TCP, and accepted sockets inherit it. With proto 0, every keep-alive answer waited
     # ~40 ms on the peer's delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
-        sock.listen(2048)
+        if backlog is not None:
+            sock.listen(backlog)
         sock.setblocking(False)
     except OSError:
         sock.close()

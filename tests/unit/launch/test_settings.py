@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.settings import load, worker_count
+from launch.settings import load, worker_count
 
 
 def test_defaults_come_from_the_toml_file() -> None:
@@ -129,6 +129,6 @@ def test_hold_times_default_to_five_minutes_a_minute_and_an_hour_and_are_checked
 def test_missing_shipped_defaults_stop_the_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("proxy.settings.DEFAULTS_FILE", tmp_path / "default.toml")
+    monkeypatch.setattr("launch.settings.DEFAULTS_FILE", tmp_path / "default.toml")
     with pytest.raises(SystemExit, match="shipped defaults are missing"):
         load([], environ={})

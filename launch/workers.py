@@ -31,7 +31,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from proxy.settings import Settings, split_hostport, worker_count
+from launch.serving import bind
+from launch.settings import Settings, split_hostport, worker_count
 
 log = logging.getLogger("nextapi.workers")
 RUN_PROXY = Path(__file__).resolve().parent.parent / "run_proxy.py"
@@ -41,21 +42,10 @@ METRICS_FILE = "metrics.json"
 RESTART_DELAY = 0.5  # seconds before a dead worker is started again (no tight crash loop)
 
 
-def _reuseport_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio turns Nagle off only on sockets whose proto says TCP (see
-    # proxy/serving.py); with 0, every keep-alive answer waited out the client's delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    return sock
-
-
 def reserve_port(listen: str) -> socket.socket:
     """The supervisor's hold on the port: bound, never listening (so given no connection)."""
     host, port = split_hostport(listen, "listen")
-    return _reuseport_socket(host, port)
+    return bind(host, port, reuse_port=True, backlog=None)
 
 
 def use_shared_port() -> None:
@@ -68,8 +58,7 @@ def use_shared_port() -> None:
     host, port = split_hostport(where, REUSEPORT_ENV)
 
     async def listen(self: mode_servers.AsyncioServerInstance, _host: str, _port: int) -> list:
-        sock = _reuseport_socket(host, port)
-        sock.listen(1024)
+        sock = bind(host, port, reuse_port=True, backlog=1024)
         return [await asyncio.start_server(self.handle_stream, sock=sock, backlog=1024)]
 
     mode_servers.AsyncioServerInstance.listen = listen  # type: ignore[method-assign,assignment]

@@ -2,7 +2,8 @@
 
 With Nagle on, a keep-alive answer written in two parts waits for the client's delayed ACK:
 about 40 ms a request, which capped `--workers 2` below one worker's throughput until the
-shared port's socket was made with IPPROTO_TCP (asyncio sets TCP_NODELAY only then)."""
+shared port's socket was made with IPPROTO_TCP (asyncio sets TCP_NODELAY only then). One
+function binds them all (launch/serving.py); --workers shares its port with SO_REUSEPORT."""
 
 from __future__ import annotations
 
@@ -12,18 +13,14 @@ from collections.abc import Callable
 
 import pytest
 
-from proxy.serving import bind
-from proxy.workers import _reuseport_socket
-
-
-def _listening_reuseport() -> socket.socket:
-    sock = _reuseport_socket("127.0.0.1", 0)
-    sock.listen(8)
-    return sock
+from launch.serving import bind
+from launch.workers import reserve_port
 
 
 @pytest.mark.parametrize(
-    "make", [_listening_reuseport, lambda: bind("127.0.0.1", 0)], ids=["workers", "serving"]
+    "make",
+    [lambda: bind("127.0.0.1", 0, reuse_port=True, backlog=8), lambda: bind("127.0.0.1", 0)],
+    ids=["workers", "serving"],
 )
 def test_accepted_connections_have_nagle_off(make: Callable[[], socket.socket]) -> None:
     async def body() -> int:
@@ -45,3 +42,16 @@ def test_accepted_connections_have_nagle_off(make: Callable[[], socket.socket]) 
         return nodelay
 
     assert asyncio.run(body()) != 0
+
+
+def test_the_port_reserved_for_workers_is_shared_with_reuse_port_binds_only() -> None:
+    held = reserve_port("127.0.0.1:0")
+    host, port = held.getsockname()[:2]
+    worker = bind(host, port, reuse_port=True, backlog=8)
+    try:
+        with pytest.raises(OSError):
+            bind(host, port)  # a start without SO_REUSEPORT finds the port taken
+        assert held.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 0  # never listens
+    finally:
+        worker.close()
+        held.close()

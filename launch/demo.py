@@ -1,16 +1,35 @@
-"""--demo: a demo org and key through the control plane's own API, and an example that works
-as pasted."""
+"""--demo: the simulator as the upstream, then a demo org and key through the control plane's
+own API, and an example that works as pasted."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
 import sys
 
 import httpx
 
+from launch.settings import Settings, split_hostport
+from launch.simulator import start_simulator
+from simulator.config import SimulatorConfig
+
 DEMO_ORG = {"name": "Demo org", "email": "demo@example.com"}
 DEMO_MODEL = "dreamina-seedance-2-0-260128"  # a current model (see config/models.toml)
 DEMO_CREDITS = 100 * 1_000_000  # 100 credits, in micro-credits
+
+
+async def start_demo_simulator(settings: Settings, stack: contextlib.AsyncExitStack) -> None:
+    """The demo's upstream: the simulator on `simulator_listen`, with the upstream key it asks
+    for (NEXTAPI_UPSTREAM_KEY's, or a new one); `settings.upstream` then points at it."""
+    upstream_key = os.environ.get("NEXTAPI_UPSTREAM_KEY") or "sim_" + secrets.token_hex(16)
+    os.environ["NEXTAPI_UPSTREAM_KEY"] = upstream_key
+    host, port = split_hostport(settings.simulator_listen, "simulator_listen")
+    server = await start_simulator(SimulatorConfig(api_key=upstream_key), host, port)
+    stack.push_async_callback(server.stop)
+    settings.upstream = f"http://{server.host}:{server.port}"
+    print(f"simulator listening on {server.host}:{server.port}", flush=True)
 
 
 async def create_demo_data(control_url: str, admin_token: str, edge: tuple[str, int]) -> str:

@@ -1,0 +1,174 @@
+"""The control plane in a serving process: its SQLite state, the wallet, its jobs (stale holds,
+webhook deliveries, retention, usage rollups) and its app on uvicorn; with role all, the edge in
+the same process joins it directly. Imported only where the control plane runs: an edge apart
+(each worker of --workers is one) never imports control/."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from control.api.usage import store_usage
+from control.app import create_app
+from control.jobs.delivery import Deliverer
+from control.jobs.holds import HoldSweeper
+from control.jobs.orphans import HoldTimes, OrphanFinder
+from control.jobs.retention import Periods, Retention
+from control.jobs.upstream import UpstreamTasks
+from control.jobs.videos import VideoSweeper
+from control.store.state import ControlState
+from control.store.wallet import SqliteWallet
+from launch.serving import AppServer
+from launch.settings import Settings, split_hostport
+from launch.videos import video_store
+from proxy.policy import Snapshot
+from proxy.services import EdgeServices
+from proxy.usage.ingest import SpoolIngestor
+from proxy.usage.spool import Spool
+from proxy.videos.assets import AssetStore
+
+log = logging.getLogger("nextapi")
+
+
+@dataclass
+class ControlPlane:
+    state: ControlState
+    wallet: SqliteWallet
+    holds: HoldSweeper
+    app: Any  # the Starlette app: its state holds the outbox and the edges' reports
+    url: str  # where it listens, as http://host:port
+
+
+async def start_control(
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+    store: AssetStore | None,
+    admin_token: str | None,
+    metrics: Callable[[], dict[str, int]],
+) -> ControlPlane:
+    """The control plane listening on `control_listen`, its jobs running; `stack` stops them."""
+    state = await ControlState.open(
+        settings.data_dir,
+        suspend_after_rate_limited=settings.suspend_after_rate_limited,
+        catalog_file=Path(settings.catalog_file) if settings.catalog_file else None,
+    )
+    stack.push_async_callback(state.close)
+    await state.admin.bootstrap(admin_token)
+    wallet = SqliteWallet(state)
+    upstream_tasks = _upstream_tasks(settings)
+    if upstream_tasks is not None:
+        stack.push_async_callback(upstream_tasks.aclose)
+    holds = _hold_sweeper(settings, state, wallet, upstream_tasks)
+    stack.push_async_callback(holds.stop)
+    if settings.role == "control":
+        # With the edge in this process, once its spool's backlog is in (join_edge).
+        holds.start()
+    deliverer = Deliverer(state)
+    await deliverer.start()
+    stack.push_async_callback(deliverer.stop)
+    sweeper = VideoSweeper(state, store) if store is not None else None
+    retention = Retention(state, retention_periods(settings), videos=sweeper)
+    retention.start(settings.retention_interval_hours * 3600)
+    stack.push_async_callback(retention.stop)
+    # Usage rollups (control/aggregates/rollup.py) catch up every rollup_interval seconds
+    # (default a minute), off the ingest path.
+    state.rollups.start(settings.rollup_interval)
+    stack.push_async_callback(state.rollups.stop)
+    app = create_app(
+        state,
+        metrics=metrics,
+        wallet=wallet,
+        deliverer=deliverer,
+        retention=retention,
+        canceller=upstream_tasks,
+    )
+    host, port = split_hostport(settings.control_listen, "control_listen")
+    server = AppServer(app, host, port)
+    await server.start()
+    stack.push_async_callback(server.stop)
+    stack.push_async_callback(state.release_waiters)  # runs first: the stack unwinds LIFO
+    print(f"control listening on {server.host}:{server.port}", flush=True)
+    url = f"http://{server.host}:{server.port}"
+    return ControlPlane(state=state, wallet=wallet, holds=holds, app=app, url=url)
+
+
+async def join_edge(
+    plane: ControlPlane,
+    services: EdgeServices,
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    """Role all: the edge in this process reads policy, the wallet and the outbox directly, and
+    its usage spool is ingested here; then stale holds are swept."""
+    state = plane.state
+    state.subscribe(lambda wire: services.policy.replace(Snapshot.from_wire(wire)))
+    services.use_wallet(plane.wallet)
+    services.use_events(plane.app.state.outbox)
+    spool = Spool(settings.data_dir / "spool", flush_interval=settings.usage_flush_interval)
+    await spool.start()
+    stack.push_async_callback(spool.close)
+    services.spool = spool
+    plane.app.state.edges.local = services.report  # GET /v1/system lists this process's edge
+    ingestor = SpoolIngestor(spool, lambda records: store_usage(state, records))
+    await ingestor.start()  # replays the last run's records: their creates' assignments
+    stack.push_async_callback(ingestor.stop)
+    plane.holds.start()
+
+
+def _upstream_tasks(settings: Settings) -> UpstreamTasks | None:
+    """What cancels a closed org's queued tasks upstream and lists the tasks of creates no edge
+    answered (needs the upstream key)."""
+    api_key = os.environ.get("NEXTAPI_UPSTREAM_KEY")
+    if not api_key:
+        log.warning(
+            "NEXTAPI_UPSTREAM_KEY is not set: closing an org cannot cancel its tasks, and the "
+            "tasks of creates an edge never answered cannot be found and charged"
+        )
+        return None
+    return UpstreamTasks(settings.upstream, api_key)
+
+
+def _hold_sweeper(
+    settings: Settings, state: ControlState, wallet: SqliteWallet, upstream: UpstreamTasks | None
+) -> HoldSweeper:
+    """Releases holds whose creates never answered, every hold_sweep_interval, once the
+    upstream's tasks of such creates are charged."""
+    times = HoldTimes(
+        stale_after=settings.hold_seconds,
+        create_seconds=settings.upstream_timeout,
+        give_up_after=settings.hold_max_seconds,
+    )
+    finder = None if upstream is None else OrphanFinder(state, upstream, times, wallet.clock)
+    return HoldSweeper(wallet, settings.hold_sweep_interval, times=times, finder=finder)
+
+
+def retention_periods(settings: Settings) -> Periods:
+    return Periods(
+        api_logs_days=settings.retention_api_logs_days,
+        billing_days=settings.retention_billing_days,
+        closed_account_days=settings.retention_closed_account_days,
+        security_events_days=settings.retention_security_events_days,
+    )
+
+
+async def purge(settings: Settings, dry_run: bool) -> None:
+    """`run_proxy.py purge [--dry-run]`: one retention pass, printing what it deletes."""
+    state = await ControlState.open(settings.data_dir)
+    store = video_store(settings)
+    sweeper = VideoSweeper(state, store) if store is not None else None
+    try:
+        report = await Retention(state, retention_periods(settings), videos=sweeper).purge(
+            dry_run=dry_run
+        )
+    finally:
+        await state.close()
+        if store is not None:
+            await store.aclose()
+    verb = "would delete" if dry_run else "deleted"
+    for line in report.lines():
+        print(f"{verb} {line}")
