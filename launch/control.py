@@ -50,8 +50,11 @@ async def start_control(
     store: AssetStore | None,
     admin_token: str | None,
     metrics: Callable[[], dict[str, int]],
+    *,
+    edge_joins: bool,
 ) -> ControlPlane:
-    """The control plane listening on `control_listen`, its jobs running; `stack` stops them."""
+    """The control plane listening on `control_listen`, its jobs running; `stack` stops them.
+    `edge_joins`: an edge in this process joins it (join_edge), which starts the hold sweep."""
     state = await ControlState.open(
         settings.data_dir,
         suspend_after_rate_limited=settings.suspend_after_rate_limited,
@@ -65,8 +68,9 @@ async def start_control(
         stack.push_async_callback(upstream_tasks.aclose)
     holds = _hold_sweeper(settings, state, wallet, upstream_tasks)
     stack.push_async_callback(holds.stop)
-    if settings.role == "control":
-        # With the edge in this process, once its spool's backlog is in (join_edge).
+    if not edge_joins:
+        # Edges apart (role control, or the workers of --workers). With the edge in this
+        # process: once its spool's backlog is in (join_edge).
         holds.start()
     deliverer = Deliverer(state)
     await deliverer.start()

@@ -84,7 +84,8 @@ async def _serve(
         from launch.control import start_control
 
         metrics = supervisor.metrics if supervisor is not None else edge_metrics(services)
-        plane = await start_control(settings, stack, store, admin_token, metrics)
+        joins = settings.role == "all" and supervisor is None
+        plane = await start_control(settings, stack, store, admin_token, metrics, edge_joins=joins)
         settings.control_url = settings.control_url or plane.url
 
     if supervisor is not None:

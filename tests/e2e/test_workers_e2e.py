@@ -225,3 +225,14 @@ def test_sigterm_answers_requests_in_flight_and_loses_no_record(
     with sqlite3.connect(own_workers.data_dir / "nextapi.sqlite3") as db:
         stored = {row[0] for row in db.execute("SELECT request_id FROM usage")}
     assert set(ids) <= stored, set(ids) - stored
+
+
+def test_the_hold_sweep_runs_beside_the_workers(workers: Gateway) -> None:
+    """The workers are edges apart: their supervisor's control plane sweeps stale holds (and
+    scans the upstream for the tasks of creates no worker answered) as role control does."""
+
+    def scanned() -> bool:
+        system = workers.admin.get("/v1/system").raise_for_status().json()
+        return system["orphans"]["checked_at"] is not None
+
+    wait_until(scanned, "a hold sweep's scan in GET /v1/system")
