@@ -21,6 +21,7 @@ from control.jobs.orphans import HoldTimes, OrphanFinder
 from control.jobs.retention import Periods, Retention
 from control.jobs.upstream import UpstreamTasks
 from control.jobs.videos import VideoSweeper
+from control.store.db import NewerSchema
 from control.store.state import ControlState
 from control.store.wallet import SqliteWallet
 from launch.serving import AppServer
@@ -55,12 +56,19 @@ async def start_control(
 ) -> ControlPlane:
     """The control plane listening on `control_listen`, its jobs running; `stack` stops them.
     `edge_joins`: an edge in this process joins it (join_edge), which starts the hold sweep."""
-    state = await ControlState.open(
-        settings.data_dir,
-        suspend_after_rate_limited=settings.suspend_after_rate_limited,
-        catalog_file=Path(settings.catalog_file) if settings.catalog_file else None,
-    )
+    try:
+        state = await ControlState.open(
+            settings.data_dir,
+            suspend_after_rate_limited=settings.suspend_after_rate_limited,
+            catalog_file=Path(settings.catalog_file) if settings.catalog_file else None,
+        )
+    except NewerSchema as refused:
+        raise SystemExit(str(refused)) from None
     stack.push_async_callback(state.close)
+    try:
+        await state.rollups.open()  # now, not at the first fold: a refusal stops the start
+    except NewerSchema as refused:
+        raise SystemExit(str(refused)) from None
     await state.admin.bootstrap(admin_token)
     wallet = SqliteWallet(state)
     upstream_tasks = _upstream_tasks(settings)

@@ -34,6 +34,7 @@ import aiosqlite
 from control.aggregates import lean
 from control.aggregates.counters import COUNTERS, CREATE_ROUTE, raw_counters
 from control.periodic import Periodic
+from control.store.db import NewerSchema, refuse_newer, schema_version
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,10 @@ class Folder:
             path = rollup_path(self.data_dir)
             db = await aiosqlite.connect(path, isolation_level=None)
             try:
+                try:  # before the pragmas: rollups this release must not touch stay as they were
+                    refuse_newer(await schema_version(db), len(MIGRATIONS))
+                except NewerSchema as refused:
+                    raise NewerSchema(f"{path}: {refused}") from None
                 await db.execute("PRAGMA journal_mode=WAL")
                 await db.execute("PRAGMA synchronous=FULL")
                 await db.execute("PRAGMA busy_timeout=5000")
@@ -256,12 +261,6 @@ class Folder:
                 async with db.execute("PRAGMA user_version") as cursor:
                     row = await cursor.fetchone()
                 version = row[0] if row else 0
-                if version > len(MIGRATIONS):  # as control/store/db.py refuses its own
-                    raise RuntimeError(
-                        f"{path}: the rollups are at schema version {version}, past this "
-                        f"release's newest ({len(MIGRATIONS)}): they were written by a newer "
-                        "release. Run that release, or restore a backup taken before it."
-                    )
                 for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                     await db.executescript(
                         f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"

@@ -20,18 +20,44 @@ async def connect(path: Path) -> aiosqlite.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = await aiosqlite.connect(path, isolation_level=None)
     db.row_factory = aiosqlite.Row
-    # Before any table exists (a new file): retention's purges can hand pages back to the disk.
-    await db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-    await db.execute("PRAGMA journal_mode=WAL")
-    await db.execute("PRAGMA synchronous=FULL")
-    await db.execute("PRAGMA foreign_keys=ON")
-    await db.execute("PRAGMA busy_timeout=5000")
     try:
-        await migrate(db)
+        known = migrations.load()
+        # Before the pragmas: a database this release must not touch is left as it was.
+        refuse_newer(await schema_version(db), len(known), known[-1].file_name if known else "")
+        # Before any table exists (a new file): retention's purges can hand pages back.
+        await db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await migrate(db, known)
     except RuntimeError as refused:
         await db.close()
-        raise RuntimeError(f"{path}: {refused}") from refused
+        raise type(refused)(f"{path}: {refused}") from refused
     return db
+
+
+class NewerSchema(RuntimeError):
+    """The database was written by a newer release: this one must not touch it."""
+
+
+async def schema_version(db: aiosqlite.Connection) -> int:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return row[0] if row else 0
+
+
+def refuse_newer(version: int, newest: int, newest_name: str = "") -> None:
+    """Raises NewerSchema past this release's newest migration: its tables may differ in ways
+    this release cannot know of, writing to it could corrupt it, and it would not be migrated
+    again."""
+    if version > newest:
+        named = f", {newest_name}" if newest_name else ""
+        raise NewerSchema(
+            f"The database is at schema version {version}, past this release's newest "
+            f"migration ({newest}{named}): it was written by a newer release. Run that "
+            "release, or restore a backup taken before it."
+        )
 
 
 async def migrate(db: aiosqlite.Connection, known: Sequence[Migration] | None = None) -> None:
@@ -39,18 +65,8 @@ async def migrate(db: aiosqlite.Connection, known: Sequence[Migration] | None = 
     the version it reaches; `known` is every migration this release has (all the shipped files
     unless a test passes the first few)."""
     known = migrations.load() if known is None else known
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    version = row[0] if row else 0
-    if version > len(known):
-        # Its tables may differ in ways this release cannot know of: writing to it could
-        # corrupt it, and it would not be migrated again.
-        newest = known[-1].file_name if known else "none"
-        raise RuntimeError(
-            f"The database is at schema version {version}, past this release's newest "
-            f"migration ({len(known)}, {newest}): it was written by a newer release. Run that "
-            "release, or restore a backup taken before it."
-        )
+    version = await schema_version(db)
+    refuse_newer(version, len(known), known[-1].file_name if known else "")
     for migration in known[version:]:
         await db.executescript(
             f"BEGIN;\n{migration.sql}\nPRAGMA user_version={migration.number};\nCOMMIT;"
