@@ -214,13 +214,17 @@ async def soak(args: argparse.Namespace, edge_url: str, key: str, pid: int) -> l
         traffic.current = window
         fds_before = open_fds(pid)
         attackers = None
-        if window.phase == "with":
-            edge = edge_url.removeprefix("http://")
-            attackers = await Attackers.start(args, edge, key, window)
-        await watch(pid, window, args.window)
-        if attackers is not None:
-            await attackers.stop()
-            window.settled = await settle(pid, fds_before)
+        try:
+            if window.phase == "with":
+                edge = edge_url.removeprefix("http://")
+                attackers = await Attackers.start(args, edge, key, window)
+            await watch(pid, window, args.window)
+            if attackers is not None:
+                await attackers.stop()
+                window.settled = await settle(pid, fds_before)
+        finally:
+            if attackers is not None and attackers.process.returncode is None:
+                attackers.process.kill()  # (the bench failed: leave no attackers behind)
         window.ended, window.rss_mib, window.fds = time.monotonic(), rss_mib(pid), open_fds(pid)
         windows.append(window)
         print(row(len(windows) - 1, window), flush=True)
