@@ -9,7 +9,8 @@ time itself.
 
 It also caps the connections one client address holds open (`nextapi_max_connections_per_address`,
 counted by `proxy/connections/per_address.py`): past it a new connection is answered 503 (plain
-HTTP) and closed before mitmproxy reads it.
+HTTP) and closed before mitmproxy reads it. And it makes mitmproxy's listening sockets hold a
+burst of new connections (`proxy/connections/backlog.py`) rather than drop their SYNs.
 
 Loaded as a child of the Edge addon, so every way the chain runs (`run_proxy.py`, each of its
 `--workers`, `mitmdump -s addons/gateway.py`) reads its clients through it.
@@ -26,6 +27,7 @@ from mitmproxy.proxy.layer import NextLayer
 from mitmproxy.proxy.layers.http import HttpLayer
 
 from proxy.auth import netaddr
+from proxy.connections import backlog
 from proxy.connections.http1server import HeadLimits, TimeLimits, error_response, install
 from proxy.connections.per_address import DEFAULT_CAP, ConnectionsPerAddress, Refusal
 from proxy.context import new_request_id
@@ -107,6 +109,13 @@ class Connections:
             "Client connections one address (an IPv6 client: its /64) may hold open; past it a "
             "new one is refused. 0: no cap. Trusted proxies are not capped.",
         )
+
+    def running(self) -> None:
+        # mitmproxy listens before this hook (run_proxy.py, mitmdump -s; --workers' shared port
+        # already has this backlog).
+        proxyserver: Any = ctx.master.addons.get("proxyserver")
+        if proxyserver is not None and backlog.deepen_listening(proxyserver):
+            log.info("listen backlog: %d", backlog.LISTEN_BACKLOG)
 
     def configure(self, updated: set[str]) -> None:
         if updated & _LIMITS.keys():

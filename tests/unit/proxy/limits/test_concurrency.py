@@ -352,6 +352,33 @@ def test_two_redis_edges_race_on_one_limit() -> None:
     asyncio.run(main())
 
 
+def test_the_memory_store_forgets_the_tokens_of_past_creates() -> None:
+    # A token is looked up again only by its own create: the tombstones binds leave, and the
+    # tokens of creates that never answered, must not pile up for the life of the process.
+    clock = FakeClock()
+    store = MemoryConcurrencyStore(clock=clock)
+    limits = [SlotLimit("org:org_1", 10**6)]
+    creates, every, ttl = 10_000, 0.1, 300.0  # at most 3,000 creates within one ttl
+
+    async def main() -> tuple[int, int, Refusal | None, int]:
+        for i in range(creates):
+            assert await store.acquire(f"req-{i}", limits, ttl=ttl) is None
+            if i % 10:  # one in ten never answers
+                await store.bind(f"req-{i}", f"cgt-{i}", ttl=HOUR)
+                await store.release_task(f"cgt-{i}")
+            clock.now += every
+        in_use = await store.in_use("org:org_1")
+        # The live ones keep their meaning: a repeated acquire of a recent bound token is a no-op.
+        again = await store.acquire(f"req-{creates - 1}", limits, ttl=ttl)
+        return len(store._state.tokens), in_use, again, await store.in_use("org:org_1")
+
+    held, in_use, again, after = asyncio.run(main())
+    live = int(ttl / every)
+    assert held <= 2 * live + 1, f"{held} tokens kept for {live} live ones"
+    assert in_use == live // 10  # the unanswered creates within their ttl still hold a slot
+    assert again is None and after == in_use
+
+
 def test_open_store() -> None:
     async def main() -> None:
         memory = open_store(None)
