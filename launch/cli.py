@@ -9,6 +9,7 @@ import contextlib
 import logging
 import sys
 
+from launch.memory import THRESHOLD_BYTES, give_back_big_blocks
 from launch.optimized import reexec_optimized
 from launch.runtime import run
 from launch.settings import load
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(DescriptorExhaustionLog())
     log.info("open files limit: %d", raise_open_files_limit())
+    if give_back_big_blocks():
+        log.info("malloc: blocks of %d MiB and more go back to the system", THRESHOLD_BYTES >> 20)
     # mitmproxy's own per-connection chatter is noise at the edge.
     for noisy in ("mitmproxy", "uvicorn", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
