@@ -14,7 +14,7 @@ if __package__ in (None, ""):  # loaded by path with `mitmdump -s`
 
 from addons.auth import Auth
 from addons.billing import Billing
-from addons.callbacks import Callbacks
+from addons.callback_ingress import Callbacks
 from addons.edge import Edge
 from addons.failclosed import FailClosed, guard
 from addons.idempotency import Idempotency

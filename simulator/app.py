@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from simulator.callbacks import CallbackDispatcher
+from simulator.callback_delivery import CallbackDispatcher
 from simulator.config import ConfigError, SimulatorConfig
 from simulator.errors import ApiError, bad_request, error_response
 from simulator.state import SimState

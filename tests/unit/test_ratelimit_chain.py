@@ -24,7 +24,7 @@ import redis
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
-from addons.callbacks import Callbacks
+from addons.callback_ingress import Callbacks
 from addons.idempotency import Idempotency
 from addons.quota import Quota
 from addons.ratelimit import RateLimit

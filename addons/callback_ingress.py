@@ -1,9 +1,9 @@
 """The edge between the upstream's task callbacks and the customer's webhook endpoints.
 
 A create's `callback_url` must be a registered endpoint of the org; it is relayed as an ingress
-URL of the edge's own (proxy/tasks/callbacks.py). The upstream's POSTs to it are answered here, once
-the task watch has taken the status: events into the outbox (signed delivery with retries,
-control/jobs/delivery.py), slots freed and credits settled when the task ended.
+URL of the edge's own (proxy/tasks/callback_tokens.py). The upstream's POSTs to it are answered
+here, once the task watch has taken the status: events into the outbox (signed delivery with
+retries, control/jobs/delivery.py), slots freed and credits settled when the task ended.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from addons.respond import context, refuse
 from proxy.context import RequestContext
 from proxy.errors import invalid_parameter, not_found
 from proxy.services import EdgeServices
-from proxy.tasks.callbacks import CallbackTarget, derive_secret, ingress_url, read_token
+from proxy.tasks.callback_tokens import CallbackTarget, derive_secret, ingress_url, read_token
 
 log = logging.getLogger(__name__)
 
