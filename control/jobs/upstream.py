@@ -14,6 +14,10 @@ from proxy.seedance.routes import TASKS_PATH
 log = logging.getLogger(__name__)
 
 
+# Says which calls are the control plane's own (the upstream's logs; the tests' simulator log).
+USER_AGENT = "nextapi-control"
+
+
 class UpstreamUnavailable(Exception):
     """The upstream did not answer, or not with what was asked for."""
 
@@ -22,7 +26,8 @@ class UpstreamTasks:
     def __init__(self, origin: str, api_key: str, *, timeout: float = 15.0) -> None:
         self.origin = origin.rstrip("/")
         self._client = httpx.AsyncClient(
-            timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT},
         )
 
     def __repr__(self) -> str:  # never the key

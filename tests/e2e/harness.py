@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from control.jobs.upstream import USER_AGENT as CONTROL_USER_AGENT
 from proxy.billing.pricing import charge, quote
 from proxy.seedance.catalog import Catalog
 from proxy.seedance.creates import CreateRequest, check_family, parse_create
@@ -136,8 +137,13 @@ class Simulator:
     def configure(self, **knobs: Any) -> None:
         self.client.patch("/_sim/config", json=knobs).raise_for_status()
 
-    def requests(self) -> list[dict[str, Any]]:
-        return self.client.get("/_sim/requests").raise_for_status().json()
+    def requests(self, *, control_planes: bool = False) -> list[dict[str, Any]]:
+        """What reached the simulator; without the control planes' own calls (their hold
+        sweeps list the upstream's tasks every so often) unless asked."""
+        seen = self.client.get("/_sim/requests").raise_for_status().json()
+        if control_planes:
+            return seen
+        return [r for r in seen if r["headers"].get("user-agent") != CONTROL_USER_AGENT]
 
     def clear_requests(self) -> None:
         self.client.delete("/_sim/requests").raise_for_status()
