@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import tomllib
 import typing
 from pathlib import Path
@@ -184,3 +186,21 @@ def test_the_configuration_page_shows_the_schemas_table() -> None:
     )
     for option in OPTIONS:
         assert f"| `{option.name}` | `{option.env}` |" in page, option.name
+
+
+def test_importing_the_gateway_builds_nothing_until_mitmproxy_asks_for_its_addons() -> None:
+    code = (
+        "from proxy.services import EdgeServices\n"
+        "built = []\n"
+        "setup = EdgeServices.__post_init__\n"
+        "EdgeServices.__post_init__ = lambda self: (built.append(self), setup(self))[1]\n"
+        "import addons.gateway as gateway\n"
+        "assert not built and 'addons' not in vars(gateway), 'built at import'\n"
+        "first = gateway.addons\n"
+        "assert first is gateway.addons and len(built) == 1\n"
+        "assert type(first[0]).__name__ == 'Standalone'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
