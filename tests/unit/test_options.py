@@ -204,3 +204,22 @@ def test_importing_the_gateway_builds_nothing_until_mitmproxy_asks_for_its_addon
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_no_option_reads_a_secret_or_another_variable_of_the_edge() -> None:
+    """An option named `upstream_key` would make the upstream key a setting of TOML files."""
+    others = {
+        "NEXTAPI_UPSTREAM_KEY",
+        "NEXTAPI_ADMIN_TOKEN",
+        "NEXTAPI_CALLBACK_SECRET",
+        "NEXTAPI_S3_ACCESS_KEY_ID",
+        "NEXTAPI_S3_SECRET_ACCESS_KEY",
+        "NEXTAPI_CONFIG",
+        "NEXTAPI_WEBHOOK_ALLOW_PRIVATE",
+        "NEXTAPI_VIDEO_LINK_SECRET",
+        "NEXTAPI_DEV_KEY",
+        "NEXTAPI_LISTEN_REUSEPORT",
+        "NEXTAPI_PYTHON_DEBUG",
+        "NEXTAPI_WORKER_ID",
+    }
+    assert not others & {option.env for option in OPTIONS}
