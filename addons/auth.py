@@ -19,6 +19,7 @@ from proxy.context import RequestContext
 from proxy.errors import EdgeError, authentication_error, counters_unavailable
 from proxy.limits.limiter import Decision
 from proxy.limits.resilient import CountersUnavailable
+from proxy.options import declare
 from proxy.services import EdgeServices
 
 
@@ -38,24 +39,11 @@ class Auth:
         self.throttled_sample = ThrottledSample()
 
     def load(self, loader) -> None:
-        loader.add_option(
+        declare(
+            loader,
             "nextapi_auth_failures_per_ip",
-            int,
-            30,
-            "Failed authentications per minute from one client address before it gets 429.",
-        )
-        loader.add_option(
             "nextapi_wrong_secrets_per_key",
-            int,
-            10,
-            "Wrong secrets per minute for one key id from one address before it gets 429.",
-        )
-        loader.add_option(
             "nextapi_wrong_secrets_per_key_ceiling",
-            int,
-            100,
-            "Wrong secrets per minute for one key id from all addresses, past which each "
-            "address that guessed wrong for it gets 429 (the owner's address is still verified).",
         )
 
     def configure(self, updated: set[str]) -> None:

@@ -17,6 +17,7 @@ from mitmproxy import ctx, exceptions, http
 from addons.respond import context, refuse
 from proxy.context import RequestContext
 from proxy.errors import invalid_parameter, not_found
+from proxy.options import declare
 from proxy.services import EdgeServices
 from proxy.tasks.callback_tokens import CallbackTarget, derive_secret, ingress_url, read_token
 
@@ -38,19 +39,10 @@ class Callbacks:
         self.secret = b""
 
     def load(self, loader) -> None:
-        loader.add_option(
+        declare(
+            loader,
             "nextapi_public_url",
-            str,
-            "",
-            "The edge's URL as the upstream reaches it, for task callbacks (empty: callbacks "
-            "go straight to the customer; `auto`: this listener's own address, for local use).",
-        )
-        loader.add_option(
             "nextapi_callback_secret_env",
-            str,
-            "NEXTAPI_CALLBACK_SECRET",
-            "Environment variable with the key that signs callback URLs (default: derived from "
-            "the upstream key, which every edge shares).",
         )
 
     def configure(self, updated: set[str]) -> None:

@@ -29,44 +29,26 @@ from mitmproxy.proxy.layers.http import HttpLayer
 from proxy.auth import netaddr
 from proxy.connections import backlog
 from proxy.connections.http1server import HeadLimits, TimeLimits, error_response, install
-from proxy.connections.per_address import DEFAULT_CAP, ConnectionsPerAddress, Refusal
+from proxy.connections.per_address import ConnectionsPerAddress, Refusal
 from proxy.context import new_request_id
 from proxy.descriptors import client_connection_budget
 from proxy.errors import EdgeError
+from proxy.options import BY_MITM, declare
 
 log = logging.getLogger(__name__)
 
-_LIMITS = {
-    "nextapi_request_header_timeout": (
-        10,
-        "Seconds a request head (request line and headers) may take from its first byte; a "
-        "connection's first head counts from the connection's start, TLS handshake included.",
-    ),
-    "nextapi_request_body_timeout": (
-        30,
-        "Seconds a request body may pause between bytes (a body that keeps coming is never cut).",
-    ),
-    "nextapi_keepalive_timeout": (
-        75,
-        "Seconds a client connection may sit idle between requests.",
-    ),
-}
-
-# A request head's sizes, checked while it arrives: past one, 431 and the connection closed.
-_HEAD_LIMITS = {
-    "nextapi_max_request_line_bytes": (
-        HeadLimits().request_line,
-        "Bytes a request line may hold (without its CRLF).",
-    ),
-    "nextapi_max_header_bytes": (
-        HeadLimits().head,
-        "Bytes a whole request head may hold (request line, header lines, the empty line).",
-    ),
-    "nextapi_max_header_fields": (
-        HeadLimits().fields,
-        "Header lines a request head may hold.",
-    ),
-}
+# Client connections' time limits, in seconds, and a request head's sizes (checked while it
+# arrives: past one, 431 and the connection closed), in TimeLimits' and HeadLimits' order.
+_LIMITS = (
+    "nextapi_request_header_timeout",
+    "nextapi_request_body_timeout",
+    "nextapi_keepalive_timeout",
+)
+_HEAD_LIMITS = (
+    "nextapi_max_request_line_bytes",
+    "nextapi_max_header_bytes",
+    "nextapi_max_header_fields",
+)
 
 
 OVER_CAP = EdgeError(
@@ -86,7 +68,7 @@ AT_BUDGET = EdgeError(
 
 class Connections:
     def __init__(self) -> None:
-        self.limits = TimeLimits(*(default for default, _ in _LIMITS.values()))
+        self.limits = TimeLimits(*(BY_MITM[name].default for name in _LIMITS))
         self.head_limits = HeadLimits()
         self.per_address = ConnectionsPerAddress()
         self.counted: dict[str, str] = {}  # client id: the key its address is counted under
@@ -97,18 +79,8 @@ class Connections:
     def load(self, loader: Any) -> None:
         # (After launch/runtime.py raised the open-files limit, if it runs the process.)
         self.per_address.total_cap = client_connection_budget()
-        for name, (default, help_text) in _LIMITS.items():
-            # Whole seconds, as mitmproxy's own tcp_timeout (and `--set` parses no floats).
-            loader.add_option(name, int, default, help_text)
-        for name, (default, help_text) in _HEAD_LIMITS.items():
-            loader.add_option(name, int, default, help_text)
-        loader.add_option(
-            "nextapi_max_connections_per_address",
-            int,
-            DEFAULT_CAP,
-            "Client connections one address (an IPv6 client: its /64) may hold open; past it a "
-            "new one is refused. 0: no cap. Trusted proxies are not capped.",
-        )
+        # The time limits are whole seconds, as mitmproxy's own tcp_timeout.
+        declare(loader, *_LIMITS, *_HEAD_LIMITS, "nextapi_max_connections_per_address")
 
     def running(self) -> None:
         # mitmproxy listens before this hook (run_proxy.py, mitmdump -s; --workers' shared port
@@ -118,12 +90,12 @@ class Connections:
             log.info("listen backlog: %d", backlog.LISTEN_BACKLOG)
 
     def configure(self, updated: set[str]) -> None:
-        if updated & _LIMITS.keys():
+        if updated & set(_LIMITS):
             values = [getattr(ctx.options, name) for name in _LIMITS]
             if min(values) <= 0:
                 raise exceptions.OptionsError(f"{', '.join(_LIMITS)} must be positive")
             self.limits = TimeLimits(*values)
-        if updated & _HEAD_LIMITS.keys():
+        if updated & set(_HEAD_LIMITS):
             sizes = [getattr(ctx.options, name) for name in _HEAD_LIMITS]
             if min(sizes) <= 0:
                 raise exceptions.OptionsError(f"{', '.join(_HEAD_LIMITS)} must be positive")

@@ -16,9 +16,8 @@ from proxy.auth.authenticator import bearer
 from proxy.connections.http1server import EARLY_REQUEST_ID, malformed
 from proxy.context import METADATA_KEY, RequestContext, new_request_id
 from proxy.errors import access_denied, not_found, request_too_large
+from proxy.options import declare
 from proxy.seedance import routes
-
-DEFAULT_MAX_BODY = 10 * 2**20
 
 
 class Edge:
@@ -29,23 +28,11 @@ class Edge:
         self.addons = [Connections()]
 
     def load(self, loader) -> None:
-        loader.add_option(
+        declare(
+            loader,
             "nextapi_max_body_bytes",
-            int,
-            DEFAULT_MAX_BODY,
-            "Largest request body the edge accepts (reference images may be data URLs).",
-        )
-        loader.add_option(
             "nextapi_require_tls",
-            bool,
-            False,
-            "Refuse requests that did not come over TLS (set when the edge has a certificate).",
-        )
-        loader.add_option(
             "nextapi_trusted_proxies",
-            str,
-            "",
-            "Comma-separated addresses/CIDRs of proxies whose X-Forwarded-For is believed.",
         )
 
     def configure(self, updated: set[str]) -> None:

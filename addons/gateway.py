@@ -2,6 +2,7 @@
 
 `mitmdump -s addons/gateway.py --mode reverse:https://ark.ap-southeast.bytepluses.com` runs it
 on its own; it then pulls policy from, and ships usage to, `--set nextapi_control_url=…`.
+Its options' defaults are run_proxy.py's (proxy/options/schema.py).
 """
 
 from __future__ import annotations
@@ -52,5 +53,13 @@ def chain(services: EdgeServices) -> list[object]:
     return [guard(addon) for addon in addons]
 
 
-_services = EdgeServices()
-addons = [Standalone(_services), *chain(_services)]
+def __getattr__(name: str) -> list[object]:
+    """`addons`, the chain on its own (Standalone first), built when mitmproxy's script loader
+    first asks for it rather than at import: importing `chain` from here builds nothing (no
+    services, no verifier threads)."""
+    if name != "addons":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    services = EdgeServices()
+    built: list[object] = [Standalone(services), *chain(services)]
+    globals()["addons"] = built  # from now on a plain attribute: the same list every time
+    return built

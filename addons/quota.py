@@ -23,6 +23,7 @@ from proxy.errors import EdgeError, counters_unavailable
 from proxy.limits.concurrency import Refusal, SlotLimit
 from proxy.limits.limiter import PER_MINUTE, Window, own_scope
 from proxy.limits.resilient import CountersUnavailable
+from proxy.options import declare
 from proxy.seedance.routes import TASKS_PATH
 from proxy.services import EdgeServices
 from proxy.tasks.watch import TERMINAL
@@ -50,24 +51,11 @@ class Quota:
         self.reconciler: asyncio.Task[None] | None = None
 
     def load(self, loader) -> None:
-        loader.add_option(
+        declare(
+            loader,
             "nextapi_model_limits",
-            str,
-            "{}",
-            'JSON: company-wide caps per upstream model, e.g. {"seedance-1-0-pro-250528": '
-            '{"requests_per_minute": 600, "concurrent_tasks": 60}}',
-        )
-        loader.add_option(
             "nextapi_upstream_concurrent_tasks",
-            int,
-            120,
-            "Unfinished tasks the upstream account holds at most, over all customers.",
-        )
-        loader.add_option(
             "nextapi_reconcile_interval",
-            float,
-            15.0,
-            "Seconds between polls of the upstream for unfinished tasks.",
         )
 
     def configure(self, updated: set[str]) -> None:

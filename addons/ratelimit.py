@@ -30,6 +30,7 @@ from proxy.limits.limiter import (
     windows_for,
 )
 from proxy.limits.resilient import CountersUnavailable
+from proxy.options import declare
 from proxy.services import EdgeServices
 
 log = logging.getLogger(__name__)
@@ -77,12 +78,9 @@ class RateLimit:
         self.services = services
 
     def load(self, loader) -> None:
-        loader.add_option(
+        declare(
+            loader,
             "nextapi_default_limits",
-            str,
-            "{}",
-            "JSON: the limits of an org that sets none, e.g. "
-            '{"requests_per_minute": 600, "requests_per_day": 100000, "concurrent_tasks": 20}',
         )
 
     def configure(self, updated: set[str]) -> None:

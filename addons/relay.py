@@ -14,6 +14,7 @@ from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
 
 from addons.respond import context, refuse
 from proxy.errors import EdgeError
+from proxy.options import declare
 from proxy.services import EdgeServices
 from proxy.upstream.client import UpstreamClient
 
@@ -26,14 +27,10 @@ class Relay:
         self.client: UpstreamClient | None = None
 
     def load(self, loader) -> None:
-        loader.add_option(
-            "nextapi_upstream_timeout", float, 60.0, "Seconds to wait for the upstream's answer."
-        )
-        loader.add_option(
+        declare(
+            loader,
+            "nextapi_upstream_timeout",
             "nextapi_upstream_connect_timeout",
-            float,
-            10.0,
-            "Seconds to wait for a connection to the upstream.",
         )
 
     def configure(self, updated: set[str]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mitmproxy import ctx, exceptions
 
+from proxy.options import declare
 from proxy.policy_file import FILE_NAME, SnapshotFile, restore
 from proxy.remote import ControlClient, RemoteEvents, RemoteWallet, poll_snapshots
 from proxy.services import EdgeServices
@@ -26,48 +27,16 @@ class Standalone:
         self.poller: asyncio.Task[None] | None = None
 
     def load(self, loader) -> None:
-        loader.add_option(
+        declare(
+            loader,
             "nextapi_control_url",
-            str,
-            "",
-            "Control plane URL to pull policy from and ship usage to.",
-        )
-        loader.add_option(
             "nextapi_token_env",
-            str,
-            "NEXTAPI_ADMIN_TOKEN",
-            "Environment variable holding the token the edge presents to the control plane.",
-        )
-        loader.add_option(
             "nextapi_data_dir",
-            str,
-            "data/edge",
-            "Directory of this edge's usage spool and last policy snapshot.",
-        )
-        loader.add_option(
             "nextapi_snapshot_max_age_hours",
-            float,
-            24.0,
-            "Hours the edge decides on policy its control plane has not confirmed (a restart "
-            "serves from the file on disk within them); past them keys get 503.",
-        )
-        loader.add_option(
             "nextapi_redis_url",
-            str,
-            "",
-            "redis:// URL of counters shared with other edges (rate limits, concurrency).",
-        )
-        loader.add_option(
+            "nextapi_redis_prefix",
             "nextapi_redis_failure",
-            str,
-            "local",
-            "If Redis is unreachable: local (this edge's own counters) or closed (503).",
-        )
-        loader.add_option(
             "nextapi_usage_flush_interval",
-            float,
-            0.2,
-            "Seconds within which non-durable usage records reach disk.",
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -75,14 +44,17 @@ class Standalone:
             url = ctx.options.nextapi_control_url
             if url and not url.startswith(("http://", "https://")):
                 raise exceptions.OptionsError("nextapi_control_url must be an http(s) URL")
-        if {"nextapi_redis_url", "nextapi_redis_failure"} & updated:
-            url, failure = ctx.options.nextapi_redis_url, ctx.options.nextapi_redis_failure
-            if failure not in ("local", "closed"):
-                raise exceptions.OptionsError("nextapi_redis_failure must be local or closed")
+        if {"nextapi_redis_url", "nextapi_redis_prefix", "nextapi_redis_failure"} & updated:
+            url = ctx.options.nextapi_redis_url
             if url and not url.startswith(("redis://", "rediss://")):
                 raise exceptions.OptionsError("nextapi_redis_url must be a redis:// URL")
-            if url:
-                self.services.use_redis(url, failure=failure)
+            # (run_proxy.py --role edge shares its counters before the chain loads.)
+            if url and self.services.breaker is None:
+                self.services.use_redis(
+                    url,
+                    prefix=ctx.options.nextapi_redis_prefix,
+                    failure=ctx.options.nextapi_redis_failure,
+                )
         if "nextapi_snapshot_max_age_hours" in updated:
             hours = ctx.options.nextapi_snapshot_max_age_hours
             if not hours > 0:

@@ -14,6 +14,7 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
 from proxy.errors import EdgeError, access_denied, not_found, upstream_unavailable
+from proxy.options import declare
 from proxy.services import EdgeServices
 from proxy.videos.assets import AssetError
 from proxy.videos.byterange import Unsatisfiable, parse_range
@@ -21,7 +22,6 @@ from proxy.videos.links import LinkProblem, VideoLink
 from proxy.videos.origin import TOKEN_HEADER, VideoOrigin
 
 log = logging.getLogger(__name__)
-DEFAULT_CHUNK = 8 * 2**20
 STREAMED = "nextapi.video_stream"  # flow metadata: the headers of a streamed whole file
 
 
@@ -35,11 +35,9 @@ class Videos:
         self.services = services
 
     def load(self, loader) -> None:
-        loader.add_option(
+        declare(
+            loader,
             "nextapi_video_chunk_bytes",
-            int,
-            DEFAULT_CHUNK,
-            "Most bytes of a video sent for one range request (players ask again for more).",
         )
 
     def configure(self, updated: set[str]) -> None:

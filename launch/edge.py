@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from launch.serving import AppServer
 from launch.settings import Settings, connection_timeouts, split_hostport
 from launch.videos import video_delivery
 from launch.workers import WORKER_ENV, MetricsFile, use_shared_port
+from proxy.options import mitm_values
 from proxy.services import EdgeServices
 from proxy.videos.assets import AssetStore
 from proxy.videos.origin import VideoOrigin
@@ -65,40 +65,22 @@ def build_master(
         # Bodies past our own limit are refused by the Edge addon in the envelope; this hard
         # cap only stops a client from making mitmproxy buffer an unbounded body.
         body_size_limit=str(settings.max_body_bytes * 4),
-        nextapi_max_body_bytes=settings.max_body_bytes,
-        nextapi_trusted_proxies=",".join(settings.trusted_proxies),
-        nextapi_upstream_timeout=settings.upstream_timeout,
-        nextapi_upstream_connect_timeout=settings.upstream_connect_timeout,
         # Client connections (addons/connections.py): HTTP/1.1 only, so that every client is
         # read by the guarded layer; mitmproxy's inactivity timeout only backs its limits up.
         http2=False,
-        nextapi_request_header_timeout=settings.request_header_timeout,
-        nextapi_request_body_timeout=settings.request_body_timeout,
-        nextapi_keepalive_timeout=settings.keepalive_timeout,
         tcp_timeout=max(connection_timeouts(settings)),
-        nextapi_max_request_line_bytes=settings.max_request_line_bytes,
-        nextapi_max_header_bytes=settings.max_header_bytes,
-        nextapi_max_header_fields=settings.max_header_fields,
-        nextapi_max_connections_per_address=settings.max_connections_per_address,
-        nextapi_default_limits=json.dumps(settings.default_rate_limit),
-        nextapi_model_limits=json.dumps(settings.model_limits),
-        nextapi_upstream_concurrent_tasks=settings.upstream_concurrent_tasks,
-        nextapi_reconcile_interval=settings.reconcile_interval,
-        nextapi_public_url=settings.public_url,
-        nextapi_auth_failures_per_ip=settings.auth_failures_per_ip_per_minute,
-        nextapi_wrong_secrets_per_key=settings.wrong_secrets_per_key_per_minute,
-        nextapi_wrong_secrets_per_key_ceiling=settings.wrong_secrets_per_key_ceiling_per_minute,
-        nextapi_video_chunk_bytes=settings.video_chunk_bytes,
         # mitmproxy keeps its own CA here rather than in the home directory.
         confdir=str(settings.data_dir / "mitmproxy"),
+        # Every option of the schema the chain declares (those of the Standalone addon only
+        # with it, --role edge).
+        **mitm_values(settings, known=opts),
     )
     if settings.tls_cert:
-        # The privacy policy promises TLS 1.3: nothing older is offered, and plain HTTP is
-        # refused (addons/edge.py).
+        # The privacy policy promises TLS 1.3: nothing older is offered (and `require_tls`
+        # refuses plain HTTP: addons/edge.py).
         opts.update(
             certs=[f"*={Path(settings.tls_cert).resolve()}"],
             tls_version_client_min="TLS1_3",
-            nextapi_require_tls=True,
         )
     return edge, reporter
 
@@ -124,14 +106,6 @@ async def start_edge(
     use_shared_port()  # a worker of --workers: the supervisor's port
     drain = Drain()
     edge, reporter = build_master(settings, services, extra, drain)
-    if settings.role == "edge":
-        edge.options.update(
-            nextapi_control_url=settings.control_url,
-            nextapi_token_env=settings.admin_token_env,
-            nextapi_data_dir=str(settings.data_dir),
-            nextapi_usage_flush_interval=settings.usage_flush_interval,
-            nextapi_snapshot_max_age_hours=settings.snapshot_max_age_hours,
-        )
     edge_task = asyncio.create_task(edge.run())
     stack.push_async_callback(stop_master, edge, edge_task, drain, settings.upstream_timeout)
     if os.environ.get(WORKER_ENV):

@@ -20,7 +20,7 @@ from control.aggregates.rollup import rollup_path
 from tests.e2e.harness import ROOT, Process
 
 TASKS = "/api/v3/contents/generations/tasks"
-# The demo's default addresses (config/default.toml, launch/settings.py): a test that starts the
+# The demo's default addresses (proxy/options/schema.py, launch/settings.py): a test that starts the
 # demo as printed, without flags, needs them free.
 DEFAULT_ADDRESSES = {"edge": 8080, "control plane": 9090, "simulator": 8788}
 

@@ -6,12 +6,13 @@ import pytest
 from launch.settings import load, worker_count
 
 
-def test_defaults_come_from_the_toml_file() -> None:
+def test_defaults_come_from_the_schema() -> None:
     settings = load([], environ={})
     assert settings.listen == "0.0.0.0:8080"
     assert settings.control_listen == "127.0.0.1:9090"
     assert settings.max_body_bytes == 10 * 2**20
     assert settings.trusted_proxies == []
+    assert settings.default_rate_limit["requests_per_minute"] == 600
 
 
 def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
@@ -124,11 +125,3 @@ def test_hold_times_default_to_five_minutes_a_minute_and_an_hour_and_are_checked
     # Released unmatched before a create could even have timed out: refused.
     with pytest.raises(SystemExit, match="hold_max_seconds"):
         load([], environ={"NEXTAPI_HOLD_MAX_SECONDS": "320"})
-
-
-def test_missing_shipped_defaults_stop_the_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("launch.settings.DEFAULTS_FILE", tmp_path / "default.toml")
-    with pytest.raises(SystemExit, match="shipped defaults are missing"):
-        load([], environ={})

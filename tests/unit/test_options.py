@@ -1,0 +1,225 @@
+"""Each option declared once (issue 22): proxy/options/schema.py is what the settings, the
+command line, the environment, TOML files, the chain's mitmproxy options, run_proxy.py's mapping
+onto them and the docs' table all read. An option missing from one of them fails here."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any, get_origin
+
+import pytest
+from mitmproxy.test import taddons
+
+from addons.gateway import chain
+from addons.standalone import Standalone
+from launch.edge import build_master
+from launch.settings import Settings, load, parser
+from proxy.options import BY_MITM, OPTIONS, Option
+from proxy.options.render import TABLE_END, TABLE_START, toml_file, toml_value, with_table
+from proxy.services import EdgeServices
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGURATION_PAGE = ROOT / "docs" / "operators" / "configuration.md"
+
+# Values of the string options mitmproxy's addons check, other than their defaults.
+EDGE_STRINGS = {
+    "control_url": "http://control.example:9090",
+    "admin_token_env": "OTHER_ADMIN_TOKEN",
+    "public_url": "http://edge.example:8080",
+    "callback_secret_env": "OTHER_CALLBACK_SECRET",
+    "redis_url": "",  # (a URL would make the Standalone addon share counters through Redis)
+    "redis_prefix": "other:",
+    "redis_failure": "closed",
+}
+
+
+def sample(option: Option) -> Any:
+    """A value of the option's type other than its default."""
+    kind, default = option.kind, option.default
+    if option.choices is not None:
+        return next(choice for choice in option.choices if choice != default)
+    if kind is bool:
+        return not default
+    if kind in (int, float):
+        return default + (1 if kind is int else 0.5)
+    if kind is Path:
+        return Path("elsewhere")
+    if kind is str:
+        return EDGE_STRINGS.get(option.name, f"{default}-other" if default else "other")
+    if get_origin(kind) is list:
+        return ["10.0.0.0/8", "::1"]
+    if kind == dict[str, int]:
+        return {"requests_per_minute": 7}
+    if kind == dict[str, dict[str, int]]:
+        return {"seedance-x": {"concurrent_tasks": 3}}
+    raise AssertionError(f"no sample for {option.name}'s type {kind!r}: add one here")
+
+
+def as_text(option: Option, value: Any) -> str:
+    """`value` as the environment or a flag gives it."""
+    if option.kind is bool:
+        return "true" if value else "false"
+    return str(option.to_mitm(value))
+
+
+@pytest.fixture
+def unchecked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`load` without the checks across settings (samples need not make a whole valid set)."""
+    monkeypatch.setattr("launch.settings.validate", lambda settings: None)
+    monkeypatch.setattr("launch.settings.resolve_paths", lambda settings, cwd: None)
+
+
+def test_settings_has_a_field_of_the_schemas_type_for_each_option_and_no_other() -> None:
+    hints = typing.get_type_hints(Settings)
+    assert set(hints) == {option.name for option in OPTIONS}
+    for option in OPTIONS:
+        assert hints[option.name] == option.kind, option.name
+        assert getattr(Settings(), option.name) == option.default, option.name
+
+
+def test_settings_do_not_share_mutable_defaults() -> None:
+    first, second = Settings(), Settings()
+    first.trusted_proxies.append("10.0.0.0/8")
+    first.default_rate_limit["requests_per_minute"] = 1
+    assert second.trusted_proxies == [] and second.default_rate_limit["requests_per_minute"] == 600
+
+
+@pytest.mark.usefixtures("unchecked")
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda option: option.name)
+def test_every_option_is_read_from_the_environment_and_toml(option: Option, tmp_path: Path) -> None:
+    value = sample(option)
+    from_env = load([], environ={option.env: as_text(option, value)})
+    assert getattr(from_env, option.name) == value
+    config = tmp_path / "edge.toml"
+    config.write_text(f"{option.name} = {toml_value(value)}\n")
+    assert getattr(load(["--config", str(config)], environ={}), option.name) == value
+
+
+@pytest.mark.usefixtures("unchecked")
+@pytest.mark.parametrize("option", [o for o in OPTIONS if o.flag], ids=lambda option: option.name)
+def test_every_option_with_a_flag_is_read_from_it(option: Option) -> None:
+    assert option.cli_flag is not None
+    value = sample(option)
+    argv = [option.cli_flag] if option.kind is bool else [option.cli_flag, as_text(option, value)]
+    assert getattr(load(argv, environ={}), option.name) == value
+
+
+def test_the_command_line_has_the_schemas_flags_and_no_other() -> None:
+    flags = {
+        string
+        for action in parser()._actions
+        for string in action.option_strings
+        if string.startswith("--")
+    }
+    assert flags - {"--help", "--config"} == {o.cli_flag for o in OPTIONS if o.cli_flag}
+
+
+def test_a_choice_outside_the_schemas_is_refused() -> None:
+    with pytest.raises(SystemExit, match=r"redis_failure.*local, closed"):
+        load([], environ={"NEXTAPI_REDIS_FAILURE": "sometimes"})
+
+
+def test_the_generated_toml_file_holds_every_default() -> None:
+    values = tomllib.loads(toml_file())
+    assert list(values) == [option.name for option in OPTIONS]
+    for option in OPTIONS:
+        assert option.coerce(values[option.name]) == option.default, option.name
+
+
+def chain_options(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The `nextapi_` options of `mitmdump -s addons/gateway.py`'s addons, at their defaults."""
+    monkeypatch.setenv("NEXTAPI_UPSTREAM_KEY", "sk-test")
+    services = EdgeServices()
+    with taddons.context(Standalone(services), *chain(services)) as tctx:
+        names = [name for name in tctx.options.keys() if name.startswith("nextapi_")]
+        return {name: getattr(tctx.options, name) for name in names}
+
+
+def test_the_chain_declares_every_mitmproxy_option_of_the_schema_and_no_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert set(chain_options(monkeypatch)) == set(BY_MITM)
+
+
+def test_defaults_under_mitmdump_are_the_defaults_under_run_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    declared = chain_options(monkeypatch)
+    settings = Settings()
+    for name, option in BY_MITM.items():
+        assert declared[name] == option.to_mitm(getattr(settings, option.name)), name
+    assert json.loads(declared["nextapi_default_limits"])["requests_per_minute"] == 600
+    assert declared["nextapi_redis_prefix"] == "nextapi:"
+
+
+def test_run_proxy_gives_every_mitmproxy_option_its_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("NEXTAPI_UPSTREAM_KEY", "sk-test")
+    settings = Settings(listen="127.0.0.1:0", data_dir=tmp_path)
+    for option in BY_MITM.values():
+        if option.name != "data_dir":
+            setattr(settings, option.name, sample(option))
+    services = EdgeServices()
+
+    async def built() -> dict[str, Any]:
+        edge, _ = build_master(settings, services, [Standalone(services)])
+        return {name: getattr(edge.options, name) for name in BY_MITM}
+
+    given = asyncio.run(built())
+    for name, option in BY_MITM.items():
+        assert given[name] == option.to_mitm(getattr(settings, option.name)), name
+
+
+def test_the_configuration_page_shows_the_schemas_table() -> None:
+    page = CONFIGURATION_PAGE.read_text(encoding="utf-8")
+    assert TABLE_START in page and TABLE_END in page
+    assert page == with_table(page), (
+        "docs/operators/configuration.md's options table differs from proxy/options/schema.py: "
+        "regenerate it with `.venv/bin/python -m proxy.options --markdown`"
+    )
+    for option in OPTIONS:
+        assert f"| `{option.name}` | `{option.env}` |" in page, option.name
+
+
+def test_importing_the_gateway_builds_nothing_until_mitmproxy_asks_for_its_addons() -> None:
+    code = (
+        "from proxy.services import EdgeServices\n"
+        "built = []\n"
+        "setup = EdgeServices.__post_init__\n"
+        "EdgeServices.__post_init__ = lambda self: (built.append(self), setup(self))[1]\n"
+        "import addons.gateway as gateway\n"
+        "assert not built and 'addons' not in vars(gateway), 'built at import'\n"
+        "first = gateway.addons\n"
+        "assert first is gateway.addons and len(built) == 1\n"
+        "assert type(first[0]).__name__ == 'Standalone'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_no_option_reads_a_secret_or_another_variable_of_the_edge() -> None:
+    """An option named `upstream_key` would make the upstream key a setting of TOML files."""
+    others = {
+        "NEXTAPI_UPSTREAM_KEY",
+        "NEXTAPI_ADMIN_TOKEN",
+        "NEXTAPI_CALLBACK_SECRET",
+        "NEXTAPI_S3_ACCESS_KEY_ID",
+        "NEXTAPI_S3_SECRET_ACCESS_KEY",
+        "NEXTAPI_CONFIG",
+        "NEXTAPI_WEBHOOK_ALLOW_PRIVATE",
+        "NEXTAPI_VIDEO_LINK_SECRET",
+        "NEXTAPI_DEV_KEY",
+        "NEXTAPI_LISTEN_REUSEPORT",
+        "NEXTAPI_PYTHON_DEBUG",
+        "NEXTAPI_WORKER_ID",
+    }
+    assert not others & {option.env for option in OPTIONS}
