@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from proxy.auth import keys
 from proxy.auth.authenticator import AuthFailure
+from proxy.core import keys
 from proxy.policy import Snapshot
 
 KIND = "security"

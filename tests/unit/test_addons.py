@@ -18,9 +18,9 @@ from addons.ipallow import IpAllow
 from addons.metering import Metering
 from addons.relay import Relay
 from addons.validation import Validation
-from proxy.auth import keys
 from proxy.auth.authenticator import Identity
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.core import keys
 from proxy.policy import KeyPolicy, OrgPolicy, Snapshot
 from proxy.seedance.catalog import Catalog
 from proxy.seedance.routes import CREATE, LIST

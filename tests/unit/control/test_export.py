@@ -20,7 +20,7 @@ from starlette.routing import Route
 import control.api.export
 import control.app
 from control.http import rfc3339
-from proxy.auth.keys import parse_key
+from proxy.core.keys import parse_key
 from proxy.tasks.callback_tokens import INGRESS_PREFIX
 from tests.unit.conftest import ADMIN_TOKEN, Control, ControlRunner, assert_error
 
