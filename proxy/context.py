@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 
 from proxy.auth.authenticator import Identity
-from proxy.auth.netaddr import IPAddress
 from proxy.auth.security import SecurityMark
+from proxy.core.netaddr import IPAddress
 from proxy.seedance.catalog import ModelFamily
 from proxy.seedance.creates import CreateRequest
 from proxy.seedance.routes import Route

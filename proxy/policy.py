@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.auth.netaddr import IPNetwork, parse_networks
+from proxy.core.netaddr import IPNetwork, parse_networks
 from proxy.seedance.catalog import Catalog
 
 
