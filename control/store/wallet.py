@@ -29,8 +29,8 @@ from control.store import db as dbm
 from control.store import idempotency
 from control.store.state import ControlState
 from proxy.billing import pricing
-from proxy.billing.idempotency import Claim
 from proxy.billing.wallet import Hold, Refusal
+from proxy.core.idempotency import Claim
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from addons.quota import Quota
 from addons.ratelimit import RateLimit
 from addons.validation import Validation
 from proxy.auth.authenticator import Identity
-from proxy.billing import idempotency
-from proxy.billing.idempotency import Claim
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.core import idempotency
+from proxy.core.idempotency import Claim
 from proxy.limits.limiter import RateLimiter
 from proxy.limits.redis_windows import RedisWindowLimiter
 from proxy.policy import KeyPolicy, OrgPolicy, Snapshot
