@@ -29,8 +29,8 @@ from control.store import db as dbm
 from control.store import idempotency
 from control.store.state import ControlState
 from proxy.billing import pricing
-from proxy.billing.wallet import Hold, Refusal
 from proxy.core.idempotency import Claim
+from proxy.core.wallet import Hold, Refusal
 
 log = logging.getLogger(__name__)
 
