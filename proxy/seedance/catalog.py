@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from proxy.seedance.familyspec import parse_family
+from proxy.core.seedance.familyspec import parse_family
 from proxy.seedance.modelfamily import (
     CONTENT_TYPES,
     SERVICE_TIERS,
