@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.core.seedance.familyspec import parse_family
-from proxy.seedance.modelfamily import (
+from proxy.core.seedance.modelfamily import (
     CONTENT_TYPES,
     SERVICE_TIERS,
     CatalogError,
