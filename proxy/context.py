@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from proxy.auth.authenticator import Identity
 from proxy.auth.security import SecurityMark
 from proxy.core.netaddr import IPAddress
-from proxy.seedance.catalog import ModelFamily
+from proxy.core.seedance.catalog import ModelFamily
 from proxy.seedance.creates import CreateRequest
 from proxy.seedance.routes import Route
 

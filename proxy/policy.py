@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.core.netaddr import IPNetwork, parse_networks
-from proxy.seedance.catalog import Catalog
+from proxy.core.seedance.catalog import Catalog
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from proxy.seedance.catalog import Catalog, ModelFamily
+from proxy.core.seedance.catalog import Catalog, ModelFamily
 from proxy.seedance.creates import AUTO_DURATION, CreateRequest
 
 TOKENS_PER_PRICE_UNIT = 1_000_000  # prices are per million tokens

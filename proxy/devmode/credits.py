@@ -7,7 +7,7 @@ import functools
 import time
 
 from proxy.billing.pricing import charge, quote
-from proxy.seedance.catalog import Catalog
+from proxy.core.seedance.catalog import Catalog
 from proxy.seedance.creates import CreateRequest, check_family, parse_create
 
 MICRO = 1_000_000

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from proxy.core.seedance.catalog import CONTENT_TYPES, ModelFamily
 from proxy.errors import EdgeError, invalid_parameter, missing_parameter, model_not_found
-from proxy.seedance.catalog import CONTENT_TYPES, ModelFamily
 
 AUTO_DURATION = -1
 

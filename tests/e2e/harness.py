@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from proxy.billing.pricing import charge, quote
-from proxy.seedance.catalog import Catalog
+from proxy.core.seedance.catalog import Catalog
 from proxy.seedance.creates import CreateRequest, check_family, parse_create
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ import pytest
 import volcenginesdkarkruntime
 
 from proxy.billing.pricing import charge
-from proxy.seedance.catalog import ModelFamily
+from proxy.core.seedance.catalog import ModelFamily
 from tests.e2e.harness import SHIPPED_CATALOG, Cluster, Gateway, Simulator, estimate
 
 TASKS = "/api/v3/contents/generations/tasks"

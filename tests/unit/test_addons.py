@@ -21,8 +21,8 @@ from addons.validation import Validation
 from proxy.auth.authenticator import Identity
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.core import keys
+from proxy.core.seedance.catalog import Catalog
 from proxy.policy import KeyPolicy, OrgPolicy, Snapshot
-from proxy.seedance.catalog import Catalog
 from proxy.seedance.routes import CREATE, LIST
 from proxy.services import EdgeServices
 from proxy.usage.spool import Spool, read_segment

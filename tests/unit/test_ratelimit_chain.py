@@ -33,10 +33,10 @@ from proxy.auth.authenticator import Identity
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.core import idempotency
 from proxy.core.idempotency import Claim
+from proxy.core.seedance.catalog import Catalog
 from proxy.limits.limiter import RateLimiter
 from proxy.limits.redis_windows import RedisWindowLimiter
 from proxy.policy import KeyPolicy, OrgPolicy, Snapshot
-from proxy.seedance.catalog import Catalog
 from proxy.seedance.routes import CREATE, LIST
 from proxy.services import EdgeServices
 

@@ -22,8 +22,8 @@ from control.store import migrations
 from control.store.state import ControlState
 from control.store.wallet import HOLD_SECONDS, SqliteWallet
 from proxy.billing import pricing
+from proxy.core.seedance.catalog import Catalog
 from proxy.core.wallet import Hold, Refusal
-from proxy.seedance.catalog import Catalog
 
 CATALOG = Catalog.load()
 

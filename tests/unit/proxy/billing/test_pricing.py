@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from proxy.billing.pricing import Quote, charge, max_tokens, output_frames, parse_price, quote
-from proxy.seedance.catalog import Catalog, ModelFamily, parse_family
+from proxy.core.seedance.catalog import Catalog, ModelFamily, parse_family
 from proxy.seedance.creates import CreateRequest, check_family, parse_create
 from simulator.tasks import parse_create as simulate_create
 

@@ -36,7 +36,7 @@ __all__ = [
     "parse_family",
 ]
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "models.toml"
+DEFAULT_PATH = Path(__file__).resolve().parents[3] / "config" / "models.toml"
 MICRO = 1_000_000  # micro-credits per credit
 _DATED = re.compile(r"-[0-9]{6}$")
 
