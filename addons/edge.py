@@ -15,8 +15,8 @@ from proxy.auth.authenticator import bearer
 from proxy.connections.http1server import EARLY_REQUEST_ID, malformed
 from proxy.context import METADATA_KEY, RequestContext, new_request_id
 from proxy.core import keys, netaddr
+from proxy.core.seedance import routes
 from proxy.errors import access_denied, not_found, request_too_large
-from proxy.seedance import routes
 
 DEFAULT_MAX_BODY = 10 * 2**20
 

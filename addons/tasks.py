@@ -19,9 +19,9 @@ from mitmproxy import http
 
 from addons.respond import context, refuse
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.core.seedance.routes import TASKS_PATH
 from proxy.errors import EdgeError, not_found
 from proxy.failures import dependency_unavailable, is_dependency_failure
-from proxy.seedance.routes import TASKS_PATH
 from proxy.services import EdgeServices
 from proxy.videos.assets import AssetError
 

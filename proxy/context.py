@@ -10,8 +10,8 @@ from proxy.auth.authenticator import Identity
 from proxy.auth.security import SecurityMark
 from proxy.core.netaddr import IPAddress
 from proxy.core.seedance.catalog import ModelFamily
+from proxy.core.seedance.routes import Route
 from proxy.seedance.creates import CreateRequest
-from proxy.seedance.routes import Route
 
 METADATA_KEY = "nextapi"
 

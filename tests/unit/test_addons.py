@@ -22,8 +22,8 @@ from proxy.auth.authenticator import Identity
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.core import keys
 from proxy.core.seedance.catalog import Catalog
+from proxy.core.seedance.routes import CREATE, LIST
 from proxy.policy import KeyPolicy, OrgPolicy, Snapshot
-from proxy.seedance.routes import CREATE, LIST
 from proxy.services import EdgeServices
 from proxy.usage.spool import Spool, read_segment
 

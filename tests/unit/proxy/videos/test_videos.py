@@ -24,8 +24,8 @@ from control.store import db as dbm
 from control.store.state import ControlState
 from launch.serving import AppServer
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.core.seedance.routes import VIDEO, match
 from proxy.policy import OrgPolicy, Snapshot
-from proxy.seedance.routes import VIDEO, match
 from proxy.services import EdgeServices
 from proxy.videos.assets import LocalAssetStore, check_key
 from proxy.videos.byterange import ByteRange, Unsatisfiable, parse_range
