@@ -16,8 +16,8 @@ import logging
 from mitmproxy import http
 
 from addons.respond import context, refuse
-from proxy.billing.pricing import quote
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.core.pricing import quote
 from proxy.core.seedance.catalog import fraction_text
 from proxy.core.wallet import Hold
 from proxy.errors import EdgeError, invalid_parameter

@@ -28,7 +28,7 @@ import aiosqlite
 from control.store import db as dbm
 from control.store import idempotency
 from control.store.state import ControlState
-from proxy.billing import pricing
+from proxy.core import pricing
 from proxy.core.idempotency import Claim
 from proxy.core.wallet import Hold, Refusal
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import time
 
-from proxy.billing.pricing import charge, quote
+from proxy.core.pricing import charge, quote
 from proxy.core.seedance.catalog import Catalog
 from proxy.seedance.creates import CreateRequest, check_family, parse_create
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from proxy.billing.pricing import charge, quote
+from proxy.core.pricing import charge, quote
 from proxy.core.seedance.catalog import Catalog
 from proxy.seedance.creates import CreateRequest, check_family, parse_create
 

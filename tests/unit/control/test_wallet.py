@@ -21,7 +21,7 @@ from control.store import db as dbm
 from control.store import migrations
 from control.store.state import ControlState
 from control.store.wallet import HOLD_SECONDS, SqliteWallet
-from proxy.billing import pricing
+from proxy.core import pricing
 from proxy.core.seedance.catalog import Catalog
 from proxy.core.wallet import Hold, Refusal
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
-from proxy.billing import pricing
-from proxy.billing.pricing import quote
+from proxy.core import pricing
+from proxy.core.pricing import quote
 from proxy.core.seedance.catalog import Catalog
 from proxy.devmode import credits, redact, tail, trust
 from proxy.devmode.callback_relay import is_local_url, load_secret, signed_headers
