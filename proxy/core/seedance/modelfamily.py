@@ -17,6 +17,7 @@ from typing import Any
 
 CONTENT_TYPES = ("text", "image_url", "video_url", "audio_url", "draft_task")
 SERVICE_TIERS = ("default", "flex")
+AUTO_DURATION = -1  # a create's duration that lets the model choose
 RULE_CONDITIONS = ("service_tier", "audio", "resolution", "video_input")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?|[0-9]+/[1-9][0-9]*")  # "2.5", or exact "5/2"
 
