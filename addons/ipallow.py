@@ -5,8 +5,8 @@ from __future__ import annotations
 from mitmproxy import http
 
 from addons.respond import context, refuse
-from proxy.auth.security import Reason, SecurityMark
 from proxy.core import netaddr
+from proxy.core.security_events import Reason, SecurityMark
 from proxy.errors import access_denied
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from proxy.auth import security
 from proxy.context import RequestContext
+from proxy.core import security_events as security
 
 FIELDS = (
     "request_id",
