@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 
 from proxy.auth.authenticator import Identity
+from proxy.auth.security_marks import SecurityMark
 from proxy.core.netaddr import IPAddress
-from proxy.core.security_events import SecurityMark
 from proxy.core.seedance.catalog import ModelFamily
 from proxy.core.seedance.routes import Route
 from proxy.seedance.creates import CreateRequest

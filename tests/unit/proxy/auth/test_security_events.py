@@ -26,8 +26,9 @@ from control.api.usage import store_usage
 from control.jobs.retention import DAY, Periods, Retention
 from control.store import db as dbm
 from control.store.state import ControlState
+from proxy.auth.security_marks import ThrottledSample
 from proxy.core import keys
-from proxy.core.security_events import KIND, REASONS, ThrottledSample
+from proxy.core.security_events import KIND, REASONS
 from proxy.policy import Snapshot
 from proxy.services import EdgeServices
 from proxy.usage.records import FIELDS as USAGE_FIELDS
