@@ -22,7 +22,7 @@ from control.store.state import ControlState
 from control.store.wallet import assign_hold, release_hold
 from proxy.core import security_events as security
 from proxy.core.seedance.routes import CREATE
-from proxy.usage.records import FIELDS
+from proxy.core.usage_records import FIELDS
 
 log = logging.getLogger(__name__)
 

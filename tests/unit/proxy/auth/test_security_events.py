@@ -29,10 +29,10 @@ from control.store.state import ControlState
 from proxy.auth.security_marks import ThrottledSample
 from proxy.core import keys
 from proxy.core.security_events import KIND, REASONS
+from proxy.core.usage_records import FIELDS as USAGE_FIELDS
+from proxy.core.usage_records import check_record
 from proxy.policy import Snapshot
 from proxy.services import EdgeServices
-from proxy.usage.records import FIELDS as USAGE_FIELDS
-from proxy.usage.records import check_record
 from proxy.usage.spool import Spool, read_segment
 from tests.unit.conftest import Control, ControlRunner, assert_error
 
