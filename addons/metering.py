@@ -10,8 +10,8 @@ from __future__ import annotations
 from mitmproxy import http
 
 from proxy.context import METADATA_KEY, RequestContext
-from proxy.core.usage_records import build_record, build_security_event
 from proxy.services import EdgeServices
+from proxy.usage.builders import build_record, build_security_event
 
 
 class Metering:
