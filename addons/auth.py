@@ -13,9 +13,10 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
 from proxy.auth.authenticator import AuthFailure, Unchecked
-from proxy.auth.security import Reason, SecurityMark, ThrottledSample, reason_for
+from proxy.auth.security_marks import SecurityMark, ThrottledSample, reason_for
 from proxy.auth.throttle import AuthThrottle, ThrottleLimits
 from proxy.context import RequestContext
+from proxy.core.security_events import Reason
 from proxy.errors import EdgeError, authentication_error, counters_unavailable
 from proxy.limits.limiter import Decision
 from proxy.limits.resilient import CountersUnavailable

@@ -16,12 +16,12 @@ import logging
 from mitmproxy import http
 
 from addons.respond import context, refuse
-from proxy.billing.pricing import quote
-from proxy.billing.wallet import Hold
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.core.pricing import quote
+from proxy.core.seedance.catalog import fraction_text
+from proxy.core.wallet import Hold
 from proxy.errors import EdgeError, invalid_parameter
 from proxy.failures import is_dependency_failure
-from proxy.seedance.catalog import fraction_text
 from proxy.services import EdgeServices
 
 log = logging.getLogger(__name__)

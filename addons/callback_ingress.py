@@ -1,7 +1,7 @@
 """The edge between the upstream's task callbacks and the customer's webhook endpoints.
 
 A create's `callback_url` must be a registered endpoint of the org; it is relayed as an ingress
-URL of the edge's own (proxy/tasks/callback_tokens.py). The upstream's POSTs to it are answered
+URL of the edge's own (proxy/core/callback_tokens.py). The upstream's POSTs to it are answered
 here, once the task watch has taken the status: events into the outbox (signed delivery with
 retries, control/jobs/delivery.py), slots freed and credits settled when the task ended.
 """
@@ -16,10 +16,10 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
 from proxy.context import RequestContext
+from proxy.core.callback_tokens import CallbackTarget, derive_secret, ingress_url, read_token
 from proxy.errors import invalid_parameter, not_found
 from proxy.options import declare
 from proxy.services import EdgeServices
-from proxy.tasks.callback_tokens import CallbackTarget, derive_secret, ingress_url, read_token
 
 log = logging.getLogger(__name__)
 

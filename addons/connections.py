@@ -26,11 +26,11 @@ from mitmproxy import connection, ctx, exceptions
 from mitmproxy.proxy.layer import NextLayer
 from mitmproxy.proxy.layers.http import HttpLayer
 
-from proxy.auth import netaddr
 from proxy.connections import backlog
 from proxy.connections.http1server import HeadLimits, TimeLimits, error_response, install
 from proxy.connections.per_address import ConnectionsPerAddress, Refusal
 from proxy.context import new_request_id
+from proxy.core import netaddr
 from proxy.descriptors import client_connection_budget
 from proxy.errors import EdgeError
 from proxy.options import BY_MITM, declare

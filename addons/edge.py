@@ -11,13 +11,13 @@ from mitmproxy import ctx, exceptions, http
 
 from addons.connections import Connections
 from addons.respond import refuse
-from proxy.auth import keys, netaddr
 from proxy.auth.authenticator import bearer
 from proxy.connections.http1server import EARLY_REQUEST_ID, malformed
 from proxy.context import METADATA_KEY, RequestContext, new_request_id
+from proxy.core import keys, netaddr
+from proxy.core.seedance import routes
 from proxy.errors import access_denied, not_found, request_too_large
 from proxy.options import declare
-from proxy.seedance import routes
 
 
 class Edge:

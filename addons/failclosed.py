@@ -19,9 +19,9 @@ from typing import Any
 
 from mitmproxy import exceptions, http
 
-from proxy.auth import keys
 from proxy.auth.authenticator import bearer
 from proxy.context import METADATA_KEY, RequestContext, new_request_id
+from proxy.core import keys
 from proxy.failures import answer_for, internal_error, is_dependency_failure
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` on creates (proxy/billing/idempotency.py): a retried create with the same
+"""`Idempotency-Key` on creates (proxy/core/idempotency.py): a retried create with the same
 key and body is answered with the first result, before any concurrency slot or credit is taken;
 the same key with another body is a 422; while the first is still running, a 409 the SDKs
 retry."""
@@ -11,8 +11,8 @@ from mitmproxy import http
 
 from addons.ratelimit import settle_pending
 from addons.respond import context, refuse
-from proxy.billing import idempotency
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.core import idempotency
 from proxy.errors import EdgeError, invalid_parameter
 from proxy.services import EdgeServices
 

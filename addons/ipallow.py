@@ -5,8 +5,9 @@ from __future__ import annotations
 from mitmproxy import http
 
 from addons.respond import context, refuse
-from proxy.auth import netaddr
-from proxy.auth.security import Reason, SecurityMark
+from proxy.auth.security_marks import SecurityMark
+from proxy.core import netaddr
+from proxy.core.security_events import Reason
 from proxy.errors import access_denied
 
 

@@ -11,7 +11,7 @@ from mitmproxy import http
 
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.services import EdgeServices
-from proxy.usage.records import build_record, build_security_event
+from proxy.usage.builders import build_record, build_security_event
 
 
 class Metering:

@@ -19,12 +19,12 @@ from mitmproxy import ctx, exceptions, http
 from addons.ratelimit import parse_limits, refuse_limited, settle_pending
 from addons.respond import context, refuse
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.core.seedance.routes import TASKS_PATH
 from proxy.errors import EdgeError, counters_unavailable
 from proxy.limits.concurrency import Refusal, SlotLimit
 from proxy.limits.limiter import PER_MINUTE, Window, own_scope
 from proxy.limits.resilient import CountersUnavailable
 from proxy.options import declare
-from proxy.seedance.routes import TASKS_PATH
 from proxy.services import EdgeServices
 from proxy.tasks.watch import TERMINAL
 

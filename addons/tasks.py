@@ -19,11 +19,11 @@ from mitmproxy import http
 
 from addons.respond import context, refuse
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.core.seedance.routes import TASKS_PATH
+from proxy.core.video_assets import AssetError
 from proxy.errors import EdgeError, not_found
 from proxy.failures import dependency_unavailable, is_dependency_failure
-from proxy.seedance.routes import TASKS_PATH
 from proxy.services import EdgeServices
-from proxy.videos.assets import AssetError
 
 log = logging.getLogger(__name__)
 LIST_DAYS = 7  # the upstream lists the last 7 days only

@@ -13,10 +13,10 @@ import logging
 from mitmproxy import ctx, exceptions, http
 
 from addons.respond import context, refuse
+from proxy.core.video_assets import AssetError
 from proxy.errors import EdgeError, access_denied, not_found, upstream_unavailable
 from proxy.options import declare
 from proxy.services import EdgeServices
-from proxy.videos.assets import AssetError
 from proxy.videos.byterange import Unsatisfiable, parse_range
 from proxy.videos.links import LinkProblem, VideoLink
 from proxy.videos.origin import TOKEN_HEADER, VideoOrigin

@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from proxy.auth.keys import format_key, new_secret  # noqa: E402
+from proxy.core.keys import format_key, new_secret  # noqa: E402
 
 PER_ADDRESS = 250
 TASKS = "/api/v3/contents/generations/tasks"

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_relay import rss_mib  # noqa: E402
-from proxy.auth.keys import parse_key  # noqa: E402
+from proxy.core.keys import parse_key  # noqa: E402
 from tests.e2e.harness import TEXT_CREATE, UNLIMITED, Cluster, Simulator  # noqa: E402
 
 PY = sys.executable

@@ -47,7 +47,7 @@ from control.api.usage import store_usage  # noqa: E402
 from control.app import create_app  # noqa: E402
 from control.store import db as dbm  # noqa: E402
 from control.store.state import ControlState  # noqa: E402
-from proxy.usage.records import FIELDS  # noqa: E402
+from proxy.core.usage_records import FIELDS  # noqa: E402
 
 TOKEN = "nat_bench-usage-admin-token-0123456789"
 DAY = 86400

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from control.store import db as dbm  # noqa: E402
 from control.store.state import ControlState  # noqa: E402
 from control.store.wallet import SqliteWallet  # noqa: E402
-from proxy.billing.wallet import Hold  # noqa: E402
+from proxy.core.wallet import Hold  # noqa: E402
 
 DAY = 86400
 LONG, NEW = "org_long", "org_new"

@@ -27,11 +27,11 @@ from control.store.wallet import SqliteWallet
 from launch.serving import AppServer
 from launch.settings import Settings, split_hostport
 from launch.videos import video_store
+from proxy.core.video_assets import AssetStore
 from proxy.policy import Snapshot
 from proxy.services import EdgeServices
 from proxy.usage.ingest import SpoolIngestor
 from proxy.usage.spool import Spool
-from proxy.videos.assets import AssetStore
 
 log = logging.getLogger("nextapi")
 

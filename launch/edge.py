@@ -21,9 +21,9 @@ from launch.serving import AppServer
 from launch.settings import Settings, connection_timeouts, split_hostport
 from launch.videos import video_delivery
 from launch.workers import WORKER_ENV, MetricsFile, use_shared_port
+from proxy.core.video_assets import AssetStore
 from proxy.options import mitm_values
 from proxy.services import EdgeServices
-from proxy.videos.assets import AssetStore
 from proxy.videos.origin import VideoOrigin
 
 

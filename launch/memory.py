@@ -1,6 +1,6 @@
 """Big freed blocks go back to the system.
 
-Each Argon2id verification allocates a 19 MiB buffer (proxy/auth/keys.py's parameters), in one of
+Each Argon2id verification allocates a 19 MiB buffer (proxy/core/keys.py's parameters), in one of
 the verifier threads. glibc's malloc serves blocks that big with mmap at first, but once one is
 freed it raises its mmap threshold past that size, and the later buffers come from the thread's
 arena, which keeps them: measured in the soak bench, 42 MiB held for good after the first wrong

@@ -7,7 +7,7 @@ import logging
 import os
 
 from launch.settings import Settings
-from proxy.videos.assets import AssetStore
+from proxy.core.video_assets import AssetStore
 from proxy.videos.delivery import VideoDelivery
 from proxy.videos.links import VideoLinks
 from proxy.videos.links import derive_secret as derive_link_secret

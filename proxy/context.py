@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass, field
 
 from proxy.auth.authenticator import Identity
-from proxy.auth.netaddr import IPAddress
-from proxy.auth.security import SecurityMark
-from proxy.seedance.catalog import ModelFamily
+from proxy.auth.security_marks import SecurityMark
+from proxy.core.netaddr import IPAddress
+from proxy.core.seedance.catalog import ModelFamily
+from proxy.core.seedance.routes import Route
 from proxy.seedance.creates import CreateRequest
-from proxy.seedance.routes import Route
 
 METADATA_KEY = "nextapi"
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.auth.netaddr import IPNetwork, parse_networks
-from proxy.seedance.catalog import Catalog
+from proxy.core.netaddr import IPNetwork, parse_networks
+from proxy.core.seedance.catalog import Catalog
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import msgpack
 
-from proxy.billing.idempotency import Claim
-from proxy.billing.wallet import Hold, Refusal
+from proxy.core.idempotency import Claim
+from proxy.core.wallet import Hold, Refusal
 from proxy.policy import PolicyStore, Snapshot
 from proxy.policy_file import SnapshotFile
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from proxy.auth.authenticator import KeyAuthenticator
 from proxy.auth.throttle import AuthThrottle
-from proxy.billing.wallet import EventSink, Wallet
+from proxy.core.wallet import EventSink, Wallet
 from proxy.limits.concurrency import ConcurrencyStore, MemoryConcurrencyStore, RedisConcurrencyStore
 from proxy.limits.limiter import RateLimiter
 from proxy.limits.redis_windows import RedisWindowLimiter

@@ -20,7 +20,7 @@ from functools import cache
 from random import Random
 from typing import Any
 
-from proxy.seedance.catalog import Catalog, ModelFamily, parse_family
+from proxy.core.seedance.catalog import Catalog, ModelFamily, parse_family
 from simulator.errors import ApiError, bad_request
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "expired")

@@ -10,8 +10,8 @@ import json
 from mitmproxy import ctx, http
 
 from addons.devmode import CALLBACK_DESTINATION, CAUGHT, SOURCE
+from proxy.core.seedance.routes import CREATE, match
 from proxy.devmode.callback_relay import CallbackRelay, is_local_url
-from proxy.seedance.routes import CREATE, match
 
 
 class DevCallbacks:

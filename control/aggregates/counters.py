@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.seedance.routes import CREATE
+from proxy.core.seedance.routes import CREATE
 
 CREATE_ROUTE = CREATE.template
 

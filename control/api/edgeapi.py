@@ -16,7 +16,7 @@ from control.api.usage import store_usage
 from control.http import bad_request
 from control.store.edges import EdgeRegistry
 from control.store.state import ControlState
-from proxy.usage.records import check_record
+from proxy.core.usage_records import check_record
 
 MSGPACK = "application/msgpack"
 MAX_WAIT_SECONDS = 25.0

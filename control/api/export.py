@@ -46,7 +46,7 @@ from control.api.webhooks import webhook_json
 from control.http import rfc3339
 from control.store import db as dbm
 from control.store.state import ControlState
-from proxy.tasks.callback_tokens import INGRESS_PREFIX
+from proxy.core.callback_tokens import INGRESS_PREFIX
 
 FORMAT = "nextapi-export"
 FORMAT_VERSION = 1

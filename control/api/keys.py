@@ -19,7 +19,7 @@ from control.http import (
 )
 from control.store import db as dbm
 from control.store.state import ControlState
-from proxy.auth import keys
+from proxy.core import keys
 
 MAX_GRACE_SECONDS = 7 * 86400
 

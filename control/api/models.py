@@ -14,7 +14,7 @@ from control.api.access import admin_for
 from control.http import ApiError, json_body, not_found, rfc3339
 from control.store import catalog as catalogdb
 from control.store.state import ControlState
-from proxy.seedance.catalog import Catalog, CatalogError, ModelFamily, fraction_text
+from proxy.core.seedance.catalog import Catalog, CatalogError, ModelFamily, fraction_text
 
 
 def family_json(family: ModelFamily, stamps: tuple[float, float] | None) -> dict[str, Any]:

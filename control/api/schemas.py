@@ -480,7 +480,7 @@ async def body_of(request: Request, shape: type[Struct]) -> dict[str, Any]:
 
 
 # --- the model catalog -------------------------------------------------------------------------
-# The family document is checked by proxy/seedance/familyspec.py, which is stricter than these
+# The family document is checked by proxy/core/seedance/familyspec.py, which is stricter than these
 # shapes (pixel sizes are pairs, ranges are ordered, every combination has one price) and says
 # which field is wrong.
 

@@ -15,8 +15,8 @@ from control.api.access import admin_for
 from control.api.rows import newest_first
 from control.http import bad_request, rfc3339
 from control.store.state import ControlState
-from proxy.auth.netaddr import parse_address
-from proxy.auth.security import FIELDS, REASONS
+from proxy.core.netaddr import parse_address
+from proxy.core.security_events import FIELDS, REASONS
 
 _INSERT = (
     f"INSERT OR IGNORE INTO security_events ({', '.join(FIELDS)}) "

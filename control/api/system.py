@@ -21,7 +21,7 @@ from control.store import db as dbm
 from control.store.adminauth import SCOPES, new_token
 from control.store.edges import EdgeRegistry
 from control.store.state import ControlState
-from proxy.auth import keys
+from proxy.core import keys
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -20,9 +20,9 @@ from control.http import bad_request, rfc3339
 from control.jobs.abuse import suspend_abusers
 from control.store.state import ControlState
 from control.store.wallet import assign_hold, release_hold
-from proxy.auth import security
-from proxy.seedance.routes import CREATE
-from proxy.usage.records import FIELDS
+from proxy.core import security_events as security
+from proxy.core.seedance.routes import CREATE
+from proxy.core.usage_records import FIELDS
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from control.http import bad_request, parse_time
 from control.store import db as dbm
-from proxy.auth.netaddr import parse_networks
+from proxy.core.netaddr import parse_networks
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 RATE_LIMIT_FIELDS = ("requests_per_minute", "requests_per_day", "concurrent_tasks")

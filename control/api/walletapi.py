@@ -13,7 +13,7 @@ from starlette.responses import Response
 from control.api.access import edge_for
 from control.http import bad_request
 from control.store.wallet import SqliteWallet
-from proxy.billing.wallet import Hold
+from proxy.core.wallet import Hold
 
 MSGPACK = "application/msgpack"
 

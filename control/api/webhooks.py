@@ -30,7 +30,7 @@ from control.http import (
 from control.store import db as dbm
 from control.store.outbox import ALL_TASK_EVENTS, EVENT_TYPES
 from control.store.state import ControlState
-from proxy.webhook_signatures import new_secret
+from proxy.core.webhook_signatures import new_secret
 
 MAX_GRACE_SECONDS = 7 * 86400
 

@@ -30,7 +30,7 @@ import httpx
 
 from control.store import db as dbm
 from control.store.state import ControlState
-from proxy.webhook_signatures import signature_header
+from proxy.core.webhook_signatures import signature_header
 
 log = logging.getLogger(__name__)
 

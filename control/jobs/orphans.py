@@ -27,7 +27,7 @@ from control.jobs.upstream import UpstreamTasks, UpstreamUnavailable
 from control.store import db as dbm
 from control.store.state import ControlState
 from control.store.wallet import HOLD_SECONDS, assign_hold
-from proxy.seedance.catalog import Catalog
+from proxy.core.seedance.catalog import Catalog
 
 log = logging.getLogger(__name__)
 

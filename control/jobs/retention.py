@@ -21,7 +21,7 @@ from control.jobs.videos import VideoSweeper
 from control.periodic import Periodic
 from control.store import db as dbm
 from control.store.state import ControlState
-from proxy.billing.idempotency import TTL_SECONDS as IDEMPOTENCY_TTL
+from proxy.core.idempotency import TTL_SECONDS as IDEMPOTENCY_TTL
 
 log = logging.getLogger(__name__)
 DAY = 86400.0

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from proxy.seedance.routes import TASKS_PATH
+from proxy.core.seedance.routes import TASKS_PATH
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import logging
 
 from control.store import db as dbm
 from control.store.state import ControlState
-from proxy.videos.assets import AssetError, AssetStore
+from proxy.core.video_assets import AssetError, AssetStore
 
 log = logging.getLogger(__name__)
 DAY = 86400.0

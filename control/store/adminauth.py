@@ -17,7 +17,7 @@ import aiosqlite
 
 from control.http import ApiError
 from control.store import db as dbm
-from proxy.auth import keys
+from proxy.core import keys
 
 # admin: everything; read: GET calls only; edge: only what an edge apart needs (/v1/edge/...)
 SCOPES = ("admin", "read", "edge")

@@ -12,7 +12,7 @@ from typing import Any
 import aiosqlite
 
 from control.store import db as dbm
-from proxy.seedance.catalog import Catalog, fraction_text, parse_family
+from proxy.core.seedance.catalog import Catalog, fraction_text, parse_family
 
 log = logging.getLogger(__name__)
 SEEDED = "catalog_seeded"

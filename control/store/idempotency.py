@@ -1,4 +1,4 @@
-"""The control plane's record of `Idempotency-Key`s (see proxy/billing/idempotency.py): one row
+"""The control plane's record of `Idempotency-Key`s (see proxy/core/idempotency.py): one row
 per org and key with the hash of the body and, once the create answered, its status and body.
 
 A create whose edge died after the upstream accepted it is still answered: its reservation
@@ -13,7 +13,7 @@ import aiosqlite
 
 from control.store import db as dbm
 from control.store.state import ControlState
-from proxy.billing.idempotency import IN_PROGRESS, MISMATCH, NEW, REPLAY, TTL_SECONDS, Claim
+from proxy.core.idempotency import IN_PROGRESS, MISMATCH, NEW, REPLAY, TTL_SECONDS, Claim
 
 ABANDONED_SECONDS = 300.0  # as control/store/wallet.py's HOLD_SECONDS: the create never answered
 

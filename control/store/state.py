@@ -16,7 +16,7 @@ from control.aggregates.rollup import Folder
 from control.store import catalog as catalogdb
 from control.store import db as dbm
 from control.store.adminauth import AdminAuth
-from proxy.seedance.catalog import Catalog
+from proxy.core.seedance.catalog import Catalog
 
 type SnapshotListener = Callable[[dict[str, Any]], None]
 

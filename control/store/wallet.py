@@ -28,9 +28,9 @@ import aiosqlite
 from control.store import db as dbm
 from control.store import idempotency
 from control.store.state import ControlState
-from proxy.billing import pricing
-from proxy.billing.idempotency import Claim
-from proxy.billing.wallet import Hold, Refusal
+from proxy.core import pricing
+from proxy.core.idempotency import Claim
+from proxy.core.wallet import Hold, Refusal
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
-from proxy.auth import keys
+from proxy.core import keys
 from proxy.policy import KeyPolicy, OrgPolicy, PolicyStore, Snapshot
 
 

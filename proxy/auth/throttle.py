@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.auth.netaddr import IPAddress
+from proxy.core.netaddr import IPAddress
 from proxy.limits.limiter import PER_MINUTE, Decision, RateLimiter, Window
 
 

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from proxy.auth import netaddr
+from proxy.core import netaddr
 
 DEFAULT_CAP = 256  # nginx has no default; Envoy's overload manager and HAProxy sit near this
 REPORT_EVERY = 10.0  # seconds between two log lines about refused connections

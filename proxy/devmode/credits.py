@@ -6,8 +6,8 @@ from __future__ import annotations
 import functools
 import time
 
-from proxy.billing.pricing import charge, quote
-from proxy.seedance.catalog import Catalog
+from proxy.core.pricing import charge, quote
+from proxy.core.seedance.catalog import Catalog
 from proxy.seedance.creates import CreateRequest, check_family, parse_create
 
 MICRO = 1_000_000

@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.core.seedance import routes
 from proxy.devmode import credits, redact
-from proxy.seedance import routes
 
 
 @dataclass(frozen=True)

@@ -1,2 +1,2 @@
-"""The upstream's API as the edge knows it: the routes it forwards, the create body's shape,
-and the model catalog (families, pixel sizes, prices) that validates and prices a create."""
+"""The upstream's create body as the edge checks it: its shape, and the request against its model
+family (the routes and the catalog are the shared core's: proxy/core/seedance/)."""

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from proxy.core.seedance.catalog import CONTENT_TYPES, ModelFamily
+from proxy.core.seedance.modelfamily import AUTO_DURATION
 from proxy.errors import EdgeError, invalid_parameter, missing_parameter, model_not_found
-from proxy.seedance.catalog import CONTENT_TYPES, ModelFamily
-
-AUTO_DURATION = -1
 
 # content item type -> the key holding its payload, and that payload's identifying field
 _PAYLOAD_FIELD = {"image_url": "url", "video_url": "url", "audio_url": "url", "draft_task": "id"}

@@ -8,7 +8,7 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from proxy.billing.wallet import EventSink, Wallet
+from proxy.core.wallet import EventSink, Wallet
 from proxy.limits.concurrency import ConcurrencyStore
 
 log = logging.getLogger(__name__)

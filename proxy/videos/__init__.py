@@ -1,2 +1,3 @@
-"""The gateway's copies of generated videos: the stores (a directory or an S3-compatible
-bucket), signed expiring links, byte ranges, and the loopback origin that streams them."""
+"""The gateway's copies of generated videos: the S3-compatible bucket store, signed expiring
+links, byte ranges, and the loopback origin that streams them (the store protocol and the
+directory store are the shared core's: proxy/core/video_assets.py)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from proxy.videos.assets import AssetError, AssetStore, content_type_of
+from proxy.core.video_assets import AssetError, AssetStore, content_type_of
 from proxy.videos.links import VideoLink, VideoLinks, is_ours
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from proxy.videos.assets import AssetStore, check_key
+from proxy.core.video_assets import AssetStore, check_key
 
 TOKEN_HEADER = "x-nextapi-origin-token"
 READ_BYTES = 1 << 20

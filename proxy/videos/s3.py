@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 
-from proxy.videos.assets import AssetError, AssetInfo, check_key
+from proxy.core.video_assets import AssetError, AssetInfo, check_key
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _CHUNK = 1 << 20

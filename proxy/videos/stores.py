@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from proxy.videos.assets import AssetStore, LocalAssetStore
+from proxy.core.video_assets import AssetStore, LocalAssetStore
 from proxy.videos.s3 import S3AssetStore
 
 

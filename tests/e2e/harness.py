@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 
 from control.jobs.upstream import USER_AGENT as CONTROL_USER_AGENT
-from proxy.billing.pricing import charge, quote
-from proxy.seedance.catalog import Catalog
+from proxy.core.pricing import charge, quote
+from proxy.core.seedance.catalog import Catalog
 from proxy.seedance.creates import CreateRequest, check_family, parse_create
 
 ROOT = Path(__file__).resolve().parents[2]

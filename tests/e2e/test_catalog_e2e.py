@@ -15,8 +15,8 @@ import httpx
 import pytest
 import volcenginesdkarkruntime
 
-from proxy.billing.pricing import charge
-from proxy.seedance.catalog import ModelFamily
+from proxy.core.pricing import charge
+from proxy.core.seedance.catalog import ModelFamily
 from tests.e2e.harness import SHIPPED_CATALOG, Cluster, Gateway, Simulator, estimate
 
 TASKS = "/api/v3/contents/generations/tasks"

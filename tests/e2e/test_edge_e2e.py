@@ -63,7 +63,7 @@ def test_missing_or_malformed_key_is_401(gateway: Gateway, authorization: str | 
 
 
 def test_wrong_secret_and_unknown_key_are_401(gateway: Gateway, customer: tuple) -> None:
-    from proxy.auth import keys
+    from proxy.core import keys
 
     _, key = customer
     key_id = keys.parse_key(key).key_id

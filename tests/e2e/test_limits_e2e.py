@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from proxy.auth import keys
+from proxy.core import keys
 from tests.e2e.harness import TEXT_CREATE, Gateway, Simulator
 
 TASKS = "/api/v3/contents/generations/tasks"

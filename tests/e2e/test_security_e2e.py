@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from proxy.auth import keys
+from proxy.core import keys
 from tests.e2e.harness import Cluster, Gateway, Simulator
 
 TASKS = "/api/v3/contents/generations/tasks"

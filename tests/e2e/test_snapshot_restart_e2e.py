@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from proxy.auth import keys
+from proxy.core import keys
 from proxy.policy_file import FILE_NAME, HEADER_BYTES, SnapshotFile
 from tests.e2e.harness import TEXT_CREATE, Process, Simulator, address
 from tests.e2e.test_control_outage_e2e import start_control

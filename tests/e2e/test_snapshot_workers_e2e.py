@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from proxy.auth import keys
+from proxy.core import keys
 from proxy.policy_file import FILE_NAME, SnapshotFile
 from tests.e2e.harness import Gateway, Simulator
 from tests.e2e.test_shared_e2e import wait_for_key

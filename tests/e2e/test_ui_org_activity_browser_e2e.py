@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from proxy.auth import keys
+from proxy.core import keys
 from tests.e2e.browser import Watched, login, shoot
 from tests.e2e.harness import TEXT_CREATE, Gateway, Receiver
 

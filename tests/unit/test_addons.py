@@ -18,12 +18,12 @@ from addons.ipallow import IpAllow
 from addons.metering import Metering
 from addons.relay import Relay
 from addons.validation import Validation
-from proxy.auth import keys
 from proxy.auth.authenticator import Identity
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.core import keys
+from proxy.core.seedance.catalog import Catalog
+from proxy.core.seedance.routes import CREATE, LIST
 from proxy.policy import KeyPolicy, OrgPolicy, Snapshot
-from proxy.seedance.catalog import Catalog
-from proxy.seedance.routes import CREATE, LIST
 from proxy.services import EdgeServices
 from proxy.usage.spool import Spool, read_segment
 
@@ -53,7 +53,7 @@ def identity(**key: Any) -> Identity:
 
 
 def with_context(f: Any, route=LIST, ident: Identity | None = None, ip: str = "127.0.0.1"):
-    from proxy.auth.netaddr import parse_address
+    from proxy.core.netaddr import parse_address
 
     f.metadata[METADATA_KEY] = RequestContext("req_test", route, parse_address(ip))
     f.metadata[METADATA_KEY].identity = ident
@@ -167,7 +167,7 @@ def test_auth_refuses_and_accepts() -> None:
 
 
 def test_ipallow_applies_key_and_org_lists() -> None:
-    from proxy.auth.netaddr import parse_networks
+    from proxy.core.netaddr import parse_networks
 
     addon = IpAllow()
     inside = with_context(flow(), ident=identity(allowed_networks=parse_networks(["127.0.0.0/8"])))

@@ -30,14 +30,14 @@ from addons.quota import Quota
 from addons.ratelimit import RateLimit
 from addons.validation import Validation
 from proxy.auth.authenticator import Identity
-from proxy.billing import idempotency
-from proxy.billing.idempotency import Claim
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.core import idempotency
+from proxy.core.idempotency import Claim
+from proxy.core.seedance.catalog import Catalog
+from proxy.core.seedance.routes import CREATE, LIST
 from proxy.limits.limiter import RateLimiter
 from proxy.limits.redis_windows import RedisWindowLimiter
 from proxy.policy import KeyPolicy, OrgPolicy, Snapshot
-from proxy.seedance.catalog import Catalog
-from proxy.seedance.routes import CREATE, LIST
 from proxy.services import EdgeServices
 
 REDIS_URL = os.environ.get("NEXTAPI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -11,7 +11,7 @@ from control.ui.pages.org import org_header
 from control.ui.pages.usage import as_rfc3339
 from control.ui.sessions import Session
 from control.ui.web import paged, render, signed_in
-from proxy.auth.security import REASONS
+from proxy.core.security_events import REASONS
 
 FILTERS = ("reason", "client_ip", "key_id", "from", "to")
 

@@ -10,7 +10,7 @@ from control.api import security
 from control.ui.filters import filtered_list
 from control.ui.sessions import Session
 from control.ui.web import render, signed_in
-from proxy.auth.security import REASONS
+from proxy.core.security_events import REASONS
 
 FILTERS = ("reason", "client_ip", "key_id", "org_id")
 

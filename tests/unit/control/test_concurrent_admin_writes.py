@@ -18,7 +18,7 @@ import pytest
 from control.api import keys as keys_api
 from control.api import orgs as orgs_api
 from control.api import webhooks as webhooks_api
-from proxy.auth import keys as proxy_keys
+from proxy.core import keys as proxy_keys
 from proxy.policy import Snapshot
 from tests.unit.conftest import Control, ControlRunner, assert_error
 

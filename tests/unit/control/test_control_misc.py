@@ -14,7 +14,7 @@ import pytest
 import control.app
 from control.api.usage import store_usage
 from control.http import encode_cursor
-from proxy.usage.records import FIELDS
+from proxy.core.usage_records import FIELDS
 from tests.unit.conftest import Control, ControlRunner, assert_error
 
 T0 = 1_750_000_000.0  # 2025-06-15T15:06:40Z

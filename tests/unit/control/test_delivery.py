@@ -27,7 +27,7 @@ from starlette.routing import Route
 from control.jobs.delivery import SCHEDULE, Deliverer, address_allowed, retry_after
 from control.store.state import ControlState
 from launch.serving import AppServer, serve
-from proxy import webhook_signatures as signing
+from proxy.core import webhook_signatures as signing
 
 ORG = "org_test"
 DAY = 86400.0

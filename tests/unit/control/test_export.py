@@ -20,8 +20,8 @@ from starlette.routing import Route
 import control.api.export
 import control.app
 from control.http import rfc3339
-from proxy.auth.keys import parse_key
-from proxy.tasks.callback_tokens import INGRESS_PREFIX
+from proxy.core.callback_tokens import INGRESS_PREFIX
+from proxy.core.keys import parse_key
 from tests.unit.conftest import ADMIN_TOKEN, Control, ControlRunner, assert_error
 
 T0 = 1_750_000_000.0  # 2025-06-15T15:06:40Z

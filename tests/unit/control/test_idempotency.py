@@ -7,8 +7,8 @@ import json
 
 from control.store import idempotency as store
 from control.store.wallet import SqliteWallet
-from proxy.billing.idempotency import IN_PROGRESS, MISMATCH, NEW, REPLAY, TTL_SECONDS, body_hash
-from proxy.billing.wallet import Hold
+from proxy.core.idempotency import IN_PROGRESS, MISMATCH, NEW, REPLAY, TTL_SECONDS, body_hash
+from proxy.core.wallet import Hold
 from tests.unit.conftest import Control, ControlRunner
 
 T0 = 1_800_000_000.0

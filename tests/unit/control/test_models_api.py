@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from proxy.core.seedance.catalog import Catalog
 from proxy.policy import Snapshot
-from proxy.seedance.catalog import Catalog
 from tests.unit.conftest import Control, ControlRunner
 
 SHIPPED = Catalog.load()

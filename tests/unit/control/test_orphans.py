@@ -24,8 +24,8 @@ from control.store import db as dbm
 from control.store.state import ControlState
 from control.store.wallet import SqliteWallet
 from launch.serving import AppServer
-from proxy.billing.wallet import Hold
-from proxy.seedance.catalog import Catalog
+from proxy.core.seedance.catalog import Catalog
+from proxy.core.wallet import Hold
 from simulator.app import create_app as simulator_app
 from simulator.config import SimulatorConfig
 

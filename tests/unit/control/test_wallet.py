@@ -21,9 +21,9 @@ from control.store import db as dbm
 from control.store import migrations
 from control.store.state import ControlState
 from control.store.wallet import HOLD_SECONDS, SqliteWallet
-from proxy.billing import pricing
-from proxy.billing.wallet import Hold, Refusal
-from proxy.seedance.catalog import Catalog
+from proxy.core import pricing
+from proxy.core.seedance.catalog import Catalog
+from proxy.core.wallet import Hold, Refusal
 
 CATALOG = Catalog.load()
 
@@ -888,7 +888,7 @@ def test_a_creates_usage_record_assigns_or_releases_its_hold(run: Runner) -> Non
     the org's, even after recover() released it; refused: the hold goes; a record of a hold
     already assigned, or of a create that held nothing, changes nothing."""
     from control.api.usage import store_usage
-    from proxy.seedance.routes import CREATE
+    from proxy.core.seedance.routes import CREATE
 
     def create_record(request_id: str, status: int, task_id: str | None) -> dict[str, Any]:
         return {

@@ -1,8 +1,8 @@
 import asyncio
 from typing import Any
 
-from proxy.auth import keys
 from proxy.auth.authenticator import AuthFailure, Identity, KeyAuthenticator
+from proxy.core import keys
 from proxy.policy import PolicyStore, Snapshot
 
 KEY, HASH = keys.generate_key("live")

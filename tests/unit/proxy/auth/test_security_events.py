@@ -26,12 +26,13 @@ from control.api.usage import store_usage
 from control.jobs.retention import DAY, Periods, Retention
 from control.store import db as dbm
 from control.store.state import ControlState
-from proxy.auth import keys
-from proxy.auth.security import KIND, REASONS, ThrottledSample
+from proxy.auth.security_marks import ThrottledSample
+from proxy.core import keys
+from proxy.core.security_events import KIND, REASONS
+from proxy.core.usage_records import FIELDS as USAGE_FIELDS
+from proxy.core.usage_records import check_record
 from proxy.policy import Snapshot
 from proxy.services import EdgeServices
-from proxy.usage.records import FIELDS as USAGE_FIELDS
-from proxy.usage.records import check_record
 from proxy.usage.spool import Spool, read_segment
 from tests.unit.conftest import Control, ControlRunner, assert_error
 

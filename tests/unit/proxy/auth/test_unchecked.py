@@ -8,9 +8,9 @@ import asyncio
 from mitmproxy.test import taddons
 
 from addons.auth import Auth
-from proxy.auth import keys
 from proxy.auth.authenticator import AuthFailure, Identity, KeyAuthenticator, Unchecked
 from proxy.context import METADATA_KEY
+from proxy.core import keys
 from proxy.policy import PolicyStore, Snapshot
 from proxy.services import EdgeServices
 from tests.unit.proxy.auth.test_authn import KEY, bearer, wire

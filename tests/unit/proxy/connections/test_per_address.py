@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from proxy.auth import netaddr
 from proxy.connections.per_address import (
     REPORT_EVERY,
     ConnectionsPerAddress,
     Refusal,
     counted_as,
 )
+from proxy.core import netaddr
 
 
 class Clock:

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
-from proxy.billing import pricing
-from proxy.billing.pricing import quote
+from proxy.core import pricing
+from proxy.core.pricing import quote
+from proxy.core.seedance.catalog import Catalog
 from proxy.devmode import credits, redact, tail, trust
 from proxy.devmode.callback_relay import is_local_url, load_secret, signed_headers
 from proxy.devmode.cassette import CassetteError, CassetteWriter, ReplayBook, load
 from proxy.devmode.settings import SEEDANCE_HOSTS, DevUsageError, parse, parse_target
 from proxy.devmode.targets import SIM, banner, mask_key
-from proxy.seedance.catalog import Catalog
 from proxy.seedance.creates import CreateRequest, parse_create
 
 TASKS = "/api/v3/contents/generations/tasks"

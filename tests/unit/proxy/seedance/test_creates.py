@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from proxy.core.seedance.catalog import Catalog
 from proxy.errors import EdgeError
-from proxy.seedance.catalog import Catalog
 from proxy.seedance.creates import CreateRequest, check_family, legacy_flags, parse_create
 
 MODEL = "seedance-1-0-pro-250528"

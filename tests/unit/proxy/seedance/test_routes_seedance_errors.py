@@ -3,8 +3,8 @@ import json
 import pytest
 
 from proxy import errors
+from proxy.core.seedance import routes
 from proxy.errors import EdgeError
-from proxy.seedance import routes
 from proxy.seedance.creates import parse_create
 
 T = routes.TASKS_PATH

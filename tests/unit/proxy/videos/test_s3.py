@@ -20,7 +20,7 @@ import botocore.credentials as botocore_credentials
 import httpx
 import pytest
 
-from proxy.videos.assets import AssetError, AssetInfo
+from proxy.core.video_assets import AssetError, AssetInfo
 from proxy.videos.s3 import (
     EMPTY_SHA256,
     Credentials,

@@ -24,10 +24,10 @@ from control.store import db as dbm
 from control.store.state import ControlState
 from launch.serving import AppServer
 from proxy.context import METADATA_KEY, RequestContext
+from proxy.core.seedance.routes import VIDEO, match
+from proxy.core.video_assets import LocalAssetStore, check_key
 from proxy.policy import OrgPolicy, Snapshot
-from proxy.seedance.routes import VIDEO, match
 from proxy.services import EdgeServices
-from proxy.videos.assets import LocalAssetStore, check_key
 from proxy.videos.byterange import ByteRange, Unsatisfiable, parse_range
 from proxy.videos.delivery import DAY, VideoDelivery
 from proxy.videos.links import LinkProblem, VideoLink, VideoLinks

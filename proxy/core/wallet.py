@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from proxy.billing.idempotency import Claim
+from proxy.core.idempotency import Claim
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@ import ipaddress
 
 import pytest
 
-from proxy.auth import netaddr
+from proxy.core import netaddr
 
 
 def test_allowlist_ipv4_ipv6_and_cidr() -> None:

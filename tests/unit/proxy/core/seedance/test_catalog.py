@@ -1,4 +1,4 @@
-"""The model catalog (proxy/seedance/catalog.py): the shipped families carry the values of
+"""The model catalog (proxy/core/seedance/catalog.py): the shipped families carry the values of
 SEEDANCE.md's table (docs/contributors/seedance-upstream.md), model ids match their family,
 every malformed field of a family is refused with its `param`, price rules must price every
 combination exactly once, and the wire form round-trips exactly (no floats anywhere)."""
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from proxy.seedance.catalog import (
+from proxy.core.seedance.catalog import (
     DEFAULT_PATH,
     Catalog,
     CatalogError,

@@ -11,11 +11,32 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Protocol
 
-from proxy.seedance.catalog import Catalog, ModelFamily
-from proxy.seedance.creates import AUTO_DURATION, CreateRequest
+from proxy.core.seedance.catalog import Catalog, ModelFamily
+from proxy.core.seedance.modelfamily import AUTO_DURATION
 
 TOKENS_PER_PRICE_UNIT = 1_000_000  # prices are per million tokens
+
+
+class PricedCreate(Protocol):
+    """What a price reads of a create (the edge's `CreateRequest`, proxy/seedance/creates.py):
+    the parameters it sets, None where the family's default applies."""
+
+    @property
+    def resolution(self) -> str | None: ...
+    @property
+    def ratio(self) -> str | None: ...
+    @property
+    def duration(self) -> int | None: ...  # AUTO_DURATION: the model chooses
+    @property
+    def frames(self) -> int | None: ...
+    @property
+    def service_tier(self) -> str: ...
+    @property
+    def generate_audio(self) -> bool | None: ...
+    @property
+    def reference_videos(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +53,7 @@ class Quote:
     amount: int  # micro-credits: the most the create can cost
 
 
-def output_frames(family: ModelFamily, create: CreateRequest) -> int:
+def output_frames(family: ModelFamily, create: PricedCreate) -> int:
     """Frames the create can produce at most (no duration: the family's default; auto: the
     longest)."""
     if create.frames is not None:
@@ -43,7 +64,7 @@ def output_frames(family: ModelFamily, create: CreateRequest) -> int:
     return family.fps * duration + family.extra_frames
 
 
-def max_tokens(family: ModelFamily, create: CreateRequest) -> int:
+def max_tokens(family: ModelFamily, create: PricedCreate) -> int:
     resolution = family.default_resolution if create.resolution is None else create.resolution
     width, height = family.size(resolution, create.ratio)
     frames = output_frames(family, create)
@@ -62,7 +83,7 @@ def charge(unit_price: Fraction, tokens: int) -> int:
     return math.ceil(tokens * unit_price / TOKENS_PER_PRICE_UNIT)
 
 
-def quote(catalog: Catalog, family: ModelFamily, create: CreateRequest) -> Quote:
+def quote(catalog: Catalog, family: ModelFamily, create: PricedCreate) -> Quote:
     """The hold for a create that check_family accepted."""
     resolution = family.default_resolution if create.resolution is None else create.resolution
     audio = family.audio_default if create.generate_audio is None else create.generate_audio

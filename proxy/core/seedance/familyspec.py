@@ -7,7 +7,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from proxy.seedance.modelfamily import (
+from proxy.core.seedance.modelfamily import (
     CONTENT_TYPES,
     RULE_CONDITIONS,
     SERVICE_TIERS,

@@ -3,11 +3,9 @@ code, latency, credit consumption) plus ids. No prompt, no image data, no client
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from proxy.auth import security
-from proxy.context import RequestContext
+from proxy.core import security_events as security
 
 FIELDS = (
     "request_id",
@@ -28,28 +26,6 @@ FIELDS = (
     # 429 the customer caused); None otherwise. Part of the response code, not of the request.
     "limited_by",
 )
-
-
-def build_record(
-    ctx: RequestContext, *, method: str, status: int, bytes_in: int, bytes_out: int
-) -> dict[str, Any]:
-    return {
-        "request_id": ctx.request_id,
-        "ts": ctx.received_at,
-        "org_id": ctx.org_id,
-        "key_id": ctx.key_id,
-        "method": method,
-        "route": ctx.route.template if ctx.route else None,
-        "status": status,
-        "latency_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
-        "upstream_latency_ms": ctx.upstream_latency_ms,
-        "bytes_in": bytes_in,
-        "bytes_out": bytes_out,
-        "credits": ctx.credits,
-        "model": ctx.model,
-        "task_id": ctx.task_id,
-        "limited_by": ctx.limited_by,
-    }
 
 
 _TEXT = (str,)
@@ -95,19 +71,3 @@ def check_record(record: dict[str, Any]) -> str | None:
     if not record["request_id"] or len(record["request_id"]) > 128:
         return "`request_id` must be 1 to 128 characters"
     return None
-
-
-def build_security_event(ctx: RequestContext, status: int) -> dict[str, Any]:
-    """The security event of a refused request (its context carries a `SecurityMark`)."""
-    assert ctx.security is not None
-    return {
-        "kind": security.KIND,
-        "request_id": ctx.request_id,
-        "ts": ctx.received_at,
-        "client_ip": str(ctx.client_ip) if ctx.client_ip is not None else None,
-        "key_id": ctx.key_id,
-        "org_id": ctx.security.org_id,
-        "reason": ctx.security.reason.value,
-        "status": status,
-        "route": ctx.route.template if ctx.route else None,
-    }

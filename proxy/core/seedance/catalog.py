@@ -15,8 +15,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from proxy.seedance.familyspec import parse_family
-from proxy.seedance.modelfamily import (
+from proxy.core.seedance.familyspec import parse_family
+from proxy.core.seedance.modelfamily import (
     CONTENT_TYPES,
     SERVICE_TIERS,
     CatalogError,
@@ -36,7 +36,7 @@ __all__ = [
     "parse_family",
 ]
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "models.toml"
+DEFAULT_PATH = Path(__file__).resolve().parents[3] / "config" / "models.toml"
 MICRO = 1_000_000  # micro-credits per credit
 _DATED = re.compile(r"-[0-9]{6}$")
 

@@ -1,4 +1,4 @@
-"""Pricing from the catalog (proxy/billing/pricing.py): the hold of a create is the most it can cost
+"""Pricing from the catalog (proxy/core/pricing.py): the hold of a create is the most it can cost
 (largest frame area, longest duration, reference videos at their longest, a floor), at the unit
 price of its tier, audio, resolution and video input; charges are integers rounded up."""
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from proxy.billing.pricing import Quote, charge, max_tokens, output_frames, parse_price, quote
-from proxy.seedance.catalog import Catalog, ModelFamily, parse_family
+from proxy.core.pricing import Quote, charge, max_tokens, output_frames, parse_price, quote
+from proxy.core.seedance.catalog import Catalog, ModelFamily, parse_family
 from proxy.seedance.creates import CreateRequest, check_family, parse_create
 from simulator.tasks import parse_create as simulate_create
 

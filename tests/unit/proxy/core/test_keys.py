@@ -1,6 +1,6 @@
 import pytest
 
-from proxy.auth import keys
+from proxy.core import keys
 
 
 def test_generated_key_parses_and_verifies() -> None:

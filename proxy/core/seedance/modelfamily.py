@@ -1,7 +1,7 @@
 """A Seedance model family as the edge uses it: what it accepts (resolutions and their pixel
 sizes, durations, frames, audio, tiers, content) and what each combination of service tier,
 audio, resolution and video input costs. Built from a family's JSON document by
-proxy/seedance/familyspec.py; gathered into the catalog by proxy/seedance/catalog.py.
+proxy/core/seedance/familyspec.py; gathered into the catalog by proxy/core/seedance/catalog.py.
 
 Prices are exact (decimal strings into Fractions, never floats). A family's `prices` is a list
 of rules; the most specific rule that matches a combination gives its price, and every
@@ -17,6 +17,7 @@ from typing import Any
 
 CONTENT_TYPES = ("text", "image_url", "video_url", "audio_url", "draft_task")
 SERVICE_TIERS = ("default", "flex")
+AUTO_DURATION = -1  # a create's duration that lets the model choose
 RULE_CONDITIONS = ("service_tier", "audio", "resolution", "video_input")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?|[0-9]+/[1-9][0-9]*")  # "2.5", or exact "5/2"
 
