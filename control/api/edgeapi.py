@@ -41,12 +41,7 @@ async def post_usage(request: Request) -> Response:
     """A batch of records from an edge's spool (usage records and security events); idempotent,
     so edges can resend."""
     state: ControlState = request.app.state.control
-    admin = await edge_for(request)
-    _seen(request, admin.token_id, None)
-    try:
-        records: Any = msgpack.unpackb(await request.body())
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
-        raise bad_request("The body is not a msgpack list of records.") from None
+    records = await _edge_body(request, "The body is not a msgpack list of records.")
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise bad_request("The body is not a msgpack list of records.")
     # The whole batch or nothing: the edge keeps a refused batch in its spool (and says so in
@@ -62,17 +57,22 @@ async def post_usage(request: Request) -> Response:
 async def post_event(request: Request) -> Response:
     """A task's status as an edge saw it, into the webhook outbox; durable when answered (the
     outbox keeps one event per task and status, so an edge may resend)."""
-    admin = await edge_for(request)
-    _seen(request, admin.token_id, None)
-    try:
-        body: Any = msgpack.unpackb(await request.body())
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
-        raise bad_request("The body is not msgpack.") from None
+    body = await _edge_body(request, "The body is not msgpack.")
     task = body.get("task") if isinstance(body, dict) else None
     if not isinstance(task, dict):
         raise bad_request("`task` must be a task object.")
     queued = await request.app.state.outbox.task_status(task)
     return Response(msgpack.packb({"queued": queued}), media_type=MSGPACK)
+
+
+async def _edge_body(request: Request, unreadable: str) -> Any:
+    """An edge's call noted, and its msgpack body; 400 `unreadable` if it is not msgpack."""
+    admin = await edge_for(request)
+    _seen(request, admin.token_id, None)
+    try:
+        return msgpack.unpackb(await request.body())
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        raise bad_request(unreadable) from None
 
 
 def _seen(request: Request, token_id: str, after: int | None) -> None:
