@@ -91,15 +91,20 @@ async def connected(source: str, edge: tuple[str, int]) -> socket.socket:
     return sock
 
 
-async def hold_idle(source: str, edge: tuple[str, int], stats: Stats) -> None:
-    loop = asyncio.get_running_loop()
+async def reconnected(source: str, edge: tuple[str, int], stats: Stats) -> socket.socket:
+    """A connection from `source`, tried again every 0.5 s while the edge refuses it."""
     while True:
         try:
-            sock = await connected(source, edge)
+            return await connected(source, edge)
         except OSError:
             stats.connect_failures += 1
             await asyncio.sleep(0.5)
-            continue
+
+
+async def hold_idle(source: str, edge: tuple[str, int], stats: Stats) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        sock = await reconnected(source, edge, stats)
         stats.idle_held += 1
         answered = False
         try:
@@ -119,12 +124,7 @@ async def hold_idle(source: str, edge: tuple[str, int], stats: Stats) -> None:
 async def slowloris(source: str, edge: tuple[str, int], stats: Stats) -> None:
     loop = asyncio.get_running_loop()
     while True:
-        try:
-            sock = await connected(source, edge)
-        except OSError:
-            stats.connect_failures += 1
-            await asyncio.sleep(0.5)
-            continue
+        sock = await reconnected(source, edge, stats)
         stats.slow_held += 1
         sent = 0
         try:
@@ -163,12 +163,7 @@ async def guesser(
 ) -> None:
     rng = random.Random(source)
     while True:
-        try:
-            sock = await connected(source, edge)
-        except OSError:
-            stats.connect_failures += 1
-            await asyncio.sleep(0.5)
-            continue
+        sock = await reconnected(source, edge, stats)
         reader, writer = await asyncio.open_connection(sock=sock)
         try:
             while True:
