@@ -132,7 +132,11 @@ class Simulator:
             env={"SIM_API_KEY": self.api_key},
         )
         self.url = address(self.process, "simulator")
-        self.client = httpx.Client(base_url=self.url, timeout=10)
+        # A connection per call: the session's simulator sits idle past uvicorn's keep-alive
+        # (5 s) between tests, and a call sent as it closed the idle connection failed a
+        # teardown ("Server disconnected without sending a response").
+        no_reuse = httpx.Limits(max_keepalive_connections=0)
+        self.client = httpx.Client(base_url=self.url, timeout=10, limits=no_reuse)
 
     def configure(self, **knobs: Any) -> None:
         self.client.patch("/_sim/config", json=knobs).raise_for_status()
