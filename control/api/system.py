@@ -161,22 +161,14 @@ def _retention(retention: Retention) -> dict[str, Any]:
 
 async def _orphans(state: ControlState) -> dict[str, Any]:
     found = await orphans.status(state)
-    for name in ("scanned_until", "checked_at"):
-        found[name] = None if found[name] is None else rfc3339(found[name])
-    found["newest_unbilled"] = [
-        {
-            "task_id": row["task_id"],
-            "reason": row["outcome"],
-            "model": row["model"],
-            "status": row["status"],
-            "created_at": None
-            if row["upstream_created_at"] is None
-            else rfc3339(row["upstream_created_at"]),
-            "found_at": rfc3339(row["found_at"]),
-        }
-        for row in found["newest_unbilled"]
-    ]
-    return found
+    for task in found["newest_unbilled"]:
+        for name in ("created_at", "found_at"):
+            task[name] = _time(task[name])
+    return found | {name: _time(found[name]) for name in ("scanned_until", "checked_at")}
+
+
+def _time(moment: float | None) -> str | None:
+    return None if moment is None else rfc3339(moment)
 
 
 async def system_status(request: Request) -> JSONResponse:

@@ -305,7 +305,8 @@ async def status(state: ControlState) -> dict[str, Any]:
     )
     newest = await dbm.fetch_all(
         state.db,
-        "SELECT task_id, outcome, model, status, upstream_created_at, found_at "
+        "SELECT task_id, outcome AS reason, model, status, upstream_created_at AS created_at, "
+        "found_at "
         "FROM upstream_orphans WHERE outcome!='charged' AND task_id NOT IN (SELECT id FROM tasks) "
         "ORDER BY found_at DESC, task_id LIMIT ?",
         NEWEST_SHOWN,
