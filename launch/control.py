@@ -62,10 +62,7 @@ async def start_control(
             suspend_after_rate_limited=settings.suspend_after_rate_limited,
             catalog_file=Path(settings.catalog_file) if settings.catalog_file else None,
         )
-    except NewerSchema as refused:
-        raise SystemExit(str(refused)) from None
-    stack.push_async_callback(state.close)
-    try:
+        stack.push_async_callback(state.close)
         await state.rollups.open()  # now, not at the first fold: a refusal stops the start
     except NewerSchema as refused:
         raise SystemExit(str(refused)) from None
