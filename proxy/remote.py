@@ -75,20 +75,19 @@ class ControlClient:
     async def event(self, task: dict[str, Any]) -> int:
         """A task's status into the control plane's webhook outbox: how many endpoints it is
         queued for. Raises unless stored."""
-        headers = {"Content-Type": MSGPACK} | self._headers()
-        response = await self._client.post(
-            "/v1/edge/events", content=msgpack.packb({"task": task}), headers=headers
-        )
-        response.raise_for_status()
-        return msgpack.unpackb(response.content)["queued"]
+        return (await self._report_to("/v1/edge/events", {"task": task}))["queued"]
 
     async def ship_usage(self, records: list[dict[str, Any]]) -> None:
         """Raises unless the control plane stored the batch: the spool then keeps it."""
+        await self._report_to("/v1/edge/usage", records)
+
+    async def _report_to(self, path: str, body: Any) -> Any:
+        """POST `body` as msgpack, with this edge's report headers; the answer, unpacked.
+        Raises unless the control plane answered 2xx."""
         headers = {"Content-Type": MSGPACK} | self._headers()
-        response = await self._client.post(
-            "/v1/edge/usage", content=msgpack.packb(records), headers=headers
-        )
+        response = await self._client.post(path, content=msgpack.packb(body), headers=headers)
         response.raise_for_status()
+        return msgpack.unpackb(response.content)
 
 
 async def poll_snapshots(
