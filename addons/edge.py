@@ -7,7 +7,7 @@ addon (strict HTTP/1 framing, connection time limits) comes with it as its child
 
 from __future__ import annotations
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, http
 
 from addons.connections import Connections
 from addons.respond import refuse
@@ -36,14 +36,9 @@ class Edge:
         )
 
     def configure(self, updated: set[str]) -> None:
-        if "nextapi_max_body_bytes" in updated and ctx.options.nextapi_max_body_bytes <= 0:
-            raise exceptions.OptionsError("nextapi_max_body_bytes must be positive")
-        if "nextapi_trusted_proxies" in updated:
+        if "nextapi_trusted_proxies" in updated:  # (checked by the OptionCheck addon)
             entries = [e for e in ctx.options.nextapi_trusted_proxies.split(",") if e.strip()]
-            try:
-                self.trusted_proxies = netaddr.parse_networks(entries)
-            except ValueError as exc:
-                raise exceptions.OptionsError(f"nextapi_trusted_proxies: {exc}") from None
+            self.trusted_proxies = netaddr.parse_networks(entries)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         request = flow.request

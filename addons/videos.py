@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, http
 
 from addons.respond import context, refuse
 from proxy.core.video_assets import AssetError
@@ -39,10 +39,6 @@ class Videos:
             loader,
             "nextapi_video_chunk_bytes",
         )
-
-    def configure(self, updated: set[str]) -> None:
-        if "nextapi_video_chunk_bytes" in updated and ctx.options.nextapi_video_chunk_bytes <= 0:
-            raise exceptions.OptionsError("nextapi_video_chunk_bytes must be positive")
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proxy.options import BY_NAME, OPTIONS
+from proxy.options import BY_NAME, OPTIONS, problems
 
 
 def _from_schema[T](cls: type[T]) -> type[T]:
@@ -223,36 +223,10 @@ def validate(settings: Settings) -> None:
         raise SystemExit("`role` must be all, edge or control")
     if settings.role == "edge" and not settings.control_url:
         raise SystemExit("--role edge needs --control-url")
-    if not settings.upstream.startswith(("http://", "https://")):
-        raise SystemExit("`upstream` must be an http(s) URL")
+    wrong = problems(settings)  # each option's own bounds, from the schema
+    if wrong:
+        raise SystemExit("; ".join(wrong))
     if settings.tls_cert and not Path(settings.tls_cert).is_file():
         raise SystemExit(f"--tls-cert: no such file: {settings.tls_cert}")
-    if min(settings.video_link_hours, settings.video_max_bytes, settings.video_chunk_bytes) <= 0:
-        raise SystemExit("`video_link_hours`, `video_max_bytes`, `video_chunk_bytes` must be > 0")
-    if settings.rollup_interval <= 0:
-        raise SystemExit("`rollup_interval` must be positive (seconds)")
-    if settings.max_body_bytes <= 0:
-        raise SystemExit("`max_body_bytes` must be positive")
-    if min(connection_timeouts(settings)) <= 0:
-        raise SystemExit(
-            "`request_header_timeout`, `request_body_timeout`, `keepalive_timeout` must be > 0"
-        )
-    if (
-        min(settings.max_request_line_bytes, settings.max_header_bytes, settings.max_header_fields)
-        <= 0
-    ):
-        raise SystemExit(
-            "`max_request_line_bytes`, `max_header_bytes`, `max_header_fields` must be > 0"
-        )
-    if settings.max_connections_per_address < 0:
-        raise SystemExit("`max_connections_per_address` must be >= 0 (0: no cap)")
-    if settings.redis_failure not in ("local", "closed"):
-        raise SystemExit("`redis_failure` must be local or closed")
-    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://")):
-        raise SystemExit("`redis_url` must be a redis:// or rediss:// URL")
-    if min(settings.hold_seconds, settings.hold_sweep_interval) <= 0:
-        raise SystemExit("`hold_seconds` and `hold_sweep_interval` must be positive")
     if settings.hold_max_seconds < settings.hold_seconds + settings.upstream_timeout:
         raise SystemExit("`hold_max_seconds` must be at least hold_seconds + upstream_timeout")
-    if not settings.snapshot_max_age_hours > 0:
-        raise SystemExit("`snapshot_max_age_hours` must be positive")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_origin
@@ -22,6 +23,11 @@ class Option:
     mitm: str | None = None  # the mitmproxy option the edge's addons read; None: launcher only
     flag: bool = False  # a command-line flag --<name-with-dashes> of run_proxy.py
     choices: tuple[str, ...] | None = None
+    check: Callable[[Any], str | None] | None = None  # proxy/options/checks.py
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with a value of this option's type (None: nothing)."""
+        return None if self.check is None else self.check(value)
 
     @property
     def env(self) -> str:

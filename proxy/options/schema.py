@@ -3,12 +3,22 @@ command line, the environment, `--config` TOML files) and the mitmproxy options 
 addons (`mitmdump -s addons/gateway.py --set …`) are read from here, and so is the table of
 docs/operators/configuration.md (`python -m proxy.options --markdown`). Defaults live only here.
 Secrets are no option: they come from the environment alone (NEXTAPI_UPSTREAM_KEY, the token
-NEXTAPI_ADMIN_TOKEN or the variable `admin_token_env` names)."""
+NEXTAPI_ADMIN_TOKEN or the variable `admin_token_env` names). Long by design: it is the one table
+of every option, and a split would scatter what it exists to gather."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from proxy.options.checks import (
+    at_least_zero,
+    limits_problem,
+    model_limits_problem,
+    networks,
+    positive,
+    up_to,
+    url_of,
+)
 from proxy.options.option import Option
 
 MIB = 2**20
@@ -38,6 +48,7 @@ OPTIONS: tuple[Option, ...] = (
         "https://ark.ap-southeast.bytepluses.com",
         "Seedance's base URL (scheme://host[:port]).",
         flag=True,
+        check=url_of("http", "https", required=True),
     ),
     Option(
         "role",
@@ -55,6 +66,7 @@ OPTIONS: tuple[Option, ...] = (
         "mitmdump): policy is pulled from it and usage shipped to it.",
         mitm="nextapi_control_url",
         flag=True,
+        check=url_of("http", "https"),
     ),
     Option(
         "admin_token_env",
@@ -107,6 +119,7 @@ OPTIONS: tuple[Option, ...] = (
         "X-Forwarded-For is believed (none: no proxy is).",
         mitm="nextapi_trusted_proxies",
         flag=True,
+        check=networks,
     ),
     Option(
         "max_body_bytes",
@@ -116,6 +129,7 @@ OPTIONS: tuple[Option, ...] = (
         "images may be data URLs); larger ones get 413.",
         mitm="nextapi_max_body_bytes",
         flag=True,
+        check=positive,
     ),
     Option(
         "tls_cert",
@@ -140,6 +154,7 @@ OPTIONS: tuple[Option, ...] = (
         "may take from its first byte; a connection's first head counts from the connection's "
         "start, TLS handshake included.",
         mitm="nextapi_request_header_timeout",
+        check=positive,
     ),
     Option(
         "request_body_timeout",
@@ -147,6 +162,7 @@ OPTIONS: tuple[Option, ...] = (
         30,
         "Seconds a request body may pause between bytes (a body that keeps coming is never cut).",
         mitm="nextapi_request_body_timeout",
+        check=positive,
     ),
     Option(
         "keepalive_timeout",
@@ -154,6 +170,7 @@ OPTIONS: tuple[Option, ...] = (
         75,
         "Seconds a client connection may sit idle between requests.",
         mitm="nextapi_keepalive_timeout",
+        check=positive,
     ),
     Option(
         "max_request_line_bytes",
@@ -161,6 +178,7 @@ OPTIONS: tuple[Option, ...] = (
         8 * 1024,
         "Bytes a request line may hold (without its CRLF); past it 431 and the connection closed.",
         mitm="nextapi_max_request_line_bytes",
+        check=positive,
     ),
     Option(
         "max_header_bytes",
@@ -168,6 +186,7 @@ OPTIONS: tuple[Option, ...] = (
         32 * 1024,
         "Bytes a whole request head may hold (request line, header lines, the empty line).",
         mitm="nextapi_max_header_bytes",
+        check=positive,
     ),
     Option(
         "max_header_fields",
@@ -175,6 +194,7 @@ OPTIONS: tuple[Option, ...] = (
         100,
         "Header lines a request head may hold.",
         mitm="nextapi_max_header_fields",
+        check=positive,
     ),
     Option(
         "max_connections_per_address",
@@ -184,6 +204,7 @@ OPTIONS: tuple[Option, ...] = (
         "client: its /64) may hold open; past it a new one is answered 503 and closed. 0: no "
         "cap. Trusted proxies are not capped.",
         mitm="nextapi_max_connections_per_address",
+        check=at_least_zero,
     ),
     # --- the upstream ------------------------------------------------------------------------
     Option(
@@ -193,6 +214,7 @@ OPTIONS: tuple[Option, ...] = (
         "Seconds to wait for the upstream's answer (then 504).",
         mitm="nextapi_upstream_timeout",
         flag=True,
+        check=positive,
     ),
     Option(
         "upstream_connect_timeout",
@@ -200,6 +222,7 @@ OPTIONS: tuple[Option, ...] = (
         10.0,
         "Seconds to wait for a connection to the upstream.",
         mitm="nextapi_upstream_connect_timeout",
+        check=positive,
     ),
     Option(
         "public_url",
@@ -209,6 +232,7 @@ OPTIONS: tuple[Option, ...] = (
         "and video links (empty: callback_url is dropped; `auto`: the listener's own address, "
         "for local use; `--demo`: auto).",
         mitm="nextapi_public_url",
+        check=url_of("http", "https", also=("auto",)),
     ),
     Option(
         "callback_secret_env",
@@ -226,6 +250,7 @@ OPTIONS: tuple[Option, ...] = (
         {"requests_per_minute": 600, "requests_per_day": 200000, "concurrent_tasks": 20},
         "Limits of an org that sets none of its own (JSON in the environment and in mitmproxy).",
         mitm="nextapi_default_limits",
+        check=limits_problem,
     ),
     Option(
         "model_limits",
@@ -235,6 +260,7 @@ OPTIONS: tuple[Option, ...] = (
         'e.g. {"seedance-1-0-pro-250528": {"requests_per_minute": 600, '
         '"concurrent_tasks": 60}}.',
         mitm="nextapi_model_limits",
+        check=model_limits_problem,
     ),
     Option(
         "upstream_concurrent_tasks",
@@ -242,6 +268,7 @@ OPTIONS: tuple[Option, ...] = (
         120,
         "Unfinished tasks the shared upstream account holds at most, over all customers.",
         mitm="nextapi_upstream_concurrent_tasks",
+        check=positive,
     ),
     Option(
         "reconcile_interval",
@@ -250,6 +277,7 @@ OPTIONS: tuple[Option, ...] = (
         "Seconds between polls of the upstream for "
         "unfinished tasks (they free their concurrency slots).",
         mitm="nextapi_reconcile_interval",
+        check=positive,
     ),
     Option(
         "auth_failures_per_ip_per_minute",
@@ -258,6 +286,7 @@ OPTIONS: tuple[Option, ...] = (
         "Failed authentications per minute from one "
         "client address before it gets 429 (before any Argon2id work).",
         mitm="nextapi_auth_failures_per_ip",
+        check=positive,
     ),
     Option(
         "wrong_secrets_per_key_per_minute",
@@ -265,6 +294,7 @@ OPTIONS: tuple[Option, ...] = (
         10,
         "Wrong secrets per minute for one key id from one address before it gets 429.",
         mitm="nextapi_wrong_secrets_per_key",
+        check=positive,
     ),
     Option(
         "wrong_secrets_per_key_ceiling_per_minute",
@@ -274,6 +304,7 @@ OPTIONS: tuple[Option, ...] = (
         "key id from all addresses, past which each address that guessed wrong for it gets "
         "429 (the owner's address is still verified).",
         mitm="nextapi_wrong_secrets_per_key_ceiling",
+        check=positive,
     ),
     Option(
         "suspend_after_rate_limited",
@@ -281,6 +312,7 @@ OPTIONS: tuple[Option, ...] = (
         1000,
         "A key refused this many times for its rate "
         "limits within 10 minutes is suspended (0: never).",
+        check=at_least_zero,
     ),
     # --- counters shared through Redis -------------------------------------------------------
     Option(
@@ -291,6 +323,7 @@ OPTIONS: tuple[Option, ...] = (
         "failed-auth counts, concurrency slots).",
         mitm="nextapi_redis_url",
         flag=True,
+        check=url_of("redis", "rediss"),
     ),
     Option(
         "redis_prefix",
@@ -315,12 +348,14 @@ OPTIONS: tuple[Option, ...] = (
         0.2,
         "Seconds within which non-durable usage records (reads) reach disk.",
         mitm="nextapi_usage_flush_interval",
+        check=up_to(5),
     ),
     Option(
         "hold_seconds",
         float,
         300.0,
         "Seconds after which a credit hold whose create never answered is stale.",
+        check=positive,
     ),
     Option(
         "hold_sweep_interval",
@@ -328,6 +363,7 @@ OPTIONS: tuple[Option, ...] = (
         60.0,
         "Seconds between sweeps of stale holds (the "
         "upstream's tasks of such creates are found and charged first).",
+        check=positive,
     ),
     Option(
         "hold_max_seconds",
@@ -335,12 +371,14 @@ OPTIONS: tuple[Option, ...] = (
         3600.0,
         "Seconds a stale hold stays held while the upstream "
         "cannot be listed (at least hold_seconds + upstream_timeout).",
+        check=positive,
     ),
     Option(
         "rollup_interval",
         float,
         60.0,
         "Seconds between folds of new usage rows into the rollups the usage aggregates read.",
+        check=positive,
     ),
     Option(
         "snapshot_max_age_hours",
@@ -350,6 +388,7 @@ OPTIONS: tuple[Option, ...] = (
         "plane confirmed within this many hours, from memory or from its file on disk after "
         "a restart; past that, keys get 503.",
         mitm="nextapi_snapshot_max_age_hours",
+        check=positive,
     ),
     # --- retention ---------------------------------------------------------------------------
     Option("retention_api_logs_days", int, 90, "Days API logs are kept."),
@@ -373,7 +412,11 @@ OPTIONS: tuple[Option, ...] = (
         "and NEXTAPI_S3_SECRET_ACCESS_KEY); off: the upstream's 24-hour links pass through.",
     ),
     Option(
-        "video_link_hours", float, 24.0, "Hours one signed video link works (never past retention)."
+        "video_link_hours",
+        float,
+        24.0,
+        "Hours one signed video link works (never past retention).",
+        check=positive,
     ),
     Option(
         "video_chunk_bytes",
@@ -381,12 +424,14 @@ OPTIONS: tuple[Option, ...] = (
         8 * MIB,
         "Most bytes of a video sent for one range request (players ask again for more).",
         mitm="nextapi_video_chunk_bytes",
+        check=positive,
     ),
     Option(
         "video_max_bytes",
         int,
         512 * MIB,
         "Largest video the gateway copies (Seedance's are 2-12 s: tens of MB at most).",
+        check=positive,
     ),
 )
 

@@ -12,6 +12,7 @@ from mitmproxy.test import taddons, tflow
 
 from addons.connections import Connections
 from addons.edge import Edge
+from addons.options import OptionCheck
 from launch.settings import connection_timeouts, load
 from proxy.connections.http1server import TimeLimits
 from tests.e2e.test_tls_e2e import self_signed
@@ -32,9 +33,10 @@ def test_the_edge_brings_the_connection_guard_with_it() -> None:
 )
 def test_time_limits_must_be_positive(option: str) -> None:
     guard = Connections()
-    with taddons.context(guard) as tctx:
-        with pytest.raises(exceptions.OptionsError, match="must be positive"):
+    with taddons.context(OptionCheck(), guard) as tctx:
+        with pytest.raises(exceptions.OptionsError, match=f"{option} must be positive"):
             tctx.configure(guard, **{option: 0})
+        assert guard.limits == TimeLimits(header=10, body=30, keepalive=75)  # unchanged
 
 
 def test_tls_with_http2_is_refused_since_the_guard_reads_http1_only(tmp_path: Path) -> None:
@@ -50,7 +52,7 @@ def test_the_settings_default_to_the_documented_limits_and_refuse_zero() -> None
     settings = load([], environ={})
     assert connection_timeouts(settings) == (10, 30, 75)
     assert connection_timeouts(load([], environ={"NEXTAPI_KEEPALIVE_TIMEOUT": "5"}))[2] == 5
-    with pytest.raises(SystemExit, match="must be > 0"):
+    with pytest.raises(SystemExit, match="`request_body_timeout` must be positive"):
         load([], environ={"NEXTAPI_REQUEST_BODY_TIMEOUT": "0"})
 
 
@@ -87,6 +89,6 @@ def test_connections_past_the_per_address_cap_are_refused_and_room_comes_back() 
 
 def test_a_negative_connection_cap_is_refused() -> None:
     guard = Connections()
-    with taddons.context(guard) as tctx:
-        with pytest.raises(exceptions.OptionsError, match=">= 0"):
+    with taddons.context(OptionCheck(), guard) as tctx:
+        with pytest.raises(exceptions.OptionsError, match="per_address must be >= 0"):
             tctx.configure(guard, nextapi_max_connections_per_address=-1)
