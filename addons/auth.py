@@ -9,12 +9,12 @@ Retry-After: neither a failed authentication nor a security event, the customer 
 
 from __future__ import annotations
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import http
 
 from addons.respond import context, refuse
 from proxy.auth.authenticator import AuthFailure, Unchecked
 from proxy.auth.security_marks import SecurityMark, ThrottledSample, reason_for
-from proxy.auth.throttle import AuthThrottle, ThrottleLimits
+from proxy.auth.throttle import AuthThrottle
 from proxy.context import RequestContext
 from proxy.core.security_events import Reason
 from proxy.errors import EdgeError, authentication_error, counters_unavailable
@@ -46,18 +46,6 @@ class Auth:
             "nextapi_wrong_secrets_per_key",
             "nextapi_wrong_secrets_per_key_ceiling",
         )
-
-    def configure(self, updated: set[str]) -> None:
-        options = (
-            "nextapi_auth_failures_per_ip",
-            "nextapi_wrong_secrets_per_key",
-            "nextapi_wrong_secrets_per_key_ceiling",
-        )
-        if updated & set(options):
-            limits = [getattr(ctx.options, name) for name in options]
-            if any(limit <= 0 for limit in limits):
-                raise exceptions.OptionsError("failed-auth limits must be positive")
-            self.services.gatekeeper.limits = ThrottleLimits(*limits)
 
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response:

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, http
 
 from addons.respond import context, refuse
 from proxy.context import RequestContext
@@ -24,10 +24,14 @@ from proxy.services import EdgeServices
 log = logging.getLogger(__name__)
 
 
-def listen_address() -> tuple[str, int]:
-    """Where this mitmproxy listens (port 0 resolved); a wildcard host reads as loopback."""
-    server = ctx.master.addons.get("proxyserver")
-    host, port = server.listen_addrs()[0][:2]
+def listen_address() -> tuple[str, int] | None:
+    """Where this mitmproxy listens (port 0 resolved; None: not yet); a wildcard host reads as
+    loopback."""
+    try:
+        server = ctx.master.addons.get("proxyserver")
+        host, port = server.listen_addrs()[0][:2]
+    except (IndexError, AttributeError):  # no master, or not listening (yet)
+        return None
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
     return host, port
@@ -46,32 +50,11 @@ class Callbacks:
         )
 
     def configure(self, updated: set[str]) -> None:
-        url = ctx.options.nextapi_public_url
-        if url and url != "auto" and not url.startswith(("http://", "https://")):
-            raise exceptions.OptionsError("nextapi_public_url must be an http(s) URL or auto")
-        material = os.environ.get(ctx.options.nextapi_callback_secret_env) or os.environ.get(
-            "NEXTAPI_UPSTREAM_KEY", ""
-        )
-        self.secret = derive_secret(material)
-        self._resolve_public_url()
-
-    def running(self) -> None:
-        self._resolve_public_url()  # `auto` needs the listener's port
-
-    def _resolve_public_url(self) -> None:
-        url = ctx.options.nextapi_public_url
-        if url == "auto":
-            try:
-                host, port = listen_address()
-            except (IndexError, AttributeError):  # not listening yet
-                return
-            url = f"http://{host}:{port}"
-        self.services.public_url = url.rstrip("/")
-
-    def public_url(self) -> str:
-        if ctx.options.nextapi_public_url == "auto" and not self.services.public_url:
-            self._resolve_public_url()
-        return self.services.public_url
+        if "nextapi_callback_secret_env" in updated or not self.secret:
+            material = os.environ.get(ctx.options.nextapi_callback_secret_env) or os.environ.get(
+                "NEXTAPI_UPSTREAM_KEY", ""
+            )
+            self.secret = derive_secret(material)
 
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response:
@@ -100,7 +83,7 @@ class Callbacks:
             refuse(flow, invalid_parameter(message, "callback_url"))
             return
         rctx.callback_webhook = webhook_id
-        public = self.public_url()
+        public = self.services.public_origin()
         if public:
             target = CallbackTarget(webhook_id, rctx.org_id or "")
             body["callback_url"] = ingress_url(public, self.secret, target)

@@ -21,6 +21,7 @@ from addons.failclosed import FailClosed, guard
 from addons.idempotency import Idempotency
 from addons.ipallow import IpAllow
 from addons.metering import Metering
+from addons.options import OptionCheck
 from addons.quota import Quota
 from addons.ratelimit import RateLimit
 from addons.relay import Relay
@@ -31,10 +32,13 @@ from addons.videos import Videos
 from proxy.services import EdgeServices
 
 
-def chain(services: EdgeServices) -> list[object]:
+def chain(services: EdgeServices, first: tuple[object, ...] = ()) -> list[object]:
     """The addons in order, each request-path hook guarded: one that raises answers the flow
-    (addons/failclosed.py) instead of letting a half-checked request reach the relay."""
+    (addons/failclosed.py) instead of letting a half-checked request reach the relay. The
+    options' check comes before all (`first` too): no addon sees a value it refused."""
     addons = [
+        OptionCheck(),
+        *first,
         Edge(),
         Auth(services),
         IpAllow(),
@@ -59,7 +63,7 @@ def __getattr__(name: str) -> list[object]:
     services, no verifier threads)."""
     if name != "addons":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    services = EdgeServices()
-    built: list[object] = [Standalone(services), *chain(services)]
+    services = EdgeServices()  # configured whole by Standalone once the options are final
+    built = chain(services, first=(Standalone(services),))
     globals()["addons"] = built  # from now on a plain attribute: the same list every time
     return built

@@ -14,9 +14,9 @@ import contextlib
 import json
 import logging
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, http
 
-from addons.ratelimit import parse_limits, refuse_limited, settle_pending
+from addons.ratelimit import refuse_limited, settle_pending
 from addons.respond import context, refuse
 from proxy.context import METADATA_KEY, RequestContext
 from proxy.core.seedance.routes import TASKS_PATH
@@ -57,24 +57,6 @@ class Quota:
             "nextapi_upstream_concurrent_tasks",
             "nextapi_reconcile_interval",
         )
-
-    def configure(self, updated: set[str]) -> None:
-        if "nextapi_model_limits" in updated:
-            try:
-                raw = json.loads(ctx.options.nextapi_model_limits or "{}")
-            except ValueError:
-                raise exceptions.OptionsError("nextapi_model_limits must be JSON") from None
-            if not isinstance(raw, dict):
-                raise exceptions.OptionsError("nextapi_model_limits must be a JSON object")
-            self.services.model_limits = {
-                model: parse_limits(json.dumps(limits), f"nextapi_model_limits[{model}]")
-                for model, limits in raw.items()
-            }
-        if "nextapi_upstream_concurrent_tasks" in updated:
-            if ctx.options.nextapi_upstream_concurrent_tasks <= 0:
-                raise exceptions.OptionsError("nextapi_upstream_concurrent_tasks must be positive")
-        if "nextapi_reconcile_interval" in updated and ctx.options.nextapi_reconcile_interval <= 0:
-            raise exceptions.OptionsError("nextapi_reconcile_interval must be positive")
 
     def running(self) -> None:
         self.reconciler = asyncio.create_task(self._reconcile_forever())

@@ -13,16 +13,14 @@ its answer, as the 429 would have come first.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import http
 
 from addons.respond import context, refuse
 from proxy.errors import EdgeError, counters_unavailable
 from proxy.limits.limiter import (
-    PER_DAY,
     PER_MINUTE,
     Decision,
     Window,
@@ -36,21 +34,6 @@ from proxy.services import EdgeServices
 log = logging.getLogger(__name__)
 DECISION_KEY = "nextapi_ratelimit"
 PENDING_KEY = "nextapi_ratelimit_pending"  # a create's key and org windows, not yet checked
-
-
-def parse_limits(text: str, name: str) -> dict[str, int]:
-    try:
-        limits = json.loads(text or "{}")
-    except ValueError:
-        raise exceptions.OptionsError(f"{name} must be a JSON object") from None
-    if not isinstance(limits, dict) or not all(
-        field in (PER_MINUTE, PER_DAY, "concurrent_tasks") and isinstance(v, int) and v > 0
-        for field, v in limits.items()
-    ):
-        raise exceptions.OptionsError(
-            f"{name}: fields requests_per_minute, requests_per_day, concurrent_tasks (positive)"
-        )
-    return limits
 
 
 def rate_limited(decision: Decision) -> EdgeError:
@@ -82,12 +65,6 @@ class RateLimit:
             loader,
             "nextapi_default_limits",
         )
-
-    def configure(self, updated: set[str]) -> None:
-        if "nextapi_default_limits" in updated:
-            self.services.default_limits = parse_limits(
-                ctx.options.nextapi_default_limits, "nextapi_default_limits"
-            )
 
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response:

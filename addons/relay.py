@@ -7,59 +7,32 @@ environment only (`NEXTAPI_UPSTREAM_KEY`) and never reaches a client, a log or a
 from __future__ import annotations
 
 import json
-import os
 
-from mitmproxy import ctx, exceptions, http
-from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
+from mitmproxy import http
 
 from addons.respond import context, refuse
 from proxy.errors import EdgeError
 from proxy.options import declare
 from proxy.services import EdgeServices
-from proxy.upstream.client import UpstreamClient
-
-UPSTREAM_KEY_ENV = "NEXTAPI_UPSTREAM_KEY"
 
 
 class Relay:
-    def __init__(self, services: EdgeServices | None = None) -> None:
-        self.services = services or EdgeServices()
-        self.client: UpstreamClient | None = None
+    def __init__(self, services: EdgeServices) -> None:
+        self.services = services
 
     def load(self, loader) -> None:
+        # Read by the services' upstream client (proxy/services.py), which the root configures.
         declare(
             loader,
             "nextapi_upstream_timeout",
             "nextapi_upstream_connect_timeout",
         )
 
-    def configure(self, updated: set[str]) -> None:
-        timeouts = {"nextapi_upstream_timeout", "nextapi_upstream_connect_timeout", "mode"}
-        if not updated & timeouts and self.client is not None:
-            return
-        timeout = ctx.options.nextapi_upstream_timeout
-        connect_timeout = ctx.options.nextapi_upstream_connect_timeout
-        if timeout <= 0 or connect_timeout <= 0:
-            raise exceptions.OptionsError("upstream timeouts must be positive")
-        api_key = os.environ.get(UPSTREAM_KEY_ENV, "")
-        if not api_key:
-            raise exceptions.OptionsError(f"{UPSTREAM_KEY_ENV} is not set")
-        # The old client's connections close with it at shutdown; requests in flight finish.
-        self.client = UpstreamClient(api_key, connect_timeout=connect_timeout, timeout=timeout)
-        self.services.upstream = self.client
-        mode = ProxyMode.parse(ctx.options.mode[0]) if ctx.options.mode else None
-        if isinstance(mode, ReverseMode):
-            host, port = mode.address
-            self.services.upstream_origin = f"{mode.scheme}://{host}:{port}"
-
-    async def done(self) -> None:
-        if self.client is not None:
-            await self.client.aclose()
-
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response:
             return
-        assert self.client is not None
+        client = self.services.upstream
+        assert client is not None, "the composition root configures the services first"
         rctx = context(flow)
         unbilled = (
             rctx.route is not None
@@ -73,7 +46,7 @@ class Relay:
             return
         request = flow.request
         origin = f"{request.scheme}://{request.host}:{request.port}"
-        result = await self.client.send(
+        result = await client.send(
             request.method, origin, request.path, request.headers.fields, request.raw_content or b""
         )
         if isinstance(result, EdgeError):

@@ -38,9 +38,10 @@ class EdgeListening(ListenReporter):
 
 
 def build_master(
-    settings: Settings, services: EdgeServices, extra: list[object], drain: Drain | None = None
+    settings: Settings, services: EdgeServices, drain: Drain | None = None
 ) -> tuple[master.Master, EdgeListening]:
-    """A master with only the addons a reverse proxy needs, then the gateway's chain."""
+    """A master with only the addons a reverse proxy needs, then the gateway's chain on the
+    services the caller configured."""
     host, port = split_hostport(settings.listen, "listen")
     opts = options.Options()
     edge = master.Master(opts)
@@ -50,7 +51,6 @@ def build_master(
         proxyserver.Proxyserver(),
         next_layer.NextLayer(),
         tlsconfig.TlsConfig(),
-        *extra,
         *chain(services),
         reporter,
         # Last: a request counts as answered once every other addon is done with it.
@@ -71,8 +71,7 @@ def build_master(
         tcp_timeout=max(connection_timeouts(settings)),
         # mitmproxy keeps its own CA here rather than in the home directory.
         confdir=str(settings.data_dir / "mitmproxy"),
-        # Every option of the schema the chain declares (those of the Standalone addon only
-        # with it, --role edge).
+        # Every option of the schema the chain declares.
         **mitm_values(settings, known=opts),
     )
     if settings.tls_cert:
@@ -88,7 +87,6 @@ def build_master(
 async def start_edge(
     settings: Settings,
     services: EdgeServices,
-    extra: list[object],
     store: AssetStore | None,
     stack: contextlib.AsyncExitStack,
 ) -> tuple[tuple[str, int], asyncio.Task[None]]:
@@ -105,7 +103,7 @@ async def start_edge(
         origin.address = (origin_server.host, origin_server.port)
     use_shared_port()  # a worker of --workers: the supervisor's port
     drain = Drain()
-    edge, reporter = build_master(settings, services, extra, drain)
+    edge, reporter = build_master(settings, services, drain)
     edge_task = asyncio.create_task(edge.run())
     stack.push_async_callback(stop_master, edge, edge_task, drain, settings.upstream_timeout)
     if os.environ.get(WORKER_ENV):

@@ -9,16 +9,18 @@ import contextlib
 import os
 import secrets
 import signal
+from functools import partial
 from typing import TYPE_CHECKING
 
-from addons.standalone import Standalone
+from addons.callback_ingress import listen_address
 from launch.addresses import cannot_listen, check_addresses
 from launch.edge import edge_metrics, start_edge
 from launch.masters import first
 from launch.settings import Settings, worker_count
 from launch.videos import video_store
 from launch.workers import WORKER_ENV, Supervisor
-from proxy.services import EdgeServices
+from proxy.apart import EdgeApart
+from proxy.services import EdgeConfig, EdgeServices
 
 if TYPE_CHECKING:
     from launch.control import ControlPlane
@@ -69,14 +71,8 @@ async def _serve(
     if store is not None:
         stack.push_async_callback(store.aclose)
 
-    services = EdgeServices()
-    stack.callback(services.auth.close)
-    if settings.redis_url:
-        services.use_redis(
-            settings.redis_url, prefix=settings.redis_prefix, failure=settings.redis_failure
-        )
-    stack.push_async_callback(lambda: services.counters.close())
-    extra: list[object] = []
+    services = edge_services(settings)
+    stack.push_async_callback(services.aclose)
     plane: ControlPlane | None = None
 
     if settings.role in ("all", "control"):
@@ -98,10 +94,19 @@ async def _serve(
         assert plane is not None
         await join_edge(plane, services, settings, stack)
     elif settings.role == "edge":
-        extra.append(Standalone(services))
+        apart = EdgeApart(
+            services,
+            settings.control_url,
+            admin_token or "",
+            settings.data_dir,
+            snapshot_max_age=settings.snapshot_max_age_hours * 3600,
+            flush_interval=settings.usage_flush_interval,
+        )
+        await apart.start()
+        stack.push_async_callback(apart.stop)  # after the edge stops: the stack unwinds LIFO
 
     if settings.role in ("all", "edge"):
-        address, edge_task = await start_edge(settings, services, extra, store, stack)
+        address, edge_task = await start_edge(settings, services, store, stack)
         if settings.demo:
             assert admin_token is not None
             from launch.demo import create_demo_data
@@ -110,3 +115,16 @@ async def _serve(
         await first(stop.wait(), edge_task, "the edge")
     else:
         await stop.wait()
+
+
+def edge_services(settings: Settings) -> EdgeServices:
+    """The edge's services, configured whole from the settings (a control plane alone has them
+    too: its metrics read them); the upstream key is checked where the edge starts."""
+    services = EdgeServices()
+    if settings.role == "control" or not os.environ.get("NEXTAPI_UPSTREAM_KEY"):
+        return services
+    config = EdgeConfig.from_values(
+        partial(getattr, settings), upstream=settings.upstream, apart=settings.role == "edge"
+    )
+    services.configure(config, listen_address=listen_address)
+    return services

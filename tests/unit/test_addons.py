@@ -16,6 +16,7 @@ from addons.edge import Edge
 from addons.failclosed import FailClosed
 from addons.ipallow import IpAllow
 from addons.metering import Metering
+from addons.options import OptionCheck
 from addons.relay import Relay
 from addons.validation import Validation
 from proxy.auth.authenticator import Identity
@@ -24,7 +25,7 @@ from proxy.core import keys
 from proxy.core.seedance.catalog import Catalog
 from proxy.core.seedance.routes import CREATE, LIST
 from proxy.policy import KeyPolicy, OrgPolicy, Snapshot
-from proxy.services import EdgeServices
+from proxy.services import EdgeConfig, EdgeServices
 from proxy.usage.spool import Spool, read_segment
 
 TASKS = "/api/v3/contents/generations/tasks"
@@ -106,13 +107,14 @@ def test_edge_records_the_key_id_of_a_parseable_key_only() -> None:
     asyncio.run(scenario())
 
 
-def test_edge_options_are_validated() -> None:
+def test_edge_options_are_validated_by_the_chains_option_check() -> None:
     async def scenario() -> None:
         edge = Edge()
-        with taddons.context(edge) as tctx:
-            with pytest.raises(exceptions.OptionsError):
+        with taddons.context(OptionCheck(), edge) as tctx:
+            with pytest.raises(exceptions.OptionsError, match="nextapi_trusted_proxies must be"):
                 tctx.configure(edge, nextapi_trusted_proxies="10.0.0.0/8,not-an-ip")
-            with pytest.raises(exceptions.OptionsError):
+            assert edge.trusted_proxies == ()  # the refused value never reached the addon
+            with pytest.raises(exceptions.OptionsError, match="nextapi_max_body_bytes must be"):
                 tctx.configure(edge, nextapi_max_body_bytes=0)
             tctx.configure(edge, nextapi_trusted_proxies="10.0.0.0/8, ::1")
             assert len(edge.trusted_proxies) == 2
@@ -217,19 +219,21 @@ def test_validation_refuses_bad_bodies_and_forbidden_models() -> None:
     assert rctx.family is not None and rctx.family.name == "seedance-1-0-pro"
 
 
-def test_relay_needs_the_upstream_key_and_never_relays_unauthenticated(monkeypatch) -> None:
+def test_the_services_need_the_upstream_key_and_the_relay_never_relays_unauthenticated() -> None:
     async def scenario() -> None:
-        relay = Relay()
-        monkeypatch.delenv("NEXTAPI_UPSTREAM_KEY", raising=False)
-        with taddons.context(relay) as tctx, pytest.raises(exceptions.OptionsError):
-            tctx.configure(relay, nextapi_upstream_timeout=5.0)
-        monkeypatch.setenv("NEXTAPI_UPSTREAM_KEY", "up")
-        with taddons.context(relay) as tctx:
-            tctx.configure(relay, nextapi_upstream_timeout=5.0)
-            assert relay.client is not None
+        services = EdgeServices()
+        with pytest.raises(ValueError, match="NEXTAPI_UPSTREAM_KEY is not set"):
+            services.configure(EdgeConfig.from_schema("https://up.example", upstream_key=""))
+        assert services.upstream is None
+        services.configure(EdgeConfig.from_schema("https://up.example", upstream_key="up"))
+        assert services.upstream is not None
+        assert services.upstream_origin == "https://up.example:443"
+        relay = Relay(services)
+        with taddons.context(relay):
             stray = with_context(flow(), ident=None)
             await relay.request(stray)  # an earlier addon failed to authenticate it
             assert stray.response is None  # nothing was sent: FailClosed answers it
+        await services.aclose()
 
     asyncio.run(scenario())
 

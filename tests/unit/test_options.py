@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, get_origin
 
 import pytest
+from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
 from addons.gateway import chain
@@ -169,12 +170,51 @@ def test_run_proxy_gives_every_mitmproxy_option_its_setting(
     services = EdgeServices()
 
     async def built() -> dict[str, Any]:
-        edge, _ = build_master(settings, services, [Standalone(services)])
-        return {name: getattr(edge.options, name) for name in BY_MITM}
+        edge, _ = build_master(settings, services)
+        return {name: getattr(edge.options, name) for name in BY_MITM if name in edge.options}
 
     given = asyncio.run(built())
-    for name, option in BY_MITM.items():
+    with taddons.context(*chain(EdgeServices())) as tctx:  # without mitmdump's Standalone
+        declared = {name for name in tctx.options.keys() if name.startswith("nextapi_")}
+    assert set(given) == declared
+    for name in given:
+        option = BY_MITM[name]
         assert given[name] == option.to_mitm(getattr(settings, option.name)), name
+
+
+def test_under_mitmdump_the_services_are_configured_whole_from_the_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Standalone, mitmdump's composition root, reads every option the services are built from
+    (as launch/ does from its settings), whichever addon declared it."""
+    monkeypatch.setenv("NEXTAPI_UPSTREAM_KEY", "sk-test")
+    services = EdgeServices()
+    standalone = Standalone(services)
+
+    async def configured() -> None:
+        with taddons.context(*chain(services, first=(standalone,))) as tctx:
+            tctx.options.update(
+                mode=["reverse:https://ark.example:8443"],
+                nextapi_default_limits='{"requests_per_minute": 7}',
+                nextapi_model_limits='{"m": {"concurrent_tasks": 2}}',
+                nextapi_auth_failures_per_ip=3,
+                nextapi_public_url="https://edge.example/",
+                nextapi_snapshot_max_age_hours=2.0,
+            )
+            standalone._configure_services()  # what its `running` does once options are final
+            assert services.default_limits == {"requests_per_minute": 7}
+            assert services.model_limits == {"m": {"concurrent_tasks": 2}}
+            assert services.gatekeeper.limits.failures_per_ip == 3
+            assert services.public_origin() == "https://edge.example"
+            assert services.policy.max_age == 7200
+            assert services.upstream is not None
+            assert services.upstream_origin == "https://ark.example:8443"
+            with pytest.raises(exceptions.OptionsError, match="nextapi_model_limits"):
+                tctx.options.update(nextapi_model_limits='{"m": {"concurrent_tasks": 0}}')
+            assert services.model_limits == {"m": {"concurrent_tasks": 2}}  # refused: unchanged
+        await services.aclose()
+
+    asyncio.run(configured())
 
 
 def test_the_configuration_page_shows_the_schemas_table() -> None:
@@ -198,7 +238,7 @@ def test_importing_the_gateway_builds_nothing_until_mitmproxy_asks_for_its_addon
         "assert not built and 'addons' not in vars(gateway), 'built at import'\n"
         "first = gateway.addons\n"
         "assert first is gateway.addons and len(built) == 1\n"
-        "assert type(first[0]).__name__ == 'Standalone'\n"
+        "assert [type(a).__name__ for a in first[:2]] == ['OptionCheck', 'Standalone']\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
@@ -223,3 +263,39 @@ def test_no_option_reads_a_secret_or_another_variable_of_the_edge() -> None:
         "NEXTAPI_WORKER_ID",
     }
     assert not others & {option.env for option in OPTIONS}
+
+
+BAD_CANDIDATES: dict[Any, list[Any]] = {
+    int: [0, -1],
+    float: [0.0, -1.0, 6.0],
+    str: ["ftp://elsewhere"],
+    list[str]: [["not-an-address"]],
+}
+
+
+def bad_value(option: Option) -> Any:
+    """A value of the option's type its check refuses."""
+    if get_origin(option.kind) is dict:
+        nested = get_origin(typing.get_args(option.kind)[1]) is dict
+        candidates = [{"m": {"nope": 1}}] if nested else [{"nope": 1}]
+    else:
+        candidates = BAD_CANDIDATES[option.kind]
+    for value in candidates:
+        if option.problem(value) is not None:
+            return value
+    raise AssertionError(f"{option.name}: no refused sample")
+
+
+@pytest.mark.parametrize("option", [o for o in OPTIONS if o.check], ids=lambda o: o.name)
+def test_an_options_bounds_are_one_check_for_run_proxy_and_for_mitmdump(option: Option) -> None:
+    assert option.problem(option.fresh_default()) is None, "the default must pass"
+    value = bad_value(option)
+    text = option.to_mitm(value)
+    with pytest.raises(SystemExit, match=f"`{option.name}` "):
+        load([], environ={option.env: str(text)})
+    if option.mitm is None:
+        return
+    services = EdgeServices()
+    with taddons.context(*chain(services, first=(Standalone(services),))) as tctx:
+        with pytest.raises(exceptions.OptionsError, match=f"{option.mitm} "):
+            tctx.options.update(**{option.mitm: text})

@@ -38,11 +38,12 @@ from proxy.core.seedance.routes import CREATE, LIST
 from proxy.limits.limiter import RateLimiter
 from proxy.limits.redis_windows import RedisWindowLimiter
 from proxy.policy import KeyPolicy, OrgPolicy, Snapshot
-from proxy.services import EdgeServices
+from proxy.services import EdgeConfig, EdgeServices
 
 REDIS_URL = os.environ.get("NEXTAPI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TASKS = "/api/v3/contents/generations/tasks"
 MODEL = "seedance-1-0-pro-250528"
+UPSTREAM = "https://ark.ap-southeast.bytepluses.com"
 VALID = {"model": MODEL, "content": [{"type": "text", "text": "a lighthouse --dur 2"}]}
 INVALID = b"{oops"
 
@@ -157,12 +158,13 @@ def scenario(limiter: RateLimiter, model_rpm: int | None, test: Any) -> None:
         services.use_wallet(wallet)  # type: ignore[arg-type]
         edge = Edge(services, wallet)
         caps = {MODEL: {"requests_per_minute": model_rpm}} if model_rpm else {}
-        with taddons.context(*edge.addons) as tctx:
-            tctx.configure(edge.addons[-1], nextapi_model_limits=json.dumps(caps))
+        # As the composition root does, from the `model_limits` option.
+        services.configure(EdgeConfig.from_schema(UPSTREAM, upstream_key="up", model_limits=caps))
+        with taddons.context(*edge.addons):
             await test(edge, key)
         if isinstance(limiter, RedisWindowLimiter):
             await limiter.close()
-        services.auth.close()
+        await services.aclose()
 
     asyncio.run(body())
 
@@ -223,7 +225,12 @@ def test_the_model_cap_counts_only_creates_that_reach_it(limiter: RateLimiter) -
         capped = await edge.send(VALID, other)
         assert (capped.status_code, code(capped)) == (429, "RateLimitExceeded")
         assert "model" in json.loads(capped.content)["error"]["message"]
-        assert capped.headers["RateLimit-Limit"] == "2" and "RateLimit-Remaining" in capped.headers
+        # The headers are the customer's own windows (the org's defaults: the key has none),
+        # on top of the model's refusal, whose Retry-After stays.
+        assert (
+            capped.headers["RateLimit-Limit"] == "600" and "RateLimit-Remaining" in capped.headers
+        )
+        assert int(capped.headers["Retry-After"]) >= 1
 
     scenario(limiter, 2, test)
 

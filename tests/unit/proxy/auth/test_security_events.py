@@ -32,7 +32,7 @@ from proxy.core.security_events import KIND, REASONS
 from proxy.core.usage_records import FIELDS as USAGE_FIELDS
 from proxy.core.usage_records import check_record
 from proxy.policy import Snapshot
-from proxy.services import EdgeServices
+from proxy.services import EdgeConfig, EdgeServices
 from proxy.usage.spool import Spool, read_segment
 from tests.unit.conftest import Control, ControlRunner, assert_error
 
@@ -201,8 +201,11 @@ def test_the_failed_auth_throttle_is_recorded_as_throttled(tmp_path: Path) -> No
     async def scenario() -> tuple[list[int], list[dict]]:
         chain = EdgeChain(tmp_path / "spool", snapshot)
         await chain.spool.start()
-        with taddons.context(chain.edge, chain.auth) as tctx:
-            tctx.configure(chain.auth, nextapi_auth_failures_per_ip=2)
+        limits = EdgeConfig.from_schema(
+            "https://up.example", upstream_key="up", auth_failures_per_ip_per_minute=2
+        )
+        chain.services.configure(limits)  # as the composition root does, from the option
+        with taddons.context(chain.edge, chain.auth):
             statuses = [(await chain.send(f"Bearer {k}")).response.status_code for k in attempts]
             for _ in range(50):  # a flood, answered 429 at once
                 statuses.append((await chain.send("Bearer junk")).response.status_code)
