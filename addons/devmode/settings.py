@@ -9,7 +9,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxy.devmode.targets import SIM, Target
+from addons.devmode.targets import SIM, Target
 
 SEEDANCE_HOSTS = ("ark.ap-southeast.bytepluses.com", "ark.cn-beijing.volces.com")
 DEFAULT_LISTEN = "127.0.0.1:8899"

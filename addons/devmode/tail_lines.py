@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from addons.devmode import credits, redact
 from proxy.core.seedance import routes
-from proxy.devmode import credits, redact
 
 
 @dataclass(frozen=True)
