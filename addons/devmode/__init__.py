@@ -13,7 +13,8 @@ Its mitmproxy addons, in the order launch/dev.py adds them:
     tail.py              the live tail, one line a call
 
 Beside them, the plain logic they use (free of mitmproxy, tested without it):
-    settings.py          the `dev` command line: the settings, the `env` subcommand, `-- CMD`
+    settings.py          the `dev` command line read into DevSettings (its options are
+                         declared in proxy/options/dev_schema.py), `env`, `-- CMD ARGS…`
     targets.py           where caught calls go: the simulator or a NextAPI edge's URL
     cassette.py          cassettes: JSON Lines of exchanges, written and replayed
     redact.py            keys and credentials out of everything shown or written
