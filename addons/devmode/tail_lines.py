@@ -1,4 +1,5 @@
-"""The live tail: one line per caught call, as text for a person or JSON for a program."""
+"""The tail's lines, free of mitmproxy (the tail addon, tail.py, prints them): one per caught call,
+as text for a person or JSON for a program."""
 
 from __future__ import annotations
 
