@@ -16,19 +16,19 @@ from typing import Any
 from mitmproxy import certs, master, options
 from mitmproxy.addons import dns_resolver, next_layer, proxyserver, tlsconfig
 
+from addons.devmode import cassette, trust
 from addons.devmode.callback_catcher import DevCallbacks
+from addons.devmode.callback_relay import CallbackRelay, Delivery, load_secret
 from addons.devmode.guard import SeedanceGuard
 from addons.devmode.intercept import InterceptHosts
 from addons.devmode.recorder import Recorder
 from addons.devmode.replayer import Replayer
 from addons.devmode.router import TargetRouter
+from addons.devmode.settings import DevSettings, DevUsageError, parse
 from addons.devmode.tail import Tail
+from addons.devmode.targets import banner
 from launch.masters import ListenReporter, first, stop_master
 from launch.simulator import start_simulator
-from proxy.devmode import cassette, trust
-from proxy.devmode.callback_relay import CallbackRelay, Delivery, load_secret
-from proxy.devmode.settings import DevSettings, DevUsageError, parse
-from proxy.devmode.targets import banner
 from simulator.config import SimulatorConfig
 
 log = logging.getLogger("nextapi.dev")

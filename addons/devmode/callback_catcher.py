@@ -1,7 +1,7 @@
 """Task callbacks on the developer's machine: a create whose `callback_url` is local (or every
 create, with `--forward-callbacks-to`) has the field taken out of the body the target sees; once
 the target accepts the task, the relay watches it and delivers each status change, signed with
-the dev secret (proxy/devmode/callback_relay.py)."""
+the dev secret (addons/devmode/callback_relay.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import json
 from mitmproxy import ctx, http
 
 from addons.devmode import CALLBACK_DESTINATION, CAUGHT, SOURCE
+from addons.devmode.callback_relay import CallbackRelay, is_local_url
 from proxy.core.seedance.routes import CREATE, match
-from proxy.devmode.callback_relay import CallbackRelay, is_local_url
 
 
 class DevCallbacks:

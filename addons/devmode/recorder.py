@@ -7,7 +7,7 @@ from pathlib import Path
 from mitmproxy import ctx, exceptions, http
 
 from addons.devmode import APP_AUTHORIZATION, APP_PATH, CAUGHT, SOURCE
-from proxy.devmode.cassette import CassetteWriter
+from addons.devmode.cassette import CassetteWriter
 
 _FRAMING = {"content-length", "transfer-encoding", "content-encoding", "connection"}
 

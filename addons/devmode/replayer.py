@@ -7,8 +7,8 @@ from pathlib import Path
 from mitmproxy import ctx, exceptions, http
 
 from addons.devmode import CAUGHT, SOURCE
+from addons.devmode.cassette import CassetteError, ReplayBook, load
 from addons.devmode.respond import answer
-from proxy.devmode.cassette import CassetteError, ReplayBook, load
 from proxy.errors import EdgeError
 
 # Framing is mitmproxy's to set for the body it sends.

@@ -8,7 +8,7 @@ import sys
 from mitmproxy import ctx, http
 
 from addons.devmode import APP_PATH, CAUGHT, SOURCE
-from proxy.devmode.tail import Call, entry, json_line, text_line
+from addons.devmode.tail_lines import Call, entry, json_line, text_line
 
 
 class Tail:

@@ -1,5 +1,6 @@
 """The schema as text: the table of docs/operators/configuration.md, and a commented TOML file of
-every default (a start for a `--config` file)."""
+every default (a start for a `--config` file); the dev proxy's options as the table of
+docs/developers/dev-proxy.md."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from proxy.options.dev_schema import DEV_OPTIONS
 from proxy.options.schema import OPTIONS
 
 TABLE_START = "<!-- options:start (generated: python -m proxy.options --markdown) -->"
 TABLE_END = "<!-- options:end -->"
+DEV_TABLE_START = "<!-- dev-options:start (generated: python -m proxy.options --dev-markdown) -->"
+DEV_TABLE_END = "<!-- dev-options:end -->"
 BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -58,11 +62,39 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-def with_table(page: str) -> str:
+def dev_markdown_table() -> str:
+    """One row per option of `run_proxy.py dev`: its flag, the variable that gives its default,
+    the default and help."""
+    rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for option in DEV_OPTIONS:
+        flag = f"{option.cli_flag} {option.metavar}" if option.metavar else option.cli_flag
+        if option.choices:
+            flag = f"{option.cli_flag} {'|'.join(option.choices)}"
+        cells = [
+            f"`{flag}`",
+            f"`{option.env}`" if option.env else "—",
+            dev_default(option.default),
+            option.help,
+        ]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def dev_default(value: Any) -> str:
+    if value is None or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"`{value}`"
+
+
+def with_table(page: str, dev: bool = False) -> str:
     """`page` with the generated table between its markers (ValueError: the markers are not
-    there)."""
-    start, end = page.index(TABLE_START), page.index(TABLE_END)
-    return page[: start + len(TABLE_START)] + "\n" + markdown_table() + page[end:]
+    there): the edge's, or with `dev` the dev proxy's."""
+    start_marker, end_marker = (DEV_TABLE_START, DEV_TABLE_END) if dev else (TABLE_START, TABLE_END)
+    table = dev_markdown_table() if dev else markdown_table()
+    start, end = page.index(start_marker), page.index(end_marker)
+    return page[: start + len(start_marker)] + "\n" + table + page[end:]
 
 
 def toml_file() -> str:

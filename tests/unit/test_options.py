@@ -1,6 +1,8 @@
 """Each option declared once (issue 22): proxy/options/schema.py is what the settings, the
 command line, the environment, TOML files, the chain's mitmproxy options, run_proxy.py's mapping
-onto them and the docs' table all read. An option missing from one of them fails here."""
+onto them and the docs' table all read; proxy/options/dev_schema.py is what `run_proxy.py dev`'s
+command line, its settings and its docs' table read. An option missing from one of them fails
+here."""
 
 from __future__ import annotations
 
@@ -17,16 +19,28 @@ import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
+from addons.devmode.settings import DevSettings, parse
+from addons.devmode.settings import parser as dev_parser
 from addons.gateway import chain
 from addons.standalone import Standalone
 from launch.edge import build_master
 from launch.settings import Settings, load, parser
 from proxy.options import BY_MITM, OPTIONS, Option
-from proxy.options.render import TABLE_END, TABLE_START, toml_file, toml_value, with_table
+from proxy.options.dev_schema import DEV_OPTIONS, DevOption
+from proxy.options.render import (
+    DEV_TABLE_END,
+    DEV_TABLE_START,
+    TABLE_END,
+    TABLE_START,
+    toml_file,
+    toml_value,
+    with_table,
+)
 from proxy.services import EdgeServices
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGURATION_PAGE = ROOT / "docs" / "operators" / "configuration.md"
+DEV_PROXY_PAGE = ROOT / "docs" / "developers" / "dev-proxy.md"
 
 # Values of the string options mitmproxy's addons check, other than their defaults.
 EDGE_STRINGS = {
@@ -299,3 +313,111 @@ def test_an_options_bounds_are_one_check_for_run_proxy_and_for_mitmdump(option: 
     with taddons.context(*chain(services, first=(Standalone(services),))) as tctx:
         with pytest.raises(exceptions.OptionsError, match=f"{option.mitm} "):
             tctx.options.update(**{option.mitm: text})
+
+
+# --- the dev proxy's options (proxy/options/dev_schema.py) ------------------------------------
+
+# A value on the command line for each dev option, other than its default.
+DEV_SAMPLES = {
+    "listen": "[::1]:9999",
+    "data_dir": "elsewhere",
+    "target": "http://edge.example:8080",
+    "key": "nk_test_other",
+    "intercept": "other.example",
+    "mode": "local:my_app",
+    "record": "calls.jsonl",
+    "replay": "calls.jsonl",
+    "replay_miss": "target",
+    "forward_callbacks_to": "http://127.0.0.1:9/callbacks",
+    "fail_rate": "0.5",
+    "latency": "5",
+    "force_status": "503",
+    "queued_seconds": "3",
+    "running_seconds": "4",
+}
+UNSET_BY_FLAGS = {"command", "env_only"}  # DevSettings' fields that `--` and `env` give
+
+
+def dev_argv(option: DevOption) -> list[str]:
+    assert option.cli_flag is not None
+    if option.kind is bool:
+        return [option.cli_flag]
+    assert option.name in DEV_SAMPLES, f"no sample for --{option.name}: add one to DEV_SAMPLES"
+    return [option.cli_flag, DEV_SAMPLES[option.name]]
+
+
+@pytest.fixture
+def no_dev_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for option in DEV_OPTIONS:
+        if option.environment:
+            monkeypatch.delenv(option.environment, raising=False)
+
+
+def test_the_dev_command_line_has_the_dev_schemas_flags_and_no_other() -> None:
+    flags = {
+        string
+        for action in dev_parser()._actions
+        for string in action.option_strings
+        if string.startswith("--")
+    }
+    assert flags - {"--help"} == {option.cli_flag for option in DEV_OPTIONS}
+
+
+@pytest.mark.usefixtures("no_dev_environment")
+def test_the_dev_command_lines_defaults_help_and_choices_are_the_dev_schemas() -> None:
+    actions = {action.dest: action for action in dev_parser()._actions}
+    for option in DEV_OPTIONS:
+        action = actions[option.name]
+        assert action.default == option.default, option.name
+        assert action.help == option.help.replace("%", "%%"), option.name
+        assert action.choices == option.choices, option.name
+        if option.metavar is not None:
+            assert action.metavar == option.metavar, option.name
+
+
+@pytest.mark.usefixtures("no_dev_environment")
+def test_the_dev_settings_defaults_are_the_dev_schemas() -> None:
+    assert parse([]) == DevSettings()
+
+
+@pytest.mark.usefixtures("no_dev_environment")
+@pytest.mark.parametrize("option", DEV_OPTIONS, ids=lambda option: option.name)
+def test_every_dev_option_reaches_the_dev_settings(option: DevOption) -> None:
+    assert parse(dev_argv(option)) != parse([]), f"--{option.name} changes no DevSettings field"
+
+
+@pytest.mark.usefixtures("no_dev_environment")
+def test_every_dev_settings_field_is_given_by_a_dev_option() -> None:
+    default = parse([])
+    given: set[str] = set()
+    for option in DEV_OPTIONS:
+        changed = parse(dev_argv(option))
+        given |= {
+            name for name in vars(default) if getattr(changed, name) != getattr(default, name)
+        }
+    assert set(vars(default)) - UNSET_BY_FLAGS == given
+
+
+@pytest.mark.usefixtures("no_dev_environment")
+def test_only_the_dev_options_that_name_a_variable_read_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--listen` is not the edge's: NEXTAPI_LISTEN leaves the dev proxy where it was."""
+    for option in [o for o in DEV_OPTIONS if not o.environment]:
+        monkeypatch.setenv(f"NEXTAPI_{option.name.upper()}", DEV_SAMPLES.get(option.name, "1"))
+    assert parse([]) == DevSettings()
+    for option in [o for o in DEV_OPTIONS if o.environment]:
+        monkeypatch.setenv(option.env, DEV_SAMPLES[option.name])
+        assert parse([]) == parse(dev_argv(option)), option.name
+        monkeypatch.delenv(option.env)
+
+
+def test_the_dev_proxy_page_shows_the_dev_schemas_table() -> None:
+    page = DEV_PROXY_PAGE.read_text(encoding="utf-8")
+    assert DEV_TABLE_START in page and DEV_TABLE_END in page
+    assert page == with_table(page, dev=True), (
+        "docs/developers/dev-proxy.md's options table differs from proxy/options/dev_schema.py: "
+        "regenerate it with `.venv/bin/python -m proxy.options --dev-markdown`"
+    )
+    for option in DEV_OPTIONS:
+        assert f"| `{option.cli_flag}" in page, option.name

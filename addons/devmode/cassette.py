@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from proxy.devmode import redact
+from addons.devmode import redact
 
 VERSION = 1
 HEADER = {"nextapi_cassette": VERSION}

@@ -25,9 +25,9 @@ from typing import Any
 
 import httpx
 
+from addons.devmode.settings import is_loopback
 from proxy.core.seedance.routes import TASKS_PATH
 from proxy.core.webhook_signatures import new_secret, secret_key, sign
-from proxy.devmode.settings import is_loopback
 
 log = logging.getLogger("nextapi.dev")
 

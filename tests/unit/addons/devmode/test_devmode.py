@@ -1,5 +1,5 @@
-"""The dev mode's engine (proxy/devmode): cassettes, redaction, the tail, settings, trust and
-callback signing; free of mitmproxy."""
+"""The dev proxy's plain logic (addons/devmode, beside its addons): cassettes, redaction, the
+tail's lines, settings, trust and callback signing; free of mitmproxy."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook
 
+from addons.devmode import credits, redact, tail_lines, trust
+from addons.devmode.callback_relay import is_local_url, load_secret, signed_headers
+from addons.devmode.cassette import CassetteError, CassetteWriter, ReplayBook, load
+from addons.devmode.settings import SEEDANCE_HOSTS, DevUsageError, parse, parse_target
+from addons.devmode.targets import SIM, banner, mask_key
 from proxy.core import pricing
 from proxy.core.pricing import quote
 from proxy.core.seedance.catalog import Catalog
-from proxy.devmode import credits, redact, tail, trust
-from proxy.devmode.callback_relay import is_local_url, load_secret, signed_headers
-from proxy.devmode.cassette import CassetteError, CassetteWriter, ReplayBook, load
-from proxy.devmode.settings import SEEDANCE_HOSTS, DevUsageError, parse, parse_target
-from proxy.devmode.targets import SIM, banner, mask_key
 from proxy.seedance.creates import CreateRequest, parse_create
 
 TASKS = "/api/v3/contents/generations/tasks"
@@ -166,7 +166,7 @@ def test_redaction_of_headers_members_and_shapes() -> None:
 
 def test_tail_prices_a_create_and_a_finished_task() -> None:
     body = json.dumps(CREATE).encode()
-    create = tail.Call(
+    create = tail_lines.Call(
         started=1_700_000_000.25,
         method="POST",
         host=SEEDANCE_HOSTS[0],
@@ -177,7 +177,7 @@ def test_tail_prices_a_create_and_a_finished_task() -> None:
         request_body=body,
         response_body=b'{"id": "cgt-9"}',
     )
-    record = tail.entry(create)
+    record = tail_lines.entry(create)
     parsed = parse_create(body)
     assert isinstance(parsed, CreateRequest)
     catalog = Catalog.load()
@@ -189,13 +189,13 @@ def test_tail_prices_a_create_and_a_finished_task() -> None:
     assert record["time"] == "2023-11-14T22:13:20.250+00:00"
     assert record["route"] == TASKS and record["latency_ms"] == 12.3
     assert "request_body" not in record
-    line = tail.text_line(record)
+    line = tail_lines.text_line(record)
     assert line.startswith("22:13:20.250 POST /api/v3/contents/generations/tasks ")
     assert f"cgt-9 200 12ms reserve {credits.show(expected)} cr [sim]" in line
 
     done = {"id": "cgt-9", "model": CREATE["model"], "status": "succeeded"}
     done |= {"usage": {"completion_tokens": 100_000}, "service_tier": "default"}
-    got = tail.Call(
+    got = tail_lines.Call(
         started=1_700_000_001,
         method="GET",
         host=SEEDANCE_HOSTS[1],
@@ -206,7 +206,7 @@ def test_tail_prices_a_create_and_a_finished_task() -> None:
         request_body=b"",
         response_body=json.dumps(done).encode(),
     )
-    record = tail.entry(got, bodies=True)
+    record = tail_lines.entry(got, bodies=True)
     family = catalog.match(CREATE["model"])
     assert family is not None
     unit = catalog.unit_price(family, "default", False, family.default_resolution, False)
@@ -214,14 +214,16 @@ def test_tail_prices_a_create_and_a_finished_task() -> None:
     assert record["credits"]["charge"] == charge
     assert record["route"] == TASKS + "/{id}" and record["task_status"] == "succeeded"
     assert record["response_body"]["usage"] == {"completion_tokens": 100_000}
-    assert json.loads(tail.json_line(record)) == record
+    assert json.loads(tail_lines.json_line(record)) == record
 
-    queued = tail.entry(
-        tail.Call(1, "GET", "h", f"{TASKS}/cgt-9", 200, 1, "sim", b"", b'{"status":"queued"}')
+    queued = tail_lines.entry(
+        tail_lines.Call(1, "GET", "h", f"{TASKS}/cgt-9", 200, 1, "sim", b"", b'{"status":"queued"}')
     )
     assert queued["credits"] is None
-    refused = tail.entry(tail.Call(1, "POST", "h", TASKS, None, 5, "error", error="refused"))
-    assert refused["status"] is None and "error: refused" in tail.text_line(refused)
+    refused = tail_lines.entry(
+        tail_lines.Call(1, "POST", "h", TASKS, None, 5, "error", error="refused")
+    )
+    assert refused["status"] is None and "error: refused" in tail_lines.text_line(refused)
 
 
 def test_credits_shown_as_decimal_credits() -> None:

@@ -1,4 +1,5 @@
-"""The `dev` command line: options, the `env` subcommand and the `-- CMD ARGS…` tail."""
+"""The `dev` command line: its options (declared in proxy/options/dev_schema.py), the `env`
+subcommand and the `-- CMD ARGS…` tail, read into DevSettings."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import os
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_origin
 
-from proxy.devmode.targets import SIM, Target
+from addons.devmode.targets import SIM, Target
+from proxy.options.dev_schema import DEV_OPTIONS
 
 SEEDANCE_HOSTS = ("ark.ap-southeast.bytepluses.com", "ark.cn-beijing.volces.com")
-DEFAULT_LISTEN = "127.0.0.1:8899"
 MODES = ("regular", "local", "wireguard")
 
 
@@ -69,30 +71,36 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """A flag for each option of proxy/options/dev_schema.py; a default the environment gives is
+    read now, at each parse."""
     p = argparse.ArgumentParser(
         prog="run_proxy.py dev",
         description="Catch an app's Seedance calls on this machine and answer them locally.",
         epilog="`dev env` prints the proxy settings as export lines; "
         "`dev [options] -- CMD ARGS…` runs CMD through the proxy and exits with its status.",
     )
-    p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT")
-    p.add_argument("--data-dir", default=os.environ.get("NEXTAPI_DATA_DIR", "data"))
-    p.add_argument("--target", default="sim", help="sim (default) or the URL of a NextAPI edge")
-    p.add_argument("--key", default=os.environ.get("NEXTAPI_DEV_KEY"), help="your nk_test_… key")
-    p.add_argument("--intercept", action="append", default=[], metavar="HOST")
-    p.add_argument("--mode", default="regular", help="regular | local[:PROCESS,…] | wireguard")
-    p.add_argument("--json", action="store_true", help="the tail as one JSON object a line")
-    p.add_argument("--bodies", action="store_true", help="add bodies to the tail, redacted")
-    p.add_argument("--record", type=Path, metavar="FILE")
-    p.add_argument("--replay", type=Path, metavar="FILE")
-    p.add_argument("--replay-miss", choices=("501", "target"), default="501")
-    p.add_argument("--forward-callbacks-to", metavar="URL")
-    p.add_argument("--fail-rate", type=float, default=0.0, help="simulator: share of 500s")
-    p.add_argument("--latency", type=int, default=0, metavar="MS", help="simulator: delay")
-    p.add_argument("--force-status", type=int, metavar="STATUS", help="simulator: always this")
-    p.add_argument("--queued-seconds", type=float, default=1.0, help="simulator: time queued")
-    p.add_argument("--running-seconds", type=float, default=2.0, help="simulator: time running")
+    for option in DEV_OPTIONS:
+        assert option.cli_flag is not None
+        text = option.help.replace("%", "%%")
+        default = option.fresh_default()
+        if option.environment:
+            default = os.environ.get(option.environment, default)
+        if option.kind is bool:
+            p.add_argument(option.cli_flag, action="store_true", default=default, help=text)
+        elif get_origin(option.kind) is list:  # repeatable
+            p.add_argument(
+                option.cli_flag, action="append", default=default, metavar=option.metavar, help=text
+            )
+        else:
+            p.add_argument(
+                option.cli_flag,
+                type=option.kind if option.kind in (int, float, Path) else None,
+                choices=option.choices,
+                default=default,
+                metavar=option.metavar,
+                help=text,
+            )
     return p
 
 
@@ -107,7 +115,7 @@ def parse(argv: list[str]) -> DevSettings:
     env_only = argv[:1] == ["env"]
     if env_only:
         argv = argv[1:]
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     host, port = _hostport(args.listen)
     target = parse_target(args.target)
     mode, _, processes = args.mode.partition(":")

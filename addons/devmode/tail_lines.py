@@ -1,4 +1,5 @@
-"""The live tail: one line per caught call, as text for a person or JSON for a program."""
+"""The tail's lines, free of mitmproxy (the tail addon, tail.py, prints them): one per caught call,
+as text for a person or JSON for a program."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from addons.devmode import credits, redact
 from proxy.core.seedance import routes
-from proxy.devmode import credits, redact
 
 
 @dataclass(frozen=True)

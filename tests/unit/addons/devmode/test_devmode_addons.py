@@ -11,14 +11,14 @@ from mitmproxy.proxy import context
 from mitmproxy.test import taddons, tflow, tutils
 
 from addons.devmode import APP_AUTHORIZATION, CAUGHT, SOURCE
+from addons.devmode.cassette import load
 from addons.devmode.guard import SeedanceGuard
 from addons.devmode.intercept import InterceptHosts
 from addons.devmode.recorder import Recorder
 from addons.devmode.replayer import Replayer
 from addons.devmode.router import TargetRouter
+from addons.devmode.settings import parse
 from launch.dev import child_env, wireguard_client_conf
-from proxy.devmode.cassette import load
-from proxy.devmode.settings import parse
 
 SEEDANCE = "ark.ap-southeast.bytepluses.com"
 TASKS = "/api/v3/contents/generations/tasks"
