@@ -14,13 +14,13 @@ reference video counts as `reference_video_seconds` of input video, within the f
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from random import Random
 from typing import Any
 
 from proxy.core.seedance.catalog import Catalog, ModelFamily, parse_family
+from proxy.core.seedance.prompt_flags import prompt_flags
 from simulator.errors import ApiError, bad_request
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "expired")
@@ -78,23 +78,6 @@ _ITEM_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "video_url": ("video_url", ("reference_video",)),
     "audio_url": ("audio_url", ("reference_audio",)),
     "draft_task": ("draft_task", ()),
-}
-
-_FLAG_RE = re.compile(r"(?:^|\s)--([A-Za-z]+)\s+(\S+)")
-_FLAG_NAMES = {
-    "resolution": "resolution",
-    "rs": "resolution",
-    "ratio": "ratio",
-    "rt": "ratio",
-    "duration": "duration",
-    "dur": "duration",
-    "fps": "fps",
-    "framespersecond": "fps",
-    "seed": "seed",
-    "camerafixed": "camera_fixed",
-    "cf": "camera_fixed",
-    "watermark": "watermark",
-    "wm": "watermark",
 }
 
 
@@ -271,10 +254,7 @@ def legacy_flags(texts: list[str]) -> dict[str, Any]:
     """`--rs 480p --dur 5 …` flags from the prompt texts, as top-level field names and values."""
     found: dict[str, Any] = {}
     for text in texts:
-        for name, raw in _FLAG_RE.findall(text):
-            field = _FLAG_NAMES.get(name.lower())
-            if field is None:
-                continue
+        for name, field, raw in prompt_flags(text):
             value: Any = raw
             if field in ("duration", "fps", "seed"):
                 try:

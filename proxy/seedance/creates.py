@@ -23,25 +23,15 @@ from typing import Any
 
 from proxy.core.seedance.catalog import CONTENT_TYPES, ModelFamily
 from proxy.core.seedance.modelfamily import AUTO_DURATION
+from proxy.core.seedance.prompt_flags import prompt_flags
 from proxy.errors import EdgeError, invalid_parameter, missing_parameter, model_not_found
 
 # content item type -> the key holding its payload, and that payload's identifying field
 _PAYLOAD_FIELD = {"image_url": "url", "video_url": "url", "audio_url": "url", "draft_task": "id"}
 _MEDIA = {"image_url": "image", "video_url": "video", "audio_url": "audio"}
 
-# Legacy flags: `--name value`, the name case-insensitive; unknown names are left alone, and so
-# are the flags of fields the edge does not check (seed, camera_fixed, watermark).
-_FLAG_RE = re.compile(r"(?:^|\s)--([A-Za-z]+)\s+(\S+)")
-FLAG_NAMES = {
-    "resolution": "resolution",
-    "rs": "resolution",
-    "ratio": "ratio",
-    "rt": "ratio",
-    "duration": "duration",
-    "dur": "duration",
-    "fps": "fps",
-    "framespersecond": "fps",
-}
+# Legacy flags of the fields the edge checks (it leaves seed, camera_fixed, watermark alone).
+FLAG_FIELDS = ("resolution", "ratio", "duration", "fps")
 _INT_RE = re.compile(r"-?[0-9]+")
 _URL_RE = re.compile(r"(?:https?|asset)://[^\s/]")
 
@@ -172,9 +162,8 @@ def legacy_flags(text: str) -> dict[str, tuple[str, str]]:
     """Known `--flag value` pairs of a prompt: field -> (flag name as written, raw value); the
     last occurrence of a field wins."""
     found: dict[str, tuple[str, str]] = {}
-    for name, raw in _FLAG_RE.findall(text):
-        field = FLAG_NAMES.get(name.lower())
-        if field is not None:
+    for name, field, raw in prompt_flags(text):
+        if field in FLAG_FIELDS:
             found[field] = (name.lower(), raw)
     return found
 
