@@ -17,6 +17,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -39,6 +40,21 @@ __all__ = ["SimulatorConfig", "create_app"]
 TASKS_PATH = "/api/v3/contents/generations/tasks"
 LIST_WINDOW_SECONDS = 7 * 86400
 FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08free"
+
+
+def record_routes(path: str, records: deque[dict[str, Any]]) -> list[Route]:
+    """GET lists what the simulator recorded (requests it took, callbacks it sent); DELETE
+    forgets it, answering how many it forgot."""
+
+    async def listed(request: Request) -> Response:
+        return JSONResponse(list(records))
+
+    async def cleared(request: Request) -> Response:
+        count = len(records)
+        records.clear()
+        return JSONResponse({"cleared": count})
+
+    return [Route(path, listed, methods=["GET"]), Route(path, cleared, methods=["DELETE"])]
 
 
 @functools.lru_cache(maxsize=8)  # the same few videos are fetched again and again in benches
@@ -238,14 +254,6 @@ def _routes(state: SimState) -> list[Route]:
             raise ApiError(400, "OperationDenied", message, "id")
         return Response(status_code=200)
 
-    async def get_requests(request: Request) -> Response:
-        return JSONResponse(list(state.requests))
-
-    async def clear_requests(request: Request) -> Response:
-        cleared = len(state.requests)
-        state.requests.clear()
-        return JSONResponse({"cleared": cleared})
-
     async def get_config(request: Request) -> Response:
         return JSONResponse(state.config.public())
 
@@ -258,14 +266,6 @@ def _routes(state: SimState) -> list[Route]:
         except ConfigError as exc:
             raise bad_request(exc.param, str(exc)) from exc
         return JSONResponse(state.config.public())
-
-    async def get_callbacks(request: Request) -> Response:
-        return JSONResponse(list(state.callbacks))
-
-    async def clear_callbacks(request: Request) -> Response:
-        cleared = len(state.callbacks)
-        state.callbacks.clear()
-        return JSONResponse({"cleared": cleared})
 
     async def video(request: Request) -> Response:
         name = request.path_params["name"]
@@ -286,12 +286,10 @@ def _routes(state: SimState) -> list[Route]:
         Route(TASKS_PATH + "/", list_tasks, methods=["GET"]),
         Route(TASKS_PATH + "/{task_id}", get_task, methods=["GET"]),
         Route(TASKS_PATH + "/{task_id}", delete_task, methods=["DELETE"]),
-        Route("/_sim/requests", get_requests, methods=["GET"]),
-        Route("/_sim/requests", clear_requests, methods=["DELETE"]),
+        *record_routes("/_sim/requests", state.requests),
         Route("/_sim/config", get_config, methods=["GET"]),
         Route("/_sim/config", patch_config, methods=["PATCH"]),
-        Route("/_sim/callbacks", get_callbacks, methods=["GET"]),
-        Route("/_sim/callbacks", clear_callbacks, methods=["DELETE"]),
+        *record_routes("/_sim/callbacks", state.callbacks),
         Route("/_sim/videos/{name}", video, methods=["GET"]),
         Route("/_sim/frames/{name}", frame, methods=["GET"]),
         Route("/_sim/downloads", get_downloads, methods=["GET"]),
