@@ -22,7 +22,7 @@ from starlette.routing import Route
 from control.aggregates.reads import MAX_ROWS, SORTABLE
 from control.aggregates.rollup import DIMENSIONS
 from control.api import schemas as s
-from control.api.schemas_system import SystemStatus
+from control.api.schemas.system import SystemStatus
 from control.api.validate import NO_CONTROL_PATTERN
 
 ERROR = {"$ref": "#/components/schemas/Error"}
