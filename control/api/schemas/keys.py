@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from control.api.schemas.common import Cidrs, ModelIds, RateLimit, SpendLimit, Text, Time
+from control.api.validate import MAX_GRACE_SECONDS
 
 
 class KeyCreate(Struct, forbid_unknown_fields=True):
@@ -53,7 +54,7 @@ class KeyWithSecret(Key):
 
 
 class Rotate(Struct, forbid_unknown_fields=True):
-    grace_seconds: Annotated[int, Meta(ge=0, le=7 * 86400)] | UnsetType = UNSET
+    grace_seconds: Annotated[int, Meta(ge=0, le=MAX_GRACE_SECONDS)] | UnsetType = UNSET
 
 
 class KeyPage(Struct):

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from control.api.schemas.common import Time
+from control.api.validate import MAX_GRACE_SECONDS
 
 Url = Annotated[str, Meta(max_length=2048, examples=["https://hooks.acme.example/nextapi"])]
 Events = list[str]
@@ -41,7 +42,7 @@ class WebhookWithSecret(Webhook):
 
 
 class WebhookRotate(Struct, forbid_unknown_fields=True):
-    grace_seconds: Annotated[int, Meta(ge=0, le=7 * 86400)] | UnsetType = UNSET
+    grace_seconds: Annotated[int, Meta(ge=0, le=MAX_GRACE_SECONDS)] | UnsetType = UNSET
 
 
 class Deleted(Struct):
