@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from control.api import csvout
 from control.api.access import admin_for
-from control.api.rows import columns_json, descending_ids, time_clauses
+from control.api.rows import columns_json, newest, time_clauses
 from control.http import bad_request, page_limit
 from control.store.state import ControlState
 
@@ -54,6 +54,6 @@ async def list_audit(request: Request) -> Response:
     clauses, args = audit_filters(request)
 
     async def read(cursor: str | None) -> dict[str, Any]:
-        return await descending_ids(state, "audit", audit_json, clauses, args, limit, cursor)
+        return await newest(state, "audit", audit_json, clauses, args, limit, cursor or None)
 
     return await csvout.page_or_csv(request, csv, AUDIT_COLUMNS, read, "audit")

@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from control.api import csvout, schemas, validate
 from control.api.access import admin_for
 from control.api.orgs import load_org
-from control.api.rows import columns_json, descending_ids, newest
+from control.api.rows import columns_json, newest
 from control.http import (
     ApiError,
     bad_request,
@@ -157,8 +157,8 @@ async def get_ledger(request: Request) -> Response:
     limit = page_limit(request)
 
     async def read(cursor: str | None) -> dict[str, Any]:
-        return await descending_ids(
-            state, "ledger", ledger_json, ["org_id=?"], [org_id], limit, cursor
+        return await newest(
+            state, "ledger", ledger_json, ["org_id=?"], [org_id], limit, cursor or None
         )
 
     if csv:

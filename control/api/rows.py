@@ -110,7 +110,8 @@ async def newest_first(
     the caller's `clauses`: `from` (inclusive) and `to` (exclusive) bound the time."""
     bounds, times = time_clauses(request.query_params)
     limit = page_limit(request)
-    return await newest(state, table, render, [*clauses, *bounds], [*args, *times], limit, cursor)
+    clauses, args = [*clauses, *bounds], [*args, *times]
+    return await newest(state, table, render, clauses, args, limit, cursor, ("ts", "request_id"))
 
 
 async def newest(
@@ -121,47 +122,27 @@ async def newest(
     args: list[Any],
     limit: int,
     cursor: str | None,
-    order: tuple[str, str] = ("ts", "request_id"),
+    order: tuple[str] | tuple[str, str] = ("id",),
 ) -> dict[str, Any]:
-    """`{items, next_cursor}` over `table` within `clauses`, newest first by `order` (a time,
-    then an id that breaks ties); the cursor is the last row's time and id."""
-    when, tie = order
+    """`{items, next_cursor}` over `table` within `clauses`, newest first by `order`: an integer
+    id, or a time and then an id that breaks ties. The cursor is the last row's `order`."""
     clauses, args = list(clauses), list(args)
-    if cursor is not None:
+    if cursor is not None and len(order) == 1:
+        clauses.append(f"{order[0]}<?")
+        args.append(decode_cursor(cursor, int)[0])
+    elif cursor is not None:
+        when, tie = order
         last_time, last_id = decode_cursor(cursor, float, str)
         clauses.append(f"({when}<? OR ({when}=? AND {tie}<?))")
         args.extend([last_time, last_time, last_id])
     rows = await dbm.fetch_all(
         state.db,
         f"SELECT * FROM {table} WHERE {' AND '.join(clauses) or '1'} "
-        f"ORDER BY {when} DESC, {tie} DESC LIMIT ?",
+        f"ORDER BY {', '.join(f'{column} DESC' for column in order)} LIMIT ?",
         *args,
         limit + 1,
     )
-    kept, next_cursor = cut(rows, limit, when, tie)
-    return {"items": [render(row) for row in kept], "next_cursor": next_cursor}
-
-
-async def descending_ids(
-    state: ControlState,
-    table: str,
-    render: Callable[[aiosqlite.Row], dict[str, Any]],
-    clauses: list[str],
-    args: list[Any],
-    limit: int,
-    cursor: str | None,
-) -> dict[str, Any]:
-    """`{items, next_cursor}` over `table` within `clauses`, highest (newest) integer id first;
-    the cursor is the last row's id."""
-    before = decode_cursor(cursor, int)[0] if cursor else 2**62
-    rows = await dbm.fetch_all(
-        state.db,
-        f"SELECT * FROM {table} WHERE {' AND '.join([*clauses, 'id<?'])} ORDER BY id DESC LIMIT ?",
-        *args,
-        before,
-        limit + 1,
-    )
-    kept, next_cursor = cut(rows, limit, "id")
+    kept, next_cursor = cut(rows, limit, *order)
     return {"items": [render(row) for row in kept], "next_cursor": next_cursor}
 
 

@@ -11,21 +11,8 @@ import msgspec
 from starlette.routing import Route
 
 from control.api import schemas as s
-from control.api.openapi import credits, edge, keys, logs, models, orgs, system, tokens, webhooks
 from control.api.openapi.describe import CSV, MSGPACK, Op
-
-# One module per resource; a new resource's module is added here.
-OPERATIONS: dict[tuple[str, str], Op] = {
-    **system.OPERATIONS,
-    **orgs.OPERATIONS,
-    **keys.OPERATIONS,
-    **logs.OPERATIONS,
-    **credits.OPERATIONS,
-    **webhooks.OPERATIONS,
-    **models.OPERATIONS,
-    **tokens.OPERATIONS,
-    **edge.OPERATIONS,
-}
+from control.api.openapi.operations import OPERATIONS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ERROR_TEXT = {
