@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from control.aggregates.buckets import bucket_bounds, offset_segments
+from control.aggregates.counters import REQUEST_COUNTERS, TOTAL_COUNTERS
 from control.aggregates.reads import (
     MAX_ROWS,
     SORTABLE,
@@ -65,18 +66,10 @@ DIMENSION_FIELDS = {
 PERCENTILES = (50, 95, 99)
 # A row's figures, in the order the JSON and the CSV give them.
 ROW_FIELDS = [
-    "requests",
-    "errors_4xx",
-    "errors_5xx",
+    *REQUEST_COUNTERS,
     *(f"latency_p{p}_ms" for p in PERCENTILES),
     "latency_avg_ms",
-    "credits_reserved",
-    "credits_charged",
-    "tokens",
-    "tasks_created",
-    "tasks_succeeded",
-    "bytes_in",
-    "bytes_out",
+    *TOTAL_COUNTERS,
 ]
 MAX_ORG_FILTER = 1000  # org ids one `/v1/usage` query may name (a page of orgs, and more)
 

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from control.api import csvout
 from control.api.access import admin_for
-from control.api.rows import cut, time_clauses
-from control.http import bad_request, decode_cursor, page_limit, rfc3339
-from control.store import db as dbm
+from control.api.rows import columns_json, newest, time_clauses
+from control.http import bad_request, page_limit
 from control.store.state import ControlState
+
+AUDIT_COLUMNS = ["id", "ts", "actor", "action", "target", "detail"]
 
 
 def audit_json(row: Any) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "ts": rfc3339(row["ts"]),
-        "actor": row["actor"],
-        "action": row["action"],
-        "target": row["target"],
-        "detail": json.loads(row["detail"]),
-    }
+    return columns_json(row, AUDIT_COLUMNS, times=("ts",), stored=("detail",))
 
 
-AUDIT_COLUMNS = ["id", "ts", "actor", "action", "target", "detail"]
 # The filters `list_audit` takes, each matched exactly against its column.
 AUDIT_FILTERS = ("action", "actor", "target")
 MAX_FILTER_CHARS = 200
@@ -60,20 +52,8 @@ async def list_audit(request: Request) -> Response:
     csv = csvout.wants_csv(request)
     limit = page_limit(request)
     clauses, args = audit_filters(request)
-    where = "".join(f" AND {clause}" for clause in clauses)
 
     async def read(cursor: str | None) -> dict[str, Any]:
-        before = decode_cursor(cursor, int)[0] if cursor else 2**62
-        rows = await dbm.fetch_all(
-            state.db,
-            f"SELECT * FROM audit WHERE id<?{where} ORDER BY id DESC LIMIT ?",
-            before,
-            *args,
-            limit + 1,
-        )
-        rows, next_cursor = cut(rows, limit, "id")
-        return {"items": [audit_json(row) for row in rows], "next_cursor": next_cursor}
+        return await newest(state, "audit", audit_json, clauses, args, limit, cursor or None)
 
-    if csv:
-        return await csvout.stream_pages(request, AUDIT_COLUMNS, read, "audit")
-    return JSONResponse(await read(request.query_params.get("cursor")))
+    return await csvout.page_or_csv(request, csv, AUDIT_COLUMNS, read, "audit")

@@ -10,12 +10,11 @@ from starlette.responses import JSONResponse, Response
 from control.api import csvout, schemas, validate
 from control.api.access import admin_for
 from control.api.orgs import load_org
-from control.api.rows import cut
+from control.api.rows import columns_json, newest
 from control.http import (
     ApiError,
     bad_request,
     conflict,
-    decode_cursor,
     page_limit,
     rfc3339,
 )
@@ -84,17 +83,11 @@ async def get_balance(request: Request) -> JSONResponse:
     return JSONResponse(await wallet_of(request).balance(org_id))
 
 
+LEDGER_COLUMNS = ["id", "kind", "amount", "key_id", "task_id", "reason", "actor", "created_at"]
+
+
 def ledger_json(row: Any) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "kind": row["kind"],
-        "amount": row["amount"],
-        "key_id": row["key_id"],
-        "task_id": row["task_id"],
-        "reason": row["reason"],
-        "actor": row["actor"],
-        "created_at": rfc3339(row["created_at"]),
-    }
+    return columns_json(row, LEDGER_COLUMNS, times=("created_at",))
 
 
 def reservation_json(row: Any) -> dict[str, Any]:
@@ -136,7 +129,6 @@ def task_json(row: Any) -> dict[str, Any]:
     }
 
 
-LEDGER_COLUMNS = ["id", "kind", "amount", "key_id", "task_id", "reason", "actor", "created_at"]
 TASK_COLUMNS = [
     "id",
     "key_id",
@@ -165,16 +157,9 @@ async def get_ledger(request: Request) -> Response:
     limit = page_limit(request)
 
     async def read(cursor: str | None) -> dict[str, Any]:
-        before = decode_cursor(cursor, int)[0] if cursor else 2**62
-        rows = await dbm.fetch_all(
-            state.db,
-            "SELECT * FROM ledger WHERE org_id=? AND id<? ORDER BY id DESC LIMIT ?",
-            org_id,
-            before,
-            limit + 1,
+        return await newest(
+            state, "ledger", ledger_json, ["org_id=?"], [org_id], limit, cursor or None
         )
-        rows, next_cursor = cut(rows, limit, "id")
-        return {"items": [ledger_json(row) for row in rows], "next_cursor": next_cursor}
 
     if csv:
         return await csvout.stream_pages(request, LEDGER_COLUMNS, read, "ledger")
@@ -203,25 +188,13 @@ async def list_tasks(request: Request) -> Response:
     if status and status not in TASK_STATUSES:
         raise bad_request("`status` is not a task status.")
 
-    async def read(cursor: str | None) -> dict[str, Any]:
-        clauses, args = ["org_id=?"], [org_id]
-        if cursor:
-            created, task_id = decode_cursor(cursor, float, str)
-            clauses.append("(created_at<? OR (created_at=? AND id<?))")
-            args += [created, created, task_id]
-        if status:
-            clauses.append("status=?")
-            args.append(status)
-        rows = await dbm.fetch_all(
-            state.db,
-            f"SELECT * FROM tasks WHERE {' AND '.join(clauses)} "
-            "ORDER BY created_at DESC, id DESC LIMIT ?",
-            *args,
-            limit + 1,
-        )
-        rows, next_cursor = cut(rows, limit, "created_at", "id")
-        return {"items": [task_json(row) for row in rows], "next_cursor": next_cursor}
+    clauses, args = ["org_id=?"], [org_id]
+    if status:
+        clauses.append("status=?")
+        args.append(status)
+    order = ("created_at", "id")
 
-    if csv:
-        return await csvout.stream_pages(request, TASK_COLUMNS, read, "tasks")
-    return JSONResponse(await read(request.query_params.get("cursor")))
+    async def read(cursor: str | None) -> dict[str, Any]:
+        return await newest(state, "tasks", task_json, clauses, args, limit, cursor or None, order)
+
+    return await csvout.page_or_csv(request, csv, TASK_COLUMNS, read, "tasks")

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from control.http import bad_request
 
@@ -99,3 +99,13 @@ async def stream_pages(
     the answer starts, so that a bad parameter is still a 400 in the error envelope."""
     first = await read(request.query_params.get("cursor"))
     return response(columns, paged(first, read), name)
+
+
+async def page_or_csv(
+    request: Request, csv: bool, columns: list[str], read: PageReader, name: str
+) -> Response:
+    """A list's answer: with `csv` (the handler's `wants_csv`, asked before its other checks so
+    that a bad `format` is the first refusal) every page as CSV, else the page at the cursor."""
+    if csv:
+        return await stream_pages(request, columns, read, name)
+    return JSONResponse(await read(request.query_params.get("cursor")))

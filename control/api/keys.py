@@ -21,11 +21,8 @@ from control.store import db as dbm
 from control.store.state import ControlState
 from proxy.core import keys
 
-MAX_GRACE_SECONDS = 7 * 86400
-
 
 def key_json(row: aiosqlite.Row) -> dict[str, Any]:
-    grace = row["previous_valid_until"]
     return {
         "id": row["id"],
         "org_id": row["org_id"],
@@ -42,7 +39,7 @@ def key_json(row: aiosqlite.Row) -> dict[str, Any]:
         "updated_at": rfc3339(row["updated_at"]),
         "revoked_at": rfc3339(row["revoked_at"]),
         "rotated_at": rfc3339(row["rotated_at"]),
-        "previous_secret_valid_until": rfc3339(grace) if grace and grace > dbm.now() else None,
+        "previous_secret_valid_until": rows.grace_end(row["previous_valid_until"]),
     }
 
 
@@ -130,9 +127,7 @@ async def list_keys(request: Request) -> Response:
             request, state, "api_keys", key_json, "org_id=?", org_id, cursor=cursor
         )
 
-    if csv:
-        return await csvout.stream_pages(request, KEY_COLUMNS, read, "keys")
-    return JSONResponse(await read(request.query_params.get("cursor")))
+    return await csvout.page_or_csv(request, csv, KEY_COLUMNS, read, "keys")
 
 
 async def get_key(request: Request) -> JSONResponse:
@@ -148,10 +143,7 @@ async def patch_key(request: Request) -> JSONResponse:
     body = await schemas.body_of(request, schemas.KeyPatch)
     changes = validate.changes(body, COLUMNS)
     await load_key(state, key_id)
-    if "status" in body:
-        if body["status"] not in ("active", "suspended"):
-            raise bad_request("`status` must be `active` or `suspended` (revoke with DELETE).")
-        changes["status"] = body["status"]
+    validate.status(body, changes, ("active", "suspended"), " (revoke with DELETE)")
 
     def check(key: aiosqlite.Row) -> str:
         """On the key as the write transaction reads it: a revocation committed since the
@@ -206,7 +198,7 @@ async def rotate_key(request: Request) -> JSONResponse:
     admin = await admin_for(request)
     key_id = request.path_params["key"]
     body = await schemas.body_of(request, schemas.Rotate)
-    grace = validate.int_range(body.get("grace_seconds", 0), "grace_seconds", 0, MAX_GRACE_SECONDS)
+    grace = validate.grace_seconds(body, 0)
     seen = await load_key(state, key_id)
     if seen["status"] == "revoked":
         raise conflict("A revoked key cannot be rotated.")

@@ -143,9 +143,7 @@ async def list_orgs(request: Request) -> Response:
     async def read(cursor: str | None) -> dict[str, Any]:
         return await rows.page(request, state, "orgs", org_json, where, *args, cursor=cursor)
 
-    if csv:
-        return await csvout.stream_pages(request, ORG_COLUMNS, read, "orgs")
-    return JSONResponse(await read(request.query_params.get("cursor")))
+    return await csvout.page_or_csv(request, csv, ORG_COLUMNS, read, "orgs")
 
 
 async def get_org(request: Request) -> JSONResponse:
@@ -161,10 +159,7 @@ async def patch_org(request: Request) -> JSONResponse:
     body = await schemas.body_of(request, schemas.OrgPatch)
     changes = validate.changes(body, COLUMNS)
     await load_org(state, org_id)
-    if "status" in body:
-        if body["status"] not in ("active", "suspended"):
-            raise bad_request("`status` must be `active` or `suspended`.")
-        changes["status"] = body["status"]
+    validate.status(body, changes, ("active", "suspended"))
     await rows.update(
         state, admin, "orgs", org_id, changes, "org.update", list(body), check=_not_closed
     )

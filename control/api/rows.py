@@ -9,10 +9,34 @@ from typing import Any
 import aiosqlite
 from starlette.requests import Request
 
-from control.http import decode_cursor, encode_cursor, not_found, page_limit, parse_time
+from control.http import decode_cursor, encode_cursor, not_found, page_limit, parse_time, rfc3339
 from control.store import db as dbm
 from control.store.adminauth import Admin
 from control.store.state import ControlState
+
+
+def grace_end(until: float | None) -> str | None:
+    """When a rotated-out secret stops working, while it still works (then None)."""
+    return rfc3339(until) if until and until > dbm.now() else None
+
+
+def columns_json(
+    row: aiosqlite.Row,
+    columns: list[str],
+    *,
+    times: tuple[str, ...] = (),
+    stored: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The row's `columns`, in order, as the API answers them: `times` in RFC 3339, `stored`
+    decoded from the JSON text they are kept in."""
+    return {
+        column: rfc3339(row[column])
+        if column in times
+        else dbm.loads(row[column])
+        if column in stored
+        else row[column]
+        for column in columns
+    }
 
 
 async def load(state: ControlState, table: str, row_id: str, what: str) -> aiosqlite.Row:
@@ -83,23 +107,42 @@ async def newest_first(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """`{items, next_cursor}` over a log of requests (`ts`, `request_id`), newest first, within
-    the caller's `clauses`: `from` (inclusive) and `to` (exclusive) bound the time; the
-    `cursor` is the last row's time and request id."""
+    the caller's `clauses`: `from` (inclusive) and `to` (exclusive) bound the time."""
     bounds, times = time_clauses(request.query_params)
-    clauses, args = [*clauses, *bounds], [*args, *times]
-    if cursor is not None:
-        last_ts, last_id = decode_cursor(cursor, float, str)
-        clauses.append("(ts<? OR (ts=? AND request_id<?))")
-        args.extend([last_ts, last_ts, last_id])
     limit = page_limit(request)
+    clauses, args = [*clauses, *bounds], [*args, *times]
+    return await newest(state, table, render, clauses, args, limit, cursor, ("ts", "request_id"))
+
+
+async def newest(
+    state: ControlState,
+    table: str,
+    render: Callable[[aiosqlite.Row], dict[str, Any]],
+    clauses: list[str],
+    args: list[Any],
+    limit: int,
+    cursor: str | None,
+    order: tuple[str] | tuple[str, str] = ("id",),
+) -> dict[str, Any]:
+    """`{items, next_cursor}` over `table` within `clauses`, newest first by `order`: an integer
+    id, or a time and then an id that breaks ties. The cursor is the last row's `order`."""
+    clauses, args = list(clauses), list(args)
+    if cursor is not None and len(order) == 1:
+        clauses.append(f"{order[0]}<?")
+        args.append(decode_cursor(cursor, int)[0])
+    elif cursor is not None:
+        when, tie = order
+        last_time, last_id = decode_cursor(cursor, float, str)
+        clauses.append(f"({when}<? OR ({when}=? AND {tie}<?))")
+        args.extend([last_time, last_time, last_id])
     rows = await dbm.fetch_all(
         state.db,
         f"SELECT * FROM {table} WHERE {' AND '.join(clauses) or '1'} "
-        "ORDER BY ts DESC, request_id DESC LIMIT ?",
+        f"ORDER BY {', '.join(f'{column} DESC' for column in order)} LIMIT ?",
         *args,
         limit + 1,
     )
-    kept, next_cursor = cut(rows, limit, "ts", "request_id")
+    kept, next_cursor = cut(rows, limit, *order)
     return {"items": [render(row) for row in kept], "next_cursor": next_cursor}
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiosqlite
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from control.api import csvout
 from control.api.access import admin_for
@@ -67,6 +67,4 @@ async def list_security_events(request: Request) -> Response:
         table = "security_events"
         return await newest_first(request, state, table, event_json, clauses, args, cursor)
 
-    if csv:
-        return await csvout.stream_pages(request, EVENT_COLUMNS, read, "security-events")
-    return JSONResponse(await read(params.get("cursor")))
+    return await csvout.page_or_csv(request, csv, EVENT_COLUMNS, read, "security-events")

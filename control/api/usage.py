@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from control.api import csvout, validate
 from control.api.access import admin_for
@@ -137,6 +137,4 @@ async def list_requests(request: Request) -> Response:
     async def read(cursor: str | None) -> dict[str, Any]:
         return await newest_first(request, state, "usage", request_json, clauses, args, cursor)
 
-    if csv:
-        return await csvout.stream_pages(request, REQUEST_COLUMNS, read, "requests")
-    return JSONResponse(await read(request.query_params.get("cursor")))
+    return await csvout.page_or_csv(request, csv, REQUEST_COLUMNS, read, "requests")

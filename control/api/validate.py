@@ -14,6 +14,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 RATE_LIMIT_FIELDS = ("requests_per_minute", "requests_per_day", "concurrent_tasks")
 MAX_LIMIT = 10**9  # requests or tasks: far beyond any real limit, and fits every counter
 MAX_AMOUNT = 2**53  # micro-credits: exact in JSON doubles and in msgpack's int64
+MAX_GRACE_SECONDS = 7 * 86400  # a rotated-out secret (a key's, a webhook's) works at most this long
 
 
 # Control characters (Unicode category Cc: C0 with NUL, DEL, C1) in a name or any other text an
@@ -114,6 +115,22 @@ def int_range(value: Any, field: str, low: int, high: int) -> int:
     if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
         raise bad_request(f"`{field}` must be an integer from {low} to {high}.")
     return value
+
+
+def grace_seconds(body: dict[str, Any], default: int) -> int:
+    """A rotation's `grace_seconds`: how long the secret it replaces goes on working."""
+    return int_range(body.get("grace_seconds", default), "grace_seconds", 0, MAX_GRACE_SECONDS)
+
+
+def status(
+    body: dict[str, Any], changes: dict[str, Any], allowed: tuple[str, str], hint: str = ""
+) -> None:
+    """The body's `status` into `changes`, if it has one and it is one of `allowed` (a 400
+    otherwise; `hint` says how to reach another status)."""
+    if "status" in body:
+        if body["status"] not in allowed:
+            raise bad_request(f"`status` must be `{allowed[0]}` or `{allowed[1]}`{hint}.")
+        changes["status"] = body["status"]
 
 
 def only_fields(body: dict[str, Any], allowed: set[str]) -> None:

@@ -32,11 +32,8 @@ from control.store.outbox import ALL_TASK_EVENTS, EVENT_TYPES
 from control.store.state import ControlState
 from proxy.core.webhook_signatures import new_secret
 
-MAX_GRACE_SECONDS = 7 * 86400
-
 
 def webhook_json(row: aiosqlite.Row) -> dict[str, Any]:
-    grace = row["previous_valid_until"]
     return {
         "id": row["id"],
         "org_id": row["org_id"],
@@ -45,7 +42,7 @@ def webhook_json(row: aiosqlite.Row) -> dict[str, Any]:
         "status": row["status"],
         "disabled_reason": row["disabled_reason"],
         "failing_since": rfc3339(row["failing_since"]),
-        "previous_secret_valid_until": rfc3339(grace) if grace and grace > dbm.now() else None,
+        "previous_secret_valid_until": rows.grace_end(row["previous_valid_until"]),
         "created_at": rfc3339(row["created_at"]),
         "updated_at": rfc3339(row["updated_at"]),
     }
@@ -140,10 +137,8 @@ async def patch_webhook(request: Request) -> JSONResponse:
     body = await schemas.body_of(request, schemas.WebhookPatch)
     await load_webhook(state, org_id, webhook_id)
     changes = validate.changes(body, COLUMNS)
-    if "status" in body:
-        if body["status"] not in ("enabled", "disabled"):
-            raise bad_request("`status` must be `enabled` or `disabled`.")
-        changes["status"] = body["status"]
+    validate.status(body, changes, ("enabled", "disabled"))
+    if "status" in changes:
         changes["disabled_reason"] = (
             "disabled by an admin" if body["status"] == "disabled" else None
         )
@@ -199,9 +194,7 @@ async def rotate_webhook(request: Request) -> JSONResponse:
     admin = await admin_for(request)
     org_id, webhook_id = request.path_params["org"], request.path_params["webhook"]
     body = await schemas.body_of(request, schemas.WebhookRotate)
-    grace = validate.int_range(
-        body.get("grace_seconds", 86400), "grace_seconds", 0, MAX_GRACE_SECONDS
-    )
+    grace = validate.grace_seconds(body, 86400)
     seen = await load_webhook(state, org_id, webhook_id)
     secret, now = new_secret(), dbm.now()
     async with state.transaction() as tx:
@@ -269,9 +262,7 @@ async def list_deliveries(request: Request) -> Response:
         kept, next_cursor = rows.cut(attempts, limit, "id")
         return {"items": [_delivery_json(a) for a in kept], "next_cursor": next_cursor}
 
-    if csv:
-        return await csvout.stream_pages(request, DELIVERY_COLUMNS, read, "deliveries")
-    return JSONResponse(await read(request.query_params.get("cursor")))
+    return await csvout.page_or_csv(request, csv, DELIVERY_COLUMNS, read, "deliveries")
 
 
 def _delivery_json(attempt: aiosqlite.Row) -> dict[str, Any]:

@@ -14,20 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import random
-import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiosqlite
 import httpx
 
+from control.jobs.webhook_addresses import (
+    ADDRESS_REFUSED,
+    Refused,
+    Resolver,
+    allowed_addresses,
+    destination,
+    system_resolver,
+)
 from control.store import db as dbm
 from control.store.state import ControlState
 from proxy.core.webhook_signatures import signature_header
@@ -40,51 +46,9 @@ FAILING_LIMIT = 5 * 86400  # an endpoint failing this long is disabled
 MAX_RETRY_AFTER = 86400  # a Retry-After longer than a day is taken as a day
 ACTOR = "system:webhooks"
 USER_AGENT = "NextAPI-Webhooks/1"
-ADDRESS_REFUSED = "address not allowed"
-URL_REFUSED = "URL not allowed"
 STOP_GRACE = 2.0  # seconds `stop` lets deliveries under way finish before cancelling them
 MAX_WAIT = 1.0  # the loop looks at the outbox at least this often
 MIN_WAIT = 0.01
-
-type Resolver = Callable[[str, int], Awaitable[list[str]]]
-type IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def address_allowed(text: str) -> bool:
-    """Whether a webhook may be sent to this address: public unicast only (IPv4 inside IPv6
-    forms, such as mapped, 6to4, Teredo and NAT64 addresses, is judged by its IPv4 address)."""
-    try:
-        address: IPAddress = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if address.teredo is not None:
-            embedded = address.teredo[1]
-        elif address in NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None:
-            return address_allowed(str(embedded))
-    return not (
-        address in METADATA
-        or not address.is_global
-        or address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-    )
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def retry_after(value: str | None, now: float) -> float | None:
@@ -100,10 +64,6 @@ def retry_after(value: str | None, now: float) -> float | None:
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-class Refused(Exception):
-    """The URL or its addresses may not be delivered to (no connection was made)."""
 
 
 class Deliverer:
@@ -297,15 +257,10 @@ class Deliverer:
         return 1
 
     async def _post(self, event: aiosqlite.Row, body: bytes, timestamp: int) -> httpx.Response:
-        try:
-            url = httpx.URL(event["url"])
-        except httpx.InvalidURL:
-            raise Refused(URL_REFUSED) from None
-        if url.scheme not in ("http", "https") or not url.raw_host:
-            raise Refused(URL_REFUSED)
-        host = url.raw_host.decode("ascii")
-        port = url.port or (443 if url.scheme == "https" else 80)
-        addresses = await self._addresses(host, port)
+        url, host, port = destination(event["url"])
+        addresses = await allowed_addresses(
+            host, port, self.resolver, allow_private=self.allow_private
+        )
         secrets = [event["secret"]]
         grace = event["previous_valid_until"]
         if event["previous_secret"] and grace is not None and grace > self.clock():
@@ -337,20 +292,6 @@ class Deliverer:
                     if index == len(addresses) - 1:
                         raise
         raise Refused(ADDRESS_REFUSED)  # not reached: `addresses` is never empty
-
-    async def _addresses(self, host: str, port: int) -> list[str]:
-        """The addresses to connect to, every one of them allowed; raises Refused if any is not."""
-        try:
-            literal = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            addresses = await self.resolver(host, port)
-        else:
-            addresses = [str(literal)]
-        if not addresses:
-            raise Refused(ADDRESS_REFUSED)
-        if not self.allow_private and not all(address_allowed(a) for a in addresses):
-            raise Refused(ADDRESS_REFUSED)
-        return addresses
 
     async def _record(
         self,

@@ -8,7 +8,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import parse_qs, urlencode
 
 from markupsafe import Markup
@@ -216,22 +216,27 @@ templates.env.globals["download_url"] = download_url
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+class Target(TypedDict, total=False):
+    """What an in-process API call sends its handler: the path's parameters, the query, a JSON
+    body (then the method is POST unless `method` says another)."""
+
+    path_params: dict[str, str] | None
+    query: dict[str, Any] | None
+    body: dict[str, Any] | None
+    method: str | None
+
+
 async def invoke(
-    request: Request,
-    session: Session,
-    handler: Handler,
-    path_params: dict[str, str] | None = None,
-    query: dict[str, Any] | None = None,
-    body: dict[str, Any] | None = None,
-    method: str | None = None,
+    request: Request, session: Session, handler: Handler, **target: Unpack[Target]
 ) -> Response:
     """The admin API handler's answer, as the session's admin: the dashboard reads and writes
     through the same code (scopes, validation, audit) as `curl` does."""
+    body, query = target.get("body"), target.get("query")
     raw = json.dumps(body).encode() if body is not None else b""
     scope = {
         "type": "http",
         "http_version": "1.1",
-        "method": method or ("POST" if body is not None else "GET"),
+        "method": target.get("method") or ("POST" if body is not None else "GET"),
         "scheme": request.url.scheme,
         "path": request.url.path,
         "raw_path": request.url.path.encode(),
@@ -242,7 +247,7 @@ async def invoke(
         "client": request.client,
         "server": request.scope.get("server"),
         "app": request.app,
-        "path_params": path_params or {},
+        "path_params": target.get("path_params") or {},
         SESSION_ADMIN: session.admin,
     }
     sent = False
@@ -258,16 +263,10 @@ async def invoke(
 
 
 async def call(
-    request: Request,
-    session: Session,
-    handler: Handler,
-    path_params: dict[str, str] | None = None,
-    query: dict[str, Any] | None = None,
-    body: dict[str, Any] | None = None,
-    method: str | None = None,
+    request: Request, session: Session, handler: Handler, **target: Unpack[Target]
 ) -> Any:
     """The admin API handler's JSON answer (see `invoke`); an error answer raises ApiError."""
-    response = await invoke(request, session, handler, path_params, query, body, method)
+    response = await invoke(request, session, handler, **target)
     if response.status_code >= 400:
         raise api_error_of(response)
     return json.loads(bytes(response.body))
@@ -285,7 +284,7 @@ async def paged(
     holds under `cursor_param`; returns that cursor (for the pager) and the page."""
     cursor = request.query_params.get(cursor_param)
     page_query = {**(query or {}), "cursor": cursor, "limit": PAGE_SIZE}
-    return cursor, await call(request, session, handler, path_params, page_query)
+    return cursor, await call(request, session, handler, path_params=path_params, query=page_query)
 
 
 def api_error_of(response: Response) -> ApiError:

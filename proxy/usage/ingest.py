@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from proxy.usage.spool import Spool, read_segment
+from proxy.usage.segment import read_segment
+from proxy.usage.spool import Spool
 
 log = logging.getLogger(__name__)
 

@@ -4,15 +4,7 @@ Usage records are produced on the event loop and must reach SQLite eventually. T
 append-only segment files in one directory; `proxy.usage.ingest.SpoolIngestor` later moves sealed
 segments into the database and deletes them.
 
-Segment file: the 8-byte magic `NXSPOOL1`, then one frame per record:
-
-    u32 little-endian payload length | u32 little-endian crc32(length bytes + payload) | payload
-
-where the payload is a msgpack map. `read_segment` stops at the first frame that is short, has an
-implausible length (0 or > 1 MiB, which also covers zero-filled tails) or a bad crc: a torn last
-write (kill -9, power loss) loses only that write. After a failed write or fsync the writer never
-touches the file again (it seals it and rewrites the batch into a new segment), so a torn frame
-can only ever be the tail of a file.
+Segment files and their frames: proxy/usage/segment.py.
 
 Thread model: one dedicated writer thread per spool, rather than `asyncio.to_thread` per flush.
 - It owns the segment's file descriptor, so writes are strictly ordered without a lock held across
@@ -33,23 +25,17 @@ import fcntl
 import logging
 import os
 import re
-import struct
 import threading
 import time
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgpack
+from proxy.usage.segment import MAGIC, SEGMENT_SUFFIX, encode_record
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"NXSPOOL1"
-MAX_RECORD_BYTES = 1 << 20
-SEGMENT_SUFFIX = ".seg"
-_HEADER = struct.Struct("<II")
 _NAME_RE = re.compile(r"^(\d{12})-(\d{13})\.seg$")
 _LOCK_NAME = ".lock"
 _datasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)  # size changes included
@@ -57,51 +43,6 @@ _datasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)  # size ch
 
 class SpoolError(RuntimeError):
     """The spool is not running, or a durable record could not be written."""
-
-
-def encode_record(record: dict[str, Any]) -> bytes:
-    """One frame: header + msgpack payload. Raises TypeError/ValueError for unencodable records."""
-    payload = msgpack.packb(record, use_bin_type=True)
-    length = len(payload)
-    if length > MAX_RECORD_BYTES:
-        raise ValueError(f"usage record too large ({length} bytes)")
-    crc = zlib.crc32(payload, zlib.crc32(length.to_bytes(4, "little")))
-    return _HEADER.pack(length, crc) + payload
-
-
-def read_segment(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the records of one segment, in order, stopping cleanly at a torn or corrupt tail."""
-    with open(path, "rb") as f:
-        data = memoryview(f.read())
-    end = len(data)
-    if end < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
-        if end:
-            log.warning("usage spool: %s has no valid segment header, ignoring it", path.name)
-        return
-    pos = len(MAGIC)
-    while end - pos >= _HEADER.size:
-        length, crc = _HEADER.unpack_from(data, pos)
-        start = pos + _HEADER.size
-        if length == 0 or length > MAX_RECORD_BYTES or start + length > end:
-            break
-        payload = data[start : start + length]
-        if zlib.crc32(payload, zlib.crc32(data[pos : pos + 4])) != crc:
-            break
-        try:
-            record = msgpack.unpackb(payload, raw=False)
-        except Exception:
-            break
-        if not isinstance(record, dict):
-            break
-        pos = start + length
-        yield record
-    if pos < end:
-        log.warning(
-            "usage spool: %s: ignoring %d bytes of torn or corrupt tail at offset %d",
-            path.name,
-            end - pos,
-            pos,
-        )
 
 
 def _fsync_dir(directory: Path) -> None:

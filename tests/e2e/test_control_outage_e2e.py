@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from proxy.usage.spool import SEGMENT_SUFFIX, read_segment
+from proxy.usage.segment import SEGMENT_SUFFIX, read_segment
 from tests.e2e.harness import TEXT_CREATE, Process, Simulator, address, control_process
 
 TASKS = "/api/v3/contents/generations/tasks"

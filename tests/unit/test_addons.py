@@ -26,7 +26,8 @@ from proxy.core.seedance.catalog import Catalog
 from proxy.core.seedance.routes import CREATE, LIST
 from proxy.policy import KeyPolicy, OrgPolicy, Snapshot
 from proxy.services import EdgeConfig, EdgeServices
-from proxy.usage.spool import Spool, read_segment
+from proxy.usage.segment import read_segment
+from proxy.usage.spool import Spool
 
 TASKS = "/api/v3/contents/generations/tasks"
 

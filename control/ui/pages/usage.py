@@ -67,6 +67,14 @@ class Window:
         return {"range": self.chosen}
 
 
+async def _keys_of(
+    request: Request, session: Session, where: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The org's keys (the first thousand), to name them in the filters and the chart."""
+    found = await call(request, session, keys.list_keys, path_params=where, query={"limit": 1000})
+    return list(found["items"])
+
+
 @signed_in
 async def usage_tab(request: Request, session: Session) -> Response:
     org_id = request.path_params["org"]
@@ -82,9 +90,7 @@ async def usage_tab(request: Request, session: Session) -> Response:
         path_params=where,
         query={**filters, **window.bounds()},
     )
-    org_keys = await call(
-        request, session, keys.list_keys, path_params=where, query={"limit": 1000}
-    )
+    org_keys = await _keys_of(request, session, where)
     kept = {**filters, **window.kept()}
     return render(
         request,
@@ -97,7 +103,7 @@ async def usage_tab(request: Request, session: Session) -> Response:
         filters=filters,
         kept=kept,
         csv_filters={**filters, **window.bounds()},
-        keys=org_keys["items"],
+        keys=org_keys,
         log=log,
         cursor=cursor,
         chart_source=web.page_url(f"/ui/orgs/{org_id}/usage.json", **window.kept()),
@@ -115,26 +121,13 @@ async def usage_data(request: Request) -> Response:
     window = Window(request.query_params)
     bounds = window.bounds()
     unit = window.unit
-    names = {
-        key["id"]: key["name"]
-        for key in (
-            await call(request, session, keys.list_keys, path_params=where, query={"limit": 1000})
-        )["items"]
-    }
-    by_key = await call(
-        request,
-        session,
-        aggregates.org_usage,
-        path_params=where,
-        query=bounds | {"interval": unit, "group_by": "key", "percentiles": "false"},
-    )
-    by_model = await call(
-        request,
-        session,
-        aggregates.org_usage,
-        path_params=where,
-        query=bounds | {"interval": unit, "group_by": "model", "percentiles": "false"},
-    )
+    names = {key["id"]: key["name"] for key in await _keys_of(request, session, where)}
+
+    async def per_bucket(group_by: str) -> dict[str, Any]:
+        query = bounds | {"interval": unit, "group_by": group_by, "percentiles": "false"}
+        return await call(request, session, aggregates.org_usage, path_params=where, query=query)
+
+    by_key, by_model = await per_bucket("key"), await per_bucket("model")
     start, end = web.timestamp(by_key["from"]), web.timestamp(by_key["to"])
     times = sorted({web.timestamp(row["start"]) for row in by_key["items"] + by_model["items"]})
     requests = _columns(times, by_key["items"], "key_id", "requests", 1)

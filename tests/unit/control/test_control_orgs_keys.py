@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from control.api.keys import MAX_GRACE_SECONDS
+from control.api.validate import MAX_GRACE_SECONDS
 from proxy.core import keys as proxy_keys
 from proxy.policy import Snapshot
 from tests.unit.conftest import ADMIN_TOKEN, Control, ControlRunner, assert_error

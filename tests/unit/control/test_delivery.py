@@ -24,7 +24,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from control.jobs.delivery import SCHEDULE, Deliverer, address_allowed, retry_after
+from control.jobs.delivery import SCHEDULE, Deliverer, retry_after
+from control.jobs.webhook_addresses import address_allowed
 from control.store.state import ControlState
 from launch.serving import AppServer, serve
 from proxy.core import webhook_signatures as signing

@@ -33,7 +33,8 @@ from proxy.core.usage_records import FIELDS as USAGE_FIELDS
 from proxy.core.usage_records import check_record
 from proxy.policy import Snapshot
 from proxy.services import EdgeConfig, EdgeServices
-from proxy.usage.spool import Spool, read_segment
+from proxy.usage.segment import read_segment
+from proxy.usage.spool import Spool
 from tests.unit.conftest import Control, ControlRunner, assert_error
 
 TASKS = "/api/v3/contents/generations/tasks"

@@ -20,7 +20,8 @@ import pytest
 
 import proxy.usage.spool as spool_mod
 from proxy.usage.ingest import SpoolIngestor
-from proxy.usage.spool import MAGIC, Spool, SpoolError, encode_record, read_segment
+from proxy.usage.segment import MAGIC, encode_record, read_segment
+from proxy.usage.spool import Spool, SpoolError
 
 ROOT = Path(__file__).resolve().parents[4]
 

@@ -1,12 +1,21 @@
-"""The shapes of `GET /v1/system` (described in control/api/openapi.py)."""
+"""The shapes of the system calls: liveness, readiness and `GET /v1/system`."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
-from control.api.schemas import Time
+from control.api.schemas.common import Time
+
+
+class Health(Struct):
+    status: str
+
+
+class Ready(Struct):
+    status: str
+    policy_version: int | UnsetType = UNSET
 
 
 class EdgeStatus(Struct):
