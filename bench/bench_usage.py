@@ -20,7 +20,8 @@
     .venv/bin/python bench/bench_usage.py --records 200000 --orgs 100 --ingest 20000 --rounds 1
 is a quick try (a minute or so).
 
-Ends with one line `RESULT name=value …`.
+Ends with one line `RESULT name=value …`. A little past 400 lines: its three parts share the one
+seeded database and its seeding, which is most of the file.
 """
 
 from __future__ import annotations
