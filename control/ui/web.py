@@ -4,11 +4,10 @@ calls into the admin API's own handlers on behalf of the signed-in session."""
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypedDict, Unpack
+from typing import Any, Unpack
 from urllib.parse import parse_qs, urlencode
 
 from markupsafe import Markup
@@ -18,7 +17,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from control.api.access import SESSION_ADMIN
+from control.api import inprocess
+from control.api.inprocess import Handler, Target
 from control.http import ApiError
 from control.ui import sessions
 from control.ui.sessions import Session
@@ -213,63 +213,20 @@ templates.env.globals["download_url"] = download_url
 
 # --- the admin API, called in-process ----------------------------------------------------------
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-class Target(TypedDict, total=False):
-    """What an in-process API call sends its handler: the path's parameters, the query, a JSON
-    body (then the method is POST unless `method` says another)."""
-
-    path_params: dict[str, str] | None
-    query: dict[str, Any] | None
-    body: dict[str, Any] | None
-    method: str | None
-
 
 async def invoke(
     request: Request, session: Session, handler: Handler, **target: Unpack[Target]
 ) -> Response:
     """The admin API handler's answer, as the session's admin: the dashboard reads and writes
     through the same code (scopes, validation, audit) as `curl` does."""
-    body, query = target.get("body"), target.get("query")
-    raw = json.dumps(body).encode() if body is not None else b""
-    scope = {
-        "type": "http",
-        "http_version": "1.1",
-        "method": target.get("method") or ("POST" if body is not None else "GET"),
-        "scheme": request.url.scheme,
-        "path": request.url.path,
-        "raw_path": request.url.path.encode(),
-        "query_string": urlencode(
-            {k: v for k, v in (query or {}).items() if v not in (None, "")}, doseq=True
-        ).encode(),
-        "headers": [(b"content-type", b"application/json")],
-        "client": request.client,
-        "server": request.scope.get("server"),
-        "app": request.app,
-        "path_params": target.get("path_params") or {},
-        SESSION_ADMIN: session.admin,
-    }
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": raw, "more_body": False}
-
-    return await handler(Request(scope, receive))
+    return await inprocess.invoke(request, session.admin, handler, **target)
 
 
 async def call(
     request: Request, session: Session, handler: Handler, **target: Unpack[Target]
 ) -> Any:
     """The admin API handler's JSON answer (see `invoke`); an error answer raises ApiError."""
-    response = await invoke(request, session, handler, **target)
-    if response.status_code >= 400:
-        raise api_error_of(response)
-    return json.loads(bytes(response.body))
+    return await inprocess.call(request, session.admin, handler, **target)
 
 
 async def paged(
@@ -285,9 +242,3 @@ async def paged(
     cursor = request.query_params.get(cursor_param)
     page_query = {**(query or {}), "cursor": cursor, "limit": PAGE_SIZE}
     return cursor, await call(request, session, handler, path_params=path_params, query=page_query)
-
-
-def api_error_of(response: Response) -> ApiError:
-    """The ApiError an error answer of the API stands for (its JSON error envelope)."""
-    error = json.loads(bytes(response.body)).get("error", {})
-    return ApiError(response.status_code, error.get("code", "Error"), error.get("message", ""))

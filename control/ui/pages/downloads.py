@@ -10,9 +10,10 @@ from starlette.routing import Match, Route
 
 from control.aggregates import api as aggregates
 from control.api import audit, billing, export, keys, orgs, security, usage, webhooks
+from control.api.inprocess import api_error_of
 from control.http import ApiError
 from control.ui.sessions import Session
-from control.ui.web import api_error_of, invoke, signed_in
+from control.ui.web import invoke, signed_in
 
 # The API's CSV lists (asked for with format=csv) and the org's export (a ZIP).
 DOWNLOADABLE = [
