@@ -41,6 +41,36 @@ CREATE TABLE audit (
     target TEXT,
     detail TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE clerk_messages (
+    svix_id TEXT PRIMARY KEY,
+    event_type TEXT NOT NULL,
+    applied_at REAL NOT NULL
+);
+CREATE INDEX clerk_messages_applied ON clerk_messages(applied_at);
+CREATE TABLE clerk_objects (
+    clerk_id TEXT PRIMARY KEY,
+    object TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    deleted_at REAL
+);
+CREATE TABLE customer_members (
+    clerk_membership_id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES orgs(id),
+    clerk_user_id TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX customer_members_org ON customer_members(org_id);
+CREATE INDEX customer_members_user ON customer_members(clerk_user_id);
+CREATE TABLE customer_users (
+    clerk_user_id TEXT PRIMARY KEY,
+    first_name TEXT,
+    last_name TEXT,
+    email TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
 CREATE TABLE idempotency_keys (
     org_id TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -100,8 +130,11 @@ CREATE TABLE orgs (
     updated_at REAL NOT NULL,
     closed_at REAL,
     contact_name TEXT,
-    processing_objection INTEGER NOT NULL DEFAULT 0
+    processing_objection INTEGER NOT NULL DEFAULT 0,
+    external_id TEXT,
+    purged_at REAL
 );
+CREATE UNIQUE INDEX orgs_external_id ON orgs(external_id);
 CREATE TABLE orphan_scan (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     scanned_until REAL,
