@@ -19,6 +19,7 @@ from control.http import (
 from control.jobs.cancel import cancel_in_flight
 from control.jobs.retention import Retention
 from control.store import db as dbm
+from control.store import orgs as store_orgs
 from control.store.state import ControlState
 
 
@@ -176,22 +177,8 @@ def _not_closed(org: aiosqlite.Row) -> None:
 async def _close(state: ControlState, actor: str, org_id: str) -> bool:
     """Close the org and revoke its keys, unless it is closed already (by a request at the
     same time): once, with one audit entry and one cancellation of its tasks."""
-    closed = dbm.now()
     async with state.transaction() as tx:
-        cursor = await tx.execute(
-            "UPDATE orgs SET status='closed', closed_at=?, updated_at=? "
-            "WHERE id=? AND status!='closed'",
-            (closed, closed, org_id),
-        )
-        if not cursor.rowcount:
-            return False
-        await tx.execute(
-            "UPDATE api_keys SET status='revoked', revoked_at=?, updated_at=? "
-            "WHERE org_id=? AND status!='revoked'",
-            (closed, closed, org_id),
-        )
-        await state.audit(tx, actor, "org.close", org_id)
-    return True
+        return await store_orgs.close(state, tx, actor, org_id)
 
 
 async def close_org(request: Request) -> JSONResponse:
