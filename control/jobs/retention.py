@@ -25,8 +25,21 @@ from proxy.core.idempotency import TTL_SECONDS as IDEMPOTENCY_TTL
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
-ACCOUNT_TABLES = ("webhook_attempts", "webhook_events", "webhooks", "api_keys", "tasks", "usage")
+ACCOUNT_TABLES = (
+    "webhook_attempts",
+    "webhook_events",
+    "webhooks",
+    "api_keys",
+    "tasks",
+    "usage",
+    "customer_members",  # its people from Clerk (control/customers/)
+)
 UNLINKED = "security_events_unlinked"  # a purged org's security events, kept without its id
+# Clerk's people left in no org once it is purged: their name and email go with the account.
+UNATTACHED_USERS = "customer_users_unattached"
+# How long an applied Svix message id is kept: Svix retries for about three days, and an older
+# message applied again changes nothing anyway (each Clerk object keeps its newest version).
+CLERK_MESSAGES_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +121,9 @@ class Retention:
         counts["idempotency_keys"] = await self._rows(  # a key answers for 24 hours
             "idempotency_keys", "created_at<?", (now - IDEMPOTENCY_TTL,), dry_run
         )
+        counts["clerk_messages"] = await self._rows(
+            "clerk_messages", "applied_at<?", (now - CLERK_MESSAGES_DAYS * DAY,), dry_run
+        )
         # The usage rollups are billing records.
         counts |= await self.folder.purge(billing_cutoff, dry_run=dry_run)
         counts |= await self._closed_accounts(closed_cutoff, dry_run)
@@ -149,11 +165,13 @@ class Retention:
         their own period, tied to an org row reduced to its id."""
         orgs = await dbm.fetch_all(
             self.state.db,
-            "SELECT id FROM orgs WHERE status='closed' AND closed_at<? AND email!=''",
+            "SELECT id FROM orgs WHERE status='closed' AND closed_at<? AND purged_at IS NULL",
             cutoff,
         )
         videos = ("videos",) if self.videos is not None else ()
-        counts = {"closed_orgs": len(orgs)} | dict.fromkeys((*videos, *ACCOUNT_TABLES, UNLINKED), 0)
+        counts = {"closed_orgs": len(orgs)} | dict.fromkeys(
+            (*videos, *ACCOUNT_TABLES, UNLINKED, UNATTACHED_USERS), 0
+        )
         for org in orgs:
             for table, n in (await self.purge_org(org["id"], dry_run=dry_run)).items():
                 counts[table] = counts.get(table, 0) + n
@@ -171,10 +189,16 @@ class Retention:
             await self.folder.fold()
         if self.videos is not None:  # before the task rows that say which copies are the org's
             counts["videos"] = await self.videos.purge_org(org_id, self.clock(), dry_run=dry_run)
+        people = await dbm.fetch_all(
+            self.state.db, "SELECT clerk_user_id FROM customer_members WHERE org_id=?", org_id
+        )
         for table in ACCOUNT_TABLES:  # in this order: events before their endpoints
             where = of_webhooks if table.startswith("webhook_") else "org_id=?"
             counts[table] = await self._rows(table, where, (org_id,), dry_run)
         counts[UNLINKED] = await self._unlink_security_events(org_id, dry_run)
+        counts[UNATTACHED_USERS] = await self._unattached_users(
+            org_id, [row["clerk_user_id"] for row in people], dry_run
+        )
         if not dry_run:
             async with self.state.transaction() as tx:
                 # The newest request record, if it is the org's, stays without its ids.
@@ -185,13 +209,27 @@ class Retention:
                 )
                 await tx.execute(
                     "UPDATE orgs SET name='(deleted)', email='', contact_name=NULL, "
-                    "allowed_ips='[]', rate_limit='{}', spend_limit=NULL, updated_at=? "
-                    "WHERE id=?",
-                    (self.clock(), org_id),
+                    "allowed_ips='[]', rate_limit='{}', spend_limit=NULL, updated_at=?, "
+                    "purged_at=? WHERE id=?",
+                    (self.clock(), self.clock(), org_id),
                 )
                 await self.state.audit(tx, actor, "org.purge", org_id)
             await self.state.publish()
         return counts
+
+    async def _unattached_users(self, org_id: str, people: list[str], dry_run: bool) -> int:
+        """Of the org's people from Clerk, those in no other org: their name and email are
+        account data of the account gone (one in another org keeps them for that one)."""
+        total = 0
+        for clerk_user_id in people:
+            total += await self._rows(
+                "customer_users",
+                "clerk_user_id=? AND clerk_user_id NOT IN "
+                "(SELECT clerk_user_id FROM customer_members WHERE org_id!=?)",
+                (clerk_user_id, org_id),
+                dry_run,
+            )
+        return total
 
     async def _unlink_security_events(self, org_id: str, dry_run: bool) -> int:
         """A purged org's security events stay for their own period: they are kept against
