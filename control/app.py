@@ -32,6 +32,7 @@ from control.api import (
 from control.api.access import ADMIN_FAILURES_PER_MINUTE
 from control.api.openapi import document
 from control.api.throttle import FailureThrottle
+from control.customers import webhook as clerk
 from control.http import ApiError, by_path, error_response
 from control.jobs.delivery import Deliverer
 from control.jobs.retention import Retention
@@ -100,6 +101,11 @@ ROUTES = [
     Route("/v1/edge/wallet/{op}", walletapi.wallet_call, methods=["POST"]),
 ]
 
+# Called by others' services, not admins: signed by them, outside the admin API's document.
+INTEGRATIONS = [
+    Route("/v1/integrations/clerk/webhook", clerk.clerk_webhook, methods=["POST"]),
+]
+
 
 async def openapi(request: Request) -> Response:
     """The API's OpenAPI 3.1 document, from the route table and the typed shapes."""
@@ -141,6 +147,7 @@ def create_app(
     app = Starlette(
         routes=[
             *by_path(ROUTES),
+            *INTEGRATIONS,
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/docs", docs.docs_page, methods=["GET"]),
             Mount("/docs/assets", docs.assets()),
