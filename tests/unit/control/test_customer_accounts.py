@@ -279,6 +279,22 @@ def test_without_a_secret_the_route_fails_closed(
     control_plane(body)
 
 
+def test_a_body_past_1_mib_is_refused_unread(control_plane: ControlRunner) -> None:
+    async def body(ctl: Control) -> None:
+        content, headers = ce.signed(SECRET, {"type": "user.created", "pad": "x" * (1 << 20)})
+        response = await ctl.post(URL, content=content, headers=headers, token=None)
+        assert_error(response, 413, "PayloadTooLarge")
+
+        async def chunks():  # no Content-Length: counted as it arrives
+            yield content
+
+        response = await ctl.post(URL, content=chunks(), headers=headers, token=None)
+        assert_error(response, 413, "PayloadTooLarge")
+        assert await ctl.rows("SELECT * FROM clerk_messages") == []
+
+    control_plane(body)
+
+
 def test_a_signed_event_missing_its_fields_is_a_400(control_plane: ControlRunner) -> None:
     async def body(ctl: Control) -> None:
         content, headers = ce.signed(SECRET, ce.event("organization.created", {"id": ORG}))
