@@ -35,6 +35,7 @@ def org_json(row: aiosqlite.Row) -> dict[str, Any]:
         "video_retention_days": row["video_retention_days"],
         "contact_name": row["contact_name"],
         "processing_objection": bool(row["processing_objection"]),
+        "external_id": row["external_id"],
         "created_at": rfc3339(row["created_at"]),
         "updated_at": rfc3339(row["updated_at"]),
         "closed_at": rfc3339(row["closed_at"]),

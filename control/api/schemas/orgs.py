@@ -43,6 +43,9 @@ class Org(Struct):
     video_retention_days: int
     contact_name: str | None
     processing_objection: bool
+    external_id: Annotated[
+        str | None, Meta(description="The Clerk organization it is, if Clerk created it.")
+    ]
     created_at: Time
     updated_at: Time
     closed_at: Time | None
