@@ -32,7 +32,9 @@ from control.api import (
 from control.api.access import ADMIN_FAILURES_PER_MINUTE
 from control.api.openapi import document
 from control.api.throttle import FailureThrottle
+from control.customers import me
 from control.customers import webhook as clerk
+from control.customers.tokens import ClerkTokens
 from control.http import ApiError, by_path, error_response
 from control.jobs.delivery import Deliverer
 from control.jobs.retention import Retention
@@ -106,6 +108,17 @@ INTEGRATIONS = [
     Route("/v1/integrations/clerk/webhook", clerk.clerk_webhook, methods=["POST"]),
 ]
 
+# The customer API: a Clerk session's org only (control/customers/access.py).
+CUSTOMER_ROUTES = [
+    Route("/v1/me", me.me, methods=["GET"]),
+    Route("/v1/me/keys", me.list_keys, methods=["GET"]),
+    Route("/v1/me/keys", me.create_key, methods=["POST"]),
+    Route("/v1/me/keys/{key}", me.get_key, methods=["GET"]),
+    Route("/v1/me/keys/{key}", me.patch_key, methods=["PATCH"]),
+    Route("/v1/me/keys/{key}", me.revoke_key, methods=["DELETE"]),
+    Route("/v1/me/keys/{key}/rotate", me.rotate_key, methods=["POST"]),
+]
+
 
 async def openapi(request: Request) -> Response:
     """The API's OpenAPI 3.1 document, from the route table and the typed shapes."""
@@ -143,11 +156,13 @@ def create_app(
     deliverer: Deliverer | None = None,
     retention: Retention | None = None,
     canceller: UpstreamTasks | None = None,
+    clerk_tokens: ClerkTokens | None = None,
 ) -> Starlette:
     app = Starlette(
         routes=[
             *by_path(ROUTES),
             *INTEGRATIONS,
+            *by_path(CUSTOMER_ROUTES),
             Route("/openapi.json", openapi, methods=["GET"]),
             Route("/docs", docs.docs_page, methods=["GET"]),
             Mount("/docs/assets", docs.assets()),
@@ -173,4 +188,5 @@ def create_app(
     app.state.retention = retention or Retention(state)
     app.state.canceller = canceller  # closing an org cancels its queued tasks upstream
     app.state.edges = EdgeRegistry()  # what the edges last reported (GET /v1/system)
+    app.state.clerk_tokens = clerk_tokens  # customers' sessions (None: no customer API)
     return app

@@ -15,6 +15,7 @@ from typing import Any
 
 from control.api.usage import store_usage
 from control.app import create_app
+from control.customers.tokens import ClerkTokens
 from control.jobs.delivery import Deliverer
 from control.jobs.holds import HoldSweeper
 from control.jobs.orphans import HoldTimes, OrphanFinder
@@ -95,6 +96,7 @@ async def start_control(
         deliverer=deliverer,
         retention=retention,
         canceller=upstream_tasks,
+        clerk_tokens=clerk_tokens(settings),
     )
     host, port = split_hostport(settings.control_listen, "control_listen")
     server = AppServer(app, host, port)
@@ -181,3 +183,17 @@ async def purge(settings: Settings, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleted"
     for line in report.lines():
         print(f"{verb} {line}")
+
+
+def clerk_tokens(settings: Settings) -> ClerkTokens | None:
+    """What verifies customers' Clerk session tokens, if the customer API is configured."""
+    if not (settings.clerk_jwks_url or settings.clerk_jwt_key):
+        return None
+    try:
+        return ClerkTokens(
+            tuple(settings.clerk_authorized_parties),
+            jwks_url=settings.clerk_jwks_url,
+            public_key_pem=settings.clerk_jwt_key,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"cannot start the customer API: {exc}") from None

@@ -81,6 +81,9 @@ class Settings:
     hold_max_seconds: float
     rollup_interval: float
     snapshot_max_age_hours: float
+    clerk_jwks_url: str
+    clerk_jwt_key: str
+    clerk_authorized_parties: list[str]
     retention_api_logs_days: int
     retention_billing_days: int
     retention_closed_account_days: int

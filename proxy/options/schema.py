@@ -390,6 +390,29 @@ OPTIONS: tuple[Option, ...] = (
         mitm="nextapi_snapshot_max_age_hours",
         check=positive,
     ),
+    # --- customers: accounts from Clerk ---------------------------------------------------
+    Option(
+        "clerk_jwks_url",
+        str,
+        "",
+        "Your Clerk instance's JWKS (https://<frontend-api>/.well-known/jwks.json): the keys "
+        "customers' session tokens are verified with, on the customer API (or clerk_jwt_key).",
+        check=url_of("http", "https"),
+    ),
+    Option(
+        "clerk_jwt_key",
+        str,
+        "",
+        "Instead of clerk_jwks_url: Clerk's PEM public key (the dashboard's API keys page), for "
+        "verifying session tokens without fetching keys.",
+    ),
+    Option(
+        "clerk_authorized_parties",
+        list[str],
+        [],
+        "Comma-separated origins of the apps that sign customers in: a session token's `azp` "
+        "must be one of them.",
+    ),
     # --- retention ---------------------------------------------------------------------------
     Option("retention_api_logs_days", int, 90, "Days API logs are kept."),
     Option("retention_billing_days", int, 7 * 365 + 2, "Days billing records are kept."),

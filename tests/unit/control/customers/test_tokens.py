@@ -4,92 +4,21 @@ as Clerk's instance would (its Frontend API's /.well-known/jwks.json)."""
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from control.customers.tokens import ClerkTokens, TokenRefused, session_token
-
-APP = "https://app.example"
-CLERK = "https://clerk.app.example"
-
-
-class SigningKey:
-    def __init__(self, kid: str) -> None:
-        self.kid = kid
-        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-    def jwk(self) -> dict[str, Any]:
-        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
-        return public | {"kid": self.kid, "use": "sig", "alg": "RS256"}
-
-    def pem(self) -> str:
-        return (
-            self.private.public_key()
-            .public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            .decode()
-        )
-
-    def sign(self, kid: str | None = None, **claims: Any) -> str:
-        now = int(time.time())
-        body = {
-            "iss": CLERK,
-            "sub": "user_1",
-            "sid": "sess_1",
-            "azp": APP,
-            "iat": now,
-            "nbf": now - 5,
-            "exp": now + 60,
-            "v": 2,
-            "o": {"id": "org_c1", "rol": "admin", "slg": "acme"},
-        }
-        body.update(claims)
-        body = {k: v for k, v in body.items() if v is not None}
-        return jwt.encode(body, self.private, algorithm="RS256", headers={"kid": kid or self.kid})
-
-
-class Jwks:
-    """A JWKS document on loopback; counts how often it was fetched."""
-
-    def __init__(self) -> None:
-        self.keys: list[dict[str, Any]] = []
-        self.fetches = 0
-        served = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                served.fetches += 1
-                body = json.dumps({"keys": served.keys}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/.well-known/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+from tests.clerk_tokens import APP, Jwks, SigningKey
 
 
 @pytest.fixture
 def jwks() -> Iterator[Jwks]:
     served = Jwks()
     yield served
-    served.server.shutdown()
-    served.server.server_close()
+    served.close()
 
 
 class Clock:
@@ -178,8 +107,7 @@ def test_an_unknown_kid_fetches_the_jwks_again_but_not_on_every_forged_token(jwk
 def test_jwks_unreachable_refuses_new_keys_in_words(jwks: Jwks) -> None:
     key = SigningKey("k1")
     url = jwks.url
-    jwks.server.shutdown()
-    jwks.server.server_close()
+    jwks.close()
     tokens = ClerkTokens((APP,), jwks_url=url)
     assert "cannot be fetched" in refusal(tokens, key.sign()).message
 
