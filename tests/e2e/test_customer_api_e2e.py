@@ -229,3 +229,81 @@ def test_tokens_that_are_refused_say_why(world: World) -> None:
     token = world.key.sign(sub="user_a1", o={"id": "org_ca", "rol": "admin"})
     answer = httpx.get(world.gw.control_url + "/v1/me", cookies={"__session": token}, timeout=10)
     assert answer.status_code == 200 and answer.json()["user"]["id"] == "user_a1"
+
+
+def test_reads_are_the_orgs_own(world: World) -> None:
+    a_org = world.orgs["org_ca"]
+    granted = world.gw.admin.post(f"/v1/orgs/{a_org}/credits", json={"amount": 7_000_000})
+    assert granted.status_code == 201, granted.text
+    with world.me("user_a1", "org_ca", "admin") as admin:
+        key = admin.post("/v1/me/keys", json={"name": "reads"}).json()
+        deadline = time.monotonic() + 5
+        while edge_status(world.gw, key["key"]) != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    ids = {}
+    with world.me("user_a2", "org_ca", "member") as member:
+        balance = member.get("/v1/me/balance")
+        assert balance.status_code == 200, balance.text
+        assert balance.json()["available"] == 7_000_000  # the grant: org A's, no other
+        ledger = member.get("/v1/me/ledger").json()["items"]
+        assert [entry["amount"] for entry in ledger] == [7_000_000]
+        deadline = time.monotonic() + 10
+        while not (ids := {r["key_id"] for r in member.get("/v1/me/requests").json()["items"]}):
+            assert time.monotonic() < deadline, "the edge's request never reached the log"
+            time.sleep(0.1)
+        assert ids <= {k["id"] for k in member.get("/v1/me/keys").json()["items"]}
+        csv = member.get("/v1/me/requests", params={"format": "csv"})
+        assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+        assert member.get("/v1/me/tasks").status_code == 200
+        assert member.get("/v1/me/usage", params={"group_by": "day"}).status_code == 200
+        assert member.get("/v1/me/export").status_code == 403  # the bundle: admins only
+    with world.me("user_b1", "org_cb", "admin") as other:
+        assert other.get("/v1/me/balance").json()["available"] == 0
+        assert not other.get("/v1/me/requests").json()["items"]
+        assert not other.get("/v1/me/ledger").json()["items"]
+    with world.me("user_a1", "org_ca", "admin") as admin:
+        bundle = admin.get("/v1/me/export")
+        assert bundle.status_code == 200 and bundle.content[:2] == b"PK", bundle.headers
+
+
+def test_webhooks_of_another_org_are_not_found(world: World) -> None:
+    with world.me("user_a1", "org_ca", "admin") as admin:
+        made = admin.post("/v1/me/webhooks", json={"url": "https://hooks.example/a"})
+        assert made.status_code == 201, made.text
+        webhook = made.json()
+        assert webhook["secret"].startswith("whsec_")
+    routes = [
+        ("GET", "", None),
+        ("PATCH", "", {"url": "https://hooks.example/b"}),
+        ("POST", "/rotate", {}),
+        ("GET", "/deliveries", None),
+        ("POST", "/deliveries/evt_none/redeliver", None),
+        ("DELETE", "", None),
+    ]
+    with world.me("user_b1", "org_cb", "admin") as other:
+        assert webhook["id"] not in [w["id"] for w in other.get("/v1/me/webhooks").json()["items"]]
+        for method, path, body in routes:
+            answer = other.request(method, f"/v1/me/webhooks/{webhook['id']}{path}", json=body)
+            assert answer.status_code == 404, (method, path, answer.text)
+    with world.me("user_a2", "org_ca", "member") as member:
+        assert member.get(f"/v1/me/webhooks/{webhook['id']}").status_code == 200
+        refused = member.post("/v1/me/webhooks", json={"url": "https://hooks.example/c"})
+        assert refused.status_code == 403
+    with world.me("user_a1", "org_ca", "admin") as admin:
+        assert admin.get(f"/v1/me/webhooks/{webhook['id']}").json()["url"] == webhook["url"]
+
+
+def test_an_admin_closes_the_account_only_when_confirmed(world: World) -> None:
+    org_id = world.provision("org_cc", {"user_c1": "admin", "user_c2": "member"})
+    with world.me("user_c2", "org_cc", "member") as member:
+        assert member.post("/v1/me/close", json={"confirm": org_id}).status_code == 403
+    with world.me("user_c1", "org_cc", "admin") as admin:
+        unconfirmed = admin.post("/v1/me/close", json={})
+        assert unconfirmed.status_code == 400 and org_id in unconfirmed.json()["error"]["message"]
+        closed = admin.post("/v1/me/close", json={"confirm": org_id})
+        assert closed.status_code == 200, closed.text
+        assert closed.json()["status"] == "closed"
+        after = admin.get("/v1/me")
+        assert after.status_code == 403 and "closed" in after.json()["error"]["message"]
+    assert world.gw.admin.get(f"/v1/orgs/{org_id}").json()["status"] == "closed"
