@@ -93,6 +93,8 @@ class Settings:
     video_link_hours: float
     video_chunk_bytes: int
     video_max_bytes: int
+    portal_oidc_issuer: str
+    portal_oidc_client_id: str
 
 
 def _apply(settings: Settings, values: dict[str, Any], source: str) -> None:

@@ -456,6 +456,23 @@ OPTIONS: tuple[Option, ...] = (
         "Largest video the gateway copies (Seedance's are 2-12 s: tens of MB at most).",
         check=positive,
     ),
+    # --- the customer portal (/portal/) ------------------------------------------------------
+    Option(
+        "portal_oidc_issuer",
+        str,
+        "",
+        "The OpenID Connect issuer customers sign in to the portal with (e.g. Clerk's "
+        "Frontend API URL); empty: /portal/ says it is not configured. Its client secret comes "
+        "from `NEXTAPI_PORTAL_OIDC_CLIENT_SECRET` only.",
+        check=url_of("http", "https"),
+    ),
+    Option(
+        "portal_oidc_client_id",
+        str,
+        "",
+        "The portal's client id at that issuer (its redirect URI: "
+        "`https://<control plane>/portal/callback`).",
+    ),
 )
 
 BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
