@@ -8,7 +8,6 @@ says why in words (SignInRefused); no token nor code is ever logged."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -23,20 +22,13 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 
+from control.customers.portal.keys import Fetch, ProviderKeys, SignInRefused, fetch_json
+
 LEEWAY_SECONDS = 30  # a provider's clock this far off still verifies
 DISCOVERY_SECONDS = 3600.0  # the discovery document is fetched again after this long
-REFETCH_SECONDS = 30.0  # an unknown kid fetches the JWKS again at most this often (forged kids)
 FLOW_SECONDS = 600  # a sign-in is finished within this long, or started again
 ALGORITHMS = ("RS256", "ES256")
 SCOPES = "openid profile email"
-
-
-class SignInRefused(Exception):
-    """A sign-in the portal does not accept, with what the person is told."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -134,15 +126,7 @@ class Identity:
     email: str
 
 
-Fetch = Callable[[str], Awaitable[dict[str, Any]]]
 Post = Callable[[str, dict[str, str], dict[str, str]], Awaitable[httpx.Response]]
-
-
-async def fetch_json(url: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        response = await client.get(url, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        return response.json()
 
 
 async def post_form(url: str, form: dict[str, str], headers: dict[str, str]) -> httpx.Response:
@@ -170,9 +154,7 @@ class RelyingParty:
         self.fetch, self.post, self.clock = fetch, post, clock
         self._provider: Provider | None = None
         self._discovered_at = 0.0
-        self._keys: dict[str, Any] = {}  # kid -> public key
-        self._keys_at: float | None = None
-        self._lock = asyncio.Lock()
+        self._keys = ProviderKeys(fetch, clock)
 
     @property
     def provider(self) -> Provider | None:
@@ -276,7 +258,7 @@ class RelyingParty:
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS or algorithm not in provider.id_token_algorithms:
             raise SignInRefused("The ID token must be signed with RS256 or ES256.")
-        key = await self._key(header.get("kid"), provider)
+        key = await self._keys.key(header.get("kid"), provider.jwks_uri)
         try:
             claims = jwt.decode(
                 id_token,
@@ -318,52 +300,6 @@ class RelyingParty:
             return None
         query = {"client_id": self.client_id, "post_logout_redirect_uri": post_logout_redirect_uri}
         return f"{provider.end_session_endpoint}?{urlencode(query)}"
-
-    async def _key(self, kid: object, provider: Provider) -> Any:
-        if not isinstance(kid, str) or not kid:
-            if len(self._keys) != 1:
-                await self._refresh(provider)
-            if len(self._keys) == 1:  # a provider with one key may name none
-                return next(iter(self._keys.values()))
-            raise SignInRefused("The ID token names no signing key (`kid`).")
-        if kid not in self._keys:
-            await self._refresh(provider)
-        key = self._keys.get(kid)
-        if key is None:
-            raise SignInRefused("The ID token is signed by a key the identity provider lacks.")
-        return key
-
-    async def _refresh(self, provider: Provider) -> None:
-        async with self._lock:
-            now = self.clock()
-            if self._keys_at is not None and now - self._keys_at < REFETCH_SECONDS:
-                return
-            try:
-                document = await self.fetch(provider.jwks_uri)
-            except (httpx.HTTPError, ValueError):
-                raise SignInRefused(
-                    "The identity provider's signing keys cannot be fetched: try again shortly."
-                ) from None
-            self._keys_at = now
-            self._keys = {
-                str(jwk.get("kid", "")): key
-                for jwk in document.get("keys", [])
-                if isinstance(jwk, dict) and (key := _public_key(jwk)) is not None
-            }
-
-
-def _public_key(jwk: dict[str, Any]) -> Any:
-    """An RSA or EC signing key of a JWKS; None for any other (encryption keys, other types)."""
-    if jwk.get("use", "sig") != "sig":
-        return None
-    try:
-        if jwk.get("kty") == "RSA":
-            return jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk))
-        if jwk.get("kty") == "EC":
-            return jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(jwk))
-    except (jwt.PyJWTError, ValueError, KeyError):
-        return None
-    return None
 
 
 def _form_encoded(value: str) -> str:
