@@ -40,6 +40,7 @@ class Provider:
     token_endpoint: str
     jwks_uri: str
     end_session_endpoint: str | None
+    userinfo_endpoint: str | None
     token_auth_methods: tuple[str, ...]
     id_token_algorithms: tuple[str, ...]
 
@@ -58,6 +59,7 @@ class Provider:
         return cls(
             issuer=issuer,
             end_session_endpoint=document.get("end_session_endpoint") or None,
+            userinfo_endpoint=document.get("userinfo_endpoint") or None,
             # The spec's default when the provider lists none: client_secret_basic.
             token_auth_methods=tuple(
                 document.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
@@ -127,11 +129,21 @@ class Identity:
 
 
 Post = Callable[[str, dict[str, str], dict[str, str]], Awaitable[httpx.Response]]
+UserInfo = Callable[[str, str], Awaitable[dict[str, Any]]]
 
 
 async def post_form(url: str, form: dict[str, str], headers: dict[str, str]) -> httpx.Response:
     async with httpx.AsyncClient(timeout=10.0) as client:
         return await client.post(url, data=form, headers={"Accept": "application/json", **headers})
+
+
+async def fetch_userinfo(url: str, access_token: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        response = await client.get(
+            url, headers={"Accept": "application/json", "Authorization": f"Bearer {access_token}"}
+        )
+        response.raise_for_status()
+        return response.json()
 
 
 class RelyingParty:
@@ -145,13 +157,14 @@ class RelyingParty:
         *,
         fetch: Fetch = fetch_json,
         post: Post = post_form,
+        userinfo: UserInfo = fetch_userinfo,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not client_id:
             raise ValueError("portal_oidc_client_id is needed with portal_oidc_issuer")
-        self.issuer = issuer.rstrip("/")
+        self.issuer = issuer  # as the provider spells it: ID tokens name it exactly
         self.client_id, self.client_secret = client_id, client_secret
-        self.fetch, self.post, self.clock = fetch, post, clock
+        self.fetch, self.post, self.userinfo, self.clock = fetch, post, userinfo, clock
         self._provider: Provider | None = None
         self._discovered_at = 0.0
         self._keys = ProviderKeys(fetch, clock)
@@ -165,7 +178,7 @@ class RelyingParty:
         now = self.clock()
         if self._provider is not None and now - self._discovered_at < DISCOVERY_SECONDS:
             return self._provider
-        url = f"{self.issuer}/.well-known/openid-configuration"
+        url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
         try:
             document = await self.fetch(url)
         except (httpx.HTTPError, ValueError):
@@ -212,11 +225,15 @@ class RelyingParty:
         code = params.get("code")
         if not code:
             raise SignInRefused("The identity provider sent no authorization code.")
-        id_token = await self.exchange(code, flow)
-        return await self.verify_id_token(id_token, flow.nonce)
+        id_token, access_token = await self.exchange(code, flow)
+        identity = await self.verify_id_token(id_token, flow.nonce)
+        if identity.name and identity.email:
+            return identity
+        return await self._completed(identity, access_token)
 
-    async def exchange(self, code: str, flow: Flow) -> str:
-        """The ID token the token endpoint gives for `code` (with the flow's PKCE verifier)."""
+    async def exchange(self, code: str, flow: Flow) -> tuple[str, str]:
+        """The ID token and access token the token endpoint gives for `code` (with the flow's
+        PKCE verifier)."""
         provider = await self.discover()
         form = {
             "grant_type": "authorization_code",
@@ -247,7 +264,27 @@ class RelyingParty:
         id_token = answer.get("id_token")
         if not isinstance(id_token, str) or not id_token:
             raise SignInRefused("The identity provider answered without an ID token.")
-        return id_token
+        access_token = answer.get("access_token")
+        return id_token, access_token if isinstance(access_token, str) else ""
+
+    async def _completed(self, identity: Identity, access_token: str) -> Identity:
+        """The name and email from the userinfo endpoint, for a provider whose ID token lacks
+        them (OIDC lets it keep them there); its answer counts only for the same `sub` (Core
+        5.3.2). Unreachable or refusing, the ID token's identity stands as it is."""
+        provider = self._provider
+        if provider is None or provider.userinfo_endpoint is None or not access_token:
+            return identity
+        try:
+            claims = await self.userinfo(provider.userinfo_endpoint, access_token)
+        except (httpx.HTTPError, ValueError):
+            return identity
+        if not isinstance(claims, dict) or claims.get("sub") != identity.sub:
+            return identity
+        return Identity(
+            sub=identity.sub,
+            name=identity.name or _name(claims),
+            email=identity.email or _text(claims.get("email")),
+        )
 
     async def verify_id_token(self, id_token: str, nonce: str) -> Identity:
         provider = await self.discover()
@@ -287,8 +324,7 @@ class RelyingParty:
             raise SignInRefused("The ID token's nonce does not match this sign-in: start again.")
         return Identity(
             sub=str(claims["sub"]),
-            name=_text(claims.get("name"))
-            or " ".join(_text(claims.get(c)) for c in ("given_name", "family_name")).strip(),
+            name=_name(claims),
             email=_text(claims.get("email")),
         )
 
@@ -305,6 +341,11 @@ class RelyingParty:
 def _form_encoded(value: str) -> str:
     """RFC 6749 §2.3.1: the id and secret are form-urlencoded before the Basic pair is built."""
     return urlencode({"": value})[1:]
+
+
+def _name(claims: Mapping[str, Any]) -> str:
+    given_and_family = (_text(claims.get(c)) for c in ("given_name", "family_name"))
+    return _text(claims.get("name")) or " ".join(given_and_family).strip()
 
 
 def _text(value: object) -> str:

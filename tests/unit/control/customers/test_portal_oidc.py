@@ -42,12 +42,14 @@ class FakeProvider:
             "token_endpoint": f"{ISSUER}/token",
             "jwks_uri": f"{ISSUER}/jwks",
             "end_session_endpoint": f"{ISSUER}/session/end",
+            "userinfo_endpoint": f"{ISSUER}/userinfo",
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         } | discovery
         self.fetched: list[str] = []
         self.posted: list[tuple[str, dict[str, str], dict[str, str]]] = []
         self.id_token = ""
+        self.claims: dict[str, Any] = {}  # what the userinfo endpoint answers
 
     def jwks(self) -> dict[str, Any]:
         public_rsa = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.rsa.public_key()))
@@ -64,7 +66,13 @@ class FakeProvider:
 
     async def post(self, url: str, form: dict[str, str], headers: dict[str, str]) -> httpx.Response:
         self.posted.append((url, form, headers))
-        return httpx.Response(200, json={"id_token": self.id_token, "token_type": "Bearer"})
+        return httpx.Response(
+            200, json={"id_token": self.id_token, "access_token": "at-1", "token_type": "Bearer"}
+        )
+
+    async def userinfo(self, url: str, access_token: str) -> dict[str, Any]:
+        assert (url, access_token) == (f"{ISSUER}/userinfo", "at-1")
+        return self.claims
 
     def sign(self, nonce: str, /, alg: str = "RS256", kid: str = "r1", **claims: Any) -> str:
         now = int(time.time())
@@ -84,7 +92,15 @@ class FakeProvider:
 
 
 def party(provider: FakeProvider, secret: str = SECRET, **kwargs: Any) -> RelyingParty:
-    return RelyingParty(ISSUER, CLIENT, secret, fetch=provider.fetch, post=provider.post, **kwargs)
+    return RelyingParty(
+        ISSUER,
+        CLIENT,
+        secret,
+        fetch=provider.fetch,
+        post=provider.post,
+        userinfo=provider.userinfo,
+        **kwargs,
+    )
 
 
 def begun(rp: RelyingParty) -> tuple[dict[str, str], Flow]:
@@ -289,3 +305,20 @@ def test_logout_goes_to_the_end_session_endpoint_when_the_provider_has_one() -> 
     local = party(FakeProvider(end_session_endpoint=None))
     begun(local)
     assert local.logout_url("https://control.example/portal/") is None
+
+
+def test_a_name_and_email_missing_from_the_id_token_come_from_userinfo_for_the_same_sub() -> None:
+    provider = FakeProvider()
+    rp = party(provider)
+    _, flow = begun(rp)
+    provider.id_token = provider.sign(flow.nonce, name=None, email=None)
+    provider.claims = {"sub": "user_a", "given_name": "Ada", "family_name": "L", "email": "a@x"}
+    assert run(rp.finish(flow, {"code": "c", "state": flow.state})) == Identity(
+        "user_a", "Ada L", "a@x"
+    )
+    # Another subject's answer is not this person's.
+    _, flow = begun(rp)
+    provider.id_token = provider.sign(flow.nonce, email=None)
+    provider.claims = {"sub": "user_b", "email": "b@x"}
+    identity = run(rp.finish(flow, {"code": "c", "state": flow.state}))
+    assert identity == Identity("user_a", "Ada Lovelace", "")

@@ -8,8 +8,11 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
 from control.customers.portal.oidc import RelyingParty
+from launch.control import portal_relying_party
+from launch.settings import load
 from tests.unit.conftest import Control, ControlRunner
 from tests.unit.control.customers.test_portal_oidc import CLIENT, ISSUER, SECRET, FakeProvider
 
@@ -18,7 +21,7 @@ def configure(ctl: Control) -> FakeProvider:
     provider = FakeProvider()
     assert ctl.app is not None
     ctl.app.state.portal = RelyingParty(
-        ISSUER, CLIENT, SECRET, fetch=provider.fetch, post=provider.post
+        ISSUER, CLIENT, SECRET, fetch=provider.fetch, post=provider.post, userinfo=provider.userinfo
     )
     return provider
 
@@ -164,3 +167,18 @@ def test_over_tls_the_cookies_are_secure_and_prefixed(control_plane: ControlRunn
         assert "Secure" in session_cookie and "Path=/portal" in session_cookie
 
     control_plane(body)
+
+
+def test_the_settings_give_the_portal_its_client_with_the_secret_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert portal_relying_party(load([], {})) is None
+    with pytest.raises(SystemExit, match="portal_oidc_client_id"):
+        portal_relying_party(load([], {"NEXTAPI_PORTAL_OIDC_ISSUER": ISSUER}))
+    with pytest.raises(SystemExit, match="portal_oidc_issuer"):
+        load([], {"NEXTAPI_PORTAL_OIDC_ISSUER": "id.example"})  # not a URL
+    monkeypatch.setenv("NEXTAPI_PORTAL_OIDC_CLIENT_SECRET", SECRET)
+    environ = {"NEXTAPI_PORTAL_OIDC_ISSUER": ISSUER, "NEXTAPI_PORTAL_OIDC_CLIENT_ID": CLIENT}
+    rp = portal_relying_party(load([], environ))
+    assert rp is not None
+    assert (rp.issuer, rp.client_id, rp.client_secret) == (ISSUER, CLIENT, SECRET)
