@@ -5,6 +5,7 @@ the cookies (essential ones only); and who a session's person is a member of."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,9 +15,11 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 from starlette.types import Scope
 
+from control.customers import accounts
 from control.customers.portal import sessions
 from control.customers.portal.oidc import RelyingParty
 from control.customers.portal.sessions import PortalSession
+from control.store import db as dbm
 from control.store.state import ControlState
 from control.ui.web import SECURITY_HEADERS
 
@@ -98,10 +101,31 @@ def absolute(request: Request, path: str) -> str:
     return str(request.url.replace(path=path, query="", fragment=""))
 
 
-async def portal_member(state: ControlState, sub: str) -> Any | None:
-    """The org membership of the person the provider knows as `sub`: None while accounts from
-    Clerk (control/customers/accounts.py, `member_of`) are not provisioned here yet."""
-    return None
+@dataclass(frozen=True, slots=True)
+class PortalMember:
+    org_id: str
+    org_name: str
+    role: str  # admin or member
+
+
+async def portal_member(state: ControlState, sub: str) -> PortalMember | None:
+    """The org of the person the provider knows as `sub` (with Clerk as the provider, Clerk's
+    user id), and their role: accounts' member_of, for the Clerk organization of their newest
+    membership of an open org (an ID token names no active org, as a session token does). None:
+    Clerk's webhooks have linked them to no org yet."""
+    newest = await dbm.fetch_one(
+        state.db,
+        "SELECT o.external_id, o.name FROM customer_members m JOIN orgs o ON o.id=m.org_id "
+        "WHERE m.clerk_user_id=? AND o.status!='closed' AND o.external_id IS NOT NULL "
+        "ORDER BY m.created_at DESC LIMIT 1",
+        sub,
+    )
+    if newest is None:
+        return None
+    membership = await accounts.member_of(state.db, sub, newest["external_id"])
+    if membership is None:
+        return None
+    return PortalMember(membership.org_id, newest["name"], membership.role)
 
 
 def render(

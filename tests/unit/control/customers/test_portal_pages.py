@@ -182,3 +182,34 @@ def test_the_settings_give_the_portal_its_client_with_the_secret_from_the_enviro
     rp = portal_relying_party(load([], environ))
     assert rp is not None
     assert (rp.issuer, rp.client_id, rp.client_secret) == (ISSUER, CLIENT, SECRET)
+
+
+def test_a_person_clerk_linked_to_an_org_sees_it_and_their_role(
+    control_plane: ControlRunner,
+) -> None:
+    async def body(ctl: Control) -> None:
+        provider = configure(ctl)
+        org = await ctl.create_org(name="Acme Studios")
+        closed = await ctl.create_org(name="Old Co")
+        async with ctl.st.transaction() as tx:
+            await tx.execute("UPDATE orgs SET external_id='org_clerk_1' WHERE id=?", (org["id"],))
+            await tx.execute(
+                "UPDATE orgs SET external_id='org_clerk_0' WHERE id=?", (closed["id"],)
+            )
+            for membership, org_id, role, created in (
+                ("orgmem_1", org["id"], "admin", 1.0),
+                ("orgmem_0", closed["id"], "member", 2.0),  # newer, but its org is closed
+            ):
+                await tx.execute(
+                    "INSERT INTO customer_members (clerk_membership_id, org_id, clerk_user_id, "
+                    "role, created_at, updated_at) VALUES (?, ?, 'user_a', ?, ?, ?)",
+                    (membership, org_id, role, created, created),
+                )
+        assert (await ctl.delete(f"/v1/orgs/{closed['id']}")).status_code in (200, 202, 204)
+        await sign_in(ctl, provider)
+        home = await ctl.get("/portal/", token=None)
+        assert re.search(r'id="org-name">Acme Studios<', home.text), home.text
+        assert re.search(r'id="org-role">admin<', home.text)
+        assert "not linked to an organization" not in home.text
+
+    control_plane(body)
