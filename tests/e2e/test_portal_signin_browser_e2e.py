@@ -52,13 +52,15 @@ def sign_in_at_the_provider(page: Page, portal: PortalWorld, login: str) -> None
 
 
 def expected_error(watched: Watched, status: int, path: str) -> None:
-    """A page the test means to be an error: its status is not one of the failures watched."""
-    url = watched.base_url + path
-    watched.errors[:] = [
-        e
-        for e in watched.errors
-        if not (e.startswith(f"{status} {url}") or f"status of {status}" in e)
+    """A page the test means to be an error: the two failures the watched context recorded for
+    it (its status, and Chromium's console line for it) are taken back, and only those."""
+    expected = [
+        f"{status} {watched.base_url}{path}",
+        f"Failed to load resource: the server responded with a status of {status} (Bad Request)",
     ]
+    for error in expected:
+        assert error in watched.errors, watched.errors
+        watched.errors.remove(error)
 
 
 def test_customer_signs_in_at_the_provider_sees_their_name_and_signs_out(
