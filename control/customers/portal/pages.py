@@ -3,6 +3,8 @@ signed in, the home page naming the person and their org; signing out (POST with
 
 from __future__ import annotations
 
+import contextlib
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -22,11 +24,16 @@ def not_configured(request: Request) -> Response:
 
 
 async def home(request: Request) -> Response:
-    if web.relying_party(request) is None:
+    rp = web.relying_party(request)
+    if rp is None:
         return not_configured(request)
     session = await web.session_of(request)
     if session is None:
         return render(request, "signin.html", None)
+    # Discovered (kept an hour) before the page's CSP is written, so that the sign-out form may
+    # lead to the provider's end_session_endpoint wherever it is, after a restart too.
+    with contextlib.suppress(SignInRefused):
+        await rp.discover()
     member = await web.portal_member(request.app.state.control, session.identity.sub)
     return render(request, "home.html", session, member=member)
 

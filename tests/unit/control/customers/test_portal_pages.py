@@ -5,6 +5,7 @@ redirects, the session kept as a hash, the home page, signing out with CSRF, and
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -17,11 +18,16 @@ from tests.unit.conftest import Control, ControlRunner
 from tests.unit.control.customers.test_portal_oidc import CLIENT, ISSUER, SECRET, FakeProvider
 
 
-def configure(ctl: Control) -> FakeProvider:
-    provider = FakeProvider()
+def configure(ctl: Control, **discovery: Any) -> FakeProvider:
+    provider = FakeProvider(**discovery)
     assert ctl.app is not None
     ctl.app.state.portal = RelyingParty(
-        ISSUER, CLIENT, SECRET, fetch=provider.fetch, post=provider.post, userinfo=provider.userinfo
+        ISSUER,
+        CLIENT,
+        SECRET,
+        fetch=provider.fetch,
+        post=provider.post,
+        userinfo=provider.userinfo,
     )
     return provider
 
@@ -211,5 +217,19 @@ def test_a_person_clerk_linked_to_an_org_sees_it_and_their_role(
         assert re.search(r'id="org-name">Acme Studios<', home.text), home.text
         assert re.search(r'id="org-role">admin<', home.text)
         assert "not linked to an organization" not in home.text
+
+    control_plane(body)
+
+
+def test_the_home_page_lets_its_sign_out_form_lead_to_the_providers_end_session_origin(
+    control_plane: ControlRunner,
+) -> None:
+    async def body(ctl: Control) -> None:
+        elsewhere = {"end_session_endpoint": "https://logout.id.example/end"}
+        await sign_in(ctl, configure(ctl, **elsewhere))
+        configure(ctl, **elsewhere)  # a restart: nothing discovered yet
+        home = await ctl.get("/portal/", token=None)
+        policy = home.headers["content-security-policy"]
+        assert f"form-action 'self' {ISSUER} https://logout.id.example;" in policy
 
     control_plane(body)
