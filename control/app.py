@@ -35,6 +35,7 @@ from control.api.throttle import FailureThrottle
 from control.customers import keys as me_keys
 from control.customers import me
 from control.customers import webhook as clerk
+from control.customers.portal import routes as portal
 from control.customers.tokens import ClerkTokens
 from control.http import ApiError, by_path, error_response
 from control.jobs.delivery import Deliverer
@@ -228,6 +229,7 @@ def create_app(
             Route("/docs", docs.docs_page, methods=["GET"]),
             Mount("/docs/assets", docs.assets()),
             ui.mount(),
+            portal.mount(),
         ],
         exception_handlers={
             ApiError: _api_error,
@@ -250,4 +252,5 @@ def create_app(
     app.state.canceller = canceller  # closing an org cancels its queued tasks upstream
     app.state.edges = EdgeRegistry()  # what the edges last reported (GET /v1/system)
     app.state.clerk_tokens = clerk_tokens  # customers' sessions (None: no customer API)
+    app.state.portal = None  # the portal's OIDC client, when configured (launch/control.py)
     return app

@@ -15,6 +15,7 @@ from typing import Any
 
 from control.api.usage import store_usage
 from control.app import create_app
+from control.customers.portal.oidc import RelyingParty
 from control.customers.tokens import ClerkTokens
 from control.jobs.delivery import Deliverer
 from control.jobs.holds import HoldSweeper
@@ -98,6 +99,7 @@ async def start_control(
         canceller=upstream_tasks,
         clerk_tokens=clerk_tokens(settings),
     )
+    app.state.portal = portal_relying_party(settings)
     host, port = split_hostport(settings.control_listen, "control_listen")
     server = AppServer(app, host, port)
     await server.start()
@@ -129,6 +131,22 @@ async def join_edge(
     await ingestor.start()  # replays the last run's records: their creates' assignments
     stack.push_async_callback(ingestor.stop)
     plane.holds.start()
+
+
+def portal_relying_party(settings: Settings) -> RelyingParty | None:
+    """The portal's OIDC client (None: no issuer set, and /portal/ says it is not configured);
+    its secret from the environment only, like every secret."""
+    if not settings.portal_oidc_issuer:
+        return None
+    if not settings.portal_oidc_client_id:
+        raise SystemExit("portal_oidc_issuer is set: set portal_oidc_client_id too")
+    secret = os.environ.get("NEXTAPI_PORTAL_OIDC_CLIENT_SECRET", "")
+    if not secret:
+        log.warning(
+            "NEXTAPI_PORTAL_OIDC_CLIENT_SECRET is not set: the portal signs in as a public "
+            "client (PKCE alone), which the provider must allow"
+        )
+    return RelyingParty(settings.portal_oidc_issuer, settings.portal_oidc_client_id, secret)
 
 
 def _upstream_tasks(settings: Settings) -> UpstreamTasks | None:

@@ -84,6 +84,8 @@ class Settings:
     clerk_jwks_url: str
     clerk_jwt_key: str
     clerk_authorized_parties: list[str]
+    portal_oidc_issuer: str
+    portal_oidc_client_id: str
     retention_api_logs_days: int
     retention_billing_days: int
     retention_closed_account_days: int

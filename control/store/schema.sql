@@ -141,6 +141,18 @@ CREATE TABLE orphan_scan (
     checked_at REAL,
     error TEXT
 );
+CREATE TABLE portal_sessions (
+    id_hash TEXT PRIMARY KEY,
+    sub TEXT NOT NULL,
+    name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX portal_sessions_expiry ON portal_sessions(expires_at);
+CREATE INDEX portal_sessions_sub ON portal_sessions(sub);
 CREATE TABLE reservations (
     id TEXT PRIMARY KEY,
     org_id TEXT NOT NULL,

@@ -39,17 +39,27 @@ SECURITY_HEADERS = {
 }
 
 
-class SecurityHeaders:
-    """ASGI middleware: the strict headers on every response under /ui/."""
+def _security_headers(scope: Scope) -> Mapping[str, str]:
+    return SECURITY_HEADERS
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class SecurityHeaders:
+    """ASGI middleware: the strict headers on every response under /ui/ (and /portal/, whose
+    forms may also lead to its identity provider: `headers_for` gives a mount its own)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        headers_for: Callable[[Scope], Mapping[str, str]] = _security_headers,
+    ) -> None:
         self.app = app
+        self.headers_for = headers_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in self.headers_for(scope).items():
                     headers[name] = value
             await send(message)
 

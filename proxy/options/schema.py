@@ -413,6 +413,23 @@ OPTIONS: tuple[Option, ...] = (
         "Comma-separated origins of the apps that sign customers in: a session token's `azp` "
         "must be one of them.",
     ),
+    # --- customers: the portal (/portal/) ----------------------------------------------------
+    Option(
+        "portal_oidc_issuer",
+        str,
+        "",
+        "The OpenID Connect issuer customers sign in to the portal with (e.g. Clerk's "
+        "Frontend API URL); empty: /portal/ says it is not configured. Its client secret comes "
+        "from `NEXTAPI_PORTAL_OIDC_CLIENT_SECRET` only.",
+        check=url_of("http", "https"),
+    ),
+    Option(
+        "portal_oidc_client_id",
+        str,
+        "",
+        "The portal's client id at that issuer (its redirect URI: "
+        "`https://<control plane>/portal/callback`).",
+    ),
     # --- retention ---------------------------------------------------------------------------
     Option("retention_api_logs_days", int, 90, "Days API logs are kept."),
     Option("retention_billing_days", int, 7 * 365 + 2, "Days billing records are kept."),

@@ -1,0 +1,139 @@
+"""What the portal's pages share: the dashboard's strict headers (control/ui/web.py), with the
+identity provider's origin allowed as a form's target (signing out redirects there); templates;
+the cookies (essential ones only); and who a session's person is a member of."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+from starlette.types import Scope
+
+from control.customers import accounts
+from control.customers.portal import sessions
+from control.customers.portal.oidc import RelyingParty
+from control.customers.portal.sessions import PortalSession
+from control.store import db as dbm
+from control.store.state import ControlState
+from control.ui.web import SECURITY_HEADERS
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+HOME = "/portal/"
+CALLBACK = "/portal/callback"
+
+
+def relying_party(request: Request) -> RelyingParty | None:
+    """The portal's OIDC client (launch/control.py sets it; None: the portal is not set up)."""
+    return getattr(request.app.state, "portal", None)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def portal_headers(scope: Scope) -> Mapping[str, str]:
+    """The dashboard's headers; the CSP's form-action also allows the provider's origins, as the
+    sign-out form is answered by a redirect to its end_session_endpoint (a form's redirects are
+    held to form-action too)."""
+    rp: RelyingParty | None = getattr(scope["app"].state, "portal", None)
+    if rp is None:
+        return SECURITY_HEADERS
+    origins = {_origin(rp.issuer)}
+    if rp.provider is not None and rp.provider.end_session_endpoint:
+        origins.add(_origin(rp.provider.end_session_endpoint))
+    policy = SECURITY_HEADERS["Content-Security-Policy"]
+    allowed = " ".join(["'self'", *sorted(origins)])
+    return {
+        **SECURITY_HEADERS,
+        "Content-Security-Policy": policy.replace("form-action 'self'", f"form-action {allowed}"),
+    }
+
+
+# --- cookies: HttpOnly, SameSite=Lax (the callback is a cross-site top-level GET), Path=/portal;
+# Secure over TLS, as /ui/ decides (plain http only on loopback in practice: a browser keeps no
+# Secure cookie from http). `__Secure-` rather than `__Host-`, which would demand Path=/.
+
+
+def _tls(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def session_cookie(request: Request) -> str:
+    return "__Secure-nextapi_portal" if _tls(request) else "nextapi_portal"
+
+
+def flow_cookie(request: Request) -> str:
+    return "__Secure-nextapi_portal_flow" if _tls(request) else "nextapi_portal_flow"
+
+
+def set_cookie(
+    request: Request,
+    response: Response,
+    name: str,
+    value: str,
+    path: str,
+    max_age: int | None = None,
+) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path=path, httponly=True, samesite="lax", secure=_tls(request)
+    )
+
+
+def delete_cookie(request: Request, response: Response, name: str, path: str) -> None:
+    response.delete_cookie(name, path=path, httponly=True, samesite="lax", secure=_tls(request))
+
+
+async def session_of(request: Request) -> PortalSession | None:
+    state: ControlState = request.app.state.control
+    return await sessions.find(state, request.cookies.get(session_cookie(request)))
+
+
+def absolute(request: Request, path: str) -> str:
+    """`path` on this server as the browser reached it (the provider sends it back here)."""
+    return str(request.url.replace(path=path, query="", fragment=""))
+
+
+@dataclass(frozen=True, slots=True)
+class PortalMember:
+    org_id: str
+    org_name: str
+    role: str  # admin or member
+
+
+async def portal_member(state: ControlState, sub: str) -> PortalMember | None:
+    """The org of the person the provider knows as `sub` (with Clerk as the provider, Clerk's
+    user id), and their role: accounts' member_of, for the Clerk organization of their newest
+    membership of an open org (an ID token names no active org, as a session token does). None:
+    Clerk's webhooks have linked them to no org yet."""
+    newest = await dbm.fetch_one(
+        state.db,
+        "SELECT o.external_id, o.name FROM customer_members m JOIN orgs o ON o.id=m.org_id "
+        "WHERE m.clerk_user_id=? AND o.status!='closed' AND o.external_id IS NOT NULL "
+        "ORDER BY m.created_at DESC LIMIT 1",
+        sub,
+    )
+    if newest is None:
+        return None
+    membership = await accounts.member_of(state.db, sub, newest["external_id"])
+    if membership is None:
+        return None
+    return PortalMember(membership.org_id, newest["name"], membership.role)
+
+
+def render(
+    request: Request,
+    name: str,
+    session: PortalSession | None,
+    status_code: int = 200,
+    **context: Any,
+) -> Response:
+    context |= {"session": session}
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
