@@ -34,6 +34,7 @@ from control.api.openapi import document
 from control.api.throttle import FailureThrottle
 from control.customers import keys as me_keys
 from control.customers import me
+from control.customers import settings as customer_settings
 from control.customers import webhook as clerk
 from control.customers.portal import routes as portal
 from control.customers.tokens import ClerkTokens
@@ -173,6 +174,8 @@ CUSTOMER_ROUTES = [
         me.through(webhooks.redeliver, write=True, scope=me.webhook_scope),
         methods=["POST"],
     ),
+    Route("/v1/me/settings", customer_settings.get_settings, methods=["GET"]),
+    Route("/v1/me/settings", customer_settings.patch_settings, methods=["PATCH"]),
     Route("/v1/me/export", me.through(export.export_org, write=True), methods=["GET"]),
     Route(
         "/v1/me/close",

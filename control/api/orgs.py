@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from typing import Any
 
@@ -33,6 +34,8 @@ def org_json(row: aiosqlite.Row) -> dict[str, Any]:
         "rate_limit": dbm.loads(row["rate_limit"]),
         "spend_limit": dbm.loads(row["spend_limit"]),
         "video_retention_days": row["video_retention_days"],
+        "video_retention_min_days": row["video_retention_min_days"],
+        "video_retention_max_days": row["video_retention_max_days"],
         "contact_name": row["contact_name"],
         "processing_objection": bool(row["processing_objection"]),
         "external_id": row["external_id"],
@@ -61,15 +64,35 @@ def _flag(body: dict[str, Any], field: str) -> int:
     return int(body[field])
 
 
+def _days(field: str, body: dict[str, Any]) -> int:
+    return validate.int_range(body[field], field, 1, 3650)
+
+
 COLUMNS = validate.COLUMNS | {
     "contact_name": lambda body: validate.text(body, "contact_name"),
     # The data subject's objection to optional processing (privacy policy, "object").
     "processing_objection": lambda body: _flag(body, "processing_objection"),
     "email": lambda body: validate.email(body),
-    "video_retention_days": lambda body: validate.int_range(
-        body["video_retention_days"], "video_retention_days", 1, 3650
-    ),
+    **{
+        field: functools.partial(_days, field)
+        for field in (
+            "video_retention_days",
+            "video_retention_min_days",
+            "video_retention_max_days",
+        )
+    },
 }
+
+
+def _bounds(org: aiosqlite.Row | dict[str, Any], changes: dict[str, Any]) -> None:
+    """The retention bounds customers choose within must be in order."""
+    low = changes.get("video_retention_min_days", org["video_retention_min_days"])
+    high = changes.get("video_retention_max_days", org["video_retention_max_days"])
+    if low > high:
+        raise bad_request(
+            f"`video_retention_min_days` ({low}) must not exceed "
+            f"`video_retention_max_days` ({high})."
+        )
 
 
 async def create_org(request: Request) -> JSONResponse:
@@ -81,17 +104,22 @@ async def create_org(request: Request) -> JSONResponse:
         "rate_limit": "{}",
         "spend_limit": None,
         "video_retention_days": 7,
+        # The bounds of the org's own choice (as migration 0018's column defaults).
+        "video_retention_min_days": 1,
+        "video_retention_max_days": 30,
         "contact_name": None,
         "processing_objection": 0,
         **validate.changes(body, COLUMNS),
     }
+    _bounds(values, {})
     org_id = "org_" + secrets.token_hex(8)
     created = dbm.now()
     async with state.transaction() as tx:
         await tx.execute(
             "INSERT INTO orgs (id, name, email, allowed_ips, rate_limit, spend_limit, "
-            "video_retention_days, contact_name, processing_objection, created_at, updated_at) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "video_retention_days, video_retention_min_days, video_retention_max_days, "
+            "contact_name, processing_objection, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 org_id,
                 values["name"],
@@ -100,6 +128,8 @@ async def create_org(request: Request) -> JSONResponse:
                 values["rate_limit"],
                 values["spend_limit"],
                 values["video_retention_days"],
+                values["video_retention_min_days"],
+                values["video_retention_max_days"],
                 values["contact_name"],
                 values["processing_objection"],
                 created,
@@ -160,7 +190,7 @@ async def patch_org(request: Request) -> JSONResponse:
     org_id = request.path_params["org"]
     body = await schemas.body_of(request, schemas.OrgPatch)
     changes = validate.changes(body, COLUMNS)
-    await load_org(state, org_id)
+    _bounds(await load_org(state, org_id), changes)
     validate.status(body, changes, ("active", "suspended"))
     await rows.update(
         state, admin, "orgs", org_id, changes, "org.update", list(body), check=_not_closed

@@ -69,7 +69,8 @@ CREATE TABLE customer_users (
     last_name TEXT,
     email TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    analytics_opt_out INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE idempotency_keys (
     org_id TEXT NOT NULL,
@@ -132,7 +133,9 @@ CREATE TABLE orgs (
     contact_name TEXT,
     processing_objection INTEGER NOT NULL DEFAULT 0,
     external_id TEXT,
-    purged_at REAL
+    purged_at REAL,
+    video_retention_min_days INTEGER NOT NULL DEFAULT 1,
+    video_retention_max_days INTEGER NOT NULL DEFAULT 30
 );
 CREATE UNIQUE INDEX orgs_external_id ON orgs(external_id);
 CREATE TABLE orphan_scan (

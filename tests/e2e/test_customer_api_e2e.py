@@ -307,3 +307,36 @@ def test_an_admin_closes_the_account_only_when_confirmed(world: World) -> None:
         after = admin.get("/v1/me")
         assert after.status_code == 403 and "closed" in after.json()["error"]["message"]
     assert world.gw.admin.get(f"/v1/orgs/{org_id}").json()["status"] == "closed"
+
+
+def test_settings_retention_within_the_admins_bounds_and_a_personal_opt_out(world: World) -> None:
+    org_id = world.orgs["org_ca"]
+    bounds = world.gw.admin.patch(
+        f"/v1/orgs/{org_id}", json={"video_retention_min_days": 3, "video_retention_max_days": 14}
+    )
+    assert bounds.status_code == 200, bounds.text
+    upside_down = world.gw.admin.patch(f"/v1/orgs/{org_id}", json={"video_retention_min_days": 20})
+    assert upside_down.status_code == 400
+    with (
+        world.me("user_a1", "org_ca", "admin") as admin,
+        world.me("user_a2", "org_ca", "member") as member,
+    ):
+        assert admin.get("/v1/me/settings").json() == {
+            "video_retention_days": 7,
+            "video_retention_min_days": 3,
+            "video_retention_max_days": 14,
+            "analytics_opt_out": False,
+        }
+        too_long = admin.patch("/v1/me/settings", json={"video_retention_days": 15})
+        assert too_long.status_code == 400 and "3 to 14" in too_long.json()["error"]["message"]
+        assert admin.patch("/v1/me/settings", json={"nope": 1}).status_code == 400
+        changed = admin.patch("/v1/me/settings", json={"video_retention_days": 14})
+        assert changed.status_code == 200 and changed.json()["video_retention_days"] == 14
+        assert world.gw.admin.get(f"/v1/orgs/{org_id}").json()["video_retention_days"] == 14
+        # A member chooses only for themselves: analytics, not the org's retention.
+        assert member.patch("/v1/me/settings", json={"video_retention_days": 5}).status_code == 403
+        opted = member.patch("/v1/me/settings", json={"analytics_opt_out": True})
+        assert opted.status_code == 200 and opted.json()["analytics_opt_out"] is True
+        assert admin.get("/v1/me/settings").json()["analytics_opt_out"] is False  # theirs only
+    audit = world.gw.admin.get("/v1/audit", params={"actor": "clerk:user_a2"}).json()["items"]
+    assert [entry["action"] for entry in audit] == ["customer.analytics"]

@@ -8,6 +8,8 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from control.api.schemas.common import Cidrs, Email, RateLimit, SpendLimit, Text, Time
 
+RetentionBound = Annotated[int, Meta(ge=1, le=3650)]
+
 
 class OrgCreate(Struct, forbid_unknown_fields=True):
     name: Text
@@ -16,6 +18,8 @@ class OrgCreate(Struct, forbid_unknown_fields=True):
     rate_limit: RateLimit | UnsetType | None = UNSET
     spend_limit: SpendLimit | UnsetType | None = UNSET
     video_retention_days: Annotated[int, Meta(ge=1, le=3650)] | UnsetType = UNSET
+    video_retention_min_days: RetentionBound | UnsetType = UNSET
+    video_retention_max_days: RetentionBound | UnsetType = UNSET
     contact_name: Text | UnsetType = UNSET
     processing_objection: bool | UnsetType = UNSET
 
@@ -27,6 +31,8 @@ class OrgPatch(Struct, forbid_unknown_fields=True):
     rate_limit: RateLimit | UnsetType | None = UNSET
     spend_limit: SpendLimit | UnsetType | None = UNSET
     video_retention_days: Annotated[int, Meta(ge=1, le=3650)] | UnsetType = UNSET
+    video_retention_min_days: RetentionBound | UnsetType = UNSET
+    video_retention_max_days: RetentionBound | UnsetType = UNSET
     contact_name: Text | UnsetType = UNSET
     processing_objection: bool | UnsetType = UNSET
     status: Literal["active", "suspended"] | UnsetType = UNSET
@@ -41,6 +47,12 @@ class Org(Struct):
     rate_limit: RateLimit
     spend_limit: SpendLimit | None
     video_retention_days: int
+    video_retention_min_days: Annotated[
+        int, Meta(description="The least retention the org's admins may choose themselves.")
+    ]
+    video_retention_max_days: Annotated[
+        int, Meta(description="The most retention the org's admins may choose themselves.")
+    ]
     contact_name: str | None
     processing_objection: bool
     external_id: Annotated[
