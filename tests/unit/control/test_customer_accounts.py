@@ -76,6 +76,7 @@ def test_an_org_its_admin_and_its_member_are_provisioned(control_plane: ControlR
         alice = await user_row(ctl, ALICE)
         assert alice is not None
         times = {"created_at": alice.pop("created_at"), "updated_at": alice.pop("updated_at")}
+        assert alice.pop("analytics_opt_out") == 0  # their own choice later, not Clerk's data
         assert alice == {
             "clerk_user_id": ALICE,
             "first_name": "Alice",
