@@ -25,7 +25,8 @@ class Target(TypedDict, total=False):
     body (then the method is POST unless `method` says another)."""
 
     path_params: dict[str, str] | None
-    query: dict[str, Any] | None
+    query: dict[str, Any] | None  # empty values left out (a form's blank fields)
+    query_string: bytes | None  # instead of `query`: a request's own, exactly
     body: dict[str, Any] | None
     method: str | None
 
@@ -43,7 +44,8 @@ async def invoke(
         "scheme": request.url.scheme,
         "path": request.url.path,
         "raw_path": request.url.path.encode(),
-        "query_string": urlencode(
+        "query_string": target.get("query_string")
+        or urlencode(
             {k: v for k, v in (query or {}).items() if v not in (None, "")}, doseq=True
         ).encode(),
         "headers": [(b"content-type", b"application/json")],

@@ -81,7 +81,8 @@ def through(
             acting(customer),
             handler,
             path_params=path_params,
-            query=dict(request.query_params) if query else None,
+            # The query exactly as sent: the admin handler refuses what it would refuse.
+            query_string=request.scope["query_string"] if query else b"",
             body=body,
             method=request.method,
         )

@@ -30,6 +30,7 @@ class Op:
     csv: bool = False  # also answers text/csv (`?format=csv`, `Accept: text/csv`)
     public: bool = False  # no token needed
     edge: bool = False  # the `edge` scope's calls (msgpack)
+    customer: bool = False  # the customer API's: a Clerk session token, not an admin token
     links: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     example: dict[str, Any] | None = None  # a request body
     also: tuple[int, ...] = ()  # other success statuses with the same body (PUT: 200 and 201)

@@ -11,8 +11,11 @@ import msgspec
 from starlette.routing import Route
 
 from control.api import schemas as s
+from control.api.openapi.customer_operations import customer_operations
 from control.api.openapi.describe import CSV, MSGPACK, Op
-from control.api.openapi.operations import OPERATIONS
+from control.api.openapi.operations import OPERATIONS as ADMIN_OPERATIONS
+
+OPERATIONS = ADMIN_OPERATIONS | customer_operations(ADMIN_OPERATIONS)
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ERROR_TEXT = {
@@ -23,6 +26,11 @@ ERROR_TEXT = {
     404: "Not found.",
     409: "Conflict with the object's state.",
     503: "Not ready.",
+}
+CUSTOMER_ERROR_TEXT = {
+    401: "No Clerk session token, or one expired, issued to another app or signed by another key.",
+    403: "No active organization, one not provisioned or closed, or a member's write.",
+    503: "The customer API is not configured.",
 }
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
@@ -49,15 +57,18 @@ def _responses(path: str, op: Op) -> dict[str, Any]:
     for status in op.also:
         responses[str(status)] = success
     errors = set(op.errors)
-    if not op.public:
+    if op.customer:
+        errors |= {401, 403, 503}
+    elif not op.public:
         errors |= {401, 403, 429}
     if op.query or op.body is not None or op.edge:
         errors.add(400)
     if _PATH_PARAM.search(path):
         errors.add(404)
     for status in sorted(errors):
+        texts = CUSTOMER_ERROR_TEXT if op.customer else {}
         responses[str(status)] = {
-            "description": ERROR_TEXT[status],
+            "description": texts.get(status, ERROR_TEXT[status]),
             "content": {"application/json": {"schema": ERROR}},
         }
     if op.public and 503 in errors:  # readyz answers its own body when not ready
@@ -85,7 +96,7 @@ def _operation(method: str, path: str, op: Op, operation_id: str) -> dict[str, A
         "tags": [_tag(path)],
         "parameters": parameters,
         "responses": _responses(path, op),
-        "security": [] if op.public else [{"admin": []}],
+        "security": _security(op),
         "x-codeSamples": [{"lang": "curl", "source": _curl(method, path, op)}],
     }
     if op.body is not None:
@@ -105,6 +116,14 @@ def _operation(method: str, path: str, op: Op, operation_id: str) -> dict[str, A
     return operation
 
 
+def _security(op: Op) -> list[dict[str, list[str]]]:
+    if op.public:
+        return []
+    if op.customer:
+        return [{"clerkSession": []}, {"clerkCookie": []}]
+    return [{"admin": []}]
+
+
 def _tag(path: str) -> str:
     parts = [p for p in path.split("/") if p and not p.startswith("{") and p != "v1"]
     if parts[:1] == ["orgs"] and len(parts) > 1:
@@ -113,7 +132,8 @@ def _tag(path: str) -> str:
 
 
 def _curl(method: str, path: str, op: Op) -> str:
-    auth = "" if op.public else ' -H "Authorization: Bearer $NEXTAPI_ADMIN_TOKEN"'
+    token = "$CLERK_SESSION_TOKEN" if op.customer else "$NEXTAPI_ADMIN_TOKEN"
+    auth = "" if op.public else f' -H "Authorization: Bearer {token}"'
     body = ""
     if op.example is not None:
         body = (
@@ -155,7 +175,8 @@ def document(routes: list[Route]) -> dict[str, Any]:
             "title": "NextAPI Edge control plane",
             "version": "1",
             "description": (
-                "Admin API of NextAPI Edge. JSON in and out; times are RFC 3339 in UTC; "
+                "Admin API of NextAPI Edge, and the customer API (`/v1/me…`, tag `me`: "
+                "a Clerk session's organization). JSON in and out; times are RFC 3339 in UTC; "
                 "amounts are integers in micro-credits. Errors are "
                 '`{"error": {"code", "message"}}`.'
             ),
@@ -168,7 +189,14 @@ def document(routes: list[Route]) -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "An admin token (`nat_…`) of scope admin, read or edge.",
-                }
+                },
+                "clerkSession": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "A Clerk session token (the customer API, `/v1/me…`).",
+                },
+                "clerkCookie": {"type": "apiKey", "in": "cookie", "name": "__session"},
             },
         },
         "security": [{"admin": []}],

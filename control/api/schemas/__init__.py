@@ -38,7 +38,23 @@ from control.api.schemas.credits import (
     Task,
     TaskPage,
 )
-from control.api.schemas.keys import Key, KeyCreate, KeyPage, KeyPatch, KeyWithSecret, Rotate
+from control.api.schemas.customers import (
+    CloseConfirm,
+    Me,
+    MeOrg,
+    MeUser,
+    Settings,
+    SettingsPatch,
+)
+from control.api.schemas.keys import (
+    Key,
+    KeyChanges,
+    KeyCreate,
+    KeyPage,
+    KeyPatch,
+    KeyWithSecret,
+    Rotate,
+)
 from control.api.schemas.logs import (
     AuditEntry,
     AuditPage,
@@ -94,6 +110,7 @@ __all__ = [
     "AuditPage",
     "Balance",
     "Cidrs",
+    "CloseConfirm",
     "ClosedOrg",
     "CreditGrant",
     "Deleted",
@@ -109,6 +126,7 @@ __all__ = [
     "Health",
     "InFlight",
     "Key",
+    "KeyChanges",
     "KeyCreate",
     "KeyPage",
     "KeyPatch",
@@ -117,6 +135,9 @@ __all__ = [
     "LedgerEntry",
     "Limit",
     "LongText",
+    "Me",
+    "MeOrg",
+    "MeUser",
     "ModelCatalog",
     "ModelDeleted",
     "ModelFamily",
@@ -139,6 +160,8 @@ __all__ = [
     "Rotate",
     "SecurityEvent",
     "SecurityEventPage",
+    "Settings",
+    "SettingsPatch",
     "SpendLimit",
     "SystemStatus",
     "Task",

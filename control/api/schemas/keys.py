@@ -20,13 +20,18 @@ class KeyCreate(Struct, forbid_unknown_fields=True):
     expires_at: Time | UnsetType | None = UNSET
 
 
-class KeyPatch(Struct, forbid_unknown_fields=True):
+class KeyChanges(Struct, forbid_unknown_fields=True):
+    """What a customer may change of a key (the customer API): all but its status."""
+
     name: Text | UnsetType = UNSET
     allowed_ips: Cidrs | UnsetType | None = UNSET
     models: ModelIds | UnsetType | None = UNSET
     rate_limit: RateLimit | UnsetType | None = UNSET
     spend_limit: SpendLimit | UnsetType | None = UNSET
     expires_at: Time | UnsetType | None = UNSET
+
+
+class KeyPatch(KeyChanges, forbid_unknown_fields=True):
     status: Literal["active", "suspended"] | UnsetType = UNSET
 
 
