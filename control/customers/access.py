@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from control.customers import accounts
 from control.customers.accounts import Role
-from control.customers.tokens import ClerkTokens, TokenRefused, session_token
+from control.customers.tokens import SIGN_IN, ClerkTokens, TokenRefused, session_token
 from control.http import ApiError
 from control.store.state import ControlState
 
@@ -29,6 +29,9 @@ class Customer:
 
 async def customer_for(request: Request, *, write: bool = False) -> Customer:
     """The signed-in member the request speaks for; with `write`, an admin of the org."""
+    token = session_token(request.headers, request.cookies)
+    if token is None:  # before all else: an anonymous call is a 401 however things stand
+        raise ApiError(401, "Unauthorized", SIGN_IN)
     tokens: ClerkTokens | None = request.app.state.clerk_tokens
     if tokens is None:
         raise ApiError(
@@ -38,7 +41,7 @@ async def customer_for(request: Request, *, write: bool = False) -> Customer:
             "clerk_authorized_parties.",
         )
     try:
-        session = await tokens.verify(session_token(request.headers, request.cookies))
+        session = await tokens.verify(token)
     except TokenRefused as refused:
         code = "Unauthorized" if refused.status == 401 else "Forbidden"
         raise ApiError(refused.status, code, refused.message) from None

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 LEEWAY_SECONDS = 5  # the bound: a clock this far off still verifies
 REFETCH_SECONDS = 30.0  # an unknown kid fetches the JWKS again at most this often (forged kids)
 SESSION_COOKIE = "__session"
+SIGN_IN = "Sign in first: send the Clerk session token as a Bearer token or cookie."
 
 
 class TokenRefused(Exception):
@@ -100,9 +101,7 @@ class ClerkTokens:
 
     async def verify(self, token: str | None) -> ClerkSession:
         if not token:
-            raise TokenRefused(
-                401, "Sign in first: send the Clerk session token as a Bearer token or cookie."
-            )
+            raise TokenRefused(401, SIGN_IN)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
