@@ -36,6 +36,7 @@ from control.customers import keys as me_keys
 from control.customers import me
 from control.customers import settings as customer_settings
 from control.customers import webhook as clerk
+from control.customers.analytics import ProductAnalytics
 from control.customers.portal import routes as portal
 from control.customers.tokens import ClerkTokens
 from control.http import ApiError, by_path, error_response
@@ -225,6 +226,7 @@ def create_app(
     retention: Retention | None = None,
     canceller: UpstreamTasks | None = None,
     clerk_tokens: ClerkTokens | None = None,
+    analytics: ProductAnalytics | None = None,
 ) -> Starlette:
     app = Starlette(
         routes=[
@@ -258,5 +260,6 @@ def create_app(
     app.state.canceller = canceller  # closing an org cancels its queued tasks upstream
     app.state.edges = EdgeRegistry()  # what the edges last reported (GET /v1/system)
     app.state.clerk_tokens = clerk_tokens  # customers' sessions (None: no customer API)
+    app.state.analytics = analytics  # product events to PostHog (None: none are sent)
     app.state.portal = None  # the portal's OIDC client, when configured (launch/control.py)
     return app

@@ -15,6 +15,7 @@ from typing import Any
 
 from control.api.usage import store_usage
 from control.app import create_app
+from control.customers.analytics import ProductAnalytics
 from control.customers.portal.oidc import RelyingParty
 from control.customers.tokens import ClerkTokens
 from control.jobs.delivery import Deliverer
@@ -90,6 +91,9 @@ async def start_control(
     # (default a minute), off the ingest path.
     state.rollups.start(settings.rollup_interval)
     stack.push_async_callback(state.rollups.stop)
+    analytics = ProductAnalytics.from_env(state, settings.posthog_host)
+    if analytics is not None:
+        stack.callback(analytics.close)  # sends what is queued
     app = create_app(
         state,
         metrics=metrics,
@@ -98,6 +102,7 @@ async def start_control(
         retention=retention,
         canceller=upstream_tasks,
         clerk_tokens=clerk_tokens(settings),
+        analytics=analytics,
     )
     app.state.portal = portal_relying_party(settings)
     host, port = split_hostport(settings.control_listen, "control_listen")

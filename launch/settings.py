@@ -84,6 +84,7 @@ class Settings:
     clerk_jwks_url: str
     clerk_jwt_key: str
     clerk_authorized_parties: list[str]
+    posthog_host: str
     portal_oidc_issuer: str
     portal_oidc_client_id: str
     retention_api_logs_days: int

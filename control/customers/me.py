@@ -19,6 +19,7 @@ from control.api.inprocess import Handler
 from control.api.orgs import load_org
 from control.customers import accounts
 from control.customers.access import Customer, customer_for
+from control.customers.analytics import ProductAnalytics
 from control.http import bad_request, json_body, not_found, rfc3339
 from control.store import db as dbm
 from control.store.adminauth import Admin
@@ -76,7 +77,7 @@ def through(
             await check(request, customer, body or {})
         if body is None and request.method in ("POST", "PATCH"):
             body = {}
-        return await inprocess.invoke(
+        response = await inprocess.invoke(
             request,
             acting(customer),
             handler,
@@ -86,6 +87,10 @@ def through(
             body=body,
             method=request.method,
         )
+        analytics: ProductAnalytics | None = request.app.state.analytics
+        if write and analytics is not None and response.status_code < 400:
+            await analytics.capture(customer, handler.__name__, response.status_code)
+        return response
 
     endpoint.__doc__ = handler.__doc__
     endpoint.__name__ = f"me_{handler.__name__}"

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from control.api import inprocess, orgs
 from control.customers import accounts
 from control.customers.access import Customer, customer_for
+from control.customers.analytics import ProductAnalytics
 from control.customers.me import acting
 from control.http import ApiError, bad_request, json_body
 from control.store import db as dbm
@@ -50,6 +51,9 @@ async def patch_settings(request: Request) -> JSONResponse:
                 customer.clerk_user_id,
                 {"opt_out": opted_out},
             )
+    analytics: ProductAnalytics | None = request.app.state.analytics
+    if analytics is not None:  # after the change: an opt-out just made is already heeded
+        await analytics.capture(customer, "patch_settings", 200)
     return JSONResponse(await _settings(state, customer))
 
 

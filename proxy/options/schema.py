@@ -430,6 +430,14 @@ OPTIONS: tuple[Option, ...] = (
         "The portal's client id at that issuer (its redirect URI: "
         "`https://<control plane>/portal/callback`).",
     ),
+    Option(
+        "posthog_host",
+        str,
+        "https://us.i.posthog.com",
+        "Where product analytics go when NEXTAPI_POSTHOG_KEY is set (PostHog's EU host: "
+        "https://eu.i.posthog.com): anonymized, server-side, none for who opted out.",
+        check=url_of("http", "https", required=True),
+    ),
     # --- retention ---------------------------------------------------------------------------
     Option("retention_api_logs_days", int, 90, "Days API logs are kept."),
     Option("retention_billing_days", int, 7 * 365 + 2, "Days billing records are kept."),
