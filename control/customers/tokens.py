@@ -7,20 +7,18 @@ active organization comes from the v2 claim `o` (`id`, `rol`) or the v1 claims `
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from control.customers.jwks import Fetch, KeysUnavailable, SigningKeys, fetch_json
+
 LEEWAY_SECONDS = 5  # the bound: a clock this far off still verifies
-REFETCH_SECONDS = 30.0  # an unknown kid fetches the JWKS again at most this often (forged kids)
 SESSION_COOKIE = "__session"
 SIGN_IN = "Sign in first: send the Clerk session token as a Bearer token or cookie."
 
@@ -62,16 +60,6 @@ def active_org(claims: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return org_id, role
 
 
-JwksFetch = Callable[[str], Awaitable[dict[str, Any]]]
-
-
-async def fetch_jwks(url: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        response = await client.get(url, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        return response.json()
-
-
 class ClerkTokens:
     def __init__(
         self,
@@ -79,7 +67,7 @@ class ClerkTokens:
         *,
         jwks_url: str = "",
         public_key_pem: str = "",
-        fetch: JwksFetch = fetch_jwks,
+        fetch: Fetch = fetch_json,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not jwks_url and not public_key_pem:
@@ -94,10 +82,7 @@ class ClerkTokens:
         self.fixed_key: RSAPublicKey | None = None
         if public_key_pem:
             self.fixed_key = rsa_public_key(public_key_pem)
-        self.fetch, self.clock = fetch, clock
-        self.keys: dict[str, Any] = {}  # kid -> public key
-        self.fetched_at: float | None = None
-        self.lock = asyncio.Lock()
+        self.keys = SigningKeys(fetch, clock)
 
     async def verify(self, token: str | None) -> ClerkSession:
         if not token:
@@ -138,31 +123,16 @@ class ClerkTokens:
             return self.fixed_key
         if not isinstance(kid, str) or not kid:
             raise TokenRefused(401, "The session token names no signing key (`kid`).")
-        if kid not in self.keys:
-            await self._refresh()
-        key = self.keys.get(kid)
+        try:
+            key = await self.keys.key(kid, self.jwks_url)
+        except KeysUnavailable:
+            # Keys fetched before still verify; a new one is refused until Clerk answers.
+            raise TokenRefused(
+                401, "Clerk's signing keys cannot be fetched now: try again shortly."
+            ) from None
         if key is None:
             raise TokenRefused(401, "The session token is signed by a key this instance lacks.")
         return key
-
-    async def _refresh(self) -> None:
-        async with self.lock:
-            now = self.clock()
-            if self.fetched_at is not None and now - self.fetched_at < REFETCH_SECONDS:
-                return
-            try:
-                document = await self.fetch(self.jwks_url)
-            except (httpx.HTTPError, ValueError):
-                # Keys fetched before still verify; a new one is refused until Clerk answers.
-                raise TokenRefused(
-                    401, "Clerk's signing keys cannot be fetched now: try again shortly."
-                ) from None
-            self.fetched_at = now
-            self.keys = {
-                jwk["kid"]: jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwk))
-                for jwk in document.get("keys", [])
-                if isinstance(jwk, dict) and jwk.get("kty") == "RSA" and jwk.get("kid")
-            }
 
 
 def rsa_public_key(pem: str) -> RSAPublicKey:
