@@ -32,9 +32,7 @@ from control.api import (
 from control.api.access import ADMIN_FAILURES_PER_MINUTE
 from control.api.openapi import document
 from control.api.throttle import FailureThrottle
-from control.customers import keys as me_keys
-from control.customers import me
-from control.customers import settings as customer_settings
+from control.customers import routes as customer
 from control.customers import webhook as clerk
 from control.customers.analytics import ProductAnalytics
 from control.customers.portal import routes as portal
@@ -113,77 +111,8 @@ INTEGRATIONS = [
 ]
 
 # The customer API: a Clerk session's org only, through the admin API's handlers
-# (control/customers/me.py).
-CUSTOMER_ROUTES = [
-    Route("/v1/me", me.me, methods=["GET"]),
-    Route("/v1/me/keys", me.through(keys.list_keys), methods=["GET"]),
-    Route(
-        "/v1/me/keys",
-        me.through(keys.create_key, write=True, check=me_keys.creatable),
-        methods=["POST"],
-    ),
-    Route("/v1/me/keys/{key}", me.through(keys.get_key, scope=me.key_scope), methods=["GET"]),
-    Route(
-        "/v1/me/keys/{key}",
-        me.through(keys.patch_key, write=True, scope=me.key_scope, check=me_keys.changeable),
-        methods=["PATCH"],
-    ),
-    Route(
-        "/v1/me/keys/{key}",
-        me.through(keys.revoke_key, write=True, scope=me.key_scope),
-        methods=["DELETE"],
-    ),
-    Route(
-        "/v1/me/keys/{key}/rotate",
-        me.through(keys.rotate_key, write=True, scope=me.key_scope),
-        methods=["POST"],
-    ),
-    Route("/v1/me/balance", me.through(billing.get_balance), methods=["GET"]),
-    Route("/v1/me/ledger", me.through(billing.get_ledger), methods=["GET"]),
-    Route("/v1/me/tasks", me.through(billing.list_tasks), methods=["GET"]),
-    Route("/v1/me/requests", me.through(usage.list_requests), methods=["GET"]),
-    Route("/v1/me/usage", me.through(aggregates.org_usage), methods=["GET"]),
-    Route("/v1/me/webhooks", me.through(webhooks.list_webhooks), methods=["GET"]),
-    Route("/v1/me/webhooks", me.through(webhooks.create_webhook, write=True), methods=["POST"]),
-    Route(
-        "/v1/me/webhooks/{webhook}",
-        me.through(webhooks.get_webhook, scope=me.webhook_scope),
-        methods=["GET"],
-    ),
-    Route(
-        "/v1/me/webhooks/{webhook}",
-        me.through(webhooks.patch_webhook, write=True, scope=me.webhook_scope),
-        methods=["PATCH"],
-    ),
-    Route(
-        "/v1/me/webhooks/{webhook}",
-        me.through(webhooks.delete_webhook, write=True, scope=me.webhook_scope),
-        methods=["DELETE"],
-    ),
-    Route(
-        "/v1/me/webhooks/{webhook}/rotate",
-        me.through(webhooks.rotate_webhook, write=True, scope=me.webhook_scope),
-        methods=["POST"],
-    ),
-    Route(
-        "/v1/me/webhooks/{webhook}/deliveries",
-        me.through(webhooks.list_deliveries, scope=me.webhook_scope),
-        methods=["GET"],
-    ),
-    Route(
-        "/v1/me/webhooks/{webhook}/deliveries/{event}/redeliver",
-        me.through(webhooks.redeliver, write=True, scope=me.webhook_scope),
-        methods=["POST"],
-    ),
-    Route("/v1/me/settings", customer_settings.get_settings, methods=["GET"]),
-    Route("/v1/me/settings", customer_settings.patch_settings, methods=["PATCH"]),
-    Route("/v1/me/export", me.through(export.export_org, write=True), methods=["GET"]),
-    Route(
-        "/v1/me/close",
-        me.through(orgs.close_org, write=True, check=me.confirm_close, query=False),
-        methods=["POST"],
-    ),
-]
+# (control/customers/routes.py).
+CUSTOMER_ROUTES = customer.ROUTES
 
 DOCUMENTED_ROUTES = [*ROUTES, *CUSTOMER_ROUTES]  # what /openapi.json describes
 

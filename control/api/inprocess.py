@@ -5,7 +5,7 @@ dashboard (control/ui/web.py) and the customer API read and write through the sa
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypedDict, Unpack
 from urllib.parse import urlencode
 
@@ -35,6 +35,14 @@ async def invoke(
     request: Request, admin: Admin, handler: Handler, **target: Unpack[Target]
 ) -> Response:
     """The handler's answer to a request made of `target`, on behalf of `admin`."""
+    return await invoke_as(request, {SESSION_ADMIN: admin}, handler, **target)
+
+
+async def invoke_as(
+    request: Request, caller: Mapping[str, Any], handler: Handler, **target: Unpack[Target]
+) -> Response:
+    """The handler's answer to a request made of `target`, its scope holding `caller` (who
+    calls: the session's admin, or a portal's customer), which no client's request can set."""
     body, query = target.get("body"), target.get("query")
     raw = json.dumps(body).encode() if body is not None else b""
     scope = {
@@ -53,7 +61,7 @@ async def invoke(
         "server": request.scope.get("server"),
         "app": request.app,
         "path_params": target.get("path_params") or {},
-        SESSION_ADMIN: admin,
+        **caller,
     }
     sent = False
 
@@ -69,7 +77,11 @@ async def invoke(
 
 async def call(request: Request, admin: Admin, handler: Handler, **target: Unpack[Target]) -> Any:
     """The handler's JSON answer (see `invoke`); an error answer raises ApiError."""
-    response = await invoke(request, admin, handler, **target)
+    return answer_of(await invoke(request, admin, handler, **target))
+
+
+def answer_of(response: Response) -> Any:
+    """An answer's JSON; an error answer raises ApiError."""
     if response.status_code >= 400:
         raise api_error_of(response)
     return json.loads(bytes(response.body))

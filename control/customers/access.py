@@ -14,6 +14,10 @@ from control.customers.tokens import SIGN_IN, ClerkTokens, TokenRefused, session
 from control.http import ApiError
 from control.store.state import ControlState
 
+# Where a portal page (control/customers/portal/) puts its signed-in customer when it calls a
+# customer route in-process: an ASGI scope key, which no client's request can set.
+SESSION_CUSTOMER = "nextapi.session_customer"
+
 
 @dataclass(frozen=True)
 class Customer:
@@ -28,7 +32,11 @@ class Customer:
 
 
 async def customer_for(request: Request, *, write: bool = False) -> Customer:
-    """The signed-in member the request speaks for; with `write`, an admin of the org."""
+    """The signed-in member the request speaks for; with `write`, an admin of the org. The
+    portal's session customer first (its page found the membership), else the Clerk token's."""
+    found = request.scope.get(SESSION_CUSTOMER)
+    if isinstance(found, Customer):
+        return _may(found, write=write)
     token = session_token(request.headers, request.cookies)
     if token is None:  # before all else: an anonymous call is a 401 however things stand
         raise ApiError(401, "Unauthorized", SIGN_IN)
@@ -56,7 +64,10 @@ async def customer_for(request: Request, *, write: bool = False) -> Customer:
     # The lesser of the two roles: the token is the freshest word, the webhooks the
     # authoritative one, and a change may have reached only one of them yet.
     role: Role = "admin" if membership.role == "admin" and session.org_role == "admin" else "member"
-    found = Customer(session.user_id, session.org_id, membership.org_id, role)
+    return _may(Customer(session.user_id, session.org_id, membership.org_id, role), write=write)
+
+
+def _may(found: Customer, *, write: bool) -> Customer:
     if write and not found.is_admin:
         raise ApiError(403, "Forbidden", "Only the organization's admins can change this.")
     return found
