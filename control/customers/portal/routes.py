@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
-from control.customers.portal import pages
+from control.customers.portal.pages import signin as pages
 from control.customers.portal.web import portal_headers
 from control.http import by_path
 from control.ui.web import SecurityHeaders
