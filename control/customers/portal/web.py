@@ -21,10 +21,15 @@ from control.customers.portal.oidc import RelyingParty
 from control.customers.portal.sessions import PortalSession
 from control.store import db as dbm
 from control.store.state import ControlState
-from control.ui.web import SECURITY_HEADERS
+from control.ui.web import SECURITY_HEADERS, credits, page_url, utc, zone_label
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+# The dashboard's way of showing times and credits, and its links with a query.
+templates.env.filters["utc"] = utc
+templates.env.filters["credits"] = credits
+templates.env.globals["zone_label"] = zone_label
+templates.env.globals["page_url"] = page_url
 HOME = "/portal/"
 CALLBACK = "/portal/callback"
 
@@ -106,6 +111,7 @@ class PortalMember:
     org_id: str
     org_name: str
     role: str  # admin or member
+    clerk_org_id: str = ""  # the org's Clerk id (its external_id)
 
 
 async def portal_member(state: ControlState, sub: str) -> PortalMember | None:
@@ -125,7 +131,7 @@ async def portal_member(state: ControlState, sub: str) -> PortalMember | None:
     membership = await accounts.member_of(state.db, sub, newest["external_id"])
     if membership is None:
         return None
-    return PortalMember(membership.org_id, newest["name"], membership.role)
+    return PortalMember(membership.org_id, newest["name"], membership.role, newest["external_id"])
 
 
 def render(
@@ -135,5 +141,5 @@ def render(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
-    context |= {"session": session}
+    context = {"nav": name.removesuffix(".html"), "member": None} | context | {"session": session}
     return templates.TemplateResponse(request, name, context, status_code=status_code)
