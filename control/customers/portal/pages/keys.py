@@ -14,6 +14,13 @@ from control.customers.portal.calls import Visit, customer_page
 from control.http import ApiError
 
 KEYS = "/portal/keys"
+# A rotation's choices of how long the old secret keeps working (the API allows up to 7 days).
+GRACE_CHOICES = (
+    (0, "old secret stops now"),
+    (3600, "old secret works 1 more hour"),
+    (86400, "old secret works 1 more day"),
+    (604800, "old secret works 7 more days"),
+)
 
 
 def lines(text: str) -> list[str]:
@@ -24,7 +31,9 @@ def lines(text: str) -> list[str]:
 async def _listing(visit: Visit, **context: Any) -> Response:
     cursor, listed = await visit.paged(me.list_keys)
     status = 400 if context.get("error") else 200
-    return visit.render("keys.html", status, keys=listed, cursor=cursor, **context)
+    return visit.render(
+        "keys.html", status, keys=listed, cursor=cursor, grace_choices=GRACE_CHOICES, **context
+    )
 
 
 @customer_page
@@ -51,9 +60,12 @@ async def create_key(visit: Visit) -> Response:
 
 @customer_page
 async def rotate_key(visit: Visit) -> Response:
-    await visit.form()
+    form = await visit.form()
     key_id = visit.request.path_params["key"]
-    rotated = await visit.call(me.rotate_key, path_params={"key": key_id}, body={})
+    grace = form.get("grace_seconds", "0")
+    # How long the old secret goes on working: a choice of the form's, else none.
+    body = {"grace_seconds": int(grace) if grace.isdigit() else grace}
+    rotated = await visit.call(me.rotate_key, path_params={"key": key_id}, body=body)
     return visit.render("key_secret.html", shown_key=rotated, secret_title="Rotated key")
 
 

@@ -75,8 +75,9 @@ def test_an_admin_creates_rotates_edits_and_revokes_a_key(control_plane: Control
         key_id = listed[0]["id"]
         keys = await ctl.get("/portal/keys", token=None)
         assert secret.group(1) not in keys.text  # shown once only
-        rotated = await form_post(ctl, f"/portal/keys/{key_id}/rotate", keys)
+        rotated = await form_post(ctl, f"/portal/keys/{key_id}/rotate", keys, grace_seconds="3600")
         assert rotated.status_code == 200 and "Rotated key" in rotated.text
+        assert 'id="grace-until"' in rotated.text  # the old secret works an hour more
         saved = await form_post(
             ctl, f"/portal/keys/{key_id}/allowlist", keys, allowed_ips="203.0.113.0/24\n"
         )
