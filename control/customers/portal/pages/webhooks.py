@@ -1,5 +1,7 @@
 """The portal's webhooks page: the org's endpoints for every member, each one's deliveries;
-for its admins, add an endpoint (its signing secret shown once) and delete one. All through
+for its admins, add an endpoint (its signing secret shown once), rotate its secret (the new one
+shown once, the old one signing beside it for the grace chosen), send an event again, and
+delete one. All through
 the customer API's webhook routes (control/customers/routes.py)."""
 
 from __future__ import annotations
@@ -61,7 +63,29 @@ async def webhook_page(visit: Visit) -> Response:
     cursor = visit.request.query_params.get("cursor")
     query = {"cursor": cursor, "limit": PAGE_SIZE}
     deliveries = await visit.call(me.list_deliveries, path_params=where, query=query)
-    return visit.render("webhook.html", hook=hook, deliveries=deliveries, cursor=cursor)
+    saved = visit.request.query_params.get("saved")
+    return visit.render(
+        "webhook.html", hook=hook, deliveries=deliveries, cursor=cursor, saved=saved
+    )
+
+
+@customer_page
+async def rotate_webhook(visit: Visit) -> Response:
+    form = await visit.form()
+    grace = form.get("grace_seconds", "3600")
+    body = {"grace_seconds": int(grace) if grace.isdigit() else grace}
+    where = {"webhook": visit.request.path_params["webhook"]}
+    rotated = await visit.call(me.rotate_webhook, path_params=where, body=body)
+    return visit.render("webhook_secret.html", hook=rotated, rotated=True)
+
+
+@customer_page
+async def redeliver(visit: Visit) -> Response:
+    await visit.form()
+    params = visit.request.path_params
+    where = {"webhook": params["webhook"], "event": params["event"]}
+    await visit.call(me.redeliver, path_params=where, body={})
+    return RedirectResponse(f"{WEBHOOKS}/{params['webhook']}?saved=redelivered", status_code=303)
 
 
 @customer_page

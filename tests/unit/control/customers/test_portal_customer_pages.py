@@ -123,6 +123,13 @@ def test_a_member_reads_and_sees_no_write_controls(control_plane: ControlRunner)
         assert (await ctl.get("/portal/export", token=None)).status_code == 403
         webhooks = await ctl.get("/portal/webhooks", token=None)
         assert "Add webhook" not in webhooks.text
+        hook = (
+            await ctl.post(f"/v1/orgs/{org_a}/webhooks", json={"url": "https://hooks.example/m"})
+        ).json()
+        page = await ctl.get(f"/portal/webhooks/{hook['id']}", token=None)
+        assert page.status_code == 200 and "Rotate the signing secret" not in page.text
+        refused = await form_post(ctl, f"/portal/webhooks/{hook['id']}/rotate", page)
+        assert refused.status_code == 403
 
     control_plane(body)
 
@@ -165,6 +172,17 @@ def test_usage_billing_webhooks_settings_export_and_close(control_plane: Control
         assert hook["events"] == ["task.*"]
         page = await ctl.get(f"/portal/webhooks/{hook['id']}", token=None)
         assert page.status_code == 200 and "Nothing has been delivered" in page.text
+        first = re.search(r'value="(whsec_[^"]+)"', added.text)
+        rotated = await form_post(
+            ctl, f"/portal/webhooks/{hook['id']}/rotate", page, grace_seconds="0"
+        )
+        second = re.search(r'value="(whsec_[^"]+)"', rotated.text)
+        assert rotated.status_code == 200 and "has a new signing secret" in rotated.text
+        assert first and second and first.group(1) != second.group(1)
+        unknown = await form_post(
+            ctl, f"/portal/webhooks/{hook['id']}/deliveries/evt_none/redeliver", page
+        )
+        assert unknown.status_code == 404
         deleted = await form_post(ctl, f"/portal/webhooks/{hook['id']}/delete", hooks)
         assert deleted.status_code == 303
 
