@@ -152,7 +152,8 @@ CREATE TABLE portal_sessions (
     csrf TEXT NOT NULL,
     created_at REAL NOT NULL,
     last_seen_at REAL NOT NULL,
-    expires_at REAL NOT NULL
+    expires_at REAL NOT NULL,
+    org_external_id TEXT
 );
 CREATE INDEX portal_sessions_expiry ON portal_sessions(expires_at);
 CREATE INDEX portal_sessions_sub ON portal_sessions(sub);

@@ -85,7 +85,9 @@ def customer_page(page: Page) -> Callable[[Request], Awaitable[Response]]:
         session = await web.session_of(request)
         if session is None:
             return RedirectResponse(HOME, status_code=303)
-        member = await web.portal_member(request.app.state.control, session.identity.sub)
+        member = await web.portal_member(
+            request.app.state.control, session.identity.sub, session.org_external_id
+        )
         if member is None:
             return RedirectResponse(HOME, status_code=303)
         role = "admin" if member.role == "admin" else "member"

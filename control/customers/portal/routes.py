@@ -17,6 +17,7 @@ ROUTES = [
     Route("/login", pages.login, methods=["GET"]),
     Route("/callback", pages.callback, methods=["GET"]),
     Route("/logout", pages.logout, methods=["POST"]),
+    Route("/org", pages.switch_org, methods=["POST"]),
     Route("/keys", keys.keys_page, methods=["GET"]),
     Route("/keys", keys.create_key, methods=["POST"]),
     Route("/keys/{key}/rotate", keys.rotate_key, methods=["POST"]),

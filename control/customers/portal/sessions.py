@@ -23,6 +23,7 @@ class PortalSession:
     identity: Identity
     csrf: str
     expires_at: float
+    org_external_id: str | None = None  # the org chosen with the switcher (None: the newest)
 
     def csrf_matches(self, presented: str | None) -> bool:
         return csrf_matches(self.csrf, presented)
@@ -78,7 +79,16 @@ async def find(state: ControlState, session_id: str | None) -> PortalSession | N
                 "UPDATE portal_sessions SET last_seen_at=? WHERE id_hash=?", (now, id_hash)
             )
     identity = Identity(row["sub"], row["name"], row["email"])
-    return PortalSession(id_hash, identity, row["csrf"], row["expires_at"])
+    return PortalSession(id_hash, identity, row["csrf"], row["expires_at"], row["org_external_id"])
+
+
+async def choose_org(state: ControlState, session: PortalSession, clerk_org_id: str) -> None:
+    """The session acts in this organization from now on (the caller checked membership)."""
+    async with state.transaction() as tx:
+        await tx.execute(
+            "UPDATE portal_sessions SET org_external_id=? WHERE id_hash=?",
+            (clerk_org_id, session.id_hash),
+        )
 
 
 async def end(state: ControlState, session: PortalSession) -> None:

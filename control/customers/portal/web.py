@@ -112,26 +112,39 @@ class PortalMember:
     org_name: str
     role: str  # admin or member
     clerk_org_id: str = ""  # the org's Clerk id (its external_id)
+    orgs: tuple[tuple[str, str], ...] = ()  # every org of the person's: (Clerk id, name)
 
 
-async def portal_member(state: ControlState, sub: str) -> PortalMember | None:
-    """The org of the person the provider knows as `sub` (with Clerk as the provider, Clerk's
-    user id), and their role: accounts' member_of, for the Clerk organization of their newest
-    membership of an open org (an ID token names no active org, as a session token does). None:
-    Clerk's webhooks have linked them to no org yet."""
-    newest = await dbm.fetch_one(
+async def portal_orgs(state: ControlState, sub: str) -> list[tuple[str, str]]:
+    """(Clerk id, name) of each open org the person is a member of, their newest first."""
+    rows = await dbm.fetch_all(
         state.db,
         "SELECT o.external_id, o.name FROM customer_members m JOIN orgs o ON o.id=m.org_id "
         "WHERE m.clerk_user_id=? AND o.status!='closed' AND o.external_id IS NOT NULL "
-        "ORDER BY m.created_at DESC LIMIT 1",
+        "ORDER BY m.created_at DESC",
         sub,
     )
-    if newest is None:
+    return [(row["external_id"], row["name"]) for row in rows]
+
+
+async def portal_member(
+    state: ControlState, sub: str, chosen: str | None = None
+) -> PortalMember | None:
+    """The org of the person the provider knows as `sub` (with Clerk as the provider, Clerk's
+    user id), and their role: accounts' member_of, for the Clerk organization the session chose
+    (the switcher), else their newest membership of an open org (an ID token names no active
+    org, as a session token does). None: Clerk's webhooks have linked them to no org yet."""
+    orgs = await portal_orgs(state, sub)
+    names = dict(orgs)
+    clerk_org = chosen if chosen in names else (orgs[0][0] if orgs else None)
+    if clerk_org is None:
         return None
-    membership = await accounts.member_of(state.db, sub, newest["external_id"])
+    membership = await accounts.member_of(state.db, sub, clerk_org)
     if membership is None:
         return None
-    return PortalMember(membership.org_id, newest["name"], membership.role, newest["external_id"])
+    return PortalMember(
+        membership.org_id, names[clerk_org], membership.role, clerk_org, tuple(orgs)
+    )
 
 
 def render(

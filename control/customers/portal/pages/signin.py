@@ -34,8 +34,26 @@ async def home(request: Request) -> Response:
     # lead to the provider's end_session_endpoint wherever it is, after a restart too.
     with contextlib.suppress(SignInRefused):
         await rp.discover()
-    member = await web.portal_member(request.app.state.control, session.identity.sub)
+    member = await web.portal_member(
+        request.app.state.control, session.identity.sub, session.org_external_id
+    )
     return render(request, "home.html", session, member=member)
+
+
+async def switch_org(request: Request) -> Response:
+    """The organization the session acts in, among the person's own (a form of the header)."""
+    session = await web.session_of(request)
+    if session is None:
+        return RedirectResponse(HOME, status_code=303)
+    form = await posted(request)
+    if not session.csrf_matches(form.get("csrf_token")):
+        return render(request, "forbidden.html", session, 403)
+    state = request.app.state.control
+    chosen = form.get("org", "")
+    if chosen not in dict(await web.portal_orgs(state, session.identity.sub)):
+        return render(request, "forbidden.html", session, 403)
+    await sessions.choose_org(state, session, chosen)
+    return RedirectResponse(HOME, status_code=303)
 
 
 async def login(request: Request) -> Response:

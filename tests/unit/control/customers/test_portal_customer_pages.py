@@ -228,3 +228,34 @@ def test_signed_out_or_unlinked_the_pages_send_the_browser_home(
         assert answer.status_code == 303 and answer.headers["location"] == "/portal/"
 
     control_plane(body)
+
+
+def test_a_person_in_two_orgs_switches_between_them_and_no_further(
+    control_plane: ControlRunner,
+) -> None:
+    async def body(ctl: Control) -> None:
+        provider, org_a, org_b = await world(ctl)
+        async with ctl.st.transaction() as tx:  # user_a joins Bravo too, later: their newest
+            await tx.execute(
+                "INSERT INTO customer_members (clerk_membership_id, org_id, clerk_user_id, "
+                "role, created_at, updated_at) VALUES ('orgmem_a_b', ?, 'user_a', 'member', 2, 2)",
+                (org_b,),
+            )
+        await ctl.create_key(org_a, name="acme-key")
+        await sign_in_as(ctl, provider, "user_a")
+        keys = await ctl.get("/portal/keys", token=None)
+        assert "(Bravo, member)" in keys.text and "acme-key" not in keys.text
+        assert 'id="org-choice"' in keys.text and "Acme" in keys.text
+        switched = await form_post(ctl, "/portal/org", keys, org="org_clerk_a")
+        assert switched.status_code == 303
+        keys = await ctl.get("/portal/keys", token=None)
+        assert "(Acme, admin)" in keys.text and "acme-key" in keys.text
+        # An org they are no member of is refused, and the session stays where it was.
+        refused = await form_post(ctl, "/portal/org", keys, org="org_elsewhere")
+        assert refused.status_code == 403
+        assert "(Acme, admin)" in (await ctl.get("/portal/keys", token=None)).text
+        # Without the session's CSRF token, nothing changes.
+        forged = await ctl.post("/portal/org", token=None, data={"org": "org_clerk_b"})
+        assert forged.status_code == 403
+
+    control_plane(body)
