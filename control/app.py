@@ -156,6 +156,7 @@ def create_app(
     canceller: UpstreamTasks | None = None,
     clerk_tokens: ClerkTokens | None = None,
     analytics: ProductAnalytics | None = None,
+    admin_failures_per_minute: int = ADMIN_FAILURES_PER_MINUTE,
 ) -> Starlette:
     app = Starlette(
         routes=[
@@ -178,7 +179,7 @@ def create_app(
     # Signs the login form's token (a restart only makes an open login form stale).
     app.state.ui_secret = secrets.token_bytes(32)
     app.state.ui_throttle = FailureThrottle(LOGIN_FAILURES, LOGIN_WINDOW_SECONDS)
-    app.state.admin_throttle = FailureThrottle(ADMIN_FAILURES_PER_MINUTE, 60.0)
+    app.state.admin_throttle = FailureThrottle(admin_failures_per_minute, 60.0)
     app.state.wallet = wallet or SqliteWallet(state)
     # The webhook worker: started by the process that runs the control plane (launch/runtime.py).
     app.state.deliverer = deliverer or Deliverer(state)

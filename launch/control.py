@@ -103,6 +103,7 @@ async def start_control(
         canceller=upstream_tasks,
         clerk_tokens=clerk_tokens(settings),
         analytics=analytics,
+        admin_failures_per_minute=settings.admin_auth_failures_per_minute,
     )
     app.state.portal = portal_relying_party(settings)
     host, port = split_hostport(settings.control_listen, "control_listen")

@@ -71,6 +71,7 @@ class Settings:
     auth_failures_per_ip_per_minute: int
     wrong_secrets_per_key_per_minute: int
     wrong_secrets_per_key_ceiling_per_minute: int
+    admin_auth_failures_per_minute: int
     suspend_after_rate_limited: int
     redis_url: str
     redis_prefix: str

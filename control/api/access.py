@@ -29,7 +29,8 @@ async def edge_for(request: Request) -> Admin:
 SESSION_ADMIN = "nextapi.session_admin"
 
 
-# Wrong admin tokens per client address a minute before it gets 429 without a verification.
+# Wrong admin tokens per client address a minute before it gets 429 without a verification:
+# the default of the setting admin_auth_failures_per_minute (tests/unit/test_options.py).
 ADMIN_FAILURES_PER_MINUTE = 30
 
 

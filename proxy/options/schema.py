@@ -307,6 +307,14 @@ OPTIONS: tuple[Option, ...] = (
         check=positive,
     ),
     Option(
+        "admin_auth_failures_per_minute",
+        int,
+        30,
+        "Wrong admin tokens per minute from one client address before the control plane "
+        "answers it 429 without verifying (before any Argon2id work).",
+        check=positive,
+    ),
+    Option(
         "suspend_after_rate_limited",
         int,
         1000,

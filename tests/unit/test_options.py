@@ -25,7 +25,7 @@ from addons.gateway import chain
 from addons.standalone import Standalone
 from launch.edge import build_master
 from launch.settings import Settings, load, parser
-from proxy.options import BY_MITM, OPTIONS, Option
+from proxy.options import BY_MITM, BY_NAME, OPTIONS, Option
 from proxy.options.dev_schema import DEV_OPTIONS, DevOption
 from proxy.options.render import (
     DEV_TABLE_END,
@@ -421,3 +421,10 @@ def test_the_dev_proxy_page_shows_the_dev_schemas_table() -> None:
     )
     for option in DEV_OPTIONS:
         assert f"| `{option.cli_flag}" in page, option.name
+
+
+def test_the_control_planes_own_defaults_are_the_schemas() -> None:
+    """control/ imports none of proxy/options (its layer), so a default it keeps is checked."""
+    from control.api.access import ADMIN_FAILURES_PER_MINUTE
+
+    assert BY_NAME["admin_auth_failures_per_minute"].default == ADMIN_FAILURES_PER_MINUTE
