@@ -32,6 +32,7 @@ ROUTES = [
     Route("/webhooks/{webhook}", webhooks.webhook_page, methods=["GET"]),
     Route("/webhooks/{webhook}/delete", webhooks.delete_webhook, methods=["POST"]),
     Route("/webhooks/{webhook}/rotate", webhooks.rotate_webhook, methods=["POST"]),
+    Route("/webhooks/{webhook}/edit", webhooks.edit_webhook, methods=["POST"]),
     Route("/webhooks/{webhook}/deliveries/{event}/redeliver", webhooks.redeliver, methods=["POST"]),
     Route("/settings", settings.settings_page, methods=["GET"]),
     Route("/settings/retention", settings.set_retention, methods=["POST"]),

@@ -57,6 +57,10 @@ async def create_webhook(visit: Visit) -> Response:
 
 @customer_page
 async def webhook_page(visit: Visit) -> Response:
+    return await _webhook(visit)
+
+
+async def _webhook(visit: Visit, error: str | None = None) -> Response:
     webhook_id = visit.request.path_params["webhook"]
     where = {"webhook": webhook_id}
     hook = await visit.call(me.get_webhook, path_params=where)
@@ -65,8 +69,33 @@ async def webhook_page(visit: Visit) -> Response:
     deliveries = await visit.call(me.list_deliveries, path_params=where, query=query)
     saved = visit.request.query_params.get("saved")
     return visit.render(
-        "webhook.html", hook=hook, deliveries=deliveries, cursor=cursor, saved=saved
+        "webhook.html",
+        400 if error else 200,
+        hook=hook,
+        deliveries=deliveries,
+        cursor=cursor,
+        saved=saved,
+        event_choices=EVENT_CHOICES,
+        error=error,
     )
+
+
+@customer_page
+async def edit_webhook(visit: Visit) -> Response:
+    """Its URL and events (none ticked: only tasks that name it as their callback_url)."""
+    form = await visit.form()
+    webhook_id = visit.request.path_params["webhook"]
+    events = [event for event in EVENT_CHOICES if form.get(f"event:{event}") == "on"]
+    body: dict[str, Any] = {"url": form.get("url", "").strip(), "events": events or None}
+    try:
+        await visit.call(
+            me.patch_webhook, path_params={"webhook": webhook_id}, body=body, method="PATCH"
+        )
+    except ApiError as refused:
+        if refused.status not in (400, 409):
+            raise
+        return await _webhook(visit, error=refused.message)
+    return RedirectResponse(f"{WEBHOOKS}/{webhook_id}?saved=edited", status_code=303)
 
 
 @customer_page

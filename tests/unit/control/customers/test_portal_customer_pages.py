@@ -128,6 +128,7 @@ def test_a_member_reads_and_sees_no_write_controls(control_plane: ControlRunner)
         ).json()
         page = await ctl.get(f"/portal/webhooks/{hook['id']}", token=None)
         assert page.status_code == 200 and "Rotate the signing secret" not in page.text
+        assert "Change the webhook" not in page.text
         refused = await form_post(ctl, f"/portal/webhooks/{hook['id']}/rotate", page)
         assert refused.status_code == 403
 
@@ -183,6 +184,21 @@ def test_usage_billing_webhooks_settings_export_and_close(control_plane: Control
             ctl, f"/portal/webhooks/{hook['id']}/deliveries/evt_none/redeliver", page
         )
         assert unknown.status_code == 404
+        edited = await form_post(
+            ctl,
+            f"/portal/webhooks/{hook['id']}/edit",
+            page,
+            url="https://hooks.example/b",
+            **{"event:task.succeeded": "on"},
+        )
+        assert edited.status_code == 303
+        changed = (await ctl.get(f"/v1/orgs/{org_a}/webhooks/{hook['id']}")).json()
+        assert (changed["url"], changed["events"]) == (
+            "https://hooks.example/b",
+            ["task.succeeded"],
+        )
+        bad = await form_post(ctl, f"/portal/webhooks/{hook['id']}/edit", page, url="ftp://x")
+        assert bad.status_code == 400 and 'role="alert"' in bad.text
         deleted = await form_post(ctl, f"/portal/webhooks/{hook['id']}/delete", hooks)
         assert deleted.status_code == 303
 
