@@ -152,3 +152,32 @@ def signed(
         "content-type": "application/json",
     }
     return body.encode(), headers
+
+
+def deliver(control_url: str, secret: str, event_type: str, data: dict[str, Any]) -> None:
+    """One Clerk event, signed as Svix signs it, posted to the control plane's receiver and
+    applied (Clerk presents no admin token)."""
+    import httpx  # only the e2e tests deliver over HTTP
+
+    body, headers = signed(secret, event(event_type, data))
+    response = httpx.post(
+        control_url + "/v1/integrations/clerk/webhook", content=body, headers=headers, timeout=10
+    )
+    assert response.status_code == 200, response.text
+
+
+def provision(
+    control_url: str,
+    secret: str,
+    clerk_org: str,
+    people: dict[str, tuple[str, str, str, str]],
+    name: str | None = None,
+) -> None:
+    """An organization (named `name`, else its Clerk id) and its people as Clerk's webhooks
+    bring them: user id -> (first name, last name, email, role such as org:admin)."""
+    organization_data = organization(clerk_org, name or clerk_org)
+    deliver(control_url, secret, "organization.created", organization_data)
+    for user_id, (first, last, email, role) in people.items():
+        deliver(control_url, secret, "user.created", user(user_id, first, last, email))
+        member = membership(f"orgmem_{user_id}", organization_data, user_id, role)
+        deliver(control_url, secret, "organizationMembership.created", member)

@@ -31,23 +31,13 @@ class World:
         self.gw, self.key = gw, key
         self.orgs: dict[str, str] = {}  # Clerk org id -> NextAPI org id
 
-    def webhook(self, event_type: str, data: dict[str, Any]) -> None:
-        body, headers = ce.signed(SECRET, ce.event(event_type, data))
-        response = httpx.post(
-            self.gw.control_url + "/v1/integrations/clerk/webhook",
-            content=body,
-            headers=headers,
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-
     def provision(self, clerk_org: str, people: dict[str, str]) -> str:
-        self.webhook("organization.created", ce.organization(clerk_org, clerk_org))
-        for user_id, role in people.items():
-            self.webhook("user.created", ce.user(user_id, "Ada", user_id, f"{user_id}@example.com"))
-            organization = ce.organization(clerk_org, clerk_org)
-            membership = ce.membership(f"orgmem_{user_id}", organization, user_id, f"org:{role}")
-            self.webhook("organizationMembership.created", membership)
+        ce.provision(
+            self.gw.control_url,
+            SECRET,
+            clerk_org,
+            {u: ("Ada", u, f"{u}@example.com", f"org:{role}") for u, role in people.items()},
+        )
         found = self.gw.admin.get("/v1/orgs", params={"q": clerk_org}).json()["items"]
         assert found[0]["external_id"] == clerk_org  # the admin API shows which it is
         self.orgs[clerk_org] = found[0]["id"]

@@ -44,23 +44,14 @@ class World:
     orgs: dict[str, str] = field(default_factory=dict)  # Clerk org id -> NextAPI org id
     found: dict[str, Any] = field(default_factory=dict)  # what one test leaves the next
 
-    def webhook(self, event_type: str, data: dict[str, Any]) -> None:
-        body, headers = ce.signed(SECRET, ce.event(event_type, data))
-        response = httpx.post(
-            self.gw.control_url + "/v1/integrations/clerk/webhook",
-            content=body,
-            headers=headers,
-            timeout=10,
-        )
-        assert response.status_code == 200, response.text
-
     def provision(self, clerk_org: str, name: str, people: dict[str, str]) -> str:
-        organization = ce.organization(clerk_org, name)
-        self.webhook("organization.created", organization)
-        for user_id, role in people.items():
-            self.webhook("user.created", ce.user(user_id, *PEOPLE[user_id]))
-            membership = ce.membership(f"orgmem_{user_id}", organization, user_id, f"org:{role}")
-            self.webhook("organizationMembership.created", membership)
+        ce.provision(
+            self.gw.control_url,
+            SECRET,
+            clerk_org,
+            {user_id: (*PEOPLE[user_id], f"org:{role}") for user_id, role in people.items()},
+            name=name,
+        )
         listed = self.gw.admin.get("/v1/orgs", params={"q": name}).json()["items"]
         found = [org for org in listed if org["external_id"] == clerk_org]
         self.orgs[clerk_org] = found[0]["id"]

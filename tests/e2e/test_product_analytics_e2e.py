@@ -78,17 +78,8 @@ def stack(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Ite
         },
     )
     for clerk_org, user in (("org_pa", "user_pa"), ("org_pb", "user_pb")):
-        org = ce.organization(clerk_org, clerk_org)
-        for kind, data in [
-            ("organization.created", org),
-            ("user.created", ce.user(user, "Grace", "Hopper", f"{user}@example.com")),
-            ("organizationMembership.created", ce.membership(f"om_{user}", org, user, "org:admin")),
-        ]:
-            body, headers = ce.signed(SECRET, ce.event(kind, data))
-            posted = httpx.post(
-                gw.control_url + "/v1/integrations/clerk/webhook", content=body, headers=headers
-            )
-            assert posted.status_code == 200, posted.text
+        person = ("Grace", "Hopper", f"{user}@example.com", "org:admin")
+        ce.provision(gw.control_url, SECRET, clerk_org, {user: person})
     yield gw, key, capture
     gw.stop()
     jwks.close()
