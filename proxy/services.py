@@ -113,7 +113,8 @@ class EdgeServices:
     upstream_origin: str = ""  # scheme://host:port of the upstream
     videos: VideoDelivery | None = None  # the gateway's copies of videos, when it keeps them
     public_url: str = ""  # the edge's own origin as customers reach it (links to videos)
-    # Where the edge listens, once it does: resolves public_url `auto` (set by configure).
+    # Where the edge listens as this machine reaches it (a wildcard host: loopback), once it
+    # does: resolves public_url `auto` (set by configure).
     listen_address: Callable[[], tuple[str, int] | None] = lambda: None
     configured_public_url: str = ""  # "", a URL, or `auto`
     video_origin: VideoOrigin | None = None  # streams whole videos (addons/videos.py)
@@ -121,6 +122,7 @@ class EdgeServices:
     gatekeeper: AuthThrottle = field(init=False)  # failed-auth throttling, on the limits above
     watch: TaskWatch = field(init=False)
     _retired: list[UpstreamClient] = field(init=False, default_factory=list)
+    _upstream_client: tuple[str, float, float] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.auth = KeyAuthenticator(self.policy)
@@ -145,13 +147,15 @@ class EdgeServices:
             self.use_redis(
                 config.redis_url, prefix=config.redis_prefix, failure=config.redis_failure
             )
-        if self.upstream is not None:
-            self._retired.append(self.upstream)  # requests in flight finish; closed at the end
-        self.upstream = UpstreamClient(
-            config.upstream_key,
-            connect_timeout=config.upstream_connect_timeout,
-            timeout=config.upstream_timeout,
-        )
+        client = (config.upstream_key, config.upstream_connect_timeout, config.upstream_timeout)
+        if self.upstream is None or client != self._upstream_client:
+            # A new client only when its settings change (any option change calls this again);
+            # the old one's requests in flight finish, and it is closed at the end.
+            if self.upstream is not None:
+                self._retired.append(self.upstream)
+            key, connect_timeout, timeout = client
+            self.upstream = UpstreamClient(key, connect_timeout=connect_timeout, timeout=timeout)
+            self._upstream_client = client
         self.upstream_origin = origin_of(config.upstream)
         self.configured_public_url = config.public_url
         if listen_address is not None:
@@ -171,8 +175,8 @@ class EdgeServices:
             address = self.listen_address()
             if address is None:
                 return ""
-            host, port = address
-            url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{port}"
+            host, port = address  # as this machine reaches it (listen_address maps wildcards)
+            url = f"http://{host}:{port}"
         return url.rstrip("/")
 
     async def aclose(self) -> None:

@@ -36,3 +36,23 @@ def test_the_services_take_every_value_they_are_built_from_the_settings(
     alone = edge_services(load([], environ={k: v for k, v in environ.items() if "ROLE" not in k}))
     assert alone.policy.max_age is None  # role all: the policy is this process's own
     asyncio.run(alone.aclose())
+
+
+def test_configuring_again_keeps_the_upstream_client_unless_its_settings_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from proxy.services import EdgeConfig
+
+    monkeypatch.setenv("NEXTAPI_UPSTREAM_KEY", "sk-test")
+    services = edge_services(load([], environ={}))
+    first = services.upstream
+    same = EdgeConfig.from_schema(
+        "https://ark.ap-southeast.bytepluses.com", upstream_key="sk-test", model_limits={"m": {}}
+    )
+    services.configure(same)
+    assert services.upstream is first and services.model_limits == {"m": {}}
+    services.configure(
+        EdgeConfig.from_schema(same.upstream, upstream_key="sk-test", upstream_timeout=5.0)
+    )
+    assert services.upstream is not first and first in services._retired
+    asyncio.run(services.aclose())
