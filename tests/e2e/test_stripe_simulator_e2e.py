@@ -16,8 +16,6 @@ import stripe
 
 from tests.e2e.stripe_sim import Received, StripeSimulator, WebhookReceiver
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[StripeSimulator]:
