@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -185,12 +184,4 @@ async def unknown_route(request: Request) -> Response:
     )
     return JSONResponse(
         {"error": {"type": "invalid_request_error", "message": message}}, status_code=404
-    )
-
-
-def json_error(status: int, message: str) -> Response:
-    return Response(
-        json.dumps({"error": {"type": "invalid_request_error", "message": message}}),
-        status_code=status,
-        media_type="application/json",
     )

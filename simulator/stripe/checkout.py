@@ -59,6 +59,13 @@ def create_customer(state: StripeState, params: dict[str, Any]) -> dict[str, Any
     return state.add(customer)
 
 
+def _url(params: dict[str, Any], name: str) -> str | None:
+    value = get_str(params, name)
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise invalid(name, "Not a valid URL", "url_invalid")
+    return value
+
+
 def _line_items(params: dict[str, Any]) -> list[dict[str, Any]]:
     raw = params.get("line_items")
     if raw is None or raw == []:
@@ -145,7 +152,7 @@ def create_session(state: StripeState, params: dict[str, Any], base_url: str) ->
         {
             "amount_subtotal": total,
             "amount_total": total,
-            "cancel_url": get_str(params, "cancel_url"),
+            "cancel_url": _url(params, "cancel_url"),
             "client_reference_id": get_str(params, "client_reference_id"),
             "currency": items[0]["currency"],
             "customer": customer,
@@ -174,7 +181,7 @@ def create_session(state: StripeState, params: dict[str, Any], base_url: str) ->
             "payment_method_types": ["card"],
             "payment_status": "unpaid",
             "status": "open",
-            "success_url": get_str(params, "success_url"),
+            "success_url": _url(params, "success_url"),
             "url": None,
         }
     )
@@ -268,6 +275,7 @@ def complete_session(
             "customer_details": {"email": customer["email"], "name": customer["name"]},
             "payment_intent": intent["id"],
             "status": "complete",
+            "url": None,  # as Stripe's: a session has a URL only while it is open
         }
     )
     invoice = None

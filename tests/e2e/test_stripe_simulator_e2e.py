@@ -127,6 +127,7 @@ def test_checkout_through_the_page_sends_signed_events_in_order(
     session = client.v1.checkout.sessions.retrieve(session.id)
     assert (session.status, session.payment_status) == ("complete", "paid")
     assert session.invoice == invoice.id and session.customer == customer.id
+    assert session.url is None
     intent = client.v1.payment_intents.retrieve(session.payment_intent)
     assert (intent.status, intent.amount, intent.metadata["pack"]) == ("succeeded", 500, "s")
     assert intent.payment_method.startswith("pm_") and intent.latest_charge.startswith("ch_")
@@ -140,7 +141,7 @@ def test_checkout_through_the_page_sends_signed_events_in_order(
     intents_before = sim.counts()["payment_intent"]
     again = sim.pay(session.id)
     assert again.status_code == 409 and "already paid" in again.text
-    assert "already paid" in httpx.get(session.url).text
+    assert "already paid" in httpx.get(f"{sim.url}/checkout/{session.id}").text
     assert sim.counts()["payment_intent"] == intents_before
 
 
@@ -156,6 +157,9 @@ def test_invalid_requests_are_refused_as_stripe_refuses_them(sim: StripeSimulato
     with pytest.raises(stripe.InvalidRequestError) as customer:
         sessions.create(params=session_params(customer="cus_nobody"))
     assert (customer.value.param, customer.value.code) == ("customer", "resource_missing")
+    with pytest.raises(stripe.InvalidRequestError) as url:
+        sessions.create(params=session_params(success_url="/relative"))
+    assert (url.value.param, url.value.code) == ("success_url", "url_invalid")
     with pytest.raises(stripe.InvalidRequestError) as unknown:
         sessions.create(params=session_params(colour="blue"))
     assert unknown.value.code == "parameter_unknown"
