@@ -60,6 +60,23 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+async def bounded_body(request: Request, limit: int, shown: str) -> bytes:
+    """The body, refused (413) past `limit` bytes as it arrives: for public routes (others'
+    webhooks), where an unsigned body is never held whole whatever its size."""
+    too_large = ApiError(413, "PayloadTooLarge", f"The body is larger than {shown}.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def rfc3339(ts: float | None) -> str | None:
     if ts is None:
         return None

@@ -18,7 +18,7 @@ from svix.webhooks import Webhook, WebhookVerificationError
 
 from control.customers import accounts, events
 from control.customers.accounts import Changes
-from control.http import ApiError, bad_request
+from control.http import ApiError, bad_request, bounded_body
 from control.jobs.cancel import cancel_in_flight
 from control.store.state import ControlState
 
@@ -51,7 +51,7 @@ def verifier() -> Webhook:
 async def clerk_webhook(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     webhook = verifier()
-    body = await _body(request)
+    body = await bounded_body(request, MAX_BODY_BYTES, "1 MiB")
     try:
         webhook.verify(body, dict(request.headers))
     except WebhookVerificationError as exc:
@@ -70,23 +70,6 @@ async def clerk_webhook(request: Request) -> JSONResponse:
         changes = await events.apply(state, tx, event_type, event.get("data"))
     await _after(request, state, changes)
     return JSONResponse({"received": True, "handled": event_type in events.HANDLED})
-
-
-async def _body(request: Request) -> bytes:
-    """The body, refused past MAX_BODY_BYTES as it arrives: the route is public, so an
-    unsigned body is never held whole whatever its size."""
-    too_large = ApiError(413, "PayloadTooLarge", "The webhook's body is larger than 1 MiB.")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _unverified(reason: str) -> ApiError:
