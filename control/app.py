@@ -41,6 +41,14 @@ from control.http import ApiError, by_path, error_response
 from control.jobs.delivery import Deliverer
 from control.jobs.retention import Retention
 from control.jobs.upstream import UpstreamTasks
+from control.payments import checkout as payments_checkout
+from control.payments import history as payments_history
+from control.payments import invoices as payments_invoices
+from control.payments import lowbalance, packs
+from control.payments import webhook as stripe_events
+from control.payments.lowbalance import LowBalance
+from control.payments.recharger import Recharger
+from control.payments.stripeapi import StripeApi
 from control.store.edges import EdgeRegistry
 from control.store.outbox import Outbox
 from control.store.state import ControlState
@@ -69,6 +77,15 @@ ROUTES = [
     Route("/v1/orgs/{org}/balance", billing.get_balance, methods=["GET"]),
     Route("/v1/orgs/{org}/ledger", billing.get_ledger, methods=["GET"]),
     Route("/v1/orgs/{org}/tasks", billing.list_tasks, methods=["GET"]),
+    Route("/v1/orgs/{org}/checkout", payments_checkout.create_checkout, methods=["POST"]),
+    Route("/v1/orgs/{org}/payments", payments_history.list_payments, methods=["GET"]),
+    Route("/v1/orgs/{org}/invoices", payments_invoices.list_invoices, methods=["GET"]),
+    Route("/v1/orgs/{org}/low-balance", lowbalance.get_low_balance, methods=["GET"]),
+    Route("/v1/orgs/{org}/low-balance", lowbalance.put_low_balance, methods=["PUT"]),
+    Route("/v1/credit-packs", packs.list_packs, methods=["GET"]),
+    Route("/v1/credit-packs/{pack}", packs.get_pack, methods=["GET"]),
+    Route("/v1/credit-packs/{pack}", packs.put_pack, methods=["PUT"]),
+    Route("/v1/credit-packs/{pack}", packs.delete_pack, methods=["DELETE"]),
     Route("/v1/orgs/{org}/export", export.export_org, methods=["GET"]),
     Route("/v1/orgs/{org}/webhooks", webhooks.create_webhook, methods=["POST"]),
     Route("/v1/orgs/{org}/webhooks", webhooks.list_webhooks, methods=["GET"]),
@@ -108,6 +125,7 @@ ROUTES = [
 # Called by others' services, not admins: signed by them, outside the admin API's document.
 INTEGRATIONS = [
     Route("/v1/integrations/clerk/webhook", clerk.clerk_webhook, methods=["POST"]),
+    Route("/v1/integrations/stripe/webhook", stripe_events.stripe_webhook, methods=["POST"]),
 ]
 
 # The customer API: a Clerk session's org only, through the admin API's handlers
@@ -157,6 +175,8 @@ def create_app(
     clerk_tokens: ClerkTokens | None = None,
     analytics: ProductAnalytics | None = None,
     admin_failures_per_minute: int = ADMIN_FAILURES_PER_MINUTE,
+    stripe: StripeApi | None = None,
+    recharger: Recharger | None = None,
 ) -> Starlette:
     app = Starlette(
         routes=[
@@ -184,6 +204,12 @@ def create_app(
     # The webhook worker: started by the process that runs the control plane (launch/runtime.py).
     app.state.deliverer = deliverer or Deliverer(state)
     app.state.outbox = Outbox(state, wake=app.state.deliverer.wake)
+    # Payments: Stripe's client (unconfigured: checkout answers 503), the auto-recharge worker
+    # (started by launch/control.py), and the low-balance watch every settlement reports to.
+    app.state.stripe = stripe or StripeApi(None)
+    app.state.recharger = recharger or Recharger(state, app.state.stripe, app.state.outbox)
+    app.state.low_balance = LowBalance(app.state.outbox, app.state.recharger.wake)
+    app.state.wallet.watch = app.state.low_balance
     app.state.metrics = metrics
     # Purges at once (`DELETE /v1/orgs/{org}?purge=now`) reach the video store through it.
     app.state.retention = retention or Retention(state)

@@ -28,7 +28,7 @@ from control.http import (
     rfc3339,
 )
 from control.store import db as dbm
-from control.store.outbox import ALL_TASK_EVENTS, EVENT_TYPES
+from control.store.outbox import ALL_TASK_EVENTS, EVENT_TYPES, ORG_EVENT_TYPES
 from control.store.state import ControlState
 from proxy.core.webhook_signatures import new_secret
 
@@ -64,7 +64,7 @@ def event_types(value: Any) -> list[str] | None:
     """None: the endpoint hears only of tasks that name it as their `callback_url`."""
     if value is None:
         return None
-    allowed = {*EVENT_TYPES, ALL_TASK_EVENTS}
+    allowed = {*EVENT_TYPES, ALL_TASK_EVENTS, *ORG_EVENT_TYPES}
     if not isinstance(value, list) or not all(isinstance(e, str) and e in allowed for e in value):
         raise bad_request(f"`events` must be a list of: {', '.join(sorted(allowed))}.")
     return sorted(set(value))

@@ -4,6 +4,10 @@ the portal's pages (control/customers/portal/) call exactly these, with the same
 
 from __future__ import annotations
 
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from control.aggregates import api as aggregates
@@ -11,6 +15,8 @@ from control.api import billing, export, keys, orgs, usage, webhooks
 from control.customers import keys as me_keys
 from control.customers import me
 from control.customers import settings as customer_settings
+from control.customers.access import Customer, customer_for
+from control.payments import checkout, history, invoices, lowbalance, packs
 
 whoami = me.me
 list_keys = me.through(keys.list_keys)
@@ -37,6 +43,27 @@ patch_settings = customer_settings.patch_settings
 export_org = me.through(export.export_org, write=True)
 close_org = me.through(orgs.close_org, write=True, check=me.confirm_close, query=False)
 
+
+async def return_here(request: Request, customer: Customer, body: dict[str, Any]) -> None:
+    """Stripe sends the payer back to the portal's billing page on the host they came from,
+    unless the caller named its own pages."""
+    for field, outcome in (("success_url", "complete"), ("cancel_url", "cancelled")):
+        query = f"checkout={outcome}&session={{CHECKOUT_SESSION_ID}}"
+        body.setdefault(field, str(request.url.replace(path=checkout.RETURN_PATH, query=query)))
+
+
+async def packs_on_sale(request: Request) -> Response:
+    """The credit packs on sale."""
+    await customer_for(request)
+    return await packs.buyable(request)
+
+
+create_checkout = me.through(checkout.create_checkout, write=True, check=return_here)
+list_payments = me.through(history.list_payments)
+list_invoices = me.through(invoices.list_invoices)
+get_low_balance = me.through(lowbalance.get_low_balance)
+put_low_balance = me.through(lowbalance.put_low_balance, write=True)
+
 ROUTES = [
     Route("/v1/me", whoami, methods=["GET"]),
     Route("/v1/me/keys", list_keys, methods=["GET"]),
@@ -48,6 +75,12 @@ ROUTES = [
     Route("/v1/me/balance", get_balance, methods=["GET"]),
     Route("/v1/me/ledger", get_ledger, methods=["GET"]),
     Route("/v1/me/tasks", list_tasks, methods=["GET"]),
+    Route("/v1/me/credit-packs", packs_on_sale, methods=["GET"]),
+    Route("/v1/me/checkout", create_checkout, methods=["POST"]),
+    Route("/v1/me/payments", list_payments, methods=["GET"]),
+    Route("/v1/me/invoices", list_invoices, methods=["GET"]),
+    Route("/v1/me/low-balance", get_low_balance, methods=["GET"]),
+    Route("/v1/me/low-balance", put_low_balance, methods=["PUT"]),
     Route("/v1/me/requests", list_requests, methods=["GET"]),
     Route("/v1/me/usage", get_usage, methods=["GET"]),
     Route("/v1/me/webhooks", list_webhooks, methods=["GET"]),

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import aiosqlite
+
 from control.store import db as dbm
 from control.store.state import ControlState
 
@@ -28,6 +30,8 @@ EVENT_TYPES = (
     "task.expired",
 )
 ALL_TASK_EVENTS = "task.*"
+# An org's own events, not a task's: each goes to the endpoints that name it.
+ORG_EVENT_TYPES = ("balance.low", "balance.recharge_failed")
 
 
 def subscribed(events: list[str] | None, event_type: str) -> bool:
@@ -96,4 +100,39 @@ class Outbox:
                 made += cursor.rowcount
         if made:
             self.wake()
+        return made
+
+    async def org_event(
+        self, tx: aiosqlite.Connection, org_id: str, event_type: str, payload: dict[str, Any]
+    ) -> int:
+        """Enqueue an org's event (ORG_EVENT_TYPES) in the caller's transaction, to each enabled
+        endpoint of the org that names it; the caller wakes the worker (`wake`) once committed.
+        Returns how many outbox rows it made."""
+        hooks = await dbm.fetch_all(
+            tx, "SELECT id, events FROM webhooks WHERE org_id=? AND status='enabled'", org_id
+        )
+        body = json.dumps(
+            {"type": event_type, **payload}, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+        now = self.clock()
+        made = 0
+        for hook in hooks:
+            if event_type not in (dbm.loads(hook["events"]) or ()):
+                continue
+            await tx.execute(
+                "INSERT INTO webhook_events (id, webhook_id, org_id, task_id, type, payload, "
+                "status, next_attempt_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, NULL, ?, ?, 'pending', ?, ?, ?)",
+                (
+                    "msg_" + secrets.token_urlsafe(18),
+                    hook["id"],
+                    org_id,
+                    event_type,
+                    body,
+                    now,
+                    now,
+                    now,
+                ),
+            )
+            made += 1
         return made

@@ -41,6 +41,17 @@ CREATE TABLE audit (
     target TEXT,
     detail TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE billing_accounts (
+    org_id TEXT PRIMARY KEY REFERENCES orgs(id),
+    customer_id TEXT UNIQUE,
+    payment_method TEXT,
+    card_payment_intent TEXT,
+    threshold INTEGER,
+    recharge_pack TEXT,
+    auto_recharge INTEGER NOT NULL DEFAULT 0,
+    low INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
 CREATE TABLE clerk_messages (
     svix_id TEXT PRIMARY KEY,
     event_type TEXT NOT NULL,
@@ -52,6 +63,16 @@ CREATE TABLE clerk_objects (
     object TEXT NOT NULL,
     updated_at REAL NOT NULL,
     deleted_at REAL
+);
+CREATE TABLE credit_packs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    credits INTEGER NOT NULL CHECK (credits > 0),
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    currency TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
 );
 CREATE TABLE customer_members (
     clerk_membership_id TEXT PRIMARY KEY,
@@ -72,6 +93,20 @@ CREATE TABLE customer_users (
     updated_at REAL NOT NULL,
     analytics_opt_out INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE disputes (
+    id TEXT PRIMARY KEY,
+    payment_intent TEXT,
+    charge_id TEXT,
+    org_id TEXT,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL,
+    opened_at REAL NOT NULL,
+    closed_at REAL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX disputes_open ON disputes(org_id) WHERE closed_at IS NULL;
+CREATE INDEX disputes_payment ON disputes(payment_intent);
 CREATE TABLE idempotency_keys (
     org_id TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -83,6 +118,19 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (org_id, key)
 );
 CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+CREATE TABLE invoices (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    number TEXT,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL,
+    hosted_url TEXT,
+    pdf_url TEXT,
+    issued_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX invoices_org ON invoices(org_id, issued_at DESC, id DESC);
 CREATE TABLE ledger (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     org_id TEXT NOT NULL,
@@ -92,10 +140,12 @@ CREATE TABLE ledger (
     task_id TEXT,
     reason TEXT,
     actor TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    payment_id TEXT
 );
 CREATE INDEX ledger_key_kind ON ledger(key_id, kind, created_at, amount);
 CREATE UNIQUE INDEX ledger_one_charge ON ledger(task_id) WHERE kind='charge';
+CREATE UNIQUE INDEX ledger_one_purchase ON ledger(payment_id) WHERE kind = 'purchase';
 CREATE INDEX ledger_org ON ledger(org_id, id);
 CREATE INDEX ledger_org_kind ON ledger(org_id, kind, created_at, amount);
 CREATE TRIGGER ledger_adds_to_total AFTER INSERT ON ledger BEGIN
@@ -144,6 +194,30 @@ CREATE TABLE orphan_scan (
     checked_at REAL,
     error TEXT
 );
+CREATE TABLE payment_refunds (
+    payment_intent TEXT PRIMARY KEY,
+    refunded INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE payments (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('checkout', 'recharge')),
+    pack_id TEXT NOT NULL,
+    credits INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL,
+    payment_intent TEXT UNIQUE,
+    ledger_id INTEGER,
+    taken_back INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX payments_org ON payments(org_id, created_at DESC, id DESC);
+CREATE INDEX payments_recharges_due ON payments(status, updated_at) WHERE kind = 'recharge';
 CREATE TABLE portal_sessions (
     id_hash TEXT PRIMARY KEY,
     sub TEXT NOT NULL,
@@ -192,6 +266,13 @@ CREATE INDEX security_events_ip ON security_events(client_ip, ts);
 CREATE INDEX security_events_key ON security_events(key_id, ts);
 CREATE INDEX security_events_org ON security_events(org_id, ts);
 CREATE INDEX security_events_ts ON security_events(ts);
+CREATE TABLE stripe_events (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE INDEX stripe_events_received ON stripe_events(received_at);
 CREATE TABLE tasks (
     id TEXT PRIMARY KEY,
     org_id TEXT NOT NULL,

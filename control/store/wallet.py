@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -95,10 +95,26 @@ async def release_hold(tx: Any, request_id: str, now: float) -> None:
     )
 
 
+class BalanceWatch(Protocol):
+    """Told of each settlement in its transaction (control/payments/lowbalance.py: the
+    low-balance alert and auto-recharge); `check` answers True when `wake` is due once the
+    transaction commits."""
+
+    async def check(self, tx: Any, org_id: str, now: float) -> bool: ...
+
+    def wake(self) -> None: ...
+
+
 class SqliteWallet:
-    def __init__(self, state: ControlState, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        state: ControlState,
+        clock: Callable[[], float] = time.time,
+        watch: BalanceWatch | None = None,
+    ) -> None:
         self.state = state
         self.clock = clock
+        self.watch = watch  # set by the composition root (control/app.py)
 
     # --- balance -----------------------------------------------------------------------------
 
@@ -175,6 +191,12 @@ class SqliteWallet:
     async def reserve(self, hold: Hold) -> Refusal | None:
         now = self.clock()
         async with self.state.transaction() as tx:
+            if await self._disputed(tx, hold.org_id):
+                return Refusal(
+                    "PaymentDisputed",
+                    "A payment of this organization is disputed: new tasks are suspended until "
+                    "the dispute is closed.",
+                )
             total, held = await self._funds(tx, hold.org_id)
             balance = total - held
             if balance < hold.amount:
@@ -215,6 +237,12 @@ class SqliteWallet:
             )
         return None
 
+    async def _disputed(self, tx: Any, org_id: str) -> bool:
+        row = await dbm.fetch_one(
+            tx, "SELECT 1 FROM disputes WHERE org_id=? AND closed_at IS NULL LIMIT 1", org_id
+        )
+        return row is not None
+
     async def _spend_limit(self, tx: Any, scope: str, owner: str) -> dict[str, Any] | None:
         table = "orgs" if scope == "org" else "api_keys"
         row = await dbm.fetch_one(tx, f"SELECT spend_limit FROM {table} WHERE id=?", owner)
@@ -253,6 +281,7 @@ class SqliteWallet:
             await self._touch(task_id, status)
             return None
         now = self.clock()
+        woke = False
         async with self.state.transaction() as tx:
             hold = await dbm.fetch_one(
                 tx, "SELECT * FROM reservations WHERE task_id=? AND status='held'", task_id
@@ -278,6 +307,10 @@ class SqliteWallet:
                 "WHERE id=?",
                 (status, amount, completion_tokens, now, now, task_id),
             )
+            if self.watch is not None:
+                woke = await self.watch.check(tx, hold["org_id"], now)
+        if woke and self.watch is not None:
+            self.watch.wake()
         return amount
 
     def _unit_price(self, hold: aiosqlite.Row) -> Fraction | None:

@@ -29,7 +29,7 @@ class Hold:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    code: str  # InsufficientCredits | SpendLimitExceeded
+    code: str  # InsufficientCredits | SpendLimitExceeded | PaymentDisputed
     message: str
 
 

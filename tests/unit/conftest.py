@@ -96,6 +96,9 @@ class Control:
     async def patch(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.request("PATCH", path, **kwargs)
 
+    async def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PUT", path, **kwargs)
+
     async def delete(self, path: str, **kwargs: Any) -> httpx.Response:
         return await self.request("DELETE", path, **kwargs)
 

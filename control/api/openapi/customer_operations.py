@@ -40,10 +40,16 @@ SAME_AS_ADMIN = {
         "/v1/orgs/{org}/webhooks/{webhook}/deliveries/{event}/redeliver",
     ),
     ("GET", "/v1/me/export"): ("GET", "/v1/orgs/{org}/export"),
+    ("POST", "/v1/me/checkout"): ("POST", "/v1/orgs/{org}/checkout"),
+    ("GET", "/v1/me/payments"): ("GET", "/v1/orgs/{org}/payments"),
+    ("GET", "/v1/me/invoices"): ("GET", "/v1/orgs/{org}/invoices"),
+    ("GET", "/v1/me/low-balance"): ("GET", "/v1/orgs/{org}/low-balance"),
+    ("PUT", "/v1/me/low-balance"): ("PUT", "/v1/orgs/{org}/low-balance"),
 }
 
 OWN = {
     ("GET", "/v1/me"): Op("Who is signed in: the user, the organization, the role.", s.Me),
+    ("GET", "/v1/me/credit-packs"): Op("The credit packs on sale.", s.CreditPackPage),
     ("PATCH", "/v1/me/keys/{key}"): Op(
         "Change a key of the org (its status is NextAPI's: revoke it instead).",
         s.Key,

@@ -25,7 +25,8 @@ ERROR_TEXT = {
     429: "Too many wrong admin tokens from this address: a token not verified yet waits.",
     404: "Not found.",
     409: "Conflict with the object's state.",
-    503: "Not ready.",
+    502: "Stripe refused the call (the message is Stripe's).",
+    503: "Not ready, or a service it needs (Stripe) is not configured or not reachable.",
 }
 CUSTOMER_ERROR_TEXT = {
     401: "No Clerk session token, or one expired, issued to another app or signed by another key.",

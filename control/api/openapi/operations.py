@@ -234,6 +234,45 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         s.TaskPage,
         (*PAGE, TASK_STATUS),
     ),
+    # --- payments through Stripe: packs, checkout, payments, invoices, low balance
+    ("POST", "/v1/orgs/{org}/checkout"): Op(
+        "A Stripe Checkout Session for a credit pack: send the payer to its `url`; the "
+        "credits come with Stripe's event that it was paid.",
+        s.Checkout,
+        201,
+        s.CheckoutCreate,
+        errors=(404, 409, 502, 503),
+        example={"pack": "starter"},
+    ),
+    ("GET", "/v1/orgs/{org}/payments"): listing(
+        "The org's payments (checkouts, auto-recharges), newest first.", s.PaymentPage
+    ),
+    ("GET", "/v1/orgs/{org}/invoices"): listing(
+        "The org's invoices from Stripe, newest first.", s.InvoicePage
+    ),
+    ("GET", "/v1/orgs/{org}/low-balance"): Op(
+        "The low-balance alert's threshold and the auto-recharge.", s.LowBalance
+    ),
+    ("PUT", "/v1/orgs/{org}/low-balance"): Op(
+        "Set the low-balance threshold (null: none), the pack to recharge with, and "
+        "`auto_recharge` (charges the card a checkout saved, once per crossing).",
+        s.LowBalance,
+        body=s.LowBalancePut,
+        example={"threshold": 2_000_000, "pack": "starter", "auto_recharge": False},
+    ),
+    ("GET", "/v1/credit-packs"): Op("Every credit pack, on sale or not.", s.CreditPackPage),
+    ("GET", "/v1/credit-packs/{pack}"): Op("Read a credit pack.", s.CreditPack),
+    ("PUT", "/v1/credit-packs/{pack}"): Op(
+        "Add or replace a credit pack: `credits` (micro-credits) for `amount` minor units "
+        "of `currency`.",
+        s.CreditPack,
+        body=s.CreditPackPut,
+        also=(201,),
+        example={"credits": 10_000_000, "amount": 1000, "currency": "usd", "active": True},
+    ),
+    ("DELETE", "/v1/credit-packs/{pack}"): Op(
+        "Delete a credit pack; payments made keep its figures.", s.Deleted
+    ),
     # --- webhook endpoints and deliveries
     ("POST", "/v1/orgs/{org}/webhooks"): Op(
         "Register a webhook endpoint; its secret is shown this once.",

@@ -69,6 +69,8 @@ async def _world(ctl: Control) -> dict[str, str]:
     key = await ctl.create_key(org["id"])
     hook = await ctl.post(f"/v1/orgs/{org['id']}/webhooks", json={"url": "https://h.example/x"})
     assert hook.status_code == 201, hook.text
+    pack = {"credits": 10_000_000, "amount": 1000, "currency": "usd"}
+    assert (await ctl.put("/v1/credit-packs/starter", json=pack)).status_code == 201
     token = await ctl.create_admin_token(["read"])
     return {
         "org": org["id"],
@@ -78,6 +80,7 @@ async def _world(ctl: Control) -> dict[str, str]:
         "token": token["id"],
         "op": "owner",
         "family": "seedance-1-0-pro",
+        "pack": "starter",
     }
 
 

@@ -173,6 +173,7 @@ def test_grant_then_balance_is_all_available(run: Runner) -> None:
                 "reason": "welcome",
                 "actor": "admin:alice",
                 "created_at": T0,
+                "payment_id": None,
             }
         ]
         # grants are audited
@@ -510,6 +511,7 @@ def test_settle_succeeded_charges_the_actual_tokens_once(
             "reason": f"{tokens} tokens",
             "actor": "system:billing",
             "created_at": T0 + 60,
+            "payment_id": None,
         }
         hold_row = await env.one("SELECT status, task_id, settled_at FROM reservations")
         assert hold_row == {"status": "settled", "task_id": "cgt-1", "settled_at": T0 + 60}
