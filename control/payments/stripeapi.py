@@ -66,6 +66,8 @@ class StripeApi:
             )
         return self.client
 
+    # Each call answers Stripe's object as a plain dict (the client's objects are not dicts).
+
     async def create_customer(self, org_id: str, name: str, email: str | None) -> str:
         params: dict[str, Any] = {"name": name, "metadata": {"org_id": org_id}}
         if email:
@@ -95,7 +97,8 @@ class StripeApi:
 
     async def _call(self, create: Any, params: dict[str, Any], idempotency_key: str) -> Any:
         try:
-            return await create(params=params, options={"idempotency_key": idempotency_key})
+            made = await create(params=params, options={"idempotency_key": idempotency_key})
+            return made.to_dict()
         except stripe.CardError as exc:
             raise Declined(exc.code or "card_declined", exc.user_message or str(exc)) from None
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
@@ -112,7 +115,7 @@ class StripeApi:
 
     async def _call_read(self, retrieve: Any, object_id: str) -> Any:
         try:
-            return await retrieve(object_id)
+            return (await retrieve(object_id)).to_dict()
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
             raise Unavailable(type(exc).__name__) from None
         except stripe.StripeError as exc:
