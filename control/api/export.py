@@ -10,8 +10,9 @@ The bundle (format `nextapi-export`, version 1):
 
 - `org.json`: the org, as `GET /v1/orgs/{org}` shows it (one JSON object);
 - `keys.ndjson`, `usage.ndjson`, `ledger.ndjson`, `reservations.ndjson`, `tasks.ndjson`,
-  `webhooks.ndjson`, `webhook_deliveries.ndjson`, `audit.ndjson`, `security_events.ndjson`: one
-  JSON object a line (UTF-8), oldest first;
+  `payments.ndjson`, `invoices.ndjson`, `disputes.ndjson`, `webhooks.ndjson`,
+  `webhook_deliveries.ndjson`, `audit.ndjson`, `security_events.ndjson`: one JSON object a line
+  (UTF-8), oldest first;
 - `manifest.json`, written last: the format and its version, the org id, `generated_at`, and
   for every file its format and number of records.
 
@@ -44,6 +45,9 @@ from control.api.security import event_json
 from control.api.usage import request_json
 from control.api.webhooks import webhook_json
 from control.http import rfc3339
+from control.payments.disputes import dispute_json
+from control.payments.invoices import invoice_json
+from control.payments.purchases import payment_json
 from control.store import db as dbm
 from control.store.state import ControlState
 from proxy.core.callback_tokens import INGRESS_PREFIX
@@ -228,6 +232,9 @@ def _sections(org_id: str) -> list[tuple[str, str, tuple[Any, ...], _Records]]:
         ("ledger.ndjson", _SELECT_LEDGER, one, _Records(ledger_json)),
         ("reservations.ndjson", _SELECT_RESERVATIONS, one, _Records(reservation_json)),
         ("tasks.ndjson", _SELECT_TASKS, one, _Records(task_json)),
+        ("payments.ndjson", _SELECT_PAYMENTS, one, _Records(payment_json)),
+        ("invoices.ndjson", _SELECT_INVOICES, one, _Records(invoice_json)),
+        ("disputes.ndjson", _SELECT_DISPUTES, one, _Records(dispute_json)),
         ("webhooks.ndjson", _SELECT_WEBHOOKS, one, _Records(webhook_json)),
         ("webhook_deliveries.ndjson", _SELECT_DELIVERIES, (org_id, org_id), _Deliveries()),
         ("audit.ndjson", _SELECT_AUDIT, (org_id, org_id, org_id, mentioned), _Records(audit_json)),
@@ -242,6 +249,9 @@ _SELECT_USAGE = "SELECT * FROM usage WHERE org_id=? ORDER BY ts, request_id"
 _SELECT_LEDGER = "SELECT * FROM ledger WHERE org_id=? ORDER BY id"
 _SELECT_RESERVATIONS = "SELECT * FROM reservations WHERE org_id=? ORDER BY created_at, id"
 _SELECT_TASKS = "SELECT * FROM tasks WHERE org_id=? ORDER BY created_at, id"
+_SELECT_PAYMENTS = "SELECT * FROM payments WHERE org_id=? ORDER BY created_at, id"
+_SELECT_INVOICES = "SELECT * FROM invoices WHERE org_id=? ORDER BY issued_at, id"
+_SELECT_DISPUTES = "SELECT * FROM disputes WHERE org_id=? ORDER BY opened_at, id"
 _SELECT_WEBHOOKS = "SELECT * FROM webhooks WHERE org_id=? ORDER BY created_at, id"
 _SELECT_SECURITY_EVENTS = "SELECT * FROM security_events WHERE org_id=? ORDER BY ts, request_id"
 _SELECT_AUDIT = (

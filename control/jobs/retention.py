@@ -33,6 +33,7 @@ ACCOUNT_TABLES = (
     "tasks",
     "usage",
     "customer_members",  # its people from Clerk (control/customers/)
+    "billing_accounts",  # its Stripe customer, saved card and low-balance settings
 )
 UNLINKED = "security_events_unlinked"  # a purged org's security events, kept without its id
 # Clerk's people left in no org once it is purged: their name and email go with the account.
@@ -40,6 +41,9 @@ UNATTACHED_USERS = "customer_users_unattached"
 # How long an applied Svix message id is kept: Svix retries for about three days, and an older
 # message applied again changes nothing anyway (each Clerk object keeps its newest version).
 CLERK_MESSAGES_DAYS = 30
+# How long an applied Stripe event id is kept: Stripe retries for three days; an older event
+# applied again changes nothing (each payment grants once, reversals are cumulative).
+STRIPE_EVENTS_DAYS = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,21 @@ class Retention:
         )
         counts["upstream_orphans"] = await self._rows(  # which org a found task was billed to
             "upstream_orphans", "found_at<?", (billing_cutoff,), dry_run
+        )
+        # Payments, their invoices and disputes are billing records, kept with the ledger.
+        counts["payments"] = await self._rows(
+            "payments",
+            "created_at<? AND status NOT IN ('pending', 'sending')",
+            (billing_cutoff,),
+            dry_run,
+        )
+        counts["payment_refunds"] = await self._rows(
+            "payment_refunds", "updated_at<?", (billing_cutoff,), dry_run
+        )
+        counts["invoices"] = await self._rows("invoices", "issued_at<?", (billing_cutoff,), dry_run)
+        counts["disputes"] = await self._rows("disputes", "closed_at<?", (billing_cutoff,), dry_run)
+        counts["stripe_events"] = await self._rows(
+            "stripe_events", "received_at<?", (now - STRIPE_EVENTS_DAYS * DAY,), dry_run
         )
         counts["usage_daily"] = await self._rows(
             "usage_daily", "day<?", (_day(billing_cutoff),), dry_run

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from control.http import rfc3339
 from control.payments import purchases
 from control.payments.purchases import STRIPE
 from control.store import db as dbm
@@ -65,6 +66,19 @@ async def _seen(
     if closing and status == "lost" and intent:
         await purchases.take_back(state, tx, intent, now)
     return status
+
+
+def dispute_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "payment_intent": row["payment_intent"],
+        "charge": row["charge_id"],
+        "amount": row["amount"],
+        "currency": row["currency"],
+        "status": row["status"],
+        "opened_at": rfc3339(row["opened_at"]),
+        "closed_at": rfc3339(row["closed_at"]),
+    }
 
 
 async def open_for(db: Any, org_id: str) -> int:

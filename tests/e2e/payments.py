@@ -4,9 +4,6 @@ its signed events to the control plane's Stripe webhook; and the calls the payme
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +12,7 @@ import httpx
 
 from tests.e2e.harness import Gateway, Simulator
 from tests.e2e.stripe_sim import StripeSimulator
+from tests.stripe_events import sign
 
 WEBHOOK_PATH = "/v1/integrations/stripe/webhook"
 TASKS = "/api/v3/contents/generations/tasks"
@@ -63,34 +61,12 @@ def ledger(gw: Gateway, org_id: str, kind: str | None = None) -> list[dict[str, 
     return [entry for entry in items if kind is None or entry["kind"] == kind]
 
 
-def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
-    """A `Stripe-Signature` header as Stripe computes it (its documented scheme), made by the
-    test itself, so that the control plane's checks are never verified by the simulator."""
-    stamp = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={mac}"
-
-
 def deliver(
     gw: Gateway, payload: bytes, secret: str, *, signature: str | None = None
 ) -> httpx.Response:
     headers = {"Content-Type": "application/json"}
     headers["Stripe-Signature"] = signature if signature is not None else sign(payload, secret)
     return httpx.post(gw.control_url + WEBHOOK_PATH, content=payload, headers=headers, timeout=10)
-
-
-def event(event_id: str, event_type: str, obj: dict[str, Any]) -> bytes:
-    return json.dumps(
-        {
-            "id": event_id,
-            "object": "event",
-            "api_version": "2026-10-28.endive",
-            "created": int(time.time()),
-            "livemode": False,
-            "type": event_type,
-            "data": {"object": obj},
-        }
-    ).encode()
 
 
 def wait_until(predicate: Any, what: str, timeout: float = 15.0) -> None:

@@ -20,14 +20,13 @@ from tests.e2e.payments import (
     balance,
     checkout,
     deliver,
-    event,
     ledger,
     paid_gateway,
     put_pack,
-    sign,
     wait_until,
 )
 from tests.e2e.stripe_sim import StripeSimulator
+from tests.stripe_events import event, sign
 
 TEN_CREDITS = 10_000_000
 
