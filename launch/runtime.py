@@ -58,14 +58,16 @@ async def _serve(
         os.environ[settings.admin_token_env] = "nat_workers_" + secrets.token_urlsafe(24)
     admin_token = os.environ.get(settings.admin_token_env) or None
 
+    demo_stripe = None  # the demo's Stripe simulator, when it runs one
     if settings.demo:
         # The demo's webhook receivers are on this machine: let deliveries reach loopback.
         os.environ.setdefault("NEXTAPI_WEBHOOK_ALLOW_PRIVATE", "1")
         admin_token = admin_token or "nat_demo_" + secrets.token_urlsafe(24)
         os.environ[settings.admin_token_env] = admin_token
-        from launch.demo import start_demo_simulator
+        from launch.demo import start_demo_simulator, start_demo_stripe
 
         await start_demo_simulator(settings, stack)
+        demo_stripe = await start_demo_stripe(stack)
 
     store = video_store(settings)
     if store is not None:
@@ -111,7 +113,7 @@ async def _serve(
             assert admin_token is not None
             from launch.demo import create_demo_data
 
-            await create_demo_data(settings.control_url, admin_token, address)
+            await create_demo_data(settings.control_url, admin_token, address, demo_stripe)
         await first(stop.wait(), edge_task, "the edge")
     else:
         await stop.wait()

@@ -47,9 +47,8 @@ close_org = me.through(orgs.close_org, write=True, check=me.confirm_close, query
 async def return_here(request: Request, customer: Customer, body: dict[str, Any]) -> None:
     """Stripe sends the payer back to the portal's billing page on the host they came from,
     unless the caller named its own pages."""
-    for field, outcome in (("success_url", "complete"), ("cancel_url", "cancelled")):
-        query = f"checkout={outcome}&session={{CHECKOUT_SESSION_ID}}"
-        body.setdefault(field, str(request.url.replace(path=checkout.RETURN_PATH, query=query)))
+    for field, url in checkout.portal_return(request).items():
+        body.setdefault(field, url)
 
 
 async def packs_on_sale(request: Request) -> Response:

@@ -44,8 +44,8 @@ async def create_checkout(request: Request) -> JSONResponse:
     pack = await packs.find(state.db, body["pack"], active=True)
     if pack is None:
         raise not_found("Credit pack (on sale)")
-    success_url = _return_url(request, body, "success_url", "complete")
-    cancel_url = _return_url(request, body, "cancel_url", "cancelled")
+    success_url = _return_url(request, body, "success_url")
+    cancel_url = _return_url(request, body, "cancel_url")
     api = stripe_of(request)
     customer_id = await customer_for(state, api, org)
     account = await dbm.fetch_one(
@@ -123,13 +123,22 @@ async def customer_for(state: ControlState, api: StripeApi, org: Any) -> str:
     return row["customer_id"]
 
 
-def _return_url(request: Request, body: dict[str, Any], field: str, outcome: str) -> str:
+def portal_return(request: Request) -> dict[str, str]:
+    """The portal's billing page on the host the caller reached, as Stripe's success_url (with
+    the session id, which Stripe fills in) and cancel_url."""
+    page = request.url.replace(path=RETURN_PATH, fragment="")
+    return {
+        "success_url": str(page.replace(query="checkout=complete&session={CHECKOUT_SESSION_ID}")),
+        "cancel_url": str(page.replace(query="checkout=cancelled")),
+    }
+
+
+def _return_url(request: Request, body: dict[str, Any], field: str) -> str:
     """Where Stripe sends the payer back: the caller's URL (http or https, absolute), or the
-    portal's billing page on the host the caller reached."""
+    portal's billing page."""
     given = body.get(field)
     if given is None:
-        query = f"checkout={outcome}&session={{CHECKOUT_SESSION_ID}}"
-        return str(request.url.replace(path=RETURN_PATH, query=query, fragment=""))
+        return portal_return(request)[field]
     parts = urlsplit(given)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise bad_request(f"`{field}` must be an absolute http or https URL.")

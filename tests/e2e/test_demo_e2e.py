@@ -9,8 +9,10 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.demo_checks import (
@@ -78,6 +80,31 @@ def test_demo_examples_work_as_pasted(demo: Process) -> None:
         subprocess.run(["bash", "-c", log], capture_output=True, text=True, timeout=30).stdout
     )["items"]
     assert len(records) >= 1  # the curl create at least (reads may still be in flight)
+
+
+def test_demo_buy_credits_example_works_as_pasted(demo: Process) -> None:
+    """The printed checkout runs against the demo's Stripe simulator: paying on its page grows
+    the printed balance by the pack."""
+    output = demo.output()
+    lines = snippet(output, "Buy credits (the Stripe simulator", r".*/balance ").splitlines()
+    checkout = "\n".join(lines[2:4])
+    balance = lines[4]
+
+    def available() -> int:
+        shown = subprocess.run(["bash", "-c", balance], capture_output=True, text=True, timeout=30)
+        return json.loads(shown.stdout)["available"]
+
+    before = available()
+    made = subprocess.run(["bash", "-c", checkout], capture_output=True, text=True, timeout=30)
+    session = json.loads(made.stdout)
+    page = httpx.get(session["url"], timeout=10)
+    assert page.status_code == 200 and "Pay" in page.text
+    paid = httpx.post(session["url"] + "/pay", timeout=10)
+    assert paid.status_code == 303
+    deadline = time.monotonic() + 10
+    while available() != before + 10_000_000:
+        assert time.monotonic() < deadline, "the demo's balance never grew by the pack"
+        time.sleep(0.05)
 
 
 def test_demo_usage_agrees_with_the_request_log_after_a_fold(demo: Process, tmp_path: Path) -> None:
