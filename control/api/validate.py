@@ -117,6 +117,13 @@ def int_range(value: Any, field: str, low: int, high: int) -> int:
     return value
 
 
+def flag(body: dict[str, Any], field: str, default: bool = False) -> bool:
+    value = body.get(field, default)
+    if not isinstance(value, bool):
+        raise bad_request(f"`{field}` must be true or false.")
+    return value
+
+
 def grace_seconds(body: dict[str, Any], default: int) -> int:
     """A rotation's `grace_seconds`: how long the secret it replaces goes on working."""
     return int_range(body.get("grace_seconds", default), "grace_seconds", 0, MAX_GRACE_SECONDS)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control.api import schemas
+from control.api import schemas, validate
 from control.api.access import admin_for
 from control.api.orgs import load_org
 from control.http import ApiError, bad_request, conflict, not_found
@@ -38,10 +38,12 @@ async def create_checkout(request: Request) -> JSONResponse:
     admin = await admin_for(request)
     org_id = request.path_params["org"]
     body = await schemas.body_of(request, schemas.CheckoutCreate)
+    pack_id = validate.text(body, "pack", maximum=64)
+    wants_card = validate.flag(body, "save_card")
     org = await load_org(state, org_id)
     if org["status"] == "closed":
         raise conflict("The org is closed.")
-    pack = await packs.find(state.db, body["pack"], active=True)
+    pack = await packs.find(state.db, pack_id, active=True)
     if pack is None:
         raise not_found("Credit pack (on sale)")
     success_url = _return_url(request, body, "success_url")
@@ -51,7 +53,7 @@ async def create_checkout(request: Request) -> JSONResponse:
     account = await dbm.fetch_one(
         state.db, "SELECT auto_recharge FROM billing_accounts WHERE org_id=?", org_id
     )
-    save_card = bool(body.get("save_card")) or bool(account and account["auto_recharge"])
+    save_card = wants_card or bool(account and account["auto_recharge"])
     metadata = {"org_id": org_id, "pack_id": pack["id"], "save_card": "1" if save_card else "0"}
     payment_intent_data: dict[str, Any] = {"metadata": metadata}
     if save_card:
@@ -136,9 +138,9 @@ def portal_return(request: Request) -> dict[str, str]:
 def _return_url(request: Request, body: dict[str, Any], field: str) -> str:
     """Where Stripe sends the payer back: the caller's URL (http or https, absolute), or the
     portal's billing page."""
-    given = body.get(field)
-    if given is None:
+    if field not in body:
         return portal_return(request)[field]
+    given = validate.text(body, field, maximum=2048)
     parts = urlsplit(given)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise bad_request(f"`{field}` must be an absolute http or https URL.")

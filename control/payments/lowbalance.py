@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control.api import schemas
+from control.api import schemas, validate
 from control.api.access import admin_for
 from control.api.orgs import load_org
 from control.http import bad_request, rfc3339
@@ -22,6 +22,7 @@ from control.payments import disputes, packs, purchases
 from control.store import db as dbm
 from control.store.outbox import Outbox
 from control.store.state import ControlState
+from control.store.wallet import MAX_BALANCE
 
 
 class LowBalance:
@@ -117,12 +118,15 @@ async def put_low_balance(request: Request) -> JSONResponse:
     admin = await admin_for(request)
     org_id = request.path_params["org"]
     body = await schemas.body_of(request, schemas.LowBalancePut)
+    threshold = body["threshold"]
+    if threshold is not None:
+        threshold = validate.int_range(threshold, "threshold", 0, MAX_BALANCE)
+    pack = validate.text(body, "pack", maximum=64) if body.get("pack") is not None else None
+    auto = validate.flag(body, "auto_recharge")
     await load_org(state, org_id)
-    pack = body.get("pack")
     if pack is not None and await packs.find(state.db, pack, active=True) is None:
         raise bad_request("`pack` is not a credit pack on sale.")
-    auto = bool(body.get("auto_recharge", False))
-    if auto and (pack is None or body["threshold"] is None):
+    if auto and (pack is None or threshold is None):
         raise bad_request("`auto_recharge` needs a `threshold` and a `pack` to recharge with.")
     now = dbm.now()
     async with state.transaction() as tx:
@@ -131,8 +135,8 @@ async def put_low_balance(request: Request) -> JSONResponse:
             "updated_at) VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (org_id) DO UPDATE SET "
             "threshold=excluded.threshold, recharge_pack=excluded.recharge_pack, "
             "auto_recharge=excluded.auto_recharge, low=0, updated_at=excluded.updated_at",
-            (org_id, body["threshold"], pack, auto, now),
+            (org_id, threshold, pack, auto, now),
         )
-        detail = {"threshold": body["threshold"], "pack": pack, "auto_recharge": auto}
+        detail = {"threshold": threshold, "pack": pack, "auto_recharge": auto}
         await state.audit(tx, admin.token_id, "org.low_balance", org_id, detail)
     return JSONResponse(await settings_json(state.db, org_id))

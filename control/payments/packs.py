@@ -10,19 +10,23 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from control.api import schemas
+from control.api import schemas, validate
 from control.api.access import admin_for
 from control.http import ApiError, bad_request, not_found, rfc3339
 from control.payments import money
 from control.store import db as dbm
 from control.store.state import ControlState
+from control.store.wallet import MAX_BALANCE
 
 PACK_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
-def pack_id(request: Request) -> str:
+def pack_id(request: Request, *, naming: bool = False) -> str:
+    """The path's pack id; one that no pack could have is 404, or 400 when `naming` a new one."""
     value = request.path_params["pack"]
     if not PACK_ID.fullmatch(value):
+        if not naming:
+            raise not_found("Credit pack")
         raise bad_request(
             "A pack id is 1 to 64 of a-z, 0-9, `_` and `-`, starting with a letter or digit."
         )
@@ -54,15 +58,16 @@ async def put_pack(request: Request) -> JSONResponse:
     `currency`; `active: false` keeps it from being bought."""
     state: ControlState = request.app.state.control
     admin = await admin_for(request)
-    pack = pack_id(request)
+    pack = pack_id(request, naming=True)
     body = await schemas.body_of(request, schemas.CreditPackPut)
-    currency = body["currency"].lower()
+    credits = validate.int_range(body["credits"], "credits", 1, MAX_BALANCE)
+    currency = validate.text(body, "currency", maximum=3).lower()
     try:
         amount = money.amount(body["amount"], currency)
     except money.MoneyError as exc:
         raise ApiError(400, "InvalidParameter", f"`amount`/`currency`: {exc}.") from None
-    name = (body.get("name") or "").strip() or money.credits_label(body["credits"])
-    active = bool(body.get("active", True))
+    name = validate.text(body, "name") if "name" in body else money.credits_label(credits)
+    active = validate.flag(body, "active", True)
     now = dbm.now()
     async with state.transaction() as tx:
         before = await find(tx, pack)
@@ -71,9 +76,9 @@ async def put_pack(request: Request) -> JSONResponse:
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
             "name=excluded.name, credits=excluded.credits, amount=excluded.amount, "
             "currency=excluded.currency, active=excluded.active, updated_at=excluded.updated_at",
-            (pack, name, body["credits"], amount, currency, active, now, now),
+            (pack, name, credits, amount, currency, active, now, now),
         )
-        detail = {"credits": body["credits"], "amount": amount, "currency": currency}
+        detail = {"credits": credits, "amount": amount, "currency": currency}
         action = "pack.create" if before is None else "pack.update"
         await state.audit(tx, admin.token_id, action, pack, detail | {"active": active})
         row = await find(tx, pack)
