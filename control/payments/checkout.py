@@ -54,7 +54,7 @@ async def create_checkout(request: Request) -> JSONResponse:
         state.db, "SELECT auto_recharge FROM billing_accounts WHERE org_id=?", org_id
     )
     save_card = wants_card or bool(account and account["auto_recharge"])
-    metadata = {"org_id": org_id, "pack_id": pack["id"], "save_card": "1" if save_card else "0"}
+    metadata = {"org_id": org_id, "pack": pack["id"], "save_card": "1" if save_card else "0"}
     payment_intent_data: dict[str, Any] = {"metadata": metadata}
     if save_card:
         payment_intent_data["setup_future_usage"] = "off_session"

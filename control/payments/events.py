@@ -38,7 +38,7 @@ async def session_paid(at: Applying, tx: Any, session: dict[str, Any], now: floa
         currency=str(session.get("currency") or ""),
         payment_intent=_text(session.get("payment_intent")),
         org_id=_text(session.get("client_reference_id")) or _text(metadata.get("org_id")),
-        pack_id=_text(metadata.get("pack_id")),
+        pack_id=_text(metadata.get("pack")),
     )
     if not paid.payment_id:
         return "ignored: no session id"

@@ -121,7 +121,7 @@ class Recharger:
                     "description": f"NextAPI auto-recharge {payment_id}",
                     "metadata": {
                         "org_id": payment["org_id"],
-                        "pack_id": payment["pack_id"],
+                        "pack": payment["pack_id"],
                         "payment_id": payment_id,
                     },
                 },

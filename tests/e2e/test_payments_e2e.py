@@ -160,7 +160,7 @@ def test_an_amount_that_is_not_the_packs_is_not_granted_and_is_audited(
         "amount_total": 30,  # 0.30 USD for a 3.00 USD pack
         "currency": "usd",
         "client_reference_id": org["id"],
-        "metadata": {"org_id": org["id"], "pack_id": "ten"},
+        "metadata": {"org_id": org["id"], "pack": "ten"},
         "payment_intent": "pi_forged",
     }
     answer = deliver(

@@ -54,7 +54,7 @@ def story(n: int, org_id: str, session: str, intent: str) -> list[bytes]:
         "amount_total": 1000,
         "currency": "usd",
         "client_reference_id": org_id,
-        "metadata": {"org_id": org_id, "pack_id": "ten"},
+        "metadata": {"org_id": org_id, "pack": "ten"},
         "payment_intent": intent,
         "customer": f"cus_{n}",
     }
