@@ -45,6 +45,7 @@ from control.payments import checkout as payments_checkout
 from control.payments import history as payments_history
 from control.payments import invoices as payments_invoices
 from control.payments import lowbalance, packs
+from control.payments import refunds as payments_refunds
 from control.payments import webhook as stripe_events
 from control.payments.lowbalance import LowBalance
 from control.payments.recharger import Recharger
@@ -79,6 +80,11 @@ ROUTES = [
     Route("/v1/orgs/{org}/tasks", billing.list_tasks, methods=["GET"]),
     Route("/v1/orgs/{org}/checkout", payments_checkout.create_checkout, methods=["POST"]),
     Route("/v1/orgs/{org}/payments", payments_history.list_payments, methods=["GET"]),
+    Route(
+        "/v1/orgs/{org}/payments/{payment}/refund",
+        payments_refunds.refund_payment,
+        methods=["POST"],
+    ),
     Route("/v1/orgs/{org}/invoices", payments_invoices.list_invoices, methods=["GET"]),
     Route("/v1/orgs/{org}/low-balance", lowbalance.get_low_balance, methods=["GET"]),
     Route("/v1/orgs/{org}/low-balance", lowbalance.put_low_balance, methods=["PUT"]),

@@ -88,6 +88,9 @@ class StripeApi:
             self._client().v1.payment_intents.create_async, params, idempotency_key
         )
 
+    async def refund(self, params: dict[str, Any], idempotency_key: str) -> Any:
+        return await self._call(self._client().v1.refunds.create_async, params, idempotency_key)
+
     async def payment_method_of(self, payment_intent: str) -> str | None:
         intent = await self._call_read(
             self._client().v1.payment_intents.retrieve_async, payment_intent

@@ -285,3 +285,29 @@ def test_packs_are_audited_data(gw: Gateway, tmp_path: Path) -> None:
         a["action"] for a in gw.admin.get("/v1/audit").json()["items"] if a["target"] == "yen-pack"
     ]
     assert actions == ["pack.delete", "pack.update", "pack.create"]
+
+
+def test_an_admin_refund_goes_through_stripe_and_its_event_takes_the_credits_back(
+    gw: Gateway, stripe_sim: StripeSimulator
+) -> None:
+    org = gw.create_org(credits=0)
+    session = paid_session(gw, stripe_sim, org["id"])
+    wait_until(lambda: balance(gw, org["id"])["available"] == TEN_CREDITS, "never granted")
+    base = f"/v1/orgs/{org['id']}/payments/{session['id']}/refund"
+    too_much = gw.admin.post(base, json={"amount": 301})
+    assert too_much.status_code == 400, too_much.text
+    refund = gw.admin.post(base, json={"amount": 150, "reason": "asked"})
+    assert refund.status_code == 202, refund.text
+    assert refund.json()["id"].startswith("re_") and refund.json()["amount_display"] == "1.50 USD"
+    wait_until(
+        lambda: balance(gw, org["id"])["available"] == TEN_CREDITS // 2, "half not taken back"
+    )
+    rest = gw.admin.post(base, json={})
+    assert rest.status_code == 202 and rest.json()["amount"] == 150
+    wait_until(lambda: balance(gw, org["id"])["available"] == 0, "the rest not taken back")
+    assert gw.admin.post(base, json={}).status_code == 409  # nothing left to refund
+    other = gw.create_org(credits=0)
+    elsewhere = f"/v1/orgs/{other['id']}/payments/{session['id']}/refund"
+    assert gw.admin.post(elsewhere, json={}).status_code == 404
+    audit = gw.admin.get("/v1/audit", params={"action": "payment.refund"}).json()["items"]
+    assert sum(a["target"] == org["id"] for a in audit) == 2

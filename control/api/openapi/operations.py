@@ -247,6 +247,15 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/orgs/{org}/payments"): listing(
         "The org's payments (checkouts, auto-recharges), newest first.", s.PaymentPage
     ),
+    ("POST", "/v1/orgs/{org}/payments/{payment}/refund"): Op(
+        "Refund a paid payment through Stripe, whole or `amount` of it; its credits go when "
+        "Stripe reports the refund.",
+        s.Refund,
+        202,
+        s.RefundCreate,
+        errors=(404, 409, 502, 503),
+        example={"amount": 100, "reason": "requested by the customer"},
+    ),
     ("GET", "/v1/orgs/{org}/invoices"): listing(
         "The org's invoices from Stripe, newest first.", s.InvoicePage
     ),

@@ -90,6 +90,8 @@ from control.api.schemas.payments import (
     LowBalancePut,
     Payment,
     PaymentPage,
+    Refund,
+    RefundCreate,
 )
 from control.api.schemas.system import Health, Ready, SystemStatus
 from control.api.schemas.tokens import (
@@ -177,6 +179,8 @@ __all__ = [
     "Ready",
     "Redelivered",
     "ReferenceVideos",
+    "Refund",
+    "RefundCreate",
     "RequestPage",
     "RequestRecord",
     "Reservation",

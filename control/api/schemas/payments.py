@@ -8,7 +8,7 @@ from typing import Annotated
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from control.api.schemas.common import Grant, Text, Time
+from control.api.schemas.common import Grant, LongText, Text, Time
 from control.payments.money import CURRENCIES, MAX_AMOUNT
 
 Currency = Annotated[
@@ -91,6 +91,20 @@ class Payment(Struct):
 class PaymentPage(Struct):
     items: list[Payment]
     next_cursor: str | None
+
+
+class RefundCreate(Struct, forbid_unknown_fields=True):
+    amount: Minor | UnsetType = UNSET
+    reason: LongText | UnsetType = UNSET
+
+
+class Refund(Struct):
+    id: Annotated[str, Meta(description="Stripe's refund (`re_…`).")]
+    payment: str
+    amount: int
+    currency: str
+    amount_display: str
+    status: str
 
 
 class Invoice(Struct):

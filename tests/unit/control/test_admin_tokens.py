@@ -81,6 +81,7 @@ async def _world(ctl: Control) -> dict[str, str]:
         "op": "owner",
         "family": "seedance-1-0-pro",
         "pack": "starter",
+        "payment": "cs_missing",
     }
 
 
