@@ -6,7 +6,15 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from control.customers.portal.pages import billing, downloads, keys, settings, usage, webhooks
+from control.customers.portal.pages import (
+    billing,
+    downloads,
+    keys,
+    purchases,
+    settings,
+    usage,
+    webhooks,
+)
 from control.customers.portal.pages import signin as pages
 from control.customers.portal.web import HERE, portal_headers
 from control.http import by_path
@@ -27,6 +35,8 @@ ROUTES = [
     Route("/usage", usage.usage_page, methods=["GET"]),
     Route("/usage.json", usage.usage_data, methods=["GET"]),
     Route("/billing", billing.billing_page, methods=["GET"]),
+    Route("/billing/buy", purchases.buy, methods=["POST"]),
+    Route("/billing/low-balance", purchases.set_low_balance, methods=["POST"]),
     Route("/webhooks", webhooks.webhooks_page, methods=["GET"]),
     Route("/webhooks", webhooks.create_webhook, methods=["POST"]),
     Route("/webhooks/{webhook}", webhooks.webhook_page, methods=["GET"]),

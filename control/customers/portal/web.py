@@ -1,9 +1,11 @@
 """What the portal's pages share: the dashboard's strict headers (control/ui/web.py), with the
-identity provider's origin allowed as a form's target (signing out redirects there); templates;
+identity provider's origin allowed as a form's target (signing out redirects there), and
+Stripe's checkout (buying credits redirects there); templates;
 the cookies (essential ones only); and who a session's person is a member of."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from control.customers import accounts
 from control.customers.portal import sessions
 from control.customers.portal.oidc import RelyingParty
 from control.customers.portal.sessions import PortalSession
+from control.payments.stripeapi import API_BASE_ENV
 from control.store import db as dbm
 from control.store.state import ControlState
 from control.ui.web import SECURITY_HEADERS, credits, page_url, utc, zone_label
@@ -44,16 +47,33 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+# Where Stripe's hosted Checkout pages are: a Buy form is answered by a redirect there.
+STRIPE_CHECKOUT = "https://checkout.stripe.com"
+
+
+def checkout_origins(scope: Scope) -> set[str]:
+    """The origins a checkout's payment page may be on, once Stripe is set up: Stripe's, and
+    that of the API base it is pointed at instead (the Stripe simulator serves its pages there;
+    launch/control.py's StripeApi.from_env reads the same variable)."""
+    payments = getattr(scope["app"].state, "stripe", None)
+    if payments is None or not payments.configured:
+        return set()
+    base = os.environ.get(API_BASE_ENV, "").strip()
+    return {STRIPE_CHECKOUT, _origin(base)} if base else {STRIPE_CHECKOUT}
+
+
 def portal_headers(scope: Scope) -> Mapping[str, str]:
     """The dashboard's headers; the CSP's form-action also allows the provider's origins, as the
-    sign-out form is answered by a redirect to its end_session_endpoint (a form's redirects are
-    held to form-action too)."""
+    sign-out form is answered by a redirect to its end_session_endpoint, and Stripe's checkout,
+    where a Buy form is answered by a redirect (a form's redirects are held to form-action)."""
     rp: RelyingParty | None = getattr(scope["app"].state, "portal", None)
-    if rp is None:
+    origins = checkout_origins(scope)
+    if rp is not None:
+        origins.add(_origin(rp.issuer))
+        if rp.provider is not None and rp.provider.end_session_endpoint:
+            origins.add(_origin(rp.provider.end_session_endpoint))
+    if not origins:
         return SECURITY_HEADERS
-    origins = {_origin(rp.issuer)}
-    if rp.provider is not None and rp.provider.end_session_endpoint:
-        origins.add(_origin(rp.provider.end_session_endpoint))
     policy = SECURITY_HEADERS["Content-Security-Policy"]
     allowed = " ".join(["'self'", *sorted(origins)])
     return {

@@ -1,5 +1,6 @@
-"""One org's billing tab: its ledger (grants, charges, refunds), granting credits, and its
-generation tasks with their status and cost. Both tables are paged on their own cursor."""
+"""One org's billing tab: its ledger (grants, charges, refunds), granting credits, its
+generation tasks with their status and cost, its Stripe payments (checkouts, auto-recharges)
+and invoices, and its low-balance settings. Each table is paged on its own cursor."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from control.api import billing
 from control.http import ApiError
+from control.payments import history, invoices, lowbalance
 from control.ui import formvalues, web
 from control.ui.formvalues import FormError
 from control.ui.pages.org import org_header
@@ -40,6 +42,32 @@ async def _billing_tab(
         query={"status": task_status},
         cursor_param="tasks_cursor",
     )
+    payments_cursor, payments = await paged(
+        request,
+        session,
+        history.list_payments,
+        path_params=where,
+        cursor_param="payments_cursor",
+    )
+    invoices_cursor, org_invoices = await paged(
+        request,
+        session,
+        invoices.list_invoices,
+        path_params=where,
+        cursor_param="invoices_cursor",
+    )
+    low_balance = await call(request, session, lowbalance.get_low_balance, path_params=where)
+    # A pager keeps the other tables' cursors (and the task filter) where they are.
+    current = {
+        "cursor": ledger_cursor,
+        "tasks_cursor": tasks_cursor,
+        "payments_cursor": payments_cursor,
+        "invoices_cursor": invoices_cursor,
+    }
+    kept = {
+        name: {"status": task_status} | {k: v for k, v in current.items() if k != name}
+        for name in current
+    }
     granted = query.get("granted", "")
     return render(
         request,
@@ -53,6 +81,12 @@ async def _billing_tab(
         tasks=tasks,
         tasks_cursor=tasks_cursor,
         task_status=task_status,
+        payments=payments,
+        payments_cursor=payments_cursor,
+        invoices_cursor=invoices_cursor,
+        invoices=org_invoices,
+        low_balance=low_balance,
+        kept=kept,
         task_statuses=billing.TASK_STATUSES,
         granted=int(granted) if granted.isdigit() else None,
         grant_error=grant_error,

@@ -12,6 +12,7 @@ from control.aggregates import api as aggregates
 from control.api import audit, billing, export, keys, orgs, security, usage, webhooks
 from control.api.inprocess import api_error_of
 from control.http import ApiError
+from control.payments import history, invoices
 from control.ui.sessions import Session
 from control.ui.web import invoke, signed_in
 
@@ -24,6 +25,8 @@ DOWNLOADABLE = [
     Route("/v1/usage", aggregates.all_usage),
     Route("/v1/orgs/{org}/ledger", billing.get_ledger),
     Route("/v1/orgs/{org}/tasks", billing.list_tasks),
+    Route("/v1/orgs/{org}/payments", history.list_payments),
+    Route("/v1/orgs/{org}/invoices", invoices.list_invoices),
     Route("/v1/orgs/{org}/export", export.export_org),
     Route("/v1/audit", audit.list_audit),
     Route("/v1/security-events", security.list_security_events),

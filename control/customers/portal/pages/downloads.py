@@ -1,6 +1,6 @@
-"""The portal's downloads: a list's CSV (`/portal/download/requests|ledger|tasks`) and the
-org's export (`/portal/export`, admins), streamed by the customer API's own handlers as the
-signed-in customer. Only the lists named here can be downloaded."""
+"""The portal's downloads: a list's CSV (`/portal/download/<list>`: requests, ledger, tasks,
+payments, invoices) and the org's export (`/portal/export`, admins), streamed by the customer
+API's own handlers as the signed-in customer. Only the lists named here can be downloaded."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ CSV_LISTS = {
     "requests": me.list_requests,
     "ledger": me.get_ledger,
     "tasks": me.list_tasks,
+    "payments": me.list_payments,
+    "invoices": me.list_invoices,
 }
 
 
