@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import stripe
 
@@ -35,9 +36,13 @@ class Unavailable(Exception):
     under its idempotency key."""
 
 
+STRIPE_CHECKOUT = "https://checkout.stripe.com"  # where Stripe's own payment pages are
+
+
 @dataclass(frozen=True, slots=True)
 class StripeApi:
     client: stripe.StripeClient | None
+    api_base: str = ""  # NEXTAPI_STRIPE_API_BASE, when the client is pointed elsewhere
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> StripeApi:
@@ -51,11 +56,22 @@ class StripeApi:
             http_client=stripe.HTTPXClient(timeout=TIMEOUT_SECONDS),
             max_network_retries=2,
         )
-        return cls(client)
+        return cls(client, base)
 
     @property
     def configured(self) -> bool:
         return self.client is not None
+
+    def checkout_origins(self) -> set[str]:
+        """The origins a checkout's payment page may be on: Stripe's, and the API base's when
+        the client is pointed elsewhere (the Stripe simulator serves its pages there); none
+        when payments are not set up."""
+        if self.client is None:
+            return set()
+        if not self.api_base:
+            return {STRIPE_CHECKOUT}
+        parts = urlsplit(self.api_base)
+        return {STRIPE_CHECKOUT, f"{parts.scheme}://{parts.netloc}"}
 
     def _client(self) -> stripe.StripeClient:
         if self.client is None:

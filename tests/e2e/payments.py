@@ -19,12 +19,13 @@ TASKS = "/api/v3/contents/generations/tasks"
 
 
 def paid_gateway(
-    tmp: Path, simulator: Simulator, stripe_sim: StripeSimulator, **env: str
+    tmp: Path, simulator: Simulator, stripe_sim: StripeSimulator, *flags: str, **env: str
 ) -> Gateway:
     gateway = Gateway(
         tmp,
         simulator.url,
         simulator.api_key,
+        *flags,
         env={
             "NEXTAPI_STRIPE_SECRET_KEY": stripe_sim.api_key,
             "NEXTAPI_STRIPE_API_BASE": stripe_sim.url,

@@ -26,7 +26,7 @@ from tests import clerk_events as ce
 from tests.e2e.browser import ARTIFACTS, Watched, login, shoot
 from tests.e2e.harness import Gateway, Simulator
 from tests.e2e.oidc_provider import OidcProvider, free_port
-from tests.e2e.payments import WEBHOOK_PATH, balance, put_pack
+from tests.e2e.payments import balance, paid_gateway, put_pack
 from tests.e2e.stripe_sim import StripeSimulator
 
 SECRET = ce.signing_secret()
@@ -60,26 +60,20 @@ def shop(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iter
             [f"{control_url}/portal/"],
         )
         stack.callback(provider.stop)
-        # tests/e2e/payments.paid_gateway's settings, on the port the provider expects.
-        gw = Gateway(
+        # On the port the provider expects.
+        gw = paid_gateway(
             tmp_path_factory.mktemp("billing-pages"),
-            simulator.url,
-            simulator.api_key,
+            simulator,
+            stripe_sim,
             "--control-listen",
             f"127.0.0.1:{port}",
-            env={
-                "NEXTAPI_STRIPE_SECRET_KEY": stripe_sim.api_key,
-                "NEXTAPI_STRIPE_API_BASE": stripe_sim.url,
-                "NEXTAPI_STRIPE_WEBHOOK_SECRET": stripe_sim.webhook_secret,
-                "NEXTAPI_CLERK_WEBHOOK_SECRET": SECRET,
-                "NEXTAPI_PORTAL_OIDC_ISSUER": provider.issuer,
-                "NEXTAPI_PORTAL_OIDC_CLIENT_ID": provider.client_id,
-                "NEXTAPI_PORTAL_OIDC_CLIENT_SECRET": provider.client_secret,
-            },
+            NEXTAPI_CLERK_WEBHOOK_SECRET=SECRET,
+            NEXTAPI_PORTAL_OIDC_ISSUER=provider.issuer,
+            NEXTAPI_PORTAL_OIDC_CLIENT_ID=provider.client_id,
+            NEXTAPI_PORTAL_OIDC_CLIENT_SECRET=provider.client_secret,
         )
         stack.callback(gw.stop)
         assert gw.control_url == control_url
-        stripe_sim.set_webhook(gw.control_url + WEBHOOK_PATH, deliver=True)
         put_pack(gw, "ten", TEN_CREDITS, 300)  # 10 credits for 3.00 USD
         put_pack(gw, "fifty", 5 * TEN_CREDITS, 1250)
         ce.provision(gw.control_url, SECRET, "org_shop", PEOPLE, name="Shop Studios")

@@ -5,7 +5,6 @@ the cookies (essential ones only); and who a session's person is a member of."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from control.customers import accounts
 from control.customers.portal import sessions
 from control.customers.portal.oidc import RelyingParty
 from control.customers.portal.sessions import PortalSession
-from control.payments.stripeapi import API_BASE_ENV
+from control.payments.stripeapi import StripeApi
 from control.store import db as dbm
 from control.store.state import ControlState
 from control.ui.web import SECURITY_HEADERS, credits, page_url, utc, zone_label
@@ -47,19 +46,10 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-# Where Stripe's hosted Checkout pages are: a Buy form is answered by a redirect there.
-STRIPE_CHECKOUT = "https://checkout.stripe.com"
-
-
 def checkout_origins(scope: Scope) -> set[str]:
-    """The origins a checkout's payment page may be on, once Stripe is set up: Stripe's, and
-    that of the API base it is pointed at instead (the Stripe simulator serves its pages there;
-    launch/control.py's StripeApi.from_env reads the same variable)."""
-    payments = getattr(scope["app"].state, "stripe", None)
-    if payments is None or not payments.configured:
-        return set()
-    base = os.environ.get(API_BASE_ENV, "").strip()
-    return {STRIPE_CHECKOUT, _origin(base)} if base else {STRIPE_CHECKOUT}
+    """The origins a checkout's payment page may be on, once Stripe is set up."""
+    payments: StripeApi | None = getattr(scope["app"].state, "stripe", None)
+    return payments.checkout_origins() if payments is not None else set()
 
 
 def portal_headers(scope: Scope) -> Mapping[str, str]:

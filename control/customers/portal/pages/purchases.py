@@ -14,32 +14,24 @@ from control.customers import routes as me
 from control.customers.portal.calls import Visit, customer_page
 from control.customers.portal.pages.billing import BILLING, page
 from control.http import ApiError
+from control.payments import checkout
 from control.ui import formvalues
 from control.ui.formvalues import FormError
-
-
-def _back_here(visit: Visit, outcome: str) -> str:
-    """The billing page on the host and scheme the browser used, with the outcome; Stripe puts
-    the session's id in place of `{CHECKOUT_SESSION_ID}`."""
-    query = f"checkout={outcome}&session={{CHECKOUT_SESSION_ID}}"
-    return str(visit.request.url.replace(path=BILLING, query=query, fragment=""))
 
 
 @customer_page
 async def buy(visit: Visit) -> Response:
     form = await visit.form()
-    body = {
-        "pack": form.get("pack", ""),
-        "success_url": _back_here(visit, "complete"),
-        "cancel_url": _back_here(visit, "cancelled"),
-    }
+    # Back to the billing page on the host and scheme the browser used (the in-process call
+    # below has no Host of its own).
+    body = {"pack": form.get("pack", ""), **checkout.portal_return(visit.request)}
     try:
-        checkout = await visit.call(me.create_checkout, body=body)
+        session = await visit.call(me.create_checkout, body=body)
     except ApiError as refused:
         if refused.status == 403:
             raise  # a member: the refusal page says only admins buy
         return await page(visit, refused.status, buy_error=refused.message)
-    return RedirectResponse(checkout["url"], status_code=303)
+    return RedirectResponse(session["url"], status_code=303)
 
 
 @customer_page

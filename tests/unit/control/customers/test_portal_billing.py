@@ -1,4 +1,5 @@
-"""The portal's billing page over the in-process control plane, with a fake Stripe client: the
+"""The portal's billing page over the in-process control plane, its Stripe client talking to the
+Stripe simulator over HTTP (the one stand-in for the paid service): the
 packs on sale with a Buy button for org admins only, Buy making a Checkout Session through the
 customer API (its return URLs on the host the browser used) and sending the browser to
 Stripe's page, the notice on return, the org's payments and invoices with their CSVs, and the
@@ -8,37 +9,37 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from control.payments.stripeapi import StripeApi
+from tests.e2e.stripe_sim import StripeSimulator
 from tests.unit.conftest import Control, ControlRunner
 from tests.unit.control.customers.test_portal_customer_pages import form_post, sign_in_as, world
 
-CHECKOUT_URL = "https://checkout.stripe.com/c/pay/cs_test_portal"
+
+@pytest.fixture(scope="module")
+def stripe_sim() -> Iterator[StripeSimulator]:
+    sim = StripeSimulator()
+    yield sim
+    sim.stop()
 
 
-class FakeStripe:
-    """What checkout asks of control/payments/stripeapi.StripeApi, answered from memory."""
-
-    configured = True
-
-    def __init__(self) -> None:
-        self.sessions: list[dict[str, Any]] = []
-
-    async def create_customer(self, org_id: str, name: str, email: str | None) -> str:
-        return f"cus_{org_id}"
-
-    async def create_checkout(self, params: dict[str, Any], idempotency_key: str) -> Any:
-        self.sessions.append(params)
-        return {"id": f"cs_test_{len(self.sessions)}", "url": CHECKOUT_URL}
-
-
-def with_stripe(ctl: Control) -> FakeStripe:
+def with_stripe(ctl: Control, sim: StripeSimulator) -> StripeApi:
+    """Stripe set up on the control plane, as NEXTAPI_STRIPE_API_BASE points it at the
+    simulator."""
     assert ctl.app is not None
-    fake = ctl.app.state.stripe = FakeStripe()
-    return fake
+    api = ctl.app.state.stripe = StripeApi.from_env(
+        {"NEXTAPI_STRIPE_SECRET_KEY": sim.api_key, "NEXTAPI_STRIPE_API_BASE": sim.url}
+    )
+    return api
+
+
+def sessions_made(sim: StripeSimulator) -> int:
+    return sim.counts()["checkout.session"]
 
 
 async def put_pack(ctl: Control, pack: str, credits: int, amount: int, **fields: Any) -> None:
@@ -77,11 +78,12 @@ def alert(page: httpx.Response) -> str:
 
 
 def test_an_admin_buys_a_pack_and_is_sent_to_stripe_returning_to_the_host_used(
-    control_plane: ControlRunner,
+    control_plane: ControlRunner, stripe_sim: StripeSimulator
 ) -> None:
     async def body(ctl: Control) -> None:
         provider, org_a, _ = await world(ctl)
-        fake = with_stripe(ctl)
+        with_stripe(ctl, stripe_sim)
+        made_before = sessions_made(stripe_sim)
         await put_pack(ctl, "ten", 10_000_000, 1234, name="Ten credits")
         await put_pack(ctl, "retired", 5_000_000, 500, active=False)
         await sign_in_as(ctl, provider, "user_a")
@@ -99,38 +101,43 @@ def test_an_admin_buys_a_pack_and_is_sent_to_stripe_returning_to_the_host_used(
             | {"pack": "ten"},
         )
         assert bought.status_code == 303, bought.text
-        assert bought.headers["location"] == CHECKOUT_URL
-        (sent,) = fake.sessions
+        location = bought.headers["location"]
+        assert location.startswith(f"{stripe_sim.url}/checkout/cs_test_")
+        assert sessions_made(stripe_sim) == made_before + 1
+        sent = stripe_sim.client().v1.checkout.sessions.retrieve(location.rsplit("/", 1)[1])
         back = "http://portal.acme.example/portal/billing?checkout="
-        assert sent["success_url"] == back + "complete&session={CHECKOUT_SESSION_ID}"
-        assert sent["cancel_url"] == back + "cancelled&session={CHECKOUT_SESSION_ID}"
-        assert sent["line_items"][0]["price_data"]["unit_amount"] == 1234
+        assert sent.success_url == back + "complete&session={CHECKOUT_SESSION_ID}"
+        assert sent.cancel_url == back + "cancelled"
+        assert (sent.amount_total, sent.currency) == (1234, "usd")
         (payment,) = (await ctl.get(f"/v1/orgs/{org_a}/payments")).json()["items"]
         assert (payment["id"], payment["status"], payment["amount_display"]) == (
-            "cs_test_1",
+            sent.id,
             "open",
             "12.34 USD",
         )
         audit = (await ctl.get("/v1/audit", params={"action": "checkout.create"})).json()
         assert audit["items"][0]["actor"] == "clerk:user_a"
-        back_page = await ctl.get("/portal/billing?checkout=complete&session=cs_test_1", token=None)
+        back_page = await ctl.get(
+            f"/portal/billing?checkout=complete&session={sent.id}", token=None
+        )
         assert 'id="checkout-notice"' in back_page.text and "payment went through" in back_page.text
         cancelled = await ctl.get("/portal/billing?checkout=cancelled", token=None)
         assert "nothing was charged" in cancelled.text
         unknown = await form_post(ctl, "/portal/billing/buy", page, pack="retired")
         assert unknown.status_code == 404 and "on sale" in alert(unknown)
         forged = await ctl.post("/portal/billing/buy", token=None, data={"pack": "ten"})
-        assert forged.status_code == 403 and len(fake.sessions) == 1
+        assert forged.status_code == 403 and sessions_made(stripe_sim) == made_before + 1
 
     control_plane(body)
 
 
 def test_a_member_sees_packs_payments_and_settings_but_no_control(
-    control_plane: ControlRunner,
+    control_plane: ControlRunner, stripe_sim: StripeSimulator
 ) -> None:
     async def body(ctl: Control) -> None:
         provider, org_a, _ = await world(ctl)
-        fake = with_stripe(ctl)
+        with_stripe(ctl, stripe_sim)
+        made_before = sessions_made(stripe_sim)
         await put_pack(ctl, "ten", 10_000_000, 1234)
         await paid(ctl, org_a, "cs_paid_1", taken_back=2_500_000)
         await sign_in_as(ctl, provider, "user_b")
@@ -144,7 +151,7 @@ def test_a_member_sees_packs_payments_and_settings_but_no_control(
         assert "INV-cs_paid_1" in page.text
         assert 'href="https://pay.stripe.com/invoice/cs_paid_1/pdf"' in page.text
         refused = await form_post(ctl, "/portal/billing/buy", page, pack="ten")
-        assert refused.status_code == 403 and fake.sessions == []
+        assert refused.status_code == 403 and sessions_made(stripe_sim) == made_before
         refused = await form_post(ctl, "/portal/billing/low-balance", page, threshold="5")
         assert refused.status_code == 403
         for what in ("payments", "invoices"):
@@ -202,14 +209,14 @@ def test_the_low_balance_form_saves_credits_exactly_and_shows_the_apis_refusal(
     ],
 )
 def test_with_stripe_set_up_a_buy_form_may_lead_to_its_checkout(
-    control_plane: ControlRunner, monkeypatch: pytest.MonkeyPatch, api_base: str, allowed: str
+    control_plane: ControlRunner, api_base: str, allowed: str
 ) -> None:
-    monkeypatch.setenv("NEXTAPI_STRIPE_API_BASE", api_base)
-
     async def body(ctl: Control) -> None:
         before = (await ctl.get("/portal/", token=None)).headers["content-security-policy"]
         assert "checkout.stripe.com" not in before  # Stripe not set up: nowhere to go
-        with_stripe(ctl)
+        assert ctl.app is not None
+        environ = {"NEXTAPI_STRIPE_SECRET_KEY": "sk_test_x", "NEXTAPI_STRIPE_API_BASE": api_base}
+        ctl.app.state.stripe = StripeApi.from_env(environ)
         policy = (await ctl.get("/portal/", token=None)).headers["content-security-policy"]
         assert f"form-action 'self' {allowed};" in policy
 
