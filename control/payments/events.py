@@ -48,6 +48,16 @@ async def session_paid(at: Applying, tx: Any, session: dict[str, Any], now: floa
     return outcome
 
 
+async def session_expired(at: Applying, tx: Any, session: dict[str, Any], now: float) -> str:
+    """`checkout.session.expired`: the payer never paid; the payment is marked so (a session
+    paid meanwhile keeps its grant)."""
+    changed = await tx.execute(
+        "UPDATE payments SET status='expired', updated_at=? WHERE id=? AND status='open'",
+        (now, str(session.get("id") or "")),
+    )
+    return "expired" if changed.rowcount else "ignored: not open"
+
+
 async def intent_succeeded(at: Applying, tx: Any, intent: dict[str, Any], now: float) -> str:
     """An auto-recharge's PaymentIntent succeeded: its credits, unless its answer already gave
     them (control/payments/recharges.py). A checkout's intent is the session's business."""
@@ -88,6 +98,7 @@ async def charge_refunded(at: Applying, tx: Any, charge: dict[str, Any], now: fl
 HANDLERS: dict[str, Applier] = {
     "checkout.session.completed": session_paid,
     "checkout.session.async_payment_succeeded": session_paid,
+    "checkout.session.expired": session_expired,
     "payment_intent.succeeded": intent_succeeded,
     "payment_intent.payment_failed": intent_failed,
     "charge.refunded": charge_refunded,

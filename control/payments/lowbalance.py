@@ -33,8 +33,11 @@ class LowBalance:
         self.outbox = outbox
         self.wake_recharger = wake_recharger
 
-    async def check(self, tx: Any, org_id: str, now: float) -> bool:
-        """True when it enqueued something (an event, a recharge) to wake for once committed."""
+    async def check(self, tx: Any, org_id: str, now: float, *, settling: bool = True) -> bool:
+        """True when it enqueued something (an event, a recharge) to wake for once committed.
+        Only a settlement crosses (`settling`); anything else that moves the balance (a grant,
+        a refund taking credits back) only re-arms the alert when the balance is over it: a
+        refund must not set off a charge of the card it refunded."""
         account = await dbm.fetch_one(
             tx,
             "SELECT threshold, recharge_pack, auto_recharge, low FROM billing_accounts "
@@ -47,6 +50,8 @@ class LowBalance:
         if available >= account["threshold"]:
             if account["low"]:
                 await tx.execute("UPDATE billing_accounts SET low=0 WHERE org_id=?", (org_id,))
+            return False
+        if not settling:
             return False
         crossed = await tx.execute(
             "UPDATE billing_accounts SET low=1, updated_at=? WHERE org_id=? AND low=0",

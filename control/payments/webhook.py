@@ -70,7 +70,7 @@ async def stripe_webhook(request: Request) -> JSONResponse:
         outcome = await events.apply(events.Applying(state, watch.outbox), tx, event, now)
         await tx.execute("UPDATE stripe_events SET outcome=? WHERE id=?", (outcome, event_id))
         org_id = await _org_of(tx, event)
-        woke = org_id is not None and await watch.check(tx, org_id, now)
+        woke = org_id is not None and await watch.check(tx, org_id, now, settling=False)
     if woke:
         watch.wake()
     log.info("stripe event %s %s: %s", event_id, event_type, outcome)

@@ -216,3 +216,46 @@ def test_a_body_past_a_mebibyte_is_413(control_plane: ControlRunner) -> None:
         assert response.status_code == 413
 
     control_plane(body)
+
+
+def test_a_refund_under_the_threshold_never_charges_the_card_it_refunded(
+    control_plane: ControlRunner,
+) -> None:
+    """Only a settlement crosses the low-balance threshold: credits taken back by a refund do
+    not set off an auto-recharge (nor its alert)."""
+
+    async def body(ctl: Control) -> None:
+        org_id, session, intent = await sold(ctl, 500)
+        pack = {"credits": CREDITS, "amount": 1000, "currency": "usd"}
+        assert (await ctl.put("/v1/credit-packs/ten", json=pack)).status_code == 201
+        events = story(500, org_id, session, intent)
+        await send(ctl, events[0])
+        settings = {"threshold": CREDITS // 2, "pack": "ten", "auto_recharge": True}
+        assert (await ctl.put(f"/v1/orgs/{org_id}/low-balance", json=settings)).status_code == 200
+        whole = event(
+            "evt_500_all", "charge.refunded", {"payment_intent": intent, "amount_refunded": 1000}
+        )
+        assert (await send(ctl, whole))["outcome"] == f"took back {CREDITS}"
+        assert await ctl.rows("SELECT id FROM payments WHERE kind='recharge'") == []
+        assert await ctl.rows("SELECT id FROM webhook_events") == []
+        low = (await ctl.get(f"/v1/orgs/{org_id}/low-balance")).json()
+        assert low["low"] is False  # the next settlement under it is the crossing
+
+    control_plane(body)
+
+
+def test_an_expired_session_is_marked_and_a_paid_one_is_not(control_plane: ControlRunner) -> None:
+    async def body(ctl: Control) -> None:
+        org_id, session, intent = await sold(ctl, 600)
+        obj = json.loads(story(600, org_id, session, intent)[0])["data"]["object"]
+        expired = event("evt_600_x", "checkout.session.expired", obj | {"status": "expired"})
+        assert (await send(ctl, expired))["outcome"] == "expired"
+        (payment,) = (await ctl.get(f"/v1/orgs/{org_id}/payments")).json()["items"]
+        assert payment["status"] == "expired"
+        org2, session2, intent2 = await sold(ctl, 601)
+        await send(ctl, story(601, org2, session2, intent2)[0])
+        late = json.loads(story(601, org2, session2, intent2)[0])["data"]["object"]
+        again = event("evt_601_x", "checkout.session.expired", late)
+        assert (await send(ctl, again))["outcome"] == "ignored: not open"
+
+    control_plane(body)
