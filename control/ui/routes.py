@@ -44,6 +44,7 @@ ROUTES = [
     Route("/keys/{key}/rotate", key.rotate_key, methods=["POST"]),
     Route("/orgs/{org}/billing", billing.billing_page, methods=["GET"]),
     Route("/orgs/{org}/credits", billing.grant_credits, methods=["POST"]),
+    Route("/orgs/{org}/payments/{payment}/refund", billing.refund_payment, methods=["POST"]),
     Route("/orgs/{org}/account", account.account_page, methods=["GET"]),
     Route("/orgs/{org}/close", account.close_account, methods=["POST"]),
     Route("/orgs/{org}/usage", usage.usage_tab, methods=["GET"]),

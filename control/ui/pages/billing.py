@@ -1,6 +1,7 @@
 """One org's billing tab: its ledger (grants, charges, refunds), granting credits, its
-generation tasks with their status and cost, its Stripe payments (checkouts, auto-recharges)
-and invoices, and its low-balance settings. Each table is paged on its own cursor."""
+generation tasks with their status and cost, its Stripe payments (checkouts, auto-recharges,
+each refundable through Stripe) and invoices, and its low-balance settings. Each table is
+paged on its own cursor."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from control.api import billing
 from control.http import ApiError
-from control.payments import history, invoices, lowbalance
+from control.payments import history, invoices, lowbalance, money, refunds
 from control.ui import formvalues, web
 from control.ui.formvalues import FormError
 from control.ui.pages.org import org_header
@@ -25,6 +26,7 @@ async def _billing_tab(
     *,
     status_code: int = 200,
     grant_error: str | None = None,
+    refund_error: str | None = None,
     typed: dict[str, str] | None = None,
 ) -> Response:
     org_id = request.path_params["org"]
@@ -90,6 +92,8 @@ async def _billing_tab(
         task_statuses=billing.TASK_STATUSES,
         granted=int(granted) if granted.isdigit() else None,
         grant_error=grant_error,
+        refund_error=refund_error,
+        refunded=query.get("refunded", ""),
         typed=typed or {},
     )
 
@@ -121,3 +125,25 @@ async def grant_credits(request: Request, session: Session) -> Response:
         )
     # Post/redirect/get: reloading the page shows the grant, it does not make it again.
     return RedirectResponse(f"/ui/orgs/{org_id}/billing?granted={amount}", status_code=303)
+
+
+@signed_in
+async def refund_payment(request: Request, session: Session) -> Response:
+    """A refund through Stripe of a paid payment, whole or the amount typed (major units of
+    its currency); the credits go when Stripe reports it."""
+    form = await web.form_of(request, session)
+    org_id, payment_id = request.path_params["org"], request.path_params["payment"]
+    typed = form.get("amount", "").strip()
+    try:
+        body: dict[str, Any] = {}
+        if typed:
+            try:
+                body["amount"] = money.parse_major(typed, form.get("currency", ""))
+            except money.MoneyError as exc:
+                raise FormError(f"Refund amount: {exc}.") from None
+        where = {"org": org_id, "payment": payment_id}
+        await call(request, session, refunds.refund_payment, path_params=where, body=body)
+    except (FormError, ApiError) as exc:
+        status, message = formvalues.refusal(exc)
+        return await _billing_tab(request, session, status_code=status, refund_error=message)
+    return RedirectResponse(f"/ui/orgs/{org_id}/billing?refunded={payment_id}", status_code=303)

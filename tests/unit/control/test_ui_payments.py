@@ -132,3 +132,32 @@ def test_a_read_only_session_sees_the_packs_without_a_form(control_plane: Contro
         assert (await _packs(ctl))["ten"]["amount"] == 1234
 
     control_plane(body)
+
+
+def test_a_refund_form_reads_the_amount_exactly_and_shows_the_apis_refusal(
+    control_plane: ControlRunner,
+) -> None:
+    async def body(ctl: Control) -> None:
+        org = await ctl.create_org(name="Refund Co")
+        await put_pack(ctl, "ten", 10_000_000, 1234)
+        await paid(ctl, org["id"], "cs_refund")  # paid, with no payment intent known
+        await _login(ctl)
+        page = await ctl.get(f"/ui/orgs/{org['id']}/billing", token=None)
+        action = f"/ui/orgs/{org['id']}/payments/cs_refund/refund"
+        assert action in _forms(page)
+        form = {"csrf_token": _csrf(page), "currency": "usd"}
+        too_precise = await ctl.post(action, token=None, data=form | {"amount": "1.234"})
+        assert too_precise.status_code == 400
+        assert "Refund amount" in _alert(too_precise) and "2 decimals" in _alert(too_precise)
+        refused = await ctl.post(action, token=None, data=form | {"amount": "1.00"})
+        assert refused.status_code == 409 and "only a paid one" in _alert(refused)
+        forged = await ctl.post(action, token=None, data={"amount": "1.00", "currency": "usd"})
+        assert forged.status_code == 403
+        audit = (await ctl.get("/v1/audit", params={"action": "payment.refund"})).json()
+        assert audit["items"] == []
+        await ctl.post("/ui/logout", token=None, data={"csrf_token": _csrf(page)})
+        await _login(ctl, (await ctl.create_admin_token(["read"]))["token"])
+        page = await ctl.get(f"/ui/orgs/{org['id']}/billing", token=None)
+        assert page.status_code == 200 and "/refund" not in page.text  # none for a reader
+
+    control_plane(body)
