@@ -3,6 +3,7 @@ first, with what each granted and what Stripe's refunds and lost disputes took b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -33,8 +34,16 @@ COLUMNS = [
 ]
 
 
-async def list_payments(request: Request) -> Response:
-    """The org's payments, newest first (CSV: every page)."""
+async def org_rows(
+    request: Request,
+    table: str,
+    render: Callable[[Any], dict[str, Any]],
+    columns: list[str],
+    name: str,
+    order: tuple[str, str],
+) -> Response:
+    """An org's rows of a payments table, newest first by `order` (a time, then the id), a
+    page at a cursor or every page as CSV (`name`.csv)."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     org_id = request.path_params["org"]
@@ -43,9 +52,15 @@ async def list_payments(request: Request) -> Response:
     limit = page_limit(request)
 
     async def read(cursor: str | None) -> dict[str, Any]:
-        order = ("created_at", "id")
         return await newest(
-            state, "payments", payment_json, ["org_id=?"], [org_id], limit, cursor or None, order
+            state, table, render, ["org_id=?"], [org_id], limit, cursor or None, order
         )
 
-    return await csvout.page_or_csv(request, csv, COLUMNS, read, "payments")
+    return await csvout.page_or_csv(request, csv, columns, read, name)
+
+
+async def list_payments(request: Request) -> Response:
+    """The org's payments, newest first (CSV: every page)."""
+    return await org_rows(
+        request, "payments", payment_json, COLUMNS, "payments", ("created_at", "id")
+    )

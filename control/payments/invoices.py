@@ -12,12 +12,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from control.api import csvout
-from control.api.access import admin_for
-from control.api.orgs import load_org
-from control.api.rows import newest
-from control.http import page_limit, rfc3339
+from control.http import rfc3339
 from control.payments import money
+from control.payments.history import org_rows
 from control.payments.purchases import STRIPE
 from control.store import db as dbm
 from control.store.state import ControlState
@@ -126,20 +123,9 @@ def invoice_json(row: Any) -> dict[str, Any]:
 
 async def list_invoices(request: Request) -> Response:
     """The org's invoices from Stripe, newest first (CSV: every page)."""
-    state: ControlState = request.app.state.control
-    await admin_for(request)
-    org_id = request.path_params["org"]
-    csv = csvout.wants_csv(request)
-    await load_org(state, org_id)
-    limit = page_limit(request)
-
-    async def read(cursor: str | None) -> dict[str, Any]:
-        order = ("issued_at", "id")
-        return await newest(
-            state, "invoices", invoice_json, ["org_id=?"], [org_id], limit, cursor or None, order
-        )
-
-    return await csvout.page_or_csv(request, csv, COLUMNS, read, "invoices")
+    return await org_rows(
+        request, "invoices", invoice_json, COLUMNS, "invoices", ("issued_at", "id")
+    )
 
 
 def _text(value: Any) -> str | None:

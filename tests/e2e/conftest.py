@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.e2e.harness import Cluster, Gateway, Simulator
+from tests.e2e.stripe_sim import StripeSimulator
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -46,12 +47,23 @@ def fresh_cluster(simulator: Simulator, tmp_path: Path) -> Iterator[Cluster]:
     cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def stripe_sim() -> Iterator[StripeSimulator]:
+    """The Stripe simulator the payment tests share; each gateway points its webhook at itself
+    (tests/e2e/payments.py)."""
+    sim = StripeSimulator("--webhook-backoff", "0.05")
+    yield sim
+    sim.stop()
+
+
 @pytest.fixture(autouse=True)
 def _reset_simulator(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "simulator" in request.fixturenames:
         sim: Simulator = request.getfixturevalue("simulator")
         sim.configure(fixed_status=None, error_rate=0.0, latency_ms=0)
+    if "stripe_sim" in request.fixturenames:
+        request.getfixturevalue("stripe_sim").declines(False)
 
 
 # The dashboard's browser tests (tests/e2e/browser.py); playwright is imported only by them.

@@ -47,10 +47,10 @@ class Shop:
 
 
 @pytest.fixture(scope="module")
-def shop(simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+def shop(
+    simulator: Simulator, stripe_sim: StripeSimulator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Shop]:
     with ExitStack() as stack:
-        stripe_sim = StripeSimulator("--webhook-backoff", "0.05")
-        stack.callback(stripe_sim.stop)
         port = free_port()  # the provider's client names the portal's callback before it starts
         control_url = f"http://127.0.0.1:{port}"
         provider = OidcProvider(

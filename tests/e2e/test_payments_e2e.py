@@ -32,13 +32,6 @@ TEN_CREDITS = 10_000_000
 
 
 @pytest.fixture(scope="module")
-def stripe_sim() -> Iterator[StripeSimulator]:
-    sim = StripeSimulator("--webhook-backoff", "0.05")
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
 def gw(
     simulator: Simulator, stripe_sim: StripeSimulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
@@ -52,7 +45,6 @@ def gw(
 def _delivering(stripe_sim: StripeSimulator, gw: Gateway) -> Iterator[None]:
     yield
     stripe_sim.set_webhook(gw.control_url + "/v1/integrations/stripe/webhook", deliver=True)
-    stripe_sim.declines(False)
 
 
 def paid_session(gw: Gateway, stripe_sim: StripeSimulator, org_id: str) -> dict:
@@ -60,6 +52,15 @@ def paid_session(gw: Gateway, stripe_sim: StripeSimulator, org_id: str) -> dict:
     assert session["url"].startswith(stripe_sim.url + "/checkout/")
     assert stripe_sim.pay(session["id"]).status_code == 303
     return session
+
+
+def granted_intent(gw: Gateway, stripe_sim: StripeSimulator, org_id: str) -> str:
+    """A paid checkout of the pack, once granted: its payment intent at Stripe."""
+    session = paid_session(gw, stripe_sim, org_id)
+    wait_until(lambda: balance(gw, org_id)["available"] == TEN_CREDITS, "never granted")
+    intent = stripe_sim.client().v1.checkout.sessions.retrieve(session["id"]).payment_intent
+    assert isinstance(intent, str)
+    return intent
 
 
 def events_of(stripe_sim: StripeSimulator, org_id: str) -> list[dict]:
@@ -189,10 +190,7 @@ def test_a_refund_takes_back_exactly_its_share_and_may_leave_the_balance_negativ
 ) -> None:
     org = gw.create_org(credits=0)
     key = gw.create_key(org["id"])["key"]
-    session = paid_session(gw, stripe_sim, org["id"])
-    wait_until(lambda: balance(gw, org["id"])["available"] == TEN_CREDITS, "never granted")
-    intent = stripe_sim.client().v1.checkout.sessions.retrieve(session["id"]).payment_intent
-    assert isinstance(intent, str)
+    intent = granted_intent(gw, stripe_sim, org["id"])
 
     stripe_sim.client().v1.refunds.create(params={"payment_intent": intent, "amount": 100})
     wait_until(
@@ -221,10 +219,7 @@ def test_a_dispute_suspends_creates_until_it_is_won(
 ) -> None:
     org = gw.create_org(credits=0)
     key = gw.create_key(org["id"])["key"]
-    session = paid_session(gw, stripe_sim, org["id"])
-    wait_until(lambda: balance(gw, org["id"])["available"] == TEN_CREDITS, "never granted")
-    intent = stripe_sim.client().v1.checkout.sessions.retrieve(session["id"]).payment_intent
-    assert isinstance(intent, str)
+    intent = granted_intent(gw, stripe_sim, org["id"])
     dispute = stripe_sim.dispute(payment_intent=intent)
 
     def refused() -> bool:
@@ -246,10 +241,7 @@ def test_a_lost_dispute_takes_back_the_disputed_share_and_lifts_the_suspension(
     gw: Gateway, stripe_sim: StripeSimulator
 ) -> None:
     org = gw.create_org(credits=0)
-    session = paid_session(gw, stripe_sim, org["id"])
-    wait_until(lambda: balance(gw, org["id"])["available"] == TEN_CREDITS, "never granted")
-    intent = stripe_sim.client().v1.checkout.sessions.retrieve(session["id"]).payment_intent
-    assert isinstance(intent, str)
+    intent = granted_intent(gw, stripe_sim, org["id"])
     dispute = stripe_sim.dispute(payment_intent=intent, amount=150)
     stripe_sim.close_dispute(dispute["id"], "lost")
     wait_until(lambda: balance(gw, org["id"])["available"] == TEN_CREDITS // 2, "half taken back")

@@ -29,13 +29,6 @@ TEN_CREDITS = 10_000_000
 
 
 @pytest.fixture(scope="module")
-def stripe_sim() -> Iterator[StripeSimulator]:
-    sim = StripeSimulator("--webhook-backoff", "0.05")
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture(scope="module")
 def gw(
     simulator: Simulator, stripe_sim: StripeSimulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
