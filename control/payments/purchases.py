@@ -143,7 +143,11 @@ async def _adopt(tx: Any, paid: Paid, now: float) -> Any:
 def _differs(payment: Any, paid: Paid) -> str | None:
     expected = money.label(payment["amount"], payment["currency"])
     if paid.currency.lower() != payment["currency"] or paid.amount != payment["amount"]:
-        return f"paid {money.label(paid.amount, paid.currency)}, sold for {expected}"
+        try:
+            got = money.label(paid.amount, paid.currency)
+        except money.MoneyError:  # a currency no pack is sold in: said as Stripe sent it
+            got = f"{paid.amount} minor units of {paid.currency!r}"
+        return f"paid {got}, sold for {expected}"
     if paid.org_id is not None and paid.org_id != payment["org_id"]:
         return f"paid for org {paid.org_id}, sold to {payment['org_id']}"
     return None

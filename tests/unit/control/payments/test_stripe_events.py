@@ -135,6 +135,20 @@ def test_every_order_and_every_replay_ends_in_the_same_ledger(
     control_plane(body)
 
 
+def test_a_currency_no_pack_is_sold_in_is_a_mismatch_not_an_error(
+    control_plane: ControlRunner,
+) -> None:
+    async def body(ctl: Control) -> None:
+        org_id, session, intent = await sold(ctl, 700)
+        obj = json.loads(story(700, org_id, session, intent)[0])["data"]["object"]
+        odd = event("evt_700", "checkout.session.completed", obj | {"currency": "xyz"})
+        assert (await send(ctl, odd))["outcome"] == "mismatch"
+        (payment,) = (await ctl.get(f"/v1/orgs/{org_id}/payments")).json()["items"]
+        assert payment["status"] == "mismatch" and "'xyz'" in payment["error"]
+
+    control_plane(body)
+
+
 def test_a_replayed_event_is_acknowledged_and_changes_nothing(
     control_plane: ControlRunner,
 ) -> None:
