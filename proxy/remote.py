@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import msgpack
 
+from proxy.control_urls import ControlPlanes, split_control_urls
 from proxy.core.idempotency import Claim
 from proxy.core.wallet import Hold, Refusal
 from proxy.policy import PolicyStore, Snapshot
@@ -36,6 +37,10 @@ def report_headers(report: dict[str, Any]) -> dict[str, str]:
 
 
 class ControlClient:
+    """The control plane's edge API, at one URL or the first that answers of several
+    (`control_url` "URL1,URL2": proxy/control_urls.py says when a call moves to the next and
+    why every call here may be sent again)."""
+
     def __init__(
         self,
         control_url: str,
@@ -43,31 +48,39 @@ class ControlClient:
         report: Report | None = None,
         transport: httpx.AsyncBaseTransport | None = None,  # tests: the app in-process
     ) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=control_url.rstrip("/"),
+        self.planes = ControlPlanes(
+            split_control_urls(control_url),
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(10.0, read=40.0),
-            trust_env=False,
             transport=transport,
         )
         self._report = report
+
+    @property
+    def current_url(self) -> str:
+        """The control plane the next call goes to first."""
+        return self.planes.current
 
     def _headers(self) -> dict[str, str]:
         return report_headers(self._report()) if self._report is not None else {}
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self.planes.aclose()
 
     async def snapshot(self, after: int, wait: float) -> dict[str, Any]:
-        response = await self._client.get(
-            "/v1/edge/snapshot", params={"after": after, "wait": wait}, headers=self._headers()
+        params = {"after": after, "wait": wait}
+        response = await self.planes.request(
+            "GET", "/v1/edge/snapshot", params=params, headers=self._headers()
         )
         response.raise_for_status()
         return msgpack.unpackb(response.content)
 
     async def wallet(self, op: str, args: dict[str, Any]) -> Any:
-        response = await self._client.post(
-            f"/v1/edge/wallet/{op}", content=msgpack.packb(args), headers={"Content-Type": MSGPACK}
+        response = await self.planes.request(
+            "POST",
+            f"/v1/edge/wallet/{op}",
+            content=msgpack.packb(args),
+            headers={"Content-Type": MSGPACK},
         )
         response.raise_for_status()
         return msgpack.unpackb(response.content)["result"]
@@ -85,7 +98,9 @@ class ControlClient:
         """POST `body` as msgpack, with this edge's report headers; the answer, unpacked.
         Raises unless the control plane answered 2xx."""
         headers = {"Content-Type": MSGPACK} | self._headers()
-        response = await self._client.post(path, content=msgpack.packb(body), headers=headers)
+        response = await self.planes.request(
+            "POST", path, content=msgpack.packb(body), headers=headers
+        )
         response.raise_for_status()
         return msgpack.unpackb(response.content)
 
@@ -124,6 +139,7 @@ async def poll_snapshots(
             continue  # an older version than the store's: nothing confirmed, nothing to keep
         store.confirm()
         if saved is not None:
+            saved.control_url = client.current_url  # the one that answered
             await saved.keep(data, snapshot, store.confirmed_at)
 
 

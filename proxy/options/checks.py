@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from proxy.control_urls import control_urls_problem
 from proxy.core import netaddr
 from proxy.limits.limiter import PER_DAY, PER_MINUTE
 
@@ -42,6 +43,12 @@ def url_of(*schemes: str, also: tuple[str, ...] = (), required: bool = False) ->
         return f"must be {words}"
 
     return check
+
+
+def control_urls(value: str) -> str | None:
+    """`control_url`: one control plane's URL, or several separated by commas (empty: not set);
+    the same rule as the edge's ControlClient reads (proxy/control_urls.py)."""
+    return control_urls_problem(value)
 
 
 def networks(entries: list[str]) -> str | None:

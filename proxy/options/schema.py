@@ -12,6 +12,7 @@ from pathlib import Path
 
 from proxy.options.checks import (
     at_least_zero,
+    control_urls,
     limits_problem,
     model_limits_problem,
     networks,
@@ -63,10 +64,12 @@ OPTIONS: tuple[Option, ...] = (
         str,
         "",
         "The control plane's URL, for an edge apart (`--role edge`, "
-        "mitmdump): policy is pulled from it and usage shipped to it.",
+        "mitmdump): policy is pulled from it and usage shipped to it. Several (up to 8, "
+        "comma-separated: replicas on one database): a call moves to the next on a connection "
+        "error, a timeout or a 5xx.",
         mitm="nextapi_control_url",
         flag=True,
-        check=url_of("http", "https"),
+        check=control_urls,
     ),
     Option(
         "admin_token_env",

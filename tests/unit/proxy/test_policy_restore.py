@@ -61,6 +61,7 @@ class ScriptedControl:
         self.answers = list(answers)
         self.calls: list[tuple[int, float]] = []
         self.done = asyncio.Event()
+        self.current_url = CONTROL  # the one that answers (ControlClient.current_url)
 
     async def snapshot(self, after: int, wait: float) -> dict[str, Any]:
         self.calls.append((after, wait))
