@@ -37,6 +37,8 @@ async def claim(
             return Claim(NEW)
         if row["body_hash"] != digest:
             return Claim(MISMATCH)
+        if row["request_id"] == request_id and row["status"] is None:
+            return Claim(NEW)  # the same create asking again (its edge failed over): its own
         if row["status"] is not None:
             return Claim(REPLAY, row["status"], bytes(row["response"]))
         hold = await dbm.fetch_one(

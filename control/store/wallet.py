@@ -191,6 +191,13 @@ class SqliteWallet:
     async def reserve(self, hold: Hold) -> Refusal | None:
         now = self.clock()
         async with self.state.transaction() as tx:
+            asked = await dbm.fetch_one(
+                tx, "SELECT status FROM reservations WHERE id=?", hold.request_id
+            )
+            if asked is not None and asked["status"] == "held":
+                # Asked again for the same create (an edge failing over to another control
+                # plane on this database after a timeout): the first ask's hold stands, once.
+                return None
             if await self._disputed(tx, hold.org_id):
                 return Refusal(
                     "PaymentDisputed",
