@@ -160,7 +160,9 @@ async def retried[T](call: Callable[[], Awaitable[T]], attempts: int) -> T:
 
 class RemoteWallet:
     """The control plane's credits ledger, for an edge apart (see control/api/walletapi.py).
-    Idempotent steps are retried briefly; a reservation is asked once and fails closed."""
+    Idempotent steps are retried briefly; a reservation is asked once (of each control plane of
+    the list at most, failing over: proxy/control_urls.py says why that is safe) and fails
+    closed."""
 
     def __init__(self, client: ControlClient, attempts: int = 3) -> None:
         self._client = client

@@ -16,10 +16,16 @@ from typing import Any
 import httpx
 import msgpack
 import pytest
+from mitmproxy import exceptions
+from mitmproxy.test import taddons
 
+from addons.gateway import chain
+from addons.standalone import Standalone
+from launch.settings import load
 from proxy.control_urls import MOST_CONTROL_URLS, ControlPlanes, split_control_urls
 from proxy.options import BY_NAME
 from proxy.remote import ControlClient
+from proxy.services import EdgeServices
 
 TOKEN = "nat_test_failover_token"
 SNAPSHOT = {"version": 7, "epoch": "e1"}
@@ -151,6 +157,21 @@ def test_a_malformed_list_is_refused_saying_what_is_wrong(value: str, why: str) 
     assert why in problem
     with pytest.raises(ValueError, match=re.escape(why)):
         ControlClient(value, TOKEN)
+
+
+def test_run_proxy_and_mitmdump_refuse_a_malformed_list_in_the_same_words() -> None:
+    value = "http://a,,http://b"
+    words = re.escape("must be 1 to 8 http:// or https:// URLs, separated by commas (URL 2 is")
+    with pytest.raises(SystemExit, match=f"`control_url` {words}"):
+        load(["--role", "edge", "--control-url", value], environ={})
+    with pytest.raises(SystemExit, match=f"`control_url` {words}"):
+        load(["--role", "edge"], environ={"NEXTAPI_CONTROL_URL": value})
+    services = EdgeServices()
+    with taddons.context(*chain(services, first=(Standalone(services),))) as tctx:
+        with pytest.raises(exceptions.OptionsError, match=f"nextapi_control_url {words}"):
+            tctx.options.update(nextapi_control_url=value)
+    listed = load(["--role", "edge", "--control-url", "http://a:1,https://b"], environ={})
+    assert listed.control_url == "http://a:1,https://b"
 
 
 # --- failing over -----------------------------------------------------------------------------
