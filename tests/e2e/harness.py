@@ -388,7 +388,9 @@ class Cluster:
         self.control = self._start_control(listen)
         assert address(self.control, "control") == self.control_url
 
-    def edge(self, redis_url: str = "", failure: str = "local") -> str:
+    def edge(self, redis_url: str = "", failure: str = "local", control_url: str = "") -> str:
+        """An edge apart, on this cluster's control plane unless `control_url` says otherwise
+        (a list of them, say); its address."""
         n = len(self.edges)
         shared = ["--redis-url", redis_url] if redis_url else []
         process = Process(
@@ -398,7 +400,7 @@ class Cluster:
                 "--role",
                 "edge",
                 "--control-url",
-                self.control_url,
+                control_url or self.control_url,
                 "--listen",
                 "127.0.0.1:0",
                 "--upstream",
