@@ -1,0 +1,410 @@
+"""Credit holds against the control plane, alone and while edges ship usage, side by side.
+
+    .venv/bin/python bench/bench_control.py [--seconds 10] [--clients 8]
+        [--records-per-second 2000] [--edges 2]
+
+Starts a real control plane (`run_proxy.py --role control` on 127.0.0.1:0, its own temporary
+data directory, an admin token the edges present, as tests/e2e/harness.py does), makes an org
+with plenty of credits and a key through the admin API, then runs two phases of `--seconds`:
+
+1. **alone**: `--clients` concurrent clients reserve and release holds exactly as an edge apart
+   does (proxy/remote.py's RemoteWallet over one ControlClient: `POST /v1/edge/wallet/reserve`
+   then `release`, msgpack), back to back; each reserve's round trip is timed;
+2. **under ingest**: the same, while `--edges` edges (in a process of their own, so packing
+   batches does not stall the hold clients' loop) ship `--records-per-second` usage records in
+   all to `POST /v1/edge/usage` as an edge's spool ingestor does (proxy/usage/ingest.py: every
+   0.25 s what came in since, in batches of at most 1000, one batch at a time per edge; an edge
+   that falls behind sends full batches back to back). The records are an edge's (the fields of
+   proxy/core/usage_records.py, unique request ids, the org's key; mostly task polls, a tenth
+   creates, a few errors).
+
+Prints holds/s and the reserve's p50/p99 for each phase, the ingest rate the edges reached (if
+the control plane cannot take the target, that is what it reached, with the backlog left), and
+the ratio p99 under ingest ÷ p99 alone (issue 25's target: at most 5 once the request log has a
+file and writer of its own).
+
+Issue 25's other columns, PostgreSQL with one and two replicas (`pg_replicas_ratio`: holds/s
+with two ÷ one, target at least 1.6), print `n/a` until the PostgreSQL backend exists; the
+table already has their rows.
+
+Ends with one line `RESULT name=value …`. On this 2-core machine the control plane, the hold
+clients and the edges share the CPU: the figures are for comparing phases of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import multiprocessing
+import random
+import secrets
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_usage import seed  # noqa: E402
+from proxy.core.seedance.routes import CREATE, LIST, TASKS_PATH  # noqa: E402
+from proxy.core.usage_records import FIELDS  # noqa: E402
+from proxy.core.wallet import Hold  # noqa: E402
+from proxy.remote import ControlClient, RemoteWallet  # noqa: E402
+from tests.e2e.harness import address, control_process  # noqa: E402
+
+TICK = 0.25  # the spool ingestor's interval
+BATCH = 1000  # and its batch size
+HOLD_AMOUNT = 5_000_000  # micro-credits: about a create's most possible cost
+GET_ROUTE = f"GET {TASKS_PATH}/{{id}}"
+# An edge's mix of requests: (route template, method, share).
+ROUTES = [
+    (GET_ROUTE, "GET", 0.78),
+    (CREATE.template, "POST", 0.10),
+    (LIST.template, "GET", 0.07),
+    (f"DELETE {TASKS_PATH}/{{id}}", "DELETE", 0.02),
+    (None, "GET", 0.03),  # a path the edge does not know
+]
+STATUSES = [200] * 93 + [400, 400, 401, 404, 429, 429, 502]
+MODELS = ["seedance-1-0-pro", "seedance-1-0-lite", "seedance-1-5-pro"]
+
+
+@dataclass
+class Customer:
+    org_id: str
+    key_id: str
+
+
+@dataclass
+class Holds:
+    """What one phase's hold clients did."""
+
+    seconds: float
+    reserve_ms: list[float]
+    errors: int
+
+    @property
+    def per_second(self) -> float:
+        return len(self.reserve_ms) / self.seconds
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.reserve_ms)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+# --- the edges shipping usage (a process of their own) ------------------------------------------
+
+
+def usage_record(rng: random.Random, customer: Customer, request_id: str) -> dict[str, Any]:
+    """One record as proxy/usage/builders.py builds it, for a request of the edge's mix."""
+    route, method, _ = rng.choices(
+        ROUTES, cum_weights=list(itertools.accumulate(r[2] for r in ROUTES))
+    )[0]
+    status = rng.choice(STATUSES)
+    credits, task_id = 0, None
+    if route == CREATE.template:
+        credits = rng.randrange(100_000, HOLD_AMOUNT)
+        task_id = f"cgt-{request_id}" if status == 200 else None
+    elif route == GET_ROUTE:
+        task_id = f"cgt-{rng.getrandbits(48):012x}"
+    latency = round(rng.lognormvariate(3.5, 1.0), 3)
+    return {
+        "request_id": request_id,
+        "ts": time.time(),
+        "org_id": customer.org_id,
+        "key_id": customer.key_id,
+        "method": method,
+        "route": route,
+        "status": status,
+        "latency_ms": latency,
+        "upstream_latency_ms": round(latency * 0.8, 3) if route else None,
+        "bytes_in": rng.randrange(100, 3000),
+        "bytes_out": rng.randrange(200, 20000),
+        "credits": credits,
+        "model": rng.choice(MODELS) if route else None,
+        "task_id": task_id,
+        "limited_by": None,
+    }
+
+
+async def edge_ships(
+    url: str, token: str, customer: Customer, rate: float, name: str, stop: Event
+) -> dict[str, Any]:
+    """One edge shipping `rate` records/s (0: as fast as they are taken, an edge draining a
+    backlog) until `stop`: what it stored, over how long, and what it was left owing. Each
+    batch is made as it is sent, so an edge behind costs no more to generate than one keeping
+    up."""
+    assert set(usage_record(random.Random(0), customer, "x")) == set(FIELDS)
+    client = ControlClient(url, token)
+    rng = random.Random(name)
+    shipped, due = 0, 0.0
+    batch_ms: list[float] = []
+    started = kept_up_at = time.monotonic()
+    try:
+        while not stop.is_set():
+            ticked = time.monotonic()
+            due = rate * (ticked - started) if rate else float("inf")
+            while shipped < int(due) and not stop.is_set():  # the drain: a batch at a time
+                size = int(min(due - shipped, BATCH))
+                batch = [
+                    usage_record(rng, customer, f"req-{name}-{shipped + i}") for i in range(size)
+                ]
+                sent = time.perf_counter()
+                await client.ship_usage(batch)
+                batch_ms.append((time.perf_counter() - sent) * 1000)
+                shipped += size
+            if shipped >= int(due):
+                kept_up_at = ticked
+            await asyncio.sleep(max(0.0, TICK - (time.monotonic() - started) % TICK))
+    finally:
+        await client.aclose()
+    behind = shipped < int(due)
+    return {
+        "stored": shipped,
+        # Kept up: the records due by the last tick over the time to it; else all it took.
+        "seconds": max(1e-3, (time.monotonic() if behind else kept_up_at) - started),
+        "owing": (int(due) - shipped if rate else None) if behind else 0,
+        "batches": len(batch_ms),
+        "batch_p50_ms": sorted(batch_ms)[len(batch_ms) // 2] if batch_ms else 0.0,
+    }
+
+
+def edges_process(
+    url: str,
+    token: str,
+    customer: Customer,
+    rate: float,
+    edges: int,
+    stop: Event,
+    results: multiprocessing.Queue,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's: it stops this
+
+    async def run() -> list[dict[str, Any]]:
+        return await asyncio.gather(
+            *(edge_ships(url, token, customer, rate / edges, f"e{n}", stop) for n in range(edges))
+        )
+
+    results.put(asyncio.run(run()))
+
+
+# --- the hold clients ----------------------------------------------------------------------------
+
+
+async def hold_clients(
+    wallet: RemoteWallet, customer: Customer, clients: int, seconds: float, tag: str
+) -> Holds:
+    """`clients` loops of reserve then release for `seconds`; each reserve's milliseconds."""
+    took: list[float] = []
+    errors = 0
+    ids = itertools.count()
+    deadline = time.monotonic() + seconds
+
+    async def client() -> None:
+        nonlocal errors
+        while time.monotonic() < deadline:
+            hold = Hold(
+                f"req-{tag}-{next(ids)}",
+                customer.org_id,
+                customer.key_id,
+                HOLD_AMOUNT,
+                MODELS[0],
+                "default",
+            )
+            started = time.perf_counter()
+            try:
+                refusal = await wallet.reserve(hold)
+            except httpx.HTTPError:
+                errors += 1
+                continue
+            took.append((time.perf_counter() - started) * 1000)
+            assert refusal is None, refusal
+            await wallet.release(hold.request_id)
+
+    began = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return Holds(time.monotonic() - began, took, errors)
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def make_customer(url: str, token: str) -> Customer:
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as admin:
+        org = admin.post("/v1/orgs", json={"name": "bench", "email": "bench@example.com"})
+        assert org.status_code == 201, org.text
+        org_id = org.json()["id"]
+        granted = admin.post(f"/v1/orgs/{org_id}/credits", json={"amount": 2**50})
+        assert granted.status_code == 201, granted.text
+        key = admin.post(f"/v1/orgs/{org_id}/keys", json={"name": "bench"})
+        assert key.status_code == 201, key.text
+        return Customer(org_id, key.json()["id"])
+
+
+@dataclass
+class Phases:
+    """One count of hold clients, alone and under ingest."""
+
+    clients: int
+    alone: Holds
+    ingest: Holds
+    shipped: list[dict[str, Any]]
+
+    @property
+    def ingest_rate(self) -> float:
+        return sum(e["stored"] for e in self.shipped) / max(e["seconds"] for e in self.shipped)
+
+    @property
+    def p99_ratio(self) -> float:
+        return self.ingest.percentile(0.99) / self.alone.percentile(0.99)
+
+
+async def under_ingest(
+    wallet: RemoteWallet, url: str, token: str, customer: Customer, clients: int, args: Any
+) -> tuple[Holds, list[dict[str, Any]]]:
+    spawn = multiprocessing.get_context("spawn")
+    stop, results = spawn.Event(), spawn.Queue()
+    shipper = spawn.Process(
+        target=edges_process,
+        args=(url, token, customer, args.records_per_second, args.edges, stop, results),
+        daemon=True,
+    )
+    shipper.start()
+    try:
+        await asyncio.sleep(1.5)  # the child's imports, then a few batches in
+        holds = await hold_clients(wallet, customer, clients, args.seconds, f"ingest{clients}")
+        stop.set()
+        shipped = await asyncio.to_thread(results.get, True, 60)
+        await asyncio.to_thread(shipper.join, 10)
+    finally:
+        stop.set()
+        if shipper.is_alive():
+            shipper.terminate()
+            shipper.join(5)
+    return holds, shipped
+
+
+async def sqlite_phases(url: str, token: str, customer: Customer, args: Any) -> list[Phases]:
+    client = ControlClient(url, token)
+    wallet = RemoteWallet(client)
+    measured = []
+    try:
+        await hold_clients(wallet, customer, max(args.clients), 1.0, "warm")  # connections
+        for clients in args.clients:
+            alone = await hold_clients(wallet, customer, clients, args.seconds, f"alone{clients}")
+            ingest, shipped = await under_ingest(wallet, url, token, customer, clients, args)
+            measured.append(Phases(clients, alone, ingest, shipped))
+            print(f"  {clients} client(s) done", file=sys.stderr, flush=True)
+    finally:
+        await client.aclose()
+    return measured
+
+
+def row(name: str, holds: Holds | None, ingest: str) -> str:
+    if holds is None:
+        return f"{name:<30} {'n/a':>8} {'n/a':>8} {'n/a':>8}  {ingest}"
+    return (
+        f"{name:<30} {holds.per_second:>8,.0f} {holds.percentile(0.5):>8.2f} "
+        f"{holds.percentile(0.99):>8.2f}  {ingest}"
+    )
+
+
+def report(measured: list[Phases], args: Any) -> None:
+    target = f"{args.records_per_second:,} records/s" if args.records_per_second else "all it takes"
+    print(f"{args.seconds:g} s a phase; {args.edges} edge(s) shipping {target} in all")
+    print(f"{'':<30} {'holds/s':>8} {'p50 ms':>8} {'p99 ms':>8}  usage records/s stored")
+    for phases in measured:
+        n = phases.clients
+        print(row(f"sqlite, {n} client(s), alone", phases.alone, "-"))
+        print(row(f"sqlite, {n} client(s), ingest", phases.ingest, f"{phases.ingest_rate:,.0f}"))
+    most = measured[-1].clients
+    print(row(f"postgresql, 1 replica, {most}", None, "(no PostgreSQL backend yet)"))
+    print(row(f"postgresql, 2 replicas, {most}", None, "(no PostgreSQL backend yet)"))
+    for phases in measured:
+        for n, edge in enumerate(phases.shipped):
+            owing = "" if edge["owing"] == 0 else f", behind by {edge['owing'] or 'a backlog'}"
+            print(
+                f"{phases.clients} client(s), edge {n}: {edge['stored']:,} records in "
+                f"{edge['batches']} batches (median {edge['batch_p50_ms']:.0f} ms){owing}"
+            )
+        rate = phases.ingest_rate
+        if args.records_per_second and rate < 0.97 * args.records_per_second:
+            print(f"  the control plane did not keep up: {rate:,.0f} records/s stored")
+        if phases.alone.errors or phases.ingest.errors:
+            print(f"  hold errors: {phases.alone.errors} alone, {phases.ingest.errors} ingest")
+    first, last = measured[0], measured[-1]
+    for phases in measured:
+        met = "met" if phases.p99_ratio <= 5 else "not met"
+        print(
+            f"hold p99 under ingest / alone, {phases.clients} client(s): "
+            f"{phases.p99_ratio:.2f} (target <= 5: {met})"
+        )
+    extra = " ".join(
+        f"sqlite_p50_ms_alone_{p.clients}c={p.alone.percentile(0.5):.2f} "
+        f"sqlite_p99_ms_alone_{p.clients}c={p.alone.percentile(0.99):.2f} "
+        f"sqlite_p50_ms_ingest_{p.clients}c={p.ingest.percentile(0.5):.2f} "
+        f"sqlite_p99_ms_ingest_{p.clients}c={p.ingest.percentile(0.99):.2f} "
+        f"sqlite_p99_ratio_{p.clients}c={p.p99_ratio:.2f}"
+        for p in measured
+    )
+    print(
+        f"RESULT sqlite_p99_ratio={first.p99_ratio:.2f} "
+        f"sqlite_holds_per_s_alone={last.alone.per_second:.0f} "
+        f"sqlite_holds_per_s_ingest={last.ingest.per_second:.0f} "
+        f"ingest_records_per_s={min(p.ingest_rate for p in measured):.0f} "
+        f"pg_replicas_ratio=n/a {extra} ingest_target={args.records_per_second} "
+        f"edges={args.edges} seed_records={args.seed_records}"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--seconds", type=float, default=10.0, help="each phase's length")
+    p.add_argument(
+        "--clients",
+        type=lambda text: sorted({int(n) for n in text.split(",")}),
+        default=[1, 8],
+        help="concurrent hold clients, a comma list (default 1,8)",
+    )
+    p.add_argument(
+        "--records-per-second", type=int, default=2000, help="usage, all edges (0: all it takes)"
+    )
+    p.add_argument("--edges", type=int, default=2, help="edges shipping usage")
+    p.add_argument(
+        "--seed-records", type=int, default=0, help="usage already in the log (bench_usage's)"
+    )
+    args = p.parse_args()
+    token = "nat_bench_" + secrets.token_urlsafe(16)
+    with tempfile.TemporaryDirectory(prefix="bench-control-") as tmp:
+        data_dir = Path(tmp) / "control"
+        if args.seed_records:
+            data_dir.mkdir()
+            took = seed(data_dir / "nextapi.sqlite3", args.seed_records, 100, 30)
+            print(f"seeded {args.seed_records:,} usage records in {took:.0f} s", file=sys.stderr)
+        control = control_process(data_dir, token)
+        try:
+            url = address(control, "control")
+            customer = make_customer(url, token)
+            measured = asyncio.run(sqlite_phases(url, token, customer, args))
+        except BaseException:
+            print("\n".join(control.output().splitlines()[-20:]), file=sys.stderr)
+            raise
+        finally:
+            control.stop()
+    report(measured, args)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:  # the control plane and the temporary directory are gone by now
+        sys.exit(130)
