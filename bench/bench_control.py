@@ -1,34 +1,39 @@
 """Credit holds against the control plane, alone and while edges ship usage, side by side.
 
-    .venv/bin/python bench/bench_control.py [--seconds 10] [--clients 8]
-        [--records-per-second 2000] [--edges 2]
+    .venv/bin/python bench/bench_control.py [--seconds 10] [--clients 1,8]
+        [--records-per-second 2000] [--edges 2] [--seed-records 0]
 
 Starts a real control plane (`run_proxy.py --role control` on 127.0.0.1:0, its own temporary
 data directory, an admin token the edges present, as tests/e2e/harness.py does), makes an org
-with plenty of credits and a key through the admin API, then runs two phases of `--seconds`:
+with plenty of credits and a key through the admin API, then, for each count of `--clients`,
+runs two phases of `--seconds`:
 
-1. **alone**: `--clients` concurrent clients reserve and release holds exactly as an edge apart
+1. **alone**: that many concurrent clients reserve and release holds exactly as an edge apart
    does (proxy/remote.py's RemoteWallet over one ControlClient: `POST /v1/edge/wallet/reserve`
    then `release`, msgpack), back to back; each reserve's round trip is timed;
-2. **under ingest**: the same, while `--edges` edges (in a process of their own, so packing
+2. **under ingest**: the same, while `--edges` edges (in a process of their own, so making
    batches does not stall the hold clients' loop) ship `--records-per-second` usage records in
    all to `POST /v1/edge/usage` as an edge's spool ingestor does (proxy/usage/ingest.py: every
    0.25 s what came in since, in batches of at most 1000, one batch at a time per edge; an edge
-   that falls behind sends full batches back to back). The records are an edge's (the fields of
-   proxy/core/usage_records.py, unique request ids, the org's key; mostly task polls, a tenth
-   creates, a few errors).
+   behind sends full batches back to back; 0: as fast as they are taken, an edge draining its
+   spool after an outage). The records are an edge's (the fields of proxy/core/usage_records.py,
+   unique request ids, the org's key; mostly task polls, a tenth creates, a few errors).
 
-Prints holds/s and the reserve's p50/p99 for each phase, the ingest rate the edges reached (if
-the control plane cannot take the target, that is what it reached, with the backlog left), and
-the ratio p99 under ingest ÷ p99 alone (issue 25's target: at most 5 once the request log has a
-file and writer of its own).
+One client shows what a hold itself costs; several show holds/s, the hold path's throughput
+(each reserve and each release is a write transaction of its own, fsynced). Prints holds/s and
+the reserve's p50/p99 of each phase, the ingest rate the edges reached (what the control plane
+took, if less than asked) and p99 under ingest ÷ p99 alone (issue 25's target: at most 5).
+`--seed-records` first fills the log with that many records (bench_usage's seeding: 100 orgs,
+30 days), since an insert into a big log costs more than into an empty one.
 
+RESULT: `sqlite_p99_ratio` is of the fewest clients, `sqlite_holds_per_s_*` of the most,
+`ingest_records_per_s` the lowest rate any ingest phase reached; per-count figures follow.
 Issue 25's other columns, PostgreSQL with one and two replicas (`pg_replicas_ratio`: holds/s
 with two ÷ one, target at least 1.6), print `n/a` until the PostgreSQL backend exists; the
-table already has their rows.
+table has their rows already.
 
-Ends with one line `RESULT name=value …`. On this 2-core machine the control plane, the hold
-clients and the edges share the CPU: the figures are for comparing phases of one run.
+On this 2-core machine the control plane, the hold clients and the edges share the CPU: compare
+the phases of one run, not runs on different machines.
 """
 
 from __future__ import annotations
@@ -182,6 +187,7 @@ def edges_process(
     customer: Customer,
     rate: float,
     edges: int,
+    tag: str,
     stop: Event,
     results: multiprocessing.Queue,
 ) -> None:
@@ -189,7 +195,10 @@ def edges_process(
 
     async def run() -> list[dict[str, Any]]:
         return await asyncio.gather(
-            *(edge_ships(url, token, customer, rate / edges, f"e{n}", stop) for n in range(edges))
+            *(
+                edge_ships(url, token, customer, rate / edges, f"{tag}-e{n}", stop)
+                for n in range(edges)
+            )
         )
 
     results.put(asyncio.run(run()))
@@ -269,17 +278,19 @@ class Phases:
 async def under_ingest(
     wallet: RemoteWallet, url: str, token: str, customer: Customer, clients: int, args: Any
 ) -> tuple[Holds, list[dict[str, Any]]]:
+    """Holds of `clients` clients while the edges ship usage; what each edge shipped."""
+    tag = f"ingest{clients}"  # request ids of their own: a record seen before costs less
     spawn = multiprocessing.get_context("spawn")
     stop, results = spawn.Event(), spawn.Queue()
     shipper = spawn.Process(
         target=edges_process,
-        args=(url, token, customer, args.records_per_second, args.edges, stop, results),
+        args=(url, token, customer, args.records_per_second, args.edges, tag, stop, results),
         daemon=True,
     )
     shipper.start()
     try:
         await asyncio.sleep(1.5)  # the child's imports, then a few batches in
-        holds = await hold_clients(wallet, customer, clients, args.seconds, f"ingest{clients}")
+        holds = await hold_clients(wallet, customer, clients, args.seconds, tag)
         stop.set()
         shipped = await asyncio.to_thread(results.get, True, 60)
         await asyncio.to_thread(shipper.join, 10)
