@@ -149,15 +149,15 @@ async def edge_ships(
     assert set(usage_record(random.Random(0), customer, "x")) == set(FIELDS)
     client = ControlClient(url, token)
     rng = random.Random(name)
-    shipped, due = 0, 0.0
+    shipped, due = 0, 0
     batch_ms: list[float] = []
     started = kept_up_at = time.monotonic()
     try:
         while not stop.is_set():
             ticked = time.monotonic()
-            due = rate * (ticked - started) if rate else float("inf")
-            while shipped < int(due) and not stop.is_set():  # the drain: a batch at a time
-                size = int(min(due - shipped, BATCH))
+            due = int(rate * (ticked - started)) if rate else None  # None: always a batch more
+            while (due is None or shipped < due) and not stop.is_set():  # a batch at a time
+                size = BATCH if due is None else min(due - shipped, BATCH)
                 batch = [
                     usage_record(rng, customer, f"req-{name}-{shipped + i}") for i in range(size)
                 ]
@@ -165,17 +165,17 @@ async def edge_ships(
                 await client.ship_usage(batch)
                 batch_ms.append((time.perf_counter() - sent) * 1000)
                 shipped += size
-            if shipped >= int(due):
+            if due is not None and shipped >= due:
                 kept_up_at = ticked
             await asyncio.sleep(max(0.0, TICK - (time.monotonic() - started) % TICK))
     finally:
         await client.aclose()
-    behind = shipped < int(due)
+    behind = due is None or shipped < due
     return {
         "stored": shipped,
         # Kept up: the records due by the last tick over the time to it; else all it took.
         "seconds": max(1e-3, (time.monotonic() if behind else kept_up_at) - started),
-        "owing": (int(due) - shipped if rate else None) if behind else 0,
+        "owing": (None if due is None else due - shipped) if behind else 0,
         "batches": len(batch_ms),
         "batch_p50_ms": sorted(batch_ms)[len(batch_ms) // 2] if batch_ms else 0.0,
     }
@@ -201,7 +201,10 @@ def edges_process(
             )
         )
 
-    results.put(asyncio.run(run()))
+    try:
+        results.put(asyncio.run(run()))
+    except Exception as exc:  # the parent says so rather than waiting out its timeout
+        results.put(f"the edges failed: {exc!r}")
 
 
 # --- the hold clients ----------------------------------------------------------------------------
@@ -293,6 +296,8 @@ async def under_ingest(
         holds = await hold_clients(wallet, customer, clients, args.seconds, tag)
         stop.set()
         shipped = await asyncio.to_thread(results.get, True, 60)
+        if isinstance(shipped, str):
+            raise RuntimeError(shipped)
         await asyncio.to_thread(shipper.join, 10)
     finally:
         stop.set()
