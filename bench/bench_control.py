@@ -19,21 +19,19 @@ runs two phases of `--seconds`:
    spool after an outage). The records are an edge's (the fields of proxy/core/usage_records.py,
    unique request ids, the org's key; mostly task polls, a tenth creates, a few errors).
 
-One client shows what a hold itself costs; several show holds/s, the hold path's throughput
-(each reserve and each release is a write transaction of its own, fsynced). Prints holds/s and
-the reserve's p50/p99 of each phase, the ingest rate the edges reached (what the control plane
-took, if less than asked) and p99 under ingest ÷ p99 alone (issue 25's target: at most 5).
-`--seed-records` first fills the log with that many records (bench_usage's seeding: 100 orgs,
-30 days), since an insert into a big log costs more than into an empty one.
+One client shows what a hold itself costs; several, the hold path's throughput (a reserve and a
+release are each a write transaction, fsynced). Prints holds/s and the reserve's p50/p99 of each
+phase, the ingest rate the edges reached (less than asked: the control plane did not keep up)
+and p99 under ingest ÷ p99 alone (issue 25's target: at most 5).
+`--seed-records` first fills the log with that many such records (100 orgs, 30 days, folded into
+the rollups), since an insert into a big log may cost more than one into an empty log.
 
-RESULT: `sqlite_p99_ratio` is of the fewest clients, `sqlite_holds_per_s_*` of the most,
-`ingest_records_per_s` the lowest rate any ingest phase reached; per-count figures follow.
-Issue 25's other columns, PostgreSQL with one and two replicas (`pg_replicas_ratio`: holds/s
-with two ÷ one, target at least 1.6), print `n/a` until the PostgreSQL backend exists; the
-table has their rows already.
-
-On this 2-core machine the control plane, the hold clients and the edges share the CPU: compare
-the phases of one run, not runs on different machines.
+Ends with one line `RESULT name=value …`: `sqlite_p99_ratio` of the fewest clients,
+`sqlite_holds_per_s_*` of the most, `ingest_records_per_s` the lowest rate an ingest phase
+reached, then each count's figures. Issue 25's PostgreSQL columns (one and two replicas;
+`pg_replicas_ratio`: holds/s with two ÷ one, target at least 1.6) are `n/a`, their table rows
+empty, until that backend exists. The control plane, the hold clients and the edges share the
+machine's CPU: compare the phases of one run.
 """
 
 from __future__ import annotations
@@ -45,21 +43,22 @@ import multiprocessing
 import random
 import secrets
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_usage import seed  # noqa: E402
-from proxy.core.seedance.routes import CREATE, LIST, TASKS_PATH  # noqa: E402
+from bench.bench_usage import GET_ROUTE, MODELS, ROUTES, STATUSES, fold  # noqa: E402
+from control.aggregates.rollup import CREATE_ROUTE  # noqa: E402
 from proxy.core.usage_records import FIELDS  # noqa: E402
 from proxy.core.wallet import Hold  # noqa: E402
 from proxy.remote import ControlClient, RemoteWallet  # noqa: E402
@@ -68,21 +67,12 @@ from tests.e2e.harness import address, control_process  # noqa: E402
 TICK = 0.25  # the spool ingestor's interval
 BATCH = 1000  # and its batch size
 HOLD_AMOUNT = 5_000_000  # micro-credits: about a create's most possible cost
-GET_ROUTE = f"GET {TASKS_PATH}/{{id}}"
-# An edge's mix of requests: (route template, method, share).
-ROUTES = [
-    (GET_ROUTE, "GET", 0.78),
-    (CREATE.template, "POST", 0.10),
-    (LIST.template, "GET", 0.07),
-    (f"DELETE {TASKS_PATH}/{{id}}", "DELETE", 0.02),
-    (None, "GET", 0.03),  # a path the edge does not know
-]
-STATUSES = [200] * 93 + [400, 400, 401, 404, 429, 429, 502]
-MODELS = ["seedance-1-0-pro", "seedance-1-0-lite", "seedance-1-5-pro"]
+# An edge's mix of routes and statuses, as bench_usage seeds them: mostly task polls.
+ROUTE_NAMES, ROUTE_SHARES = zip(*ROUTES, strict=True)
+STATUS_CODES, STATUS_SHARES = zip(*STATUSES, strict=True)
 
 
-@dataclass
-class Customer:
+class Customer(NamedTuple):
     org_id: str
     key_id: str
 
@@ -109,12 +99,10 @@ class Holds:
 
 def usage_record(rng: random.Random, customer: Customer, request_id: str) -> dict[str, Any]:
     """One record as proxy/usage/builders.py builds it, for a request of the edge's mix."""
-    route, method, _ = rng.choices(
-        ROUTES, cum_weights=list(itertools.accumulate(r[2] for r in ROUTES))
-    )[0]
-    status = rng.choice(STATUSES)
+    route = rng.choices(ROUTE_NAMES, ROUTE_SHARES)[0]
+    status = rng.choices(STATUS_CODES, STATUS_SHARES)[0]
     credits, task_id = 0, None
-    if route == CREATE.template:
+    if route == CREATE_ROUTE:
         credits = rng.randrange(100_000, HOLD_AMOUNT)
         task_id = f"cgt-{request_id}" if status == 200 else None
     elif route == GET_ROUTE:
@@ -125,7 +113,7 @@ def usage_record(rng: random.Random, customer: Customer, request_id: str) -> dic
         "ts": time.time(),
         "org_id": customer.org_id,
         "key_id": customer.key_id,
-        "method": method,
+        "method": route.split()[0] if route else "GET",
         "route": route,
         "status": status,
         "latency_ms": latency,
@@ -182,29 +170,47 @@ async def edge_ships(
 
 
 def edges_process(
-    url: str,
-    token: str,
-    customer: Customer,
-    rate: float,
-    edges: int,
-    tag: str,
-    stop: Event,
+    url: str, token: str, customer: Customer, rate: float, edges: int, tag: str, stop: Event,
     results: multiprocessing.Queue,
-) -> None:
+) -> None:  # fmt: skip
+    """`edges` edges shipping `rate` records/s in all until `stop`; what each did, to `results`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's: it stops this
+    shipping = (
+        edge_ships(url, token, customer, rate / edges, f"{tag}-e{n}", stop) for n in range(edges)
+    )
 
     async def run() -> list[dict[str, Any]]:
-        return await asyncio.gather(
-            *(
-                edge_ships(url, token, customer, rate / edges, f"{tag}-e{n}", stop)
-                for n in range(edges)
-            )
-        )
+        return await asyncio.gather(*shipping)
 
     try:
         results.put(asyncio.run(run()))
     except Exception as exc:  # the parent says so rather than waiting out its timeout
         results.put(f"the edges failed: {exc!r}")
+
+
+def seed_log(data_dir: Path, n: int, days: int = 30) -> float:
+    """`n` records of 100 orgs over `days` days, in time order as edges ship them, straight
+    into a fresh file, then folded into the rollups (else the control plane's first fold would
+    run during the phases); returns the seconds it took."""
+    started = time.perf_counter()
+    path, now, rng = data_dir / "nextapi.sqlite3", time.time(), random.Random(7)
+    asyncio.run(fold(data_dir))  # an empty log: the schema, its migrations applied
+    con = sqlite3.connect(path, isolation_level=None)
+    insert = f"INSERT INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})"
+    for chunk in range(0, n, 100_000):
+        rows = []
+        for i in range(chunk, min(n, chunk + 100_000)):
+            org = Customer(f"org_seed{i % 100:04d}", f"keyseed{i % 100:09d}")
+            record = usage_record(rng, org, f"req-seed-{i}") | {
+                "ts": now - days * 86400 * (1 - i / n)
+            }
+            rows.append(tuple(record[field] for field in FIELDS))
+        con.execute("BEGIN")
+        con.executemany(insert, rows)
+        con.execute("COMMIT")
+    con.close()
+    asyncio.run(fold(data_dir))
+    return time.perf_counter() - started
 
 
 # --- the hold clients ----------------------------------------------------------------------------
@@ -222,14 +228,7 @@ async def hold_clients(
     async def client() -> None:
         nonlocal errors
         while time.monotonic() < deadline:
-            hold = Hold(
-                f"req-{tag}-{next(ids)}",
-                customer.org_id,
-                customer.key_id,
-                HOLD_AMOUNT,
-                MODELS[0],
-                "default",
-            )
+            hold = Hold(f"req-{tag}-{next(ids)}", *customer, HOLD_AMOUNT, MODELS[0], "default")
             started = time.perf_counter()
             try:
                 refusal = await wallet.reserve(hold)
@@ -344,24 +343,18 @@ def report(measured: list[Phases], args: Any) -> None:
     print(row(f"postgresql, 1 replica, {most}", None, "(no PostgreSQL backend yet)"))
     print(row(f"postgresql, 2 replicas, {most}", None, "(no PostgreSQL backend yet)"))
     for phases in measured:
-        for n, edge in enumerate(phases.shipped):
-            owing = "" if edge["owing"] == 0 else f", behind by {edge['owing'] or 'a backlog'}"
-            print(
-                f"{phases.clients} client(s), edge {n}: {edge['stored']:,} records in "
-                f"{edge['batches']} batches (median {edge['batch_p50_ms']:.0f} ms){owing}"
-            )
-        rate = phases.ingest_rate
-        if args.records_per_second and rate < 0.97 * args.records_per_second:
-            print(f"  the control plane did not keep up: {rate:,.0f} records/s stored")
-        if phases.alone.errors or phases.ingest.errors:
-            print(f"  hold errors: {phases.alone.errors} alone, {phases.ingest.errors} ingest")
-    first, last = measured[0], measured[-1]
-    for phases in measured:
-        met = "met" if phases.p99_ratio <= 5 else "not met"
+        edges, met = phases.shipped, "met" if phases.p99_ratio <= 5 else "not met"
+        behind = any(edge["owing"] != 0 for edge in edges)
         print(
-            f"hold p99 under ingest / alone, {phases.clients} client(s): "
-            f"{phases.p99_ratio:.2f} (target <= 5: {met})"
+            f"{phases.clients} client(s): hold p99 under ingest / alone {phases.p99_ratio:.2f} "
+            f"(target <= 5: {met}); the edges stored {sum(e['stored'] for e in edges):,} "
+            f"records in {sum(e['batches'] for e in edges)} batches (the slower edge's "
+            f"median {max(e['batch_p50_ms'] for e in edges):.0f} ms)"
+            + (", and fell behind: the control plane did not keep up" if behind else "")
+            + (f"; hold errors {phases.alone.errors} alone" if phases.alone.errors else "")
+            + (f"; hold errors {phases.ingest.errors} ingest" if phases.ingest.errors else "")
         )
+    first, last = measured[0], measured[-1]
     extra = " ".join(
         f"sqlite_p50_ms_alone_{p.clients}c={p.alone.percentile(0.5):.2f} "
         f"sqlite_p99_ms_alone_{p.clients}c={p.alone.percentile(0.99):.2f} "
@@ -396,7 +389,7 @@ def main() -> None:
     )
     p.add_argument("--edges", type=int, default=2, help="edges shipping usage")
     p.add_argument(
-        "--seed-records", type=int, default=0, help="usage already in the log (bench_usage's)"
+        "--seed-records", type=int, default=0, help="usage already in the log, 30 days of it"
     )
     args = p.parse_args()
     token = "nat_bench_" + secrets.token_urlsafe(16)
@@ -404,7 +397,7 @@ def main() -> None:
         data_dir = Path(tmp) / "control"
         if args.seed_records:
             data_dir.mkdir()
-            took = seed(data_dir / "nextapi.sqlite3", args.seed_records, 100, 30)
+            took = seed_log(data_dir, args.seed_records)
             print(f"seeded {args.seed_records:,} usage records in {took:.0f} s", file=sys.stderr)
         control = control_process(data_dir, token)
         try:
