@@ -26,6 +26,7 @@ from proxy.core.usage_records import FIELDS
 
 log = logging.getLogger(__name__)
 
+CHUNK = 100  # records a transaction
 _INSERT = (
     f"INSERT OR IGNORE INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)})"
 )
@@ -41,16 +42,24 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
         # Only a newer edge's spool could hold another kind (an edge apart's batches are
         # checked first); never log the records themselves.
         log.warning("usage: %d records of an unknown kind ignored", unknown)
-    rows = [tuple(record.get(field) for field in FIELDS) for record in usage]
     now = time.time()
-    async with state.transaction() as tx:
-        await tx.executemany(_INSERT, rows)
-        await store_events(tx, events)
-        for request_id, task_id in create_outcomes(usage):
-            if task_id is not None:
-                await assign_hold(tx, request_id, task_id, now)
-            else:
-                await release_hold(tx, request_id, now)
+    # In transactions of at most CHUNK records: the write lock is the holds' too, and a create's
+    # hold waits behind one chunk, never a whole batch (an edge draining its spool sends 1,000
+    # a batch, back to back). Each record is idempotent (a request id stored once, hold
+    # outcomes conditional), so a batch cut short by a crash is whole once it is sent again.
+    for start in range(0, len(usage), CHUNK):
+        chunk = usage[start : start + CHUNK]
+        rows = [tuple(record.get(field) for field in FIELDS) for record in chunk]
+        async with state.transaction() as tx:
+            await tx.executemany(_INSERT, rows)
+            for request_id, task_id in create_outcomes(chunk):
+                if task_id is not None:
+                    await assign_hold(tx, request_id, task_id, now)
+                else:
+                    await release_hold(tx, request_id, now)
+    for start in range(0, len(events), CHUNK):
+        async with state.transaction() as tx:
+            await store_events(tx, events[start : start + CHUNK])
     await suspend_abusers(state, usage, state.suspend_after_rate_limited)
 
 

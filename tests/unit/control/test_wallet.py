@@ -948,6 +948,80 @@ def test_a_creates_usage_record_assigns_or_releases_its_hold(run: Runner) -> Non
     run(body)
 
 
+def test_a_large_batch_is_stored_whole_in_chunks_a_hold_waits_behind_one_only(
+    run: Runner,
+) -> None:
+    """A batch of more records than a transaction takes (an edge draining its spool) is stored
+    whole, its creates' holds assigned in whichever chunk they fall, and a hold asked meanwhile
+    gets the write lock after one chunk, not after the batch."""
+    import contextlib
+
+    from control.api import usage as usage_api
+    from proxy.core.seedance.routes import CREATE
+
+    async def body(env: Env) -> None:
+        await env.wallet.grant(ORG, 10_000_000, "top-up", "admin")
+        creates = ["req-0", "req-101", "req-207"]  # in different transactions
+        for request_id in creates:
+            assert await env.reserve(request_id, 100_000) is None
+
+        def record(n: int) -> dict[str, Any]:
+            create = f"req-{n}" in creates
+            return {
+                "request_id": f"req-{n}" if create else f"poll-{n}",
+                "ts": T0,
+                "org_id": ORG,
+                "key_id": KEY,
+                "method": "POST" if create else "GET",
+                "route": CREATE.template if create else "/api/v3/contents/generations/tasks/x",
+                "status": 200,
+                "latency_ms": 5.0,
+                "upstream_latency_ms": 4.0,
+                "bytes_in": 10,
+                "bytes_out": 10,
+                "credits": 0,
+                "model": MODEL,
+                "task_id": f"cgt-{n}" if create else None,
+                "limited_by": None,
+            }
+
+        records = [record(n) for n in range(310)]
+        assert usage_api.CHUNK < len(records) // 2  # a batch of several transactions
+        entered: list[str] = []
+        first_chunk = asyncio.Event()
+        real = env.state.transaction
+
+        @contextlib.asynccontextmanager
+        async def watched(who: str):  # type: ignore[no-untyped-def]
+            async with real() as tx:
+                entered.append(who)
+                if who == "ingest":
+                    first_chunk.set()
+                yield tx
+
+        task = asyncio.current_task()
+        assert task is not None
+
+        def transaction():  # type: ignore[no-untyped-def]
+            return watched("hold" if asyncio.current_task() is task else "ingest")
+
+        env.state.transaction = transaction  # type: ignore[method-assign]
+        ingest = asyncio.create_task(usage_api.store_usage(env.state, records))
+        await first_chunk.wait()
+        assert await env.reserve("req-meanwhile", 100_000) is None
+        await ingest
+        env.state.transaction = real  # type: ignore[method-assign]
+        chunks = -(-len(records) // usage_api.CHUNK)
+        assert entered.count("ingest") == chunks
+        assert entered.index("hold") < chunks  # between chunks, not after the whole batch
+        stored = await env.rows("SELECT COUNT(*) AS n FROM usage")
+        assert stored == [{"n": len(records)}]
+        owners = [await env.wallet.owner(f"cgt-{r.split('-')[1]}") for r in creates]
+        assert owners == [ORG, ORG, ORG]
+
+    run(body)
+
+
 def test_the_hold_sweeper_releases_stale_holds_while_running(run: Runner) -> None:
     """Not only at start: a hold whose create never answered is released by the running sweeper
     once it is older than HOLD_SECONDS; a fresh one and an assigned one stay."""
