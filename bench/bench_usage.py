@@ -119,6 +119,7 @@ def records(rng: random.Random, n: int, orgs: int, start: float, span: float, ta
             credits,
             model,
             task_id,
+            "rate" if status == 429 and rng.random() < 0.5 else None,  # limited_by
         )
         yield record, task
 
