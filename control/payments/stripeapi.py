@@ -17,6 +17,9 @@ import stripe
 from control.http import ApiError
 
 log = logging.getLogger(__name__)
+# Stripe's client logs every request at INFO; its retries and refusals reach us as exceptions,
+# which are logged here, once, in our words.
+logging.getLogger("stripe").setLevel(logging.WARNING)
 
 SECRET_KEY_ENV = "NEXTAPI_STRIPE_SECRET_KEY"
 API_BASE_ENV = "NEXTAPI_STRIPE_API_BASE"
