@@ -73,6 +73,8 @@ async def stripe_webhook(request: Request) -> JSONResponse:
         woke = org_id is not None and await watch.check(tx, org_id, now, settling=False)
     if woke:
         watch.wake()
+    else:  # an event may have enqueued one of the org's own (a recharge that failed)
+        watch.outbox.wake()
     log.info("stripe event %s %s: %s", event_id, event_type, outcome)
     return JSONResponse({"received": True, "outcome": outcome})
 
