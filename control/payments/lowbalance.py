@@ -22,7 +22,7 @@ from control.payments import disputes, packs, purchases
 from control.store import db as dbm
 from control.store.outbox import Outbox
 from control.store.state import ControlState
-from control.store.wallet import MAX_BALANCE
+from control.store.wallet import MAX_BALANCE, funds
 
 
 class LowBalance:
@@ -46,7 +46,8 @@ class LowBalance:
         )
         if account is None or account["threshold"] is None:
             return False
-        available = await _available(tx, org_id)
+        total, held = await funds(tx, org_id)
+        available = total - held
         if available >= account["threshold"]:
             if account["low"]:
                 await tx.execute("UPDATE billing_accounts SET low=0 WHERE org_id=?", (org_id,))
@@ -78,19 +79,6 @@ class LowBalance:
     def wake(self) -> None:
         self.outbox.wake()
         self.wake_recharger()
-
-
-async def _available(tx: Any, org_id: str) -> int:
-    row = await dbm.fetch_one(
-        tx,
-        "SELECT COALESCE((SELECT total FROM ledger_totals WHERE org_id=?), 0) - "
-        "(SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE org_id=? AND status='held') "
-        "AS available",
-        org_id,
-        org_id,
-    )
-    assert row is not None
-    return int(row["available"])
 
 
 async def settings_json(db: Any, org_id: str) -> dict[str, Any]:

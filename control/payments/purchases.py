@@ -20,7 +20,7 @@ from control.http import rfc3339
 from control.payments import money
 from control.store import db as dbm
 from control.store.state import ControlState
-from control.store.wallet import MAX_BALANCE
+from control.store.wallet import MAX_BALANCE, funds
 
 STRIPE = "stripe"  # the actor of what Stripe's events do
 
@@ -94,7 +94,7 @@ async def grant(state: ControlState, tx: Any, paid: Paid, now: float) -> str:
         detail = {"payment": payment["id"], "problem": differs}
         await state.audit(tx, STRIPE, "payment.mismatch", payment["org_id"], detail)
         return "mismatch"
-    total = await _ledger_total(tx, payment["org_id"])
+    total, _ = await funds(tx, payment["org_id"])
     if total + payment["credits"] > MAX_BALANCE:
         problem = f"the balance may hold at most {MAX_BALANCE} micro-credits"
         await tx.execute(
@@ -151,11 +151,6 @@ def _differs(payment: Any, paid: Paid) -> str | None:
     if paid.org_id is not None and paid.org_id != payment["org_id"]:
         return f"paid for org {paid.org_id}, sold to {payment['org_id']}"
     return None
-
-
-async def _ledger_total(tx: Any, org_id: str) -> int:
-    row = await dbm.fetch_one(tx, "SELECT total FROM ledger_totals WHERE org_id=?", org_id)
-    return int(row["total"]) if row is not None else 0
 
 
 async def refunded(

@@ -60,6 +60,21 @@ def period_start(now: float, period: str) -> float:
     return start.timestamp()
 
 
+async def funds(db: Any, org_id: str) -> tuple[int, int]:
+    """The org's ledger total and what its held reservations hold, read on `db` (the
+    connection, or a transaction): the balance available is their difference."""
+    row = await dbm.fetch_one(
+        db,
+        "SELECT COALESCE((SELECT total FROM ledger_totals WHERE org_id=?), 0) AS total, "
+        "(SELECT COALESCE(SUM(amount), 0) FROM reservations "
+        " WHERE org_id=? AND status='held') AS held",
+        org_id,
+        org_id,
+    )
+    assert row is not None
+    return int(row["total"]), int(row["held"])
+
+
 async def assign_hold(tx: Any, request_id: str, task_id: str, now: float) -> None:
     """Gives the hold of create `request_id` to the task the upstream made of it, in `tx`; the
     task record is made then, owned by the hold's org. Idempotent: the edge's call and the
@@ -118,28 +133,14 @@ class SqliteWallet(TaskRecords):
     # --- balance -----------------------------------------------------------------------------
 
     async def balance(self, org_id: str) -> dict[str, int]:
-        total, held = await self._funds(self.state.db, org_id)
+        total, held = await funds(self.state.db, org_id)
         return {"available": total - held, "reserved": held}
-
-    async def _funds(self, db: Any, org_id: str) -> tuple[int, int]:
-        """The org's ledger total and what its held reservations hold, read on `db` (the
-        connection, or a hold's transaction)."""
-        row = await dbm.fetch_one(
-            db,
-            "SELECT COALESCE((SELECT total FROM ledger_totals WHERE org_id=?), 0) AS total, "
-            "(SELECT COALESCE(SUM(amount), 0) FROM reservations "
-            " WHERE org_id=? AND status='held') AS held",
-            org_id,
-            org_id,
-        )
-        assert row is not None
-        return int(row["total"]), int(row["held"])
 
     async def grant(self, org_id: str, amount: int, reason: str, actor: str) -> int:
         """Adds `amount` to the org's ledger; refused (BalanceCeiling) if its total would pass
         MAX_BALANCE."""
         async with self.state.transaction() as tx:
-            total, _ = await self._funds(tx, org_id)
+            total, _ = await funds(tx, org_id)
             if total + amount > MAX_BALANCE:
                 raise BalanceCeiling(MAX_BALANCE - total)
             cursor = await tx.execute(
@@ -203,7 +204,7 @@ class SqliteWallet(TaskRecords):
                     "A payment of this organization is disputed: new tasks are suspended until "
                     "the dispute is closed.",
                 )
-            total, held = await self._funds(tx, hold.org_id)
+            total, held = await funds(tx, hold.org_id)
             balance = total - held
             if balance < hold.amount:
                 return Refusal(
