@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from control.http import rfc3339
-from control.payments import purchases
+from control.payments import fields, purchases
 from control.payments.purchases import STRIPE
 from control.store import db as dbm
 from control.store.state import ControlState
@@ -26,11 +26,11 @@ async def closed(state: ControlState, tx: Any, dispute: dict[str, Any], now: flo
 async def _seen(
     state: ControlState, tx: Any, dispute: dict[str, Any], now: float, *, closing: bool
 ) -> str:
-    dispute_id = dispute.get("id")
-    if not isinstance(dispute_id, str) or not dispute_id:
+    dispute_id = fields.text(dispute.get("id"))
+    if dispute_id is None:
         return "ignored: no dispute id"
-    intent = _text(dispute.get("payment_intent"))
-    status = _text(dispute.get("status")) or ("lost" if closing else "needs_response")
+    intent = fields.text(dispute.get("payment_intent"))
+    status = fields.text(dispute.get("status")) or ("lost" if closing else "needs_response")
     if closing and status not in CLOSED:
         status = "lost"  # closed with a status Stripe added since: the money did not come back
     payment = await dbm.fetch_one(tx, "SELECT org_id FROM payments WHERE payment_intent=?", intent)
@@ -38,9 +38,8 @@ async def _seen(
     before = await dbm.fetch_one(tx, "SELECT * FROM disputes WHERE id=?", dispute_id)
     if before is not None and before["closed_at"] is not None:
         return "already closed"
-    amount = dispute.get("amount")
-    amount = amount if isinstance(amount, int) and not isinstance(amount, bool) else 0
-    currency = (_text(dispute.get("currency")) or "").lower()
+    amount = fields.integer(dispute.get("amount")) or 0
+    currency = (fields.text(dispute.get("currency")) or "").lower()
     closed_at = now if closing else None
     await tx.execute(
         "INSERT INTO disputes (id, payment_intent, charge_id, org_id, amount, currency, status, "
@@ -50,7 +49,7 @@ async def _seen(
         (
             dispute_id,
             intent,
-            _text(dispute.get("charge")),
+            fields.text(dispute.get("charge")),
             org_id,
             amount,
             currency,
@@ -87,7 +86,3 @@ async def open_for(db: Any, org_id: str) -> int:
         db, "SELECT COUNT(*) AS n FROM disputes WHERE org_id=? AND closed_at IS NULL", org_id
     )
     return int(row["n"]) if row is not None else 0
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

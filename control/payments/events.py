@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from control.payments import disputes, invoices, purchases, recharges
+from control.payments import disputes, fields, invoices, purchases, recharges
 from control.payments.purchases import Paid
 from control.store.outbox import Outbox
 from control.store.state import ControlState
@@ -31,20 +31,21 @@ async def session_paid(at: Applying, tx: Any, session: dict[str, Any], now: floa
     credits, once per session whatever events carry it."""
     if session.get("payment_status") != "paid":
         return "waiting: not paid yet"  # a delayed method: async_payment_succeeded follows
-    metadata = _metadata(session)
+    metadata = fields.metadata(session)
     paid = Paid(
         payment_id=str(session.get("id") or ""),
-        amount=_int(session.get("amount_total")),
+        amount=fields.integer(session.get("amount_total")) or 0,
         currency=str(session.get("currency") or ""),
-        payment_intent=_text(session.get("payment_intent")),
-        org_id=_text(session.get("client_reference_id")) or _text(metadata.get("org_id")),
-        pack_id=_text(metadata.get("pack")),
+        payment_intent=fields.text(session.get("payment_intent")),
+        org_id=fields.text(session.get("client_reference_id"))
+        or fields.text(metadata.get("org_id")),
+        pack_id=fields.text(metadata.get("pack")),
     )
     if not paid.payment_id:
         return "ignored: no session id"
     outcome = await purchases.grant(at.state, tx, paid, now)
     if outcome == "granted" and metadata.get("save_card") == "1" and paid.payment_intent:
-        await recharges.card_saved(tx, paid, _text(session.get("customer")), now)
+        await recharges.card_saved(tx, paid, fields.text(session.get("customer")), now)
     return outcome
 
 
@@ -61,25 +62,25 @@ async def session_expired(at: Applying, tx: Any, session: dict[str, Any], now: f
 async def intent_succeeded(at: Applying, tx: Any, intent: dict[str, Any], now: float) -> str:
     """An auto-recharge's PaymentIntent succeeded: its credits, unless its answer already gave
     them (control/payments/recharges.py). A checkout's intent is the session's business."""
-    payment_id = _text(_metadata(intent).get("payment_id"))
+    payment_id = fields.text(fields.metadata(intent).get("payment_id"))
     if payment_id is None or not payment_id.startswith("rch_"):
         return "ignored: not an auto-recharge"
     paid = Paid(
         payment_id=payment_id,
-        amount=_int(intent.get("amount_received") or intent.get("amount")),
+        amount=fields.integer(intent.get("amount_received") or intent.get("amount")) or 0,
         currency=str(intent.get("currency") or ""),
-        payment_intent=_text(intent.get("id")),
-        org_id=_text(_metadata(intent).get("org_id")),
+        payment_intent=fields.text(intent.get("id")),
+        org_id=fields.text(fields.metadata(intent).get("org_id")),
     )
     return await purchases.grant(at.state, tx, paid, now)
 
 
 async def intent_failed(at: Applying, tx: Any, intent: dict[str, Any], now: float) -> str:
-    payment_id = _text(_metadata(intent).get("payment_id"))
+    payment_id = fields.text(fields.metadata(intent).get("payment_id"))
     if payment_id is None or not payment_id.startswith("rch_"):
         return "ignored: not an auto-recharge"
     error = intent.get("last_payment_error")
-    code = _text(error.get("code")) if isinstance(error, dict) else None
+    code = fields.text(error.get("code")) if isinstance(error, dict) else None
     return await recharges.failed(
         at.state, tx, payment_id, code or "payment_failed", now, at.outbox
     )
@@ -87,10 +88,10 @@ async def intent_failed(at: Applying, tx: Any, intent: dict[str, Any], now: floa
 
 async def charge_refunded(at: Applying, tx: Any, charge: dict[str, Any], now: float) -> str:
     """`charge.refunded`: Stripe's cumulative refunded amount; its share of credits goes."""
-    intent = _text(charge.get("payment_intent"))
+    intent = fields.text(charge.get("payment_intent"))
     if intent is None:
         return "ignored: no payment intent"
-    refunded = _int(charge.get("amount_refunded"))
+    refunded = fields.integer(charge.get("amount_refunded")) or 0
     taken = await purchases.refunded(at.state, tx, intent, refunded, now)
     return f"took back {taken}"
 
@@ -118,16 +119,3 @@ async def apply(at: Applying, tx: Any, event: dict[str, Any], now: float) -> str
     if not isinstance(obj, dict):
         return "ignored: no data.object"
     return await handler(at, tx, obj, now)
-
-
-def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
-    metadata = obj.get("metadata")
-    return metadata if isinstance(metadata, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0

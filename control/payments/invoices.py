@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from control.http import rfc3339
-from control.payments import money
+from control.payments import fields, money
 from control.payments.history import org_rows
 from control.payments.purchases import STRIPE
 from control.store import db as dbm
@@ -37,8 +37,8 @@ COLUMNS = [
 async def seen(state: ControlState, tx: Any, invoice: dict[str, Any], now: float) -> str:
     """Keeps (or moves forward) the invoice; its org is the one its metadata names, or the
     org whose Stripe customer it bills."""
-    invoice_id = invoice.get("id")
-    if not isinstance(invoice_id, str) or not invoice_id:
+    invoice_id = fields.text(invoice.get("id"))
+    if invoice_id is None:
         return "ignored: no invoice id"
     org_id = await _org_of(tx, invoice)
     if org_id is None:
@@ -50,18 +50,8 @@ async def seen(state: ControlState, tx: Any, invoice: dict[str, Any], now: float
     except money.MoneyError:
         return f"ignored: currency {currency!r}"
     status = str(invoice.get("status") or "open")
-    amount = next(
-        (
-            value
-            for value in (
-                invoice.get("total"),
-                invoice.get("amount_due"),
-                invoice.get("amount_paid"),
-            )
-            if isinstance(value, int) and not isinstance(value, bool)
-        ),
-        0,
-    )
+    totals = (invoice.get(name) for name in ("total", "amount_due", "amount_paid"))
+    amount = next((found for value in totals if (found := fields.integer(value)) is not None), 0)
     created = invoice.get("created")
     issued_at = float(created) if isinstance(created, int | float) else now
     before = await dbm.fetch_one(tx, "SELECT status FROM invoices WHERE id=?", invoice_id)
@@ -76,12 +66,12 @@ async def seen(state: ControlState, tx: Any, invoice: dict[str, Any], now: float
         (
             invoice_id,
             org_id,
-            _text(invoice.get("number")),
+            fields.text(invoice.get("number")),
             amount,
             currency,
             status,
-            _text(invoice.get("hosted_invoice_url")),
-            _text(invoice.get("invoice_pdf")),
+            fields.text(invoice.get("hosted_invoice_url")),
+            fields.text(invoice.get("invoice_pdf")),
             issued_at,
             now,
         ),
@@ -90,14 +80,13 @@ async def seen(state: ControlState, tx: Any, invoice: dict[str, Any], now: float
 
 
 async def _org_of(tx: Any, invoice: dict[str, Any]) -> str | None:
-    metadata = invoice.get("metadata")
-    named = metadata.get("org_id") if isinstance(metadata, dict) else None
-    if isinstance(named, str) and named:
+    named = fields.text(fields.metadata(invoice).get("org_id"))
+    if named is not None:
         row = await dbm.fetch_one(tx, "SELECT id FROM orgs WHERE id=?", named)
         if row is not None:
             return row["id"]
-    customer = invoice.get("customer")
-    if isinstance(customer, str) and customer:
+    customer = fields.text(invoice.get("customer"))
+    if customer is not None:
         row = await dbm.fetch_one(
             tx, "SELECT org_id FROM billing_accounts WHERE customer_id=?", customer
         )
@@ -126,7 +115,3 @@ async def list_invoices(request: Request) -> Response:
     return await org_rows(
         request, "invoices", invoice_json, COLUMNS, "invoices", ("issued_at", "id")
     )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from control.http import ApiError, bad_request, bounded_body
-from control.payments import events
+from control.payments import events, fields
 from control.payments.lowbalance import LowBalance
 from control.store import db as dbm
 from control.store.state import ControlState
@@ -86,9 +86,8 @@ async def _org_of(tx: Any, event: dict[str, Any]) -> str | None:
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict):
         return None
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    names = [obj.get("id"), obj.get("payment_intent"), metadata.get("payment_id")]
-    names = [name for name in names if isinstance(name, str) and name]
+    candidates = (obj.get("id"), obj.get("payment_intent"), fields.metadata(obj).get("payment_id"))
+    names = [name for value in candidates if (name := fields.text(value)) is not None]
     if not names:
         return None
     marks = ", ".join("?" * len(names))
