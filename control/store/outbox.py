@@ -77,27 +77,12 @@ class Outbox:
         if not targets:
             return 0
         payload = json.dumps(task, separators=(",", ":"), ensure_ascii=False).encode()
-        now = self.clock()
         made = 0
         async with self.state.transaction() as tx:
             for webhook_id in targets:
-                cursor = await tx.execute(
-                    "INSERT OR IGNORE INTO webhook_events (id, webhook_id, org_id, task_id, type, "
-                    "payload, status, next_attempt_at, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
-                    (
-                        "msg_" + secrets.token_urlsafe(18),
-                        webhook_id,
-                        owner["org_id"],
-                        task_id,
-                        event_type,
-                        payload,
-                        now,
-                        now,
-                        now,
-                    ),
+                made += await self._enqueue(
+                    tx, webhook_id, owner["org_id"], task_id, event_type, payload
                 )
-                made += cursor.rowcount
         if made:
             self.wake()
         return made
@@ -114,25 +99,38 @@ class Outbox:
         body = json.dumps(
             {"type": event_type, **payload}, separators=(",", ":"), ensure_ascii=False
         ).encode()
-        now = self.clock()
         made = 0
         for hook in hooks:
-            if event_type not in (dbm.loads(hook["events"]) or ()):
-                continue
-            await tx.execute(
-                "INSERT INTO webhook_events (id, webhook_id, org_id, task_id, type, payload, "
-                "status, next_attempt_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, NULL, ?, ?, 'pending', ?, ?, ?)",
-                (
-                    "msg_" + secrets.token_urlsafe(18),
-                    hook["id"],
-                    org_id,
-                    event_type,
-                    body,
-                    now,
-                    now,
-                    now,
-                ),
-            )
-            made += 1
+            if event_type in (dbm.loads(hook["events"]) or ()):
+                made += await self._enqueue(tx, hook["id"], org_id, None, event_type, body)
         return made
+
+    async def _enqueue(
+        self,
+        tx: aiosqlite.Connection,
+        webhook_id: str,
+        org_id: str,
+        task_id: str | None,
+        event_type: str,
+        payload: bytes,
+    ) -> int:
+        """One outbox row, due now; a task's event once per endpoint, task and type (the unique
+        index: whoever saw the status first). Returns 1 when made."""
+        now = self.clock()
+        cursor = await tx.execute(
+            "INSERT OR IGNORE INTO webhook_events (id, webhook_id, org_id, task_id, type, "
+            "payload, status, next_attempt_at, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+            (
+                f"msg_{secrets.token_urlsafe(18)}",
+                webhook_id,
+                org_id,
+                task_id,
+                event_type,
+                payload,
+                now,
+                now,
+                now,
+            ),
+        )
+        return cursor.rowcount
