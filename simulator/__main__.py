@@ -8,20 +8,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import sys
-
-import uvicorn
 
 from simulator.app import create_app
 from simulator.config import SimulatorConfig
-
-
-def parse_listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]"), int(port)
+from simulator.serving import parse_listen, serve
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,32 +28,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-class _AnnouncingServer(uvicorn.Server):
-    """uvicorn binding the port itself (the simulator imports nothing of the composition root,
-    launch/, which binds the gateway's), and printing the one line once it accepts connections."""
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            host, port = self.config.host, self.servers[0].sockets[0].getsockname()[1]
-            shown = f"[{host}]" if ":" in host else host
-            print(f"simulator listening on {shown}:{port}", flush=True)
-
-
 async def run(args: argparse.Namespace, config: SimulatorConfig) -> None:
-    host, port = args.listen
-    app = create_app(config)
-    options = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        log_config=None,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
-    await _AnnouncingServer(options).serve()  # until SIGINT or SIGTERM (uvicorn's handlers)
+    await serve(create_app(config), args.listen, "simulator")
 
 
 def main(argv: list[str] | None = None) -> int:

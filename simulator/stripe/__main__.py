@@ -9,12 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import sys
 
-import uvicorn
-
-from simulator.__main__ import parse_listen
+from simulator.serving import parse_listen, serve
 from simulator.stripe.app import create_app
 from simulator.stripe.state import StripeState
 from simulator.stripe.webhooks import DeliveryPolicy
@@ -52,15 +49,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-class _AnnouncingServer(uvicorn.Server):
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            host, port = self.config.host, self.servers[0].sockets[0].getsockname()[1]
-            shown = f"[{host}]" if ":" in host else host
-            print(f"stripe simulator listening on {shown}:{port}", flush=True)
-
-
 def _secret(name: str, prefix: str) -> str:
     value = os.environ.get(name, "")
     if not value.startswith(prefix):
@@ -82,19 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         public_url=args.public_url,
     )
     policy = DeliveryPolicy(args.webhook_attempts, args.webhook_backoff, args.webhook_timeout)
-    host, port = args.listen
-    options = uvicorn.Config(
-        create_app(state, policy),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        log_config=None,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
     try:
-        asyncio.run(_AnnouncingServer(options).serve())
+        asyncio.run(serve(create_app(state, policy), args.listen, "stripe simulator"))
     except KeyboardInterrupt:
         pass
     return 0

@@ -22,9 +22,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from launch.serving import serve
-from simulator.__main__ import parse_listen
 from simulator.app import create_app
 from simulator.config import SimulatorConfig
+from simulator.serving import parse_listen
 
 T = "/api/v3/contents/generations/tasks"
 PRO = "seedance-1-0-pro-250528"
