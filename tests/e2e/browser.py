@@ -5,11 +5,14 @@ error, failed resource and Content-Security-Policy violation, signing in, and sc
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from urllib.parse import urlsplit
+
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tests.e2e.harness import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 # How long an expectation waits for the page to reach its state: a page renders in well under a
 # second, but the suite's other processes share two cores with the browser.
 expect.set_options(timeout=15_000)
@@ -49,8 +52,33 @@ class Watched:
         )
         return page
 
+    def loopback_only(self) -> None:
+        """Refuse, and record, every request off loopback: the portal's pages and the OIDC
+        provider's (and the Stripe simulator's) fetch nothing from the internet."""
+
+        def route(found: Route) -> None:
+            if urlsplit(found.request.url).hostname in LOOPBACK:
+                found.continue_()
+            else:
+                self.errors.append(f"off loopback: {found.request.url}")
+                found.abort()
+
+        self.context.route("**/*", route)
+
     def close(self) -> None:
         self.context.close()
+
+
+def portal_sign_in(page: Page, issuer: str, control_url: str, login: str) -> None:
+    """Sign in to the portal at the OIDC provider on loopback (tests/e2e/oidc/provider.mjs),
+    which takes any password, and wait to be back on the portal's home."""
+    page.goto("/portal/")
+    page.get_by_role("link", name="Sign in").click()
+    page.wait_for_url(f"{issuer}/interaction/**")
+    page.locator('input[name="login"]').fill(login)
+    page.locator('input[name="password"]').fill("any password")
+    page.get_by_role("button", name="Sign-in").click()
+    page.wait_for_url(f"{control_url}/portal/")
 
 
 def login(page: Page, token: str) -> None:

@@ -17,20 +17,18 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests import clerk_events as ce
-from tests.e2e.browser import ARTIFACTS, Watched, login, shoot
+from tests.e2e.browser import ARTIFACTS, Watched, login, portal_sign_in, shoot
 from tests.e2e.harness import Gateway, Simulator
 from tests.e2e.oidc_provider import OidcProvider, free_port
 from tests.e2e.payments import balance, paid_gateway, put_pack
 from tests.e2e.stripe_sim import StripeSimulator
 
 SECRET = ce.signing_secret()
-LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 PEOPLE = {  # tests/e2e/oidc/provider.mjs's accounts: their sub is the Clerk user id
     "user_a": ("Ada", "Lovelace", "ada@example.com", "org:admin"),
     "user_b": ("Brian", "Kernighan", "brian@example.com", "org:member"),
@@ -86,14 +84,7 @@ def watch(browser: Browser, shop: Shop) -> Watched:
     """A Watched context that also refuses any request off loopback."""
     session = Watched(browser, shop.gw.control_url)
 
-    def loopback_only(route: Route) -> None:
-        if urlsplit(route.request.url).hostname in LOOPBACK:
-            route.continue_()
-        else:
-            session.errors.append(f"off loopback: {route.request.url}")
-            route.abort()
-
-    session.context.route("**/*", loopback_only)
+    session.loopback_only()
     return session
 
 
@@ -106,13 +97,7 @@ def watched_shop(browser: Browser, shop: Shop) -> Iterator[Watched]:
 
 
 def sign_in(page: Page, shop: Shop, login_name: str) -> None:
-    page.goto("/portal/")
-    page.get_by_role("link", name="Sign in").click()
-    page.wait_for_url(f"{shop.provider.issuer}/interaction/**")
-    page.locator('input[name="login"]').fill(login_name)
-    page.locator('input[name="password"]').fill("any password")
-    page.get_by_role("button", name="Sign-in").click()
-    page.wait_for_url(f"{shop.gw.control_url}/portal/")
+    portal_sign_in(page, shop.provider.issuer, shop.gw.control_url, login_name)
 
 
 def credits_text(micro: int) -> str:

@@ -14,20 +14,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests import clerk_events as ce
-from tests.e2e.browser import Watched, shoot
+from tests.e2e.browser import Watched, portal_sign_in, shoot
 from tests.e2e.harness import Gateway, Simulator
 from tests.e2e.oidc_provider import OidcProvider, free_port
 
 SECRET = ce.signing_secret()
 TASKS = "/api/v3/contents/generations/tasks"
-LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 # The provider's accounts (tests/e2e/oidc/provider.mjs): their `sub` is the Clerk user id the
 # portal looks the person up by (portal_member), so the webhooks provision these very ids.
 PEOPLE = {
@@ -108,27 +106,14 @@ def watched_portal(browser: Browser, world: World) -> Iterator[Watched]:
         ["clipboard-read", "clipboard-write"], origin=world.gw.control_url
     )
 
-    def loopback_only(route: Route) -> None:
-        if urlsplit(route.request.url).hostname in LOOPBACK:
-            route.continue_()
-        else:
-            session.errors.append(f"off loopback: {route.request.url}")
-            route.abort()
-
-    session.context.route("**/*", loopback_only)
+    session.loopback_only()
     yield session
     session.close()
     assert session.errors == [], session.errors
 
 
 def sign_in(page: Page, world: World, login: str) -> None:
-    page.goto("/portal/")
-    page.get_by_role("link", name="Sign in").click()
-    page.wait_for_url(f"{world.provider.issuer}/interaction/**")
-    page.locator('input[name="login"]').fill(login)
-    page.locator('input[name="password"]').fill("any password")
-    page.get_by_role("button", name="Sign-in").click()
-    page.wait_for_url(f"{world.gw.control_url}/portal/")
+    portal_sign_in(page, world.provider.issuer, world.gw.control_url, login)
 
 
 def edge_status(world: World, secret: str) -> int:

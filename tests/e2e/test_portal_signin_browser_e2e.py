@@ -9,29 +9,19 @@ tests/artifacts/ (the portal's own pages are checked by axe-core too)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.browser import ARTIFACTS, Watched, shoot
 from tests.e2e.oidc_provider import USER_A, PortalWorld, portal  # noqa: F401 (a fixture)
-
-LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 
 @pytest.fixture
 def watched_portal(browser: Browser, portal: PortalWorld) -> Iterator[Watched]:  # noqa: F811
     session = Watched(browser, portal.control_url)
 
-    def loopback_only(route: Route) -> None:
-        if urlsplit(route.request.url).hostname in LOOPBACK:
-            route.continue_()
-        else:  # the provider's pages and ours fetch nothing from the internet
-            session.errors.append(f"off loopback: {route.request.url}")
-            route.abort()
-
-    session.context.route("**/*", loopback_only)
+    session.loopback_only()
     yield session
     session.close()
     assert session.errors == [], session.errors
