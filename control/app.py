@@ -182,7 +182,6 @@ def create_app(
     analytics: ProductAnalytics | None = None,
     admin_failures_per_minute: int = ADMIN_FAILURES_PER_MINUTE,
     stripe: StripeApi | None = None,
-    recharger: Recharger | None = None,
 ) -> Starlette:
     app = Starlette(
         routes=[
@@ -213,7 +212,7 @@ def create_app(
     # Payments: Stripe's client (unconfigured: checkout answers 503), the auto-recharge worker
     # (started by launch/control.py), and the low-balance watch every settlement reports to.
     app.state.stripe = stripe or StripeApi(None)
-    app.state.recharger = recharger or Recharger(state, app.state.stripe, app.state.outbox)
+    app.state.recharger = Recharger(state, app.state.stripe, app.state.outbox)
     app.state.low_balance = LowBalance(app.state.outbox, app.state.recharger.wake)
     app.state.wallet.watch = app.state.low_balance
     app.state.metrics = metrics

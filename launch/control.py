@@ -24,10 +24,8 @@ from control.jobs.orphans import HoldTimes, OrphanFinder
 from control.jobs.retention import Periods, Retention
 from control.jobs.upstream import UpstreamTasks
 from control.jobs.videos import VideoSweeper
-from control.payments.recharger import Recharger
 from control.payments.stripeapi import StripeApi
 from control.store.db import NewerSchema
-from control.store.outbox import Outbox
 from control.store.state import ControlState
 from control.store.wallet import SqliteWallet
 from launch.serving import AppServer
@@ -97,10 +95,6 @@ async def start_control(
     analytics = ProductAnalytics.from_env(state, settings.posthog_host)
     if analytics is not None:
         stack.callback(analytics.close)  # sends what is queued
-    payments = StripeApi.from_env()
-    recharger = Recharger(state, payments, Outbox(state, wake=deliverer.wake))
-    await recharger.start()
-    stack.push_async_callback(recharger.stop)
     app = create_app(
         state,
         metrics=metrics,
@@ -111,9 +105,10 @@ async def start_control(
         clerk_tokens=clerk_tokens(settings),
         analytics=analytics,
         admin_failures_per_minute=settings.admin_auth_failures_per_minute,
-        stripe=payments,
-        recharger=recharger,
+        stripe=StripeApi.from_env(),
     )
+    await app.state.recharger.start()  # the auto-recharge worker, over the app's outbox
+    stack.push_async_callback(app.state.recharger.stop)
     app.state.portal = portal_relying_party(settings)
     host, port = split_hostport(settings.control_listen, "control_listen")
     server = AppServer(app, host, port)
