@@ -134,5 +134,6 @@ document.addEventListener("DOMContentLoaded", () => {
       await navigator.clipboard.writeText(field.value);
       button.textContent = "Copied";
     });
+    button.hidden = false; // shown once it works: without this script it would do nothing
   });
 });

@@ -21,5 +21,6 @@ document.addEventListener("DOMContentLoaded", () => {
         }
       }
     });
+    button.hidden = false; // shown once it works: without this script it would do nothing
   });
 });
