@@ -244,16 +244,18 @@ def test_bad_stale_and_unsigned_webhooks_are_400s_changing_nothing(
         stale_body, stale = ce.signed(SECRET, payload, age=timedelta(minutes=6))
         good_body, good = ce.signed(SECRET, payload)
         cases = [
-            (forged_body, forged, "No matching signature"),
-            (stale_body, stale, "too old"),
-            (good_body + b" ", good, "No matching signature"),  # the body changed
-            (good_body, {k: v for k, v in good.items() if k != "svix-signature"}, "Missing"),
-            (good_body, good | {"svix-signature": "v1"}, "malformed"),
+            (forged_body, forged, ("No matching signature",)),
+            (stale_body, stale, ("too old",)),
+            (good_body + b" ", good, ("No matching signature",)),  # the body changed
+            (good_body, {k: v for k, v in good.items() if k != "svix-signature"}, ("Missing",)),
+            # svix 1.x calls it malformed; 2.x finds no signature in it.
+            (good_body, good | {"svix-signature": "v1"}, ("malformed", "No matching signature")),
         ]
-        for content, headers, reason in cases:
+        for content, headers, reasons in cases:
             response = await ctl.post(URL, content=content, headers=headers, token=None)
             assert_error(response, 400, "InvalidSignature")
-            assert reason in response.json()["error"]["message"]
+            message = response.json()["error"]["message"]
+            assert any(reason in message for reason in reasons), message
         assert await org_by_external_id(ctl.st.db, ORG) is None
         assert await ctl.rows("SELECT * FROM clerk_messages") == []
 
