@@ -23,14 +23,13 @@ micro-credits; times are RFC 3339 strings in UTC. An export is a read: it is not
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import IO, Any
 
-import aiosqlite
 import anyio
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
@@ -49,6 +48,7 @@ from control.payments.disputes import dispute_json
 from control.payments.invoices import invoice_json
 from control.payments.purchases import payment_json
 from control.store import db as dbm
+from control.store.database import Row
 from control.store.state import ControlState
 from proxy.core.callback_tokens import INGRESS_PREFIX
 
@@ -116,15 +116,12 @@ class _Sink:
         return data
 
 
-async def _bundle(
-    state: ControlState, org: aiosqlite.Row, generated: float
-) -> AsyncIterator[bytes]:
+async def _bundle(state: ControlState, org: Row, generated: float) -> AsyncIterator[bytes]:
     """The ZIP, piece by piece. Should anything fail once the answer has begun, the error goes
     up (the app logs it) and the answer is cut short: a ZIP without its central directory,
     which no reader takes for complete."""
     org_id = org["id"]
-    reader, owned = await _snapshot(state)
-    try:
+    async with state.db.reader() as reader:
         # The org as the snapshot has it (it was read just now, before the snapshot began).
         org = await dbm.fetch_one(reader, "SELECT * FROM orgs WHERE id=?", org_id) or org
         moment = datetime.fromtimestamp(generated, UTC)
@@ -144,10 +141,10 @@ async def _bundle(
             for name, sql, args, records in _sections(org_id):
                 entry = files[name] = {"format": "ndjson", "records": 0}
                 with bundle.open(_info(name, stamp), "w", force_zip64=True) as out:
-                    # One query a file, read in pages; no generator within this one, so that
-                    # closing it (a client gone) closes the cursor before the connection.
-                    async with reader.execute(sql, args) as cursor:
-                        while found := await cursor.fetchmany(PAGE):
+                    # One query a file, read in pages; closed with this generator (a client
+                    # gone), so the cursor is closed before the connection.
+                    async with contextlib.aclosing(reader.pages(PAGE, sql, *args)) as pages:
+                        async for found in pages:
                             entry["records"] += _write(out, records.feed(found))
                             if sink.size >= CHUNK:
                                 yield sink.drain()
@@ -161,29 +158,6 @@ async def _bundle(
             }
             _write_json(bundle, "manifest.json", manifest, stamp)
         yield sink.drain()
-    finally:
-        if owned:
-            await reader.close()
-
-
-async def _snapshot(state: ControlState) -> tuple[aiosqlite.Connection, bool]:
-    """A read-only connection of its own in one read transaction (a WAL snapshot), and whether
-    it is ours to close; the shared connection for a database that is not a file."""
-    files = await dbm.fetch_all(state.db, "PRAGMA database_list")
-    path = next((row["file"] for row in files if row["name"] == "main"), "")
-    if not path:
-        return state.db, False
-    reader = await aiosqlite.connect(
-        Path(path).as_uri() + "?mode=ro", uri=True, isolation_level=None
-    )
-    try:
-        reader.row_factory = aiosqlite.Row
-        await reader.execute("PRAGMA busy_timeout=5000")
-        await reader.execute("BEGIN")
-    except BaseException:
-        await reader.close()
-        raise
-    return reader, True
 
 
 class _Records:

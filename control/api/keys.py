@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -18,11 +17,12 @@ from control.http import (
     rfc3339,
 )
 from control.store import db as dbm
+from control.store.database import Row
 from control.store.state import ControlState
 from proxy.core import keys
 
 
-def key_json(row: aiosqlite.Row) -> dict[str, Any]:
+def key_json(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "org_id": row["org_id"],
@@ -43,7 +43,7 @@ def key_json(row: aiosqlite.Row) -> dict[str, Any]:
     }
 
 
-async def load_key(state: ControlState, key_id: str) -> aiosqlite.Row:
+async def load_key(state: ControlState, key_id: str) -> Row:
     return await rows.load(state, "api_keys", key_id, "Key")
 
 
@@ -145,7 +145,7 @@ async def patch_key(request: Request) -> JSONResponse:
     await load_key(state, key_id)
     validate.status(body, changes, ("active", "suspended"), " (revoke with DELETE)")
 
-    def check(key: aiosqlite.Row) -> str:
+    def check(key: Row) -> str:
         """On the key as the write transaction reads it: a revocation committed since the
         request began is never undone by it."""
         if key["status"] == "revoked":

@@ -6,7 +6,6 @@ import functools
 import secrets
 from typing import Any
 
-import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -21,10 +20,11 @@ from control.jobs.cancel import cancel_in_flight
 from control.jobs.retention import Retention
 from control.store import db as dbm
 from control.store import orgs as store_orgs
+from control.store.database import Queries, Row
 from control.store.state import ControlState
 
 
-def org_json(row: aiosqlite.Row) -> dict[str, Any]:
+def org_json(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "name": row["name"],
@@ -45,11 +45,11 @@ def org_json(row: aiosqlite.Row) -> dict[str, Any]:
     }
 
 
-async def load_org(state: ControlState, org_id: str) -> aiosqlite.Row:
+async def load_org(state: ControlState, org_id: str) -> Row:
     return await rows.load(state, "orgs", org_id, "Org")
 
 
-async def require_open(tx: aiosqlite.Connection, org_id: str) -> None:
+async def require_open(tx: Queries, org_id: str) -> None:
     """Inside the write transaction that adds to the org (a key, a webhook): refused if the org
     is closed as that transaction reads it, so a closure committed since the request began is
     never followed by a working key or a delivering endpoint."""
@@ -84,7 +84,7 @@ COLUMNS = validate.COLUMNS | {
 }
 
 
-def _bounds(org: aiosqlite.Row | dict[str, Any], changes: dict[str, Any]) -> None:
+def _bounds(org: Row | dict[str, Any], changes: dict[str, Any]) -> None:
     """The retention bounds customers choose within must be in order."""
     low = changes.get("video_retention_min_days", org["video_retention_min_days"])
     high = changes.get("video_retention_max_days", org["video_retention_max_days"])
@@ -198,7 +198,7 @@ async def patch_org(request: Request) -> JSONResponse:
     return JSONResponse(org_json(await load_org(state, org_id)))
 
 
-def _not_closed(org: aiosqlite.Row) -> None:
+def _not_closed(org: Row) -> None:
     """On the org as the write transaction reads it: a closure committed since the request
     began is never undone by it (`status: active` would reopen the account)."""
     if org["status"] == "closed":

@@ -6,12 +6,12 @@ from collections.abc import Callable, Mapping
 from types import EllipsisType
 from typing import Any
 
-import aiosqlite
 from starlette.requests import Request
 
 from control.http import decode_cursor, encode_cursor, not_found, page_limit, parse_time, rfc3339
 from control.store import db as dbm
 from control.store.adminauth import Admin
+from control.store.database import Row
 from control.store.state import ControlState
 
 
@@ -21,7 +21,7 @@ def grace_end(until: float | None) -> str | None:
 
 
 def columns_json(
-    row: aiosqlite.Row,
+    row: Row,
     columns: list[str],
     *,
     times: tuple[str, ...] = (),
@@ -39,7 +39,7 @@ def columns_json(
     }
 
 
-async def load(state: ControlState, table: str, row_id: str, what: str) -> aiosqlite.Row:
+async def load(state: ControlState, table: str, row_id: str, what: str) -> Row:
     """The row with this id, or a 404 naming `what`."""
     row = await dbm.fetch_one(state.db, f"SELECT * FROM {table} WHERE id=?", row_id)
     if row is None:
@@ -47,7 +47,7 @@ async def load(state: ControlState, table: str, row_id: str, what: str) -> aiosq
     return row
 
 
-def cut(found: list[aiosqlite.Row], limit: int, *columns: str) -> tuple[list[Any], str | None]:
+def cut(found: list[Row], limit: int, *columns: str) -> tuple[list[Any], str | None]:
     """A page from the `limit + 1` rows fetched, and the cursor after it (None: the last page),
     made of the last row's `columns`."""
     if len(found) <= limit:
@@ -60,7 +60,7 @@ async def page(
     request: Request,
     state: ControlState,
     table: str,
-    render: Callable[[aiosqlite.Row], dict[str, Any]],
+    render: Callable[[Row], dict[str, Any]],
     where: str = "1",
     *args: Any,
     cursor: str | EllipsisType | None = ...,
@@ -101,7 +101,7 @@ async def newest_first(
     request: Request,
     state: ControlState,
     table: str,
-    render: Callable[[aiosqlite.Row], dict[str, Any]],
+    render: Callable[[Row], dict[str, Any]],
     clauses: list[str],
     args: list[Any],
     cursor: str | None = None,
@@ -117,7 +117,7 @@ async def newest_first(
 async def newest(
     state: ControlState,
     table: str,
-    render: Callable[[aiosqlite.Row], dict[str, Any]],
+    render: Callable[[Row], dict[str, Any]],
     clauses: list[str],
     args: list[Any],
     limit: int,
@@ -146,7 +146,7 @@ async def newest(
     return {"items": [render(row) for row in kept], "next_cursor": next_cursor}
 
 
-type Check = Callable[[aiosqlite.Row], str | None]
+type Check = Callable[[Row], str | None]
 
 
 async def update(

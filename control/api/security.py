@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiosqlite
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,6 +13,7 @@ from control.api import csvout
 from control.api.access import admin_for
 from control.api.rows import newest_first
 from control.http import bad_request, rfc3339
+from control.store.database import Queries
 from control.store.state import ControlState
 from proxy.core.netaddr import parse_address
 from proxy.core.security_events import FIELDS, REASONS
@@ -24,7 +24,7 @@ _INSERT = (
 )
 
 
-async def store_events(tx: aiosqlite.Connection, records: list[dict[str, Any]]) -> None:
+async def store_events(tx: Queries, records: list[dict[str, Any]]) -> None:
     """Within the caller's transaction; an event seen before (same request id) is ignored."""
     if records:
         rows = [tuple(record.get(field) for field in FIELDS) for record in records]

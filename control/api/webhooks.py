@@ -11,7 +11,6 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -28,12 +27,13 @@ from control.http import (
     rfc3339,
 )
 from control.store import db as dbm
+from control.store.database import Row
 from control.store.outbox import ALL_TASK_EVENTS, EVENT_TYPES, ORG_EVENT_TYPES
 from control.store.state import ControlState
 from proxy.core.webhook_signatures import new_secret
 
 
-def webhook_json(row: aiosqlite.Row) -> dict[str, Any]:
+def webhook_json(row: Row) -> dict[str, Any]:
     return {
         "id": row["id"],
         "org_id": row["org_id"],
@@ -76,7 +76,7 @@ COLUMNS: dict[str, validate.Column] = {
 }
 
 
-async def load_webhook(state: ControlState, org_id: str, webhook_id: str) -> aiosqlite.Row:
+async def load_webhook(state: ControlState, org_id: str, webhook_id: str) -> Row:
     row = await rows.load(state, "webhooks", webhook_id, "Webhook")
     if row["org_id"] != org_id or row["status"] == "deleted":
         raise not_found("Webhook")
@@ -144,7 +144,7 @@ async def patch_webhook(request: Request) -> JSONResponse:
         )
         changes["failing_since"] = None
 
-    def check(hook: aiosqlite.Row) -> None:
+    def check(hook: Row) -> None:
         """On the endpoint as the write transaction reads it: one deleted since the request
         began stays deleted (`status: enabled` would bring it back)."""
         if hook["status"] == "deleted":
@@ -265,7 +265,7 @@ async def list_deliveries(request: Request) -> Response:
     return await csvout.page_or_csv(request, csv, DELIVERY_COLUMNS, read, "deliveries")
 
 
-def _delivery_json(attempt: aiosqlite.Row) -> dict[str, Any]:
+def _delivery_json(attempt: Row) -> dict[str, Any]:
     return {
         "event_id": attempt["event_id"],
         "type": attempt["type"],

@@ -12,10 +12,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-import aiosqlite
-
 from control.store import db as dbm
 from control.store import orgs as store_orgs
+from control.store.database import Queries, Row
 from control.store.state import ControlState
 
 ACTOR = "clerk"  # the audit log's actor of every change Clerk's webhooks make
@@ -62,9 +61,7 @@ class ClerkMembership:
 # --- reads -----------------------------------------------------------------------------------
 
 
-async def member_of(
-    db: aiosqlite.Connection, clerk_user_id: str, clerk_org_id: str
-) -> Membership | None:
+async def member_of(db: Queries, clerk_user_id: str, clerk_org_id: str) -> Membership | None:
     """The org and role of a Clerk user in a Clerk organization; None if they are not a member,
     or the org is closed (a closed account serves no one)."""
     row = await dbm.fetch_one(
@@ -78,12 +75,12 @@ async def member_of(
     return None if row is None else Membership(row["org_id"], row["role"])
 
 
-async def org_by_external_id(db: aiosqlite.Connection, clerk_org_id: str) -> aiosqlite.Row | None:
+async def org_by_external_id(db: Queries, clerk_org_id: str) -> Row | None:
     """The org a Clerk organization is (any status), or None if no webhook provisioned it."""
     return await dbm.fetch_one(db, "SELECT * FROM orgs WHERE external_id=?", clerk_org_id)
 
 
-async def user(db: aiosqlite.Connection, clerk_user_id: str) -> aiosqlite.Row | None:
+async def user(db: Queries, clerk_user_id: str) -> Row | None:
     return await dbm.fetch_one(
         db, "SELECT * FROM customer_users WHERE clerk_user_id=?", clerk_user_id
     )
@@ -92,7 +89,7 @@ async def user(db: aiosqlite.Connection, clerk_user_id: str) -> aiosqlite.Row | 
 # --- Svix messages and object versions ---------------------------------------------------------
 
 
-async def claim_message(tx: aiosqlite.Connection, svix_id: str, event_type: str) -> bool:
+async def claim_message(tx: Queries, svix_id: str, event_type: str) -> bool:
     """Record the Svix message as applied; False if it was already (a retry or a replay), so
     the caller changes nothing."""
     cursor = await tx.execute(
@@ -102,14 +99,12 @@ async def claim_message(tx: aiosqlite.Connection, svix_id: str, event_type: str)
     return cursor.rowcount == 1
 
 
-async def _deleted(tx: aiosqlite.Connection, clerk_id: str) -> bool:
+async def _deleted(tx: Queries, clerk_id: str) -> bool:
     row = await dbm.fetch_one(tx, "SELECT deleted_at FROM clerk_objects WHERE clerk_id=?", clerk_id)
     return row is not None and row["deleted_at"] is not None
 
 
-async def _advance(
-    tx: aiosqlite.Connection, clerk_id: str, kind: ObjectKind, updated_at: float
-) -> bool:
+async def _advance(tx: Queries, clerk_id: str, kind: ObjectKind, updated_at: float) -> bool:
     """Record `updated_at` as the object's newest version; False (nothing recorded) if a version
     as new was applied already, or the object was deleted."""
     cursor = await tx.execute(
@@ -121,7 +116,7 @@ async def _advance(
     return cursor.rowcount == 1
 
 
-async def _tombstone(tx: aiosqlite.Connection, clerk_id: str, kind: ObjectKind) -> bool:
+async def _tombstone(tx: Queries, clerk_id: str, kind: ObjectKind) -> bool:
     """Mark the object deleted, for good; False if it was already."""
     cursor = await tx.execute(
         "INSERT INTO clerk_objects (clerk_id, object, updated_at, deleted_at) VALUES (?,?,0,?) "
@@ -147,9 +142,7 @@ class Changes:
         self.orgs_closed = [*(self.orgs_closed or []), org_id]
 
 
-async def put_org(
-    state: ControlState, tx: aiosqlite.Connection, org: ClerkOrg, changes: Changes
-) -> str | None:
+async def put_org(state: ControlState, tx: Queries, org: ClerkOrg, changes: Changes) -> str | None:
     """Create or rename the org a Clerk organization is; its id, or None if Clerk deleted it.
     An older version than the one applied changes nothing (but still names the org)."""
     if await _deleted(tx, org.id):
@@ -177,9 +170,7 @@ async def put_org(
     return existing["id"]
 
 
-async def delete_org(
-    state: ControlState, tx: aiosqlite.Connection, clerk_org_id: str, changes: Changes
-) -> None:
+async def delete_org(state: ControlState, tx: Queries, clerk_org_id: str, changes: Changes) -> None:
     """Clerk deleted the organization: the org is closed as the admin API closes it (its keys
     stop at once); retention deletes its account data after the closure period and keeps its
     billing records for theirs. The tombstone refuses whatever arrives about it later."""
@@ -189,7 +180,7 @@ async def delete_org(
         changes.closed(org["id"])
 
 
-async def put_user(state: ControlState, tx: aiosqlite.Connection, person: ClerkUser) -> None:
+async def put_user(state: ControlState, tx: Queries, person: ClerkUser) -> None:
     if not await _advance(tx, person.id, "user", person.updated_at):
         return
     now = dbm.now()
@@ -203,7 +194,7 @@ async def put_user(state: ControlState, tx: aiosqlite.Connection, person: ClerkU
     await _refresh_emails(state, tx, await _orgs_of(tx, person.id))
 
 
-async def delete_user(state: ControlState, tx: aiosqlite.Connection, clerk_user_id: str) -> None:
+async def delete_user(state: ControlState, tx: Queries, clerk_user_id: str) -> None:
     """Clerk deleted the user: their memberships end and their name and email are erased now,
     not after the 30 days of a closed account: the account (the org, its keys and billing) is
     not closed by one person leaving, so nothing would ever end this person's data otherwise,
@@ -219,7 +210,7 @@ async def delete_user(state: ControlState, tx: aiosqlite.Connection, clerk_user_
 
 
 async def put_membership(
-    state: ControlState, tx: aiosqlite.Connection, member: ClerkMembership, changes: Changes
+    state: ControlState, tx: Queries, member: ClerkMembership, changes: Changes
 ) -> None:
     """Add or change a member. A membership may come before its organization's or its user's
     own events: the org is made from the organization the membership carries, and the person
@@ -246,9 +237,7 @@ async def put_membership(
     await _refresh_emails(state, tx, [org_id])
 
 
-async def delete_membership(
-    state: ControlState, tx: aiosqlite.Connection, clerk_membership_id: str
-) -> None:
+async def delete_membership(state: ControlState, tx: Queries, clerk_membership_id: str) -> None:
     if not await _tombstone(tx, clerk_membership_id, "organization_membership"):
         return
     row = await dbm.fetch_one(
@@ -262,14 +251,14 @@ async def delete_membership(
     await _refresh_emails(state, tx, [row["org_id"]])
 
 
-async def _orgs_of(tx: aiosqlite.Connection, clerk_user_id: str) -> list[str]:
+async def _orgs_of(tx: Queries, clerk_user_id: str) -> list[str]:
     rows = await dbm.fetch_all(
         tx, "SELECT DISTINCT org_id FROM customer_members WHERE clerk_user_id=?", clerk_user_id
     )
     return [row["org_id"] for row in rows]
 
 
-async def _refresh_email(state: ControlState, tx: aiosqlite.Connection, org_id: str) -> None:
+async def _refresh_email(state: ControlState, tx: Queries, org_id: str) -> None:
     """An org from Clerk has its first admin's email (the earliest admin membership whose
     person's email is known), or "" while none is; a purged org keeps none."""
     row = await dbm.fetch_one(
@@ -289,6 +278,6 @@ async def _refresh_email(state: ControlState, tx: aiosqlite.Connection, org_id: 
         await state.audit(tx, ACTOR, "org.update", org_id, {"fields": ["email"]})
 
 
-async def _refresh_emails(state: ControlState, tx: aiosqlite.Connection, orgs: list[str]) -> None:
+async def _refresh_emails(state: ControlState, tx: Queries, orgs: list[str]) -> None:
     for org_id in orgs:
         await _refresh_email(state, tx, org_id)

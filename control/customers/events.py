@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import aiosqlite
-
 from control.customers import accounts
 from control.customers.accounts import Changes, ClerkMembership, ClerkOrg, ClerkUser, Role
 from control.http import bad_request
+from control.store.database import Queries
 from control.store.state import ControlState
 
 ROLES: dict[str, Role] = {"org:admin": "admin", "org:member": "member"}  # any other: member
@@ -27,9 +26,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_TEXT = 320  # a name or an email address longer than this is cut
 
 
-async def apply(
-    state: ControlState, tx: aiosqlite.Connection, event_type: str, data: Any
-) -> Changes:
+async def apply(state: ControlState, tx: Queries, event_type: str, data: Any) -> Changes:
     """Apply one event inside `tx`; a payload missing what its type needs is a 400 (Svix then
     retries it, and nothing was changed)."""
     changes = Changes()

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import aiosqlite
 import httpx
 
 from control.jobs.webhook_addresses import (
@@ -35,6 +34,7 @@ from control.jobs.webhook_addresses import (
     system_resolver,
 )
 from control.store import db as dbm
+from control.store.database import Queries, Row
 from control.store.state import ControlState
 from proxy.core.webhook_signatures import signature_header
 
@@ -256,7 +256,7 @@ class Deliverer:
         await self._record(event, started_at, status, latency_ms, error, wait)
         return 1
 
-    async def _post(self, event: aiosqlite.Row, body: bytes, timestamp: int) -> httpx.Response:
+    async def _post(self, event: Row, body: bytes, timestamp: int) -> httpx.Response:
         url, host, port = destination(event["url"])
         addresses = await allowed_addresses(
             host, port, self.resolver, allow_private=self.allow_private
@@ -295,7 +295,7 @@ class Deliverer:
 
     async def _record(
         self,
-        event: aiosqlite.Row,
+        event: Row,
         attempted_at: float,
         status: int | None,
         latency_ms: float,
@@ -319,12 +319,12 @@ class Deliverer:
                 await self._disable(tx, webhook_id, "410 Gone", {"event_id": event_id})
             else:
                 attempts, outcome = attempts + 1, "failed"
-                async with tx.execute(
+                row = await tx.fetch_one(
                     "UPDATE webhooks SET failing_since=COALESCE(failing_since, ?) WHERE id=? "
                     "RETURNING failing_since",
-                    (now, webhook_id),
-                ) as cursor:
-                    row = await cursor.fetchone()
+                    now,
+                    webhook_id,
+                )
                 since = row[0] if row is not None else now
                 detail = {"event_id": event_id, "failing_since": since}
                 gone = now - since >= FAILING_LIMIT and await self._disable(
@@ -337,7 +337,7 @@ class Deliverer:
 
     async def _set_event(
         self,
-        tx: aiosqlite.Connection,
+        tx: Queries,
         event_id: str,
         status: str,
         attempts: int,
@@ -355,7 +355,7 @@ class Deliverer:
         )
 
     async def _disable(
-        self, tx: aiosqlite.Connection, webhook_id: str, reason: str, detail: dict[str, Any]
+        self, tx: Queries, webhook_id: str, reason: str, detail: dict[str, Any]
     ) -> bool:
         cursor = await tx.execute(
             "UPDATE webhooks SET status='disabled', disabled_reason=?, updated_at=? "

@@ -106,14 +106,20 @@ async def grant(state: ControlState, tx: Any, paid: Paid, now: float) -> str:
         return "mismatch"
     what = "checkout" if payment["kind"] == "checkout" else "auto-recharge"
     reason = f"Stripe {what} {payment['id']}: {money.label(payment['amount'], payment['currency'])}"
-    cursor = await tx.execute(
+    entry = await tx.fetch_one(
         "INSERT INTO ledger (org_id, kind, amount, reason, actor, payment_id, created_at) "
-        "VALUES (?, 'purchase', ?, ?, ?, ?, ?)",
-        (payment["org_id"], payment["credits"], reason, STRIPE, payment["id"], now),
+        "VALUES (?, 'purchase', ?, ?, ?, ?, ?) RETURNING id",
+        payment["org_id"],
+        payment["credits"],
+        reason,
+        STRIPE,
+        payment["id"],
+        now,
     )
+    assert entry is not None
     await tx.execute(
         "UPDATE payments SET status='paid', ledger_id=?, error=NULL, updated_at=? WHERE id=?",
-        (cursor.lastrowid, now, payment["id"]),
+        (entry["id"], now, payment["id"]),
     )
     detail = {"payment": payment["id"], "credits": payment["credits"]}
     await state.audit(tx, STRIPE, "credits.purchase", payment["org_id"], detail)

@@ -15,12 +15,11 @@ import logging
 import time
 from collections.abc import Callable
 
-import aiosqlite
-
 from control.payments import purchases, recharges
 from control.payments.purchases import Paid
 from control.payments.stripeapi import Declined, StripeApi, Unavailable
 from control.store import db as dbm
+from control.store.database import Row
 from control.store.outbox import Outbox
 from control.store.state import ControlState
 
@@ -147,7 +146,7 @@ class Recharger:
             outcome = await purchases.grant(self.state, tx, paid, self.clock())
         log.info("auto-recharge %s of org %s: %s", payment_id, payment["org_id"], outcome)
 
-    async def _card(self, account: aiosqlite.Row | None) -> str | None:
+    async def _card(self, account: Row | None) -> str | None:
         """The saved card: known, or read once from the checkout's payment intent that kept it."""
         if account is None:
             return None

@@ -13,10 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiosqlite
-
 from control.http import ApiError
 from control.store import db as dbm
+from control.store.database import Queries
 from proxy.core import keys
 
 # admin: everything; read: GET calls only; edge: only what an edge apart needs (/v1/edge/...)
@@ -46,7 +45,7 @@ def new_token() -> str:
 
 
 class AdminAuth:
-    def __init__(self, database: aiosqlite.Connection) -> None:
+    def __init__(self, database: Queries) -> None:
         self._db = database
         self._cache: dict[str, tuple[Admin, float]] = {}
         self._wrong: dict[str, float] = {}  # fingerprint -> until when it is known wrong
@@ -60,7 +59,7 @@ class AdminAuth:
     def close(self) -> None:
         self._cache.clear()
 
-    async def flush_last_used(self, tx: aiosqlite.Connection) -> None:
+    async def flush_last_used(self, tx: Queries) -> None:
         """Record the remembered last uses, within the caller's transaction."""
         used, self.last_used = self.last_used, {}
         await tx.executemany(

@@ -9,9 +9,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from control.store import db as dbm
+from control.store.database import Queries
 from proxy.core.seedance.catalog import Catalog, fraction_text, parse_family
 
 log = logging.getLogger(__name__)
@@ -19,7 +18,7 @@ SEEDED = "catalog_seeded"
 PRICING = "catalog_pricing"  # markup_percent and credits_per_usd, as exact text
 
 
-async def seed(db: aiosqlite.Connection, path: Path | None) -> None:
+async def seed(db: Queries, path: Path | None) -> None:
     """Fill an empty catalog from the file, once per database: families deleted later through
     the API stay deleted across restarts."""
     if await dbm.fetch_one(db, "SELECT 1 FROM meta WHERE key=?", SEEDED) is not None:
@@ -49,7 +48,7 @@ async def seed(db: aiosqlite.Connection, path: Path | None) -> None:
     log.info("model catalog seeded with %d families", len(catalog.families))
 
 
-async def wire(db: aiosqlite.Connection) -> dict[str, Any]:
+async def wire(db: Queries) -> dict[str, Any]:
     """The catalog as it travels in the policy snapshot (Catalog.from_wire reads it)."""
     row = await dbm.fetch_one(db, "SELECT value FROM meta WHERE key=?", PRICING)
     pricing = json.loads(row["value"]) if row is not None else {}
@@ -65,7 +64,7 @@ def checked(current: Catalog, name: str, spec: Any) -> dict[str, Any]:
     return family.spec
 
 
-async def store(tx: aiosqlite.Connection, name: str, spec: dict[str, Any]) -> bool:
+async def store(tx: Queries, name: str, spec: dict[str, Any]) -> bool:
     """Insert or replace a family; True if it is new."""
     now = dbm.now()
     text = json.dumps(spec, separators=(",", ":"))
@@ -81,11 +80,11 @@ async def store(tx: aiosqlite.Connection, name: str, spec: dict[str, Any]) -> bo
     return True
 
 
-async def remove(tx: aiosqlite.Connection, name: str) -> bool:
+async def remove(tx: Queries, name: str) -> bool:
     cursor = await tx.execute("DELETE FROM model_families WHERE name=?", (name,))
     return cursor.rowcount > 0
 
 
-async def times(db: aiosqlite.Connection) -> dict[str, tuple[float, float]]:
+async def times(db: Queries) -> dict[str, tuple[float, float]]:
     rows = await dbm.fetch_all(db, "SELECT name, created_at, updated_at FROM model_families")
     return {row["name"]: (row["created_at"], row["updated_at"]) for row in rows}

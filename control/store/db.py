@@ -1,6 +1,7 @@
-"""The one connection the control plane writes through (WAL), its migration, and the small
-helpers every store module reads and writes with. The schema's changes are the numbered files
-in control/store/migrations/; control/store/schema.sql is the schema they build."""
+"""Opening the control plane's database and migrating it, and the small helpers every store
+module reads and writes with (through the seam, control/store/database.py). The schema's
+changes are the numbered files in control/store/migrations/; control/store/schema.sql is the
+schema they build."""
 
 from __future__ import annotations
 
@@ -12,29 +13,25 @@ from typing import Any
 
 import aiosqlite
 
-from control.store import migrations
+from control.store import migrations, sqlite
+from control.store.database import Queries, Row
 from control.store.migrations import Migration
+from control.store.sqlite import SqliteDatabase
 
 
-async def connect(path: Path) -> aiosqlite.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = await aiosqlite.connect(path, isolation_level=None)
-    db.row_factory = aiosqlite.Row
+async def connect(path: Path) -> SqliteDatabase:
+    """The SQLite file at `path`, created and migrated as needed."""
+    db = await sqlite.open_connection(path)
     try:
         known = migrations.load()
         # Before the pragmas: a database this release must not touch is left as it was.
         refuse_newer(await schema_version(db), len(known), known[-1].file_name if known else "")
-        # Before any table exists (a new file): retention's purges can hand pages back.
-        await db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=FULL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
+        await sqlite.configure(db)
         await migrate(db, known)
     except RuntimeError as refused:
         await db.close()
         raise type(refused)(f"{path}: {refused}") from refused
-    return db
+    return SqliteDatabase(db, path)
 
 
 class NewerSchema(RuntimeError):
@@ -85,11 +82,9 @@ def loads(value: str | None) -> Any:
     return None if value is None else json.loads(value)
 
 
-async def fetch_one(db: aiosqlite.Connection, sql: str, *args: Any) -> aiosqlite.Row | None:
-    async with db.execute(sql, args) as cursor:
-        return await cursor.fetchone()
+async def fetch_one(db: Queries, sql: str, *args: Any) -> Row | None:
+    return await db.fetch_one(sql, *args)
 
 
-async def fetch_all(db: aiosqlite.Connection, sql: str, *args: Any) -> list[aiosqlite.Row]:
-    async with db.execute(sql, args) as cursor:
-        return list(await cursor.fetchall())
+async def fetch_all(db: Queries, sql: str, *args: Any) -> list[Row]:
+    return await db.fetch_all(sql, *args)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 
-import aiosqlite
-
 from control.store import db as dbm
+from control.store.database import Queries
 from control.store.state import ControlState
 from proxy.core.idempotency import IN_PROGRESS, MISMATCH, NEW, REPLAY, TTL_SECONDS, Claim
 
@@ -58,7 +57,7 @@ async def claim(
 
 
 async def _finish(
-    tx: aiosqlite.Connection, org_id: str, key: str, request_id: str, status: int, body: bytes
+    tx: Queries, org_id: str, key: str, request_id: str, status: int, body: bytes
 ) -> None:
     await tx.execute(
         "UPDATE idempotency_keys SET status=?, response=? "

@@ -3,13 +3,12 @@ and the accounts that come from Clerk (control/customers/)."""
 
 from __future__ import annotations
 
-import aiosqlite
-
 from control.store import db as dbm
+from control.store.database import Queries
 from control.store.state import ControlState
 
 
-async def close(state: ControlState, tx: aiosqlite.Connection, actor: str, org_id: str) -> bool:
+async def close(state: ControlState, tx: Queries, actor: str, org_id: str) -> bool:
     """Inside `tx`: close the org and revoke its keys, unless it is closed already (by a
     request at the same time): once, with one audit entry. The caller publishes the snapshot
     and cancels the org's tasks once `tx` is committed."""

@@ -16,9 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import aiosqlite
-
 from control.store import db as dbm
+from control.store.database import Queries
 from control.store.state import ControlState
 
 EVENT_TYPES = (
@@ -88,7 +87,7 @@ class Outbox:
         return made
 
     async def org_event(
-        self, tx: aiosqlite.Connection, org_id: str, event_type: str, payload: dict[str, Any]
+        self, tx: Queries, org_id: str, event_type: str, payload: dict[str, Any]
     ) -> int:
         """Enqueue an org's event (ORG_EVENT_TYPES) in the caller's transaction, to each enabled
         endpoint of the org that names it; the caller wakes the worker (`wake`) once committed.
@@ -107,7 +106,7 @@ class Outbox:
 
     async def _enqueue(
         self,
-        tx: aiosqlite.Connection,
+        tx: Queries,
         webhook_id: str,
         org_id: str,
         task_id: str | None,

@@ -1,4 +1,4 @@
-"""The control plane's state: the database, the write lock, the policy publisher, the audit log."""
+"""The control plane's state: the database, the policy publisher, the audit log."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from control.aggregates.rollup import Folder
 from control.store import catalog as catalogdb
 from control.store import db as dbm
 from control.store.adminauth import AdminAuth
+from control.store.database import Database, Queries
 from proxy.core.seedance.catalog import Catalog
 
 type SnapshotListener = Callable[[dict[str, Any]], None]
@@ -23,14 +22,13 @@ type SnapshotListener = Callable[[dict[str, Any]], None]
 
 class ControlState:
     def __init__(
-        self, database: aiosqlite.Connection, data_dir: Path, *, suspend_after_rate_limited: int = 0
+        self, database: Database, data_dir: Path, *, suspend_after_rate_limited: int = 0
     ) -> None:
         self.db = database
         self.data_dir = data_dir
         self.suspend_after_rate_limited = suspend_after_rate_limited
         self.admin = AdminAuth(database)
         self.rollups = Folder(data_dir)  # usage rollups: a database file of their own
-        self._write_lock = asyncio.Lock()
         self._snapshot: dict[str, Any] = {"version": 0, "orgs": [], "keys": []}
         self.catalog = Catalog()  # as last published
         self._snapshot_changed = asyncio.Condition()
@@ -61,20 +59,14 @@ class ControlState:
         await self.db.close()
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One writer at a time; committed on success, rolled back on any error."""
-        async with self._write_lock:
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-            await self.db.execute("COMMIT")
+    async def transaction(self) -> AsyncIterator[Queries]:
+        """Committed on success, rolled back on any error (on SQLite, one writer at a time)."""
+        async with self.db.transaction() as tx:
+            yield tx
 
     async def audit(
         self,
-        tx: aiosqlite.Connection,
+        tx: Queries,
         actor: str,
         action: str,
         target: str | None,
@@ -98,30 +90,30 @@ class ControlState:
 
     async def publish(self) -> None:
         """Rebuild the policy snapshot from the database and hand it to every edge."""
-        async with self._write_lock:
-            row = await dbm.fetch_one(self.db, "SELECT value FROM meta WHERE key='policy_version'")
+        async with self.db.transaction() as tx:
+            row = await dbm.fetch_one(tx, "SELECT value FROM meta WHERE key='policy_version'")
             version = int(row["value"]) + 1 if row else 1
-            epoch = await self._epoch()
-            await self.db.execute(
+            epoch = await self._epoch(tx)
+            await tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('policy_version', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                 (str(version),),
             )
             orgs = await dbm.fetch_all(
-                self.db,
+                tx,
                 "SELECT id, status, allowed_ips, rate_limit, spend_limit, video_retention_days "
                 "FROM orgs",
             )
             hooks = await dbm.fetch_all(
-                self.db, "SELECT id, org_id, url FROM webhooks WHERE status='enabled'"
+                tx, "SELECT id, org_id, url FROM webhooks WHERE status='enabled'"
             )
             keys = await dbm.fetch_all(
-                self.db,
+                tx,
                 "SELECT id, org_id, status, secret_hash, previous_secret_hash, "
                 "previous_valid_until, expires_at, allowed_ips, models, rate_limit, spend_limit "
                 "FROM api_keys",
             )
-            catalog = await catalogdb.wire(self.db)
+            catalog = await catalogdb.wire(tx)
         self.catalog = Catalog.from_wire(catalog)
         snapshot = {
             "version": version,
@@ -162,12 +154,12 @@ class ControlState:
         async with self._snapshot_changed:
             self._snapshot_changed.notify_all()
 
-    async def _epoch(self) -> str:
-        row = await dbm.fetch_one(self.db, "SELECT value FROM meta WHERE key='epoch'")
+    async def _epoch(self, tx: Queries) -> str:
+        row = await dbm.fetch_one(tx, "SELECT value FROM meta WHERE key='epoch'")
         if row is not None:
             return str(row["value"])
         epoch = secrets.token_hex(8)
-        await self.db.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?)", (epoch,))
+        await tx.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?)", (epoch,))
         return epoch
 
     async def wait_for_snapshot(self, after: int, wait: float) -> dict[str, Any]:

@@ -23,9 +23,8 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any, Protocol
 
-import aiosqlite
-
 from control.store import db as dbm
+from control.store.database import Row
 from control.store.state import ControlState
 from control.store.wallet_tasks import TaskRecords
 from proxy.core import pricing
@@ -143,14 +142,18 @@ class SqliteWallet(TaskRecords):
             total, _ = await funds(tx, org_id)
             if total + amount > MAX_BALANCE:
                 raise BalanceCeiling(MAX_BALANCE - total)
-            cursor = await tx.execute(
+            entry = await tx.fetch_one(
                 "INSERT INTO ledger (org_id, kind, amount, reason, actor, created_at) "
-                "VALUES (?, 'grant', ?, ?, ?, ?)",
-                (org_id, amount, reason, actor, self.clock()),
+                "VALUES (?, 'grant', ?, ?, ?, ?) RETURNING id",
+                org_id,
+                amount,
+                reason,
+                actor,
+                self.clock(),
             )
             await self.state.audit(tx, actor, "credits.grant", org_id, {"amount": amount})
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+            assert entry is not None
+            return int(entry["id"])
 
     async def refund(
         self, org_id: str, task_id: str, amount: int | None, reason: str, actor: str
@@ -176,15 +179,21 @@ class SqliteWallet(TaskRecords):
             )
             if before is not None:
                 raise ValueError("this task was refunded before")
-            cursor = await tx.execute(
+            entry = await tx.fetch_one(
                 "INSERT INTO ledger (org_id, key_id, kind, amount, task_id, reason, actor, "
-                "created_at) VALUES (?, ?, 'refund', ?, ?, ?, ?, ?)",
-                (org_id, charge["key_id"], amount, task_id, reason, actor, self.clock()),
+                "created_at) VALUES (?, ?, 'refund', ?, ?, ?, ?, ?) RETURNING id",
+                org_id,
+                charge["key_id"],
+                amount,
+                task_id,
+                reason,
+                actor,
+                self.clock(),
             )
             detail = {"amount": amount, "task_id": task_id}
             await self.state.audit(tx, actor, "credits.refund", org_id, detail)
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+            assert entry is not None
+            return int(entry["id"])
 
     # --- the life of a create ----------------------------------------------------------------
 
@@ -320,7 +329,7 @@ class SqliteWallet(TaskRecords):
             self.watch.wake()
         return amount
 
-    def _unit_price(self, hold: aiosqlite.Row) -> Fraction | None:
+    def _unit_price(self, hold: Row) -> Fraction | None:
         """The unit price recorded on the hold; for a hold made before prices were recorded,
         the catalog's for its model and tier at the family's default resolution. None: the
         model is no longer in the catalog, and the hold itself is charged."""

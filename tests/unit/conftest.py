@@ -122,8 +122,7 @@ class Control:
         return response.json()
 
     async def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        async with self.st.db.execute(sql, args) as cursor:
-            return [dict(row) for row in await cursor.fetchall()]
+        return [dict(row) for row in await self.st.db.fetch_all(sql, *args)]
 
     def db_bytes(self) -> bytes:
         """Every byte SQLite holds on disk for the control plane: the file, its WAL and SHM."""

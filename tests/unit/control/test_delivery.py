@@ -122,8 +122,7 @@ class Env:
             )
 
     async def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        async with self.state.db.execute(sql, args) as cursor:
-            return [dict(row) for row in await cursor.fetchall()]
+        return [dict(row) for row in await self.state.db.fetch_all(sql, *args)]
 
     async def event_row(self, event_id: str) -> dict[str, Any]:
         return (await self.rows("SELECT * FROM webhook_events WHERE id=?", event_id))[0]

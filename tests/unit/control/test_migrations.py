@@ -91,9 +91,9 @@ def test_a_release_knowing_fewer_migrations_refuses_a_database_past_them(tmp_pat
         db = await dbm.connect(tmp_path / "nextapi.sqlite3")
         try:
             known = migrations.load()
-            await dbm.migrate(db, known)  # at the newest: nothing to do, nothing refused
+            await dbm.migrate(db.connection, known)  # at the newest: nothing to do or refuse
             with pytest.raises(RuntimeError, match="written by a newer release"):
-                await dbm.migrate(db, known[:-1])
+                await dbm.migrate(db.connection, known[:-1])
         finally:
             await db.close()
 

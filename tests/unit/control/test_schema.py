@@ -51,8 +51,11 @@ def test_migrating_one_version_at_a_time_ends_with_the_schema_of_migrating_from_
         stepped = await dbm.connect(stepped_path)  # reopened by this release: nothing left
         from_zero = await dbm.connect(tmp_path / "from_zero.sqlite3")
         try:
-            assert await _user_version(stepped) == await _user_version(from_zero) == len(known)
-            return await schema.dump(stepped), await schema.dump(from_zero)
+            stepped_db, from_zero_db = stepped.connection, from_zero.connection
+            assert (
+                await _user_version(stepped_db) == await _user_version(from_zero_db) == len(known)
+            )
+            return await schema.dump(stepped_db), await schema.dump(from_zero_db)
         finally:
             await stepped.close()
             await from_zero.close()

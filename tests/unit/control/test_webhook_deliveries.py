@@ -109,8 +109,8 @@ def test_an_edge_apart_posts_task_statuses_to_the_outbox_once_each(
             assert await events.task_status({"id": "cgt-new", "status": "running"}) == 0
         finally:
             await client.aclose()
-        rows = await ctl.st.db.execute_fetchall(
-            "SELECT task_id, type, status FROM webhook_events WHERE org_id=?", (org_id,)
+        rows = await ctl.st.db.fetch_all(
+            "SELECT task_id, type, status FROM webhook_events WHERE org_id=?", org_id
         )
         assert [tuple(row) for row in rows] == [("cgt-new", "task.succeeded", "pending")]
         refused = await ctl.post("/v1/edge/events", content=msgpack.packb({"task": "no"}))

@@ -1,0 +1,101 @@
+"""The store seam: the one database interface every control-plane module reads and writes
+through, and the dialect object for the little SQL that differs between backends. A module is
+handed a `Database` (or, inside a transaction, a `Queries`) and never opens a database itself;
+control/store/sqlite.py and control/store/postgres.py are the two implementations.
+
+SQL is written once, with `?` placeholders, in the SQL both backends share: `INSERT … ON
+CONFLICT … DO NOTHING|UPDATE`, `RETURNING`, explicit id columns (never rowid), `LIMIT`. What
+cannot be shared is asked of the dialect (`db.dialect.least(a, b)`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class Row(Protocol):
+    """A fetched row: by column name or position (sqlite3.Row and the PostgreSQL rows alike)."""
+
+    def __getitem__(self, key: str | int, /) -> Any: ...
+
+    def keys(self) -> list[str]: ...
+
+
+class Result(Protocol):
+    """What a statement changed."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The SQL fragments that differ between backends; everything else is shared text."""
+
+    name: str
+    # A row lock taken by a SELECT in a transaction; SQLite's one writer already serialises.
+    for_update: str
+    # The scalar functions of two arguments (SQLite's MIN/MAX, PostgreSQL's LEAST/GREATEST).
+    least_function: str
+    greatest_function: str
+
+    def least(self, a: str, b: str) -> str:
+        return f"{self.least_function}({a}, {b})"
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"{self.greatest_function}({a}, {b})"
+
+    def slot(self, ts: str, width: str) -> str:
+        """The start of the `width`-second slot `ts` (seconds, maybe fractional) falls in, as an
+        integer: the same on both (SQLite's CAST truncates, PostgreSQL's rounds)."""
+        if self.name == "sqlite":
+            return f"(CAST({ts} AS INTEGER) / {width} * {width})"
+        return f"(FLOOR({ts})::bigint / {width} * {width})"
+
+
+SQLITE = Dialect("sqlite", for_update="", least_function="MIN", greatest_function="MAX")
+POSTGRESQL = Dialect(
+    "postgresql", for_update=" FOR UPDATE", least_function="LEAST", greatest_function="GREATEST"
+)
+
+
+class Queries(Protocol):
+    """Statements on a database or inside one of its transactions."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def execute(self, sql: str, args: Sequence[Any] = (), /) -> Result: ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None: ...
+
+    async def fetch_one(self, sql: str, *args: Any) -> Row | None: ...
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]: ...
+
+    def pages(self, size: int, sql: str, *args: Any) -> AsyncGenerator[list[Row]]:
+        """The rows `size` at a time, for a read too big to hold at once (close it with
+        contextlib.aclosing, so its cursor goes before its connection)."""
+        ...
+
+
+class Database(Queries, Protocol):
+    """A database: statements outside a transaction each commit on their own."""
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Queries]:
+        """Committed on success, rolled back on any error; on SQLite one at a time."""
+        ...
+
+    def reader(self) -> contextlib.AbstractAsyncContextManager[Queries]:
+        """A connection of its own for a long read (an export) that must not hold up writers."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+async def one_value(db: Queries, sql: str, *args: Any) -> Any:
+    """The first column of the first row, or None."""
+    row = await db.fetch_one(sql, *args)
+    return None if row is None else row[0]
