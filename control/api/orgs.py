@@ -166,11 +166,13 @@ async def list_orgs(request: Request) -> Response:
     if len(search) > MAX_SEARCH_CHARS:
         # SQLite refuses a LIKE pattern past 50,000 bytes; no name or id is anywhere near this.
         raise bad_request(f"`q` must be at most {MAX_SEARCH_CHARS} characters.")
-    where, args = "1", []
+    where, args = "TRUE", []
     if search:
-        # LIKE's wildcards in the search are matched literally.
+        # LIKE's wildcards in the search are matched literally, and any case matches (SQLite's
+        # LIKE, PostgreSQL's ILIKE).
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where, args = "name LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\'", [pattern, pattern]
+        like = state.db.dialect.like
+        where, args = f"name {like} ? ESCAPE '\\' OR id {like} ? ESCAPE '\\'", [pattern, pattern]
 
     async def read(cursor: str | None) -> dict[str, Any]:
         return await rows.page(request, state, "orgs", org_json, where, *args, cursor=cursor)

@@ -61,7 +61,7 @@ async def page(
     state: ControlState,
     table: str,
     render: Callable[[Row], dict[str, Any]],
-    where: str = "1",
+    where: str = "TRUE",
     *args: Any,
     cursor: str | EllipsisType | None = ...,
 ) -> dict[str, Any]:
@@ -137,7 +137,7 @@ async def newest(
         args.extend([last_time, last_time, last_id])
     rows = await dbm.fetch_all(
         state.db,
-        f"SELECT * FROM {table} WHERE {' AND '.join(clauses) or '1'} "
+        f"SELECT * FROM {table} WHERE {' AND '.join(clauses) or 'TRUE'} "
         f"ORDER BY {', '.join(f'{column} DESC' for column in order)} LIMIT ?",
         *args,
         limit + 1,
@@ -172,7 +172,9 @@ async def update(
     assignments = ", ".join(f"{column}=?" for column in changes)
     async with state.transaction() as tx:
         if check is not None:
-            row = await dbm.fetch_one(tx, f"SELECT * FROM {table} WHERE id=?", row_id)
+            row = await dbm.fetch_one(
+                tx, f"SELECT * FROM {table} WHERE id=?{tx.dialect.for_update}", row_id
+            )
             if row is None:  # these rows are never deleted; the handler found it
                 raise not_found(table)
             action = check(row) or action

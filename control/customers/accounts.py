@@ -93,7 +93,8 @@ async def claim_message(tx: Queries, svix_id: str, event_type: str) -> bool:
     """Record the Svix message as applied; False if it was already (a retry or a replay), so
     the caller changes nothing."""
     cursor = await tx.execute(
-        "INSERT OR IGNORE INTO clerk_messages (svix_id, event_type, applied_at) VALUES (?,?,?)",
+        "INSERT INTO clerk_messages (svix_id, event_type, applied_at) VALUES (?,?,?) "
+        "ON CONFLICT DO NOTHING",
         (svix_id, event_type, dbm.now()),
     )
     return cursor.rowcount == 1
@@ -230,8 +231,8 @@ async def put_membership(
     )
     now = dbm.now()
     await tx.execute(  # never over what the user's own events said
-        "INSERT OR IGNORE INTO customer_users (clerk_user_id, first_name, last_name, email, "
-        "created_at, updated_at) VALUES (?,?,?,?,?,?)",
+        "INSERT INTO customer_users (clerk_user_id, first_name, last_name, email, "
+        "created_at, updated_at) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
         (member.user_id, member.first_name, member.last_name, member.email, now, now),
     )
     await _refresh_emails(state, tx, [org_id])

@@ -264,8 +264,9 @@ class OrphanFinder:
         hold: dict[str, Any] | None = None,
     ) -> None:
         await tx.execute(
-            "INSERT OR IGNORE INTO upstream_orphans (task_id, outcome, org_id, reservation_id, "
-            "model, status, upstream_created_at, found_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO upstream_orphans (task_id, outcome, org_id, reservation_id, model, "
+            "status, upstream_created_at, found_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (
                 task["id"],
                 outcome,

@@ -47,8 +47,9 @@ async def record(
     """A payment about to be made, with the pack's figures as sold (a pack repriced later does
     not change what this payment buys)."""
     await tx.execute(
-        "INSERT OR IGNORE INTO payments (id, org_id, kind, pack_id, credits, amount, currency, "
-        "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO payments (id, org_id, kind, pack_id, credits, amount, currency, "
+        "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
         (
             payment_id,
             org_id,
@@ -164,10 +165,11 @@ async def refunded(
 ) -> int:
     """Stripe's cumulative `amount_refunded` of a payment intent: kept (the largest seen, so an
     older event replayed late changes nothing), then taken back from its payment's credits."""
+    largest = tx.dialect.greatest("payment_refunds.refunded", "excluded.refunded")
     await tx.execute(
         "INSERT INTO payment_refunds (payment_intent, refunded, updated_at) VALUES (?, ?, ?) "
         "ON CONFLICT (payment_intent) DO UPDATE SET "
-        "refunded = MAX(refunded, excluded.refunded), updated_at = excluded.updated_at",
+        f"refunded = {largest}, updated_at = excluded.updated_at",
         (payment_intent, max(amount, 0), now),
     )
     return await take_back(state, tx, payment_intent, now)

@@ -61,8 +61,8 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     watch: LowBalance = request.app.state.low_balance
     async with state.transaction() as tx:
         claimed = await tx.execute(
-            "INSERT OR IGNORE INTO stripe_events (id, type, outcome, received_at) "
-            "VALUES (?, ?, '', ?)",
+            "INSERT INTO stripe_events (id, type, outcome, received_at) "
+            "VALUES (?, ?, '', ?) ON CONFLICT DO NOTHING",
             (event_id, event_type, now),
         )
         if claimed.rowcount == 0:

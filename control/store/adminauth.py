@@ -62,8 +62,9 @@ class AdminAuth:
     async def flush_last_used(self, tx: Queries) -> None:
         """Record the remembered last uses, within the caller's transaction."""
         used, self.last_used = self.last_used, {}
+        latest = tx.dialect.greatest("COALESCE(last_used_at, 0)", "?")
         await tx.executemany(
-            "UPDATE admin_tokens SET last_used_at=MAX(COALESCE(last_used_at, 0), ?) WHERE id=?",
+            f"UPDATE admin_tokens SET last_used_at={latest} WHERE id=?",
             [(when, token_id) for token_id, when in used.items()],
         )
 

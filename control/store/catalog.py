@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from control.store import db as dbm
-from control.store.database import Queries
+from control.store.database import Database, Queries
 from proxy.core.seedance.catalog import Catalog, fraction_text, parse_family
 
 log = logging.getLogger(__name__)
@@ -18,9 +18,10 @@ SEEDED = "catalog_seeded"
 PRICING = "catalog_pricing"  # markup_percent and credits_per_usd, as exact text
 
 
-async def seed(db: Queries, path: Path | None) -> None:
+async def seed(db: Database, path: Path | None) -> None:
     """Fill an empty catalog from the file, once per database: families deleted later through
-    the API stay deleted across restarts."""
+    the API stay deleted across restarts. Two control planes starting at once on one database
+    seed it once (the marker row is claimed by its unique key)."""
     if await dbm.fetch_one(db, "SELECT 1 FROM meta WHERE key=?", SEEDED) is not None:
         return
     catalog = Catalog.load(path)
@@ -29,22 +30,23 @@ async def seed(db: Queries, path: Path | None) -> None:
         "markup_percent": fraction_text(catalog.markup_percent),
         "credits_per_usd": fraction_text(catalog.credits_per_usd),
     }
-    await db.execute("BEGIN IMMEDIATE")
-    try:
+    async with db.transaction() as tx:
+        claimed = await tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?, '1') ON CONFLICT DO NOTHING", (SEEDED,)
+        )
+        if claimed.rowcount == 0:
+            return  # seeded meanwhile, by another control plane on this database
         for name, family in catalog.families.items():
-            await db.execute(
-                "INSERT OR IGNORE INTO model_families (name, spec, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?)",
+            await tx.execute(
+                "INSERT INTO model_families (name, spec, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (name, json.dumps(family.spec, separators=(",", ":")), now, now),
             )
-        await db.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (PRICING, json.dumps(pricing))
+        await tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (PRICING, json.dumps(pricing)),
         )
-        await db.execute("INSERT INTO meta (key, value) VALUES (?, '1')", (SEEDED,))
-    except BaseException:
-        await db.execute("ROLLBACK")
-        raise
-    await db.execute("COMMIT")
     log.info("model catalog seeded with %d families", len(catalog.families))
 
 

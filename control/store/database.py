@@ -40,6 +40,8 @@ class Dialect:
     # The scalar functions of two arguments (SQLite's MIN/MAX, PostgreSQL's LEAST/GREATEST).
     least_function: str
     greatest_function: str
+    # LIKE matching letters of any case (SQLite's LIKE already does, for ASCII).
+    like: str
 
     def least(self, a: str, b: str) -> str:
         return f"{self.least_function}({a}, {b})"
@@ -55,9 +57,15 @@ class Dialect:
         return f"(FLOOR({ts})::bigint / {width} * {width})"
 
 
-SQLITE = Dialect("sqlite", for_update="", least_function="MIN", greatest_function="MAX")
+SQLITE = Dialect(
+    "sqlite", for_update="", least_function="MIN", greatest_function="MAX", like="LIKE"
+)
 POSTGRESQL = Dialect(
-    "postgresql", for_update=" FOR UPDATE", least_function="LEAST", greatest_function="GREATEST"
+    "postgresql",
+    for_update=" FOR UPDATE",
+    least_function="LEAST",
+    greatest_function="GREATEST",
+    like="ILIKE",
 )
 
 

@@ -117,9 +117,9 @@ class Outbox:
         index: whoever saw the status first). Returns 1 when made."""
         now = self.clock()
         cursor = await tx.execute(
-            "INSERT OR IGNORE INTO webhook_events (id, webhook_id, org_id, task_id, type, "
+            "INSERT INTO webhook_events (id, webhook_id, org_id, task_id, type, "
             "payload, status, next_attempt_at, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT DO NOTHING",
             (
                 f"msg_{secrets.token_urlsafe(18)}",
                 webhook_id,

@@ -90,10 +90,10 @@ async def assign_hold(tx: Any, request_id: str, task_id: str, now: float) -> Non
         (task_id, request_id, task_id),
     )
     await tx.execute(
-        "INSERT OR IGNORE INTO tasks (id, org_id, key_id, model, service_tier, status, "
+        "INSERT INTO tasks (id, org_id, key_id, model, service_tier, status, "
         "reserved, callback_webhook, unit_price, created_at, updated_at) "
         "SELECT ?, org_id, key_id, model, tier, 'queued', amount, callback_webhook, "
-        "unit_price, ?, ? FROM reservations WHERE id=? AND task_id=?",
+        "unit_price, ?, ? FROM reservations WHERE id=? AND task_id=? ON CONFLICT DO NOTHING",
         (task_id, now, now, request_id, task_id),
     )
 
