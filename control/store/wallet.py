@@ -24,7 +24,7 @@ from fractions import Fraction
 from typing import Any, Protocol
 
 from control.store import db as dbm
-from control.store.database import Row
+from control.store.database import Queries, Row
 from control.store.state import ControlState
 from control.store.wallet_tasks import TaskRecords
 from proxy.core import pricing
@@ -72,6 +72,14 @@ async def funds(db: Any, org_id: str) -> tuple[int, int]:
     )
     assert row is not None
     return int(row["total"]), int(row["held"])
+
+
+async def lock_org(tx: Queries, org_id: str) -> None:
+    """Holds, grants and refunds of one org one at a time, whatever the control plane: what
+    they check (the balance, a spend limit, the ceiling) stays true until they commit. On
+    PostgreSQL the org's row is locked for the transaction; SQLite's one writer already is."""
+    if tx.dialect.for_update:
+        await tx.execute(f"SELECT 1 FROM orgs WHERE id=?{tx.dialect.for_update}", (org_id,))
 
 
 async def assign_hold(tx: Any, request_id: str, task_id: str, now: float) -> None:
@@ -139,6 +147,7 @@ class SqliteWallet(TaskRecords):
         """Adds `amount` to the org's ledger; refused (BalanceCeiling) if its total would pass
         MAX_BALANCE."""
         async with self.state.transaction() as tx:
+            await lock_org(tx, org_id)
             total, _ = await funds(tx, org_id)
             if total + amount > MAX_BALANCE:
                 raise BalanceCeiling(MAX_BALANCE - total)
@@ -162,6 +171,7 @@ class SqliteWallet(TaskRecords):
         Raises LookupError (no charge for that task in this org) or ValueError (too much, or
         refunded before)."""
         async with self.state.transaction() as tx:
+            await lock_org(tx, org_id)  # the refund of a task, checked and written once
             charge = await dbm.fetch_one(
                 tx,
                 "SELECT amount, key_id FROM ledger WHERE org_id=? AND task_id=? AND kind='charge'",
@@ -200,6 +210,7 @@ class SqliteWallet(TaskRecords):
     async def reserve(self, hold: Hold) -> Refusal | None:
         now = self.clock()
         async with self.state.transaction() as tx:
+            await lock_org(tx, hold.org_id)
             asked = await dbm.fetch_one(
                 tx, "SELECT status FROM reservations WHERE id=?", hold.request_id
             )
@@ -299,8 +310,14 @@ class SqliteWallet(TaskRecords):
         now = self.clock()
         woke = False
         async with self.state.transaction() as tx:
+            # Claimed by the one statement that ends the hold: of two control planes settling a
+            # task at once, one changes the row and charges; the other finds nothing held.
             hold = await dbm.fetch_one(
-                tx, "SELECT * FROM reservations WHERE task_id=? AND status='held'", task_id
+                tx,
+                "UPDATE reservations SET status='settled', settled_at=? "
+                "WHERE task_id=? AND status='held' RETURNING *",
+                now,
+                task_id,
             )
             if hold is None:
                 return None
@@ -314,10 +331,6 @@ class SqliteWallet(TaskRecords):
                     "created_at) VALUES (?, ?, 'charge', ?, ?, ?, 'system:billing', ?)",
                     (hold["org_id"], hold["key_id"], -amount, task_id, f"{tokens} tokens", now),
                 )
-            await tx.execute(
-                "UPDATE reservations SET status='settled', settled_at=? WHERE id=?",
-                (now, hold["id"]),
-            )
             await tx.execute(
                 "UPDATE tasks SET status=?, charged=?, tokens=?, updated_at=?, finished_at=? "
                 "WHERE id=?",
