@@ -21,17 +21,28 @@ async def claim(
     state: ControlState, org_id: str, key: str, digest: str, request_id: str, now: float
 ) -> Claim:
     async with state.transaction() as tx:
-        row = await dbm.fetch_one(
-            tx, "SELECT * FROM idempotency_keys WHERE org_id=? AND key=?", org_id, key
+        # Claimed by its unique key: of two creates with one key at once (on two control
+        # planes), one inserts; the other waits for it and reads its row, locked.
+        claimed = await tx.execute(
+            "INSERT INTO idempotency_keys (org_id, key, body_hash, request_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (org_id, key, digest, request_id, now),
         )
-        if row is not None and row["created_at"] < now - TTL_SECONDS:
-            await tx.execute("DELETE FROM idempotency_keys WHERE org_id=? AND key=?", (org_id, key))
-            row = None
-        if row is None:
+        if claimed.rowcount == 1:
+            return Claim(NEW)
+        row = await dbm.fetch_one(
+            tx,
+            f"SELECT * FROM idempotency_keys WHERE org_id=? AND key=?{tx.dialect.for_update}",
+            org_id,
+            key,
+        )
+        if row is None:  # released between the two statements: the client asks again
+            return Claim(IN_PROGRESS)
+        if row["created_at"] < now - TTL_SECONDS:  # expired: the key starts over, as new
             await tx.execute(
-                "INSERT INTO idempotency_keys (org_id, key, body_hash, request_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (org_id, key, digest, request_id, now),
+                "UPDATE idempotency_keys SET body_hash=?, request_id=?, created_at=?, "
+                "status=NULL, response=NULL WHERE org_id=? AND key=?",
+                (digest, request_id, now, org_id, key),
             )
             return Claim(NEW)
         if row["body_hash"] != digest:
