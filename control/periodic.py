@@ -1,6 +1,8 @@
 """A round of background work every so many seconds (the rollup fold, the retention purge, the
 hold sweep): one task of its own, a failed round logged and tried again the next round, stopped
-by cancelling it."""
+by cancelling it. With several control planes on one database, a round runs only where `lead`
+says this one leads the job (control/store/database.py `Database.lead`), so that one runs it at
+a time and another takes over when it dies."""
 
 from __future__ import annotations
 
@@ -11,11 +13,16 @@ from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
+type Lead = Callable[[str], Awaitable[bool]]
+
 
 class Periodic:
-    def __init__(self, name: str, work: Callable[[], Awaitable[object]]) -> None:
+    def __init__(
+        self, name: str, work: Callable[[], Awaitable[object]], *, lead: Lead | None = None
+    ) -> None:
         self.name = name
         self.work = work
+        self.lead = lead
         self._task: asyncio.Task[None] | None = None
 
     def start(self, interval: float, *, at_once: bool = True) -> None:
@@ -26,7 +33,8 @@ class Periodic:
                 await asyncio.sleep(interval)
             while True:
                 try:
-                    await self.work()
+                    if self.lead is None or await self.lead(self.name):
+                        await self.work()
                 except Exception:
                     log.exception("%s failed; trying again next round", self.name)
                 await asyncio.sleep(interval)

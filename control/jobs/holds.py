@@ -37,7 +37,7 @@ class HoldSweeper:
         self.finder = finder  # None: no upstream key; stale holds are released unmatched
         self.released = 0  # since start
         self.swept = asyncio.Event()  # set after each sweep (whoever waits clears it)
-        self._rounds = Periodic("credit hold sweep", self.sweep)
+        self._rounds = Periodic("credit hold sweep", self.sweep, lead=wallet.state.db.lead)
 
     async def sweep(self) -> int:
         try:

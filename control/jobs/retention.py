@@ -88,7 +88,7 @@ class Retention:
         self.clock = clock
         self.batch = batch
         self.folder = state.rollups
-        self._rounds = Periodic("retention purge", self.scheduled_run)
+        self._rounds = Periodic("retention purge", self.scheduled_run, lead=state.db.lead)
         self.interval: float | None = None  # seconds between scheduled runs, once started
         self.last_run: LastRun | None = None  # in memory: the schedule runs once at start
 

@@ -10,7 +10,7 @@ cannot be shared is asked of the dialect (`db.dialect.least(a, b)`)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -88,6 +88,11 @@ class Queries(Protocol):
         contextlib.aclosing, so its cursor goes before its connection)."""
         ...
 
+    async def notify(self, channel: str, payload: str) -> None:
+        """Tell every other control plane on this database, once this transaction commits
+        (PostgreSQL's NOTIFY; nothing on SQLite, where there is no other)."""
+        ...
+
 
 class Database(Queries, Protocol):
     """A database: statements outside a transaction each commit on their own."""
@@ -98,6 +103,17 @@ class Database(Queries, Protocol):
 
     def reader(self) -> contextlib.AbstractAsyncContextManager[Queries]:
         """A connection of its own for a long read (an export) that must not hold up writers."""
+        ...
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call `callback` on the event loop with each payload another control plane notifies
+        on `channel` (never, on SQLite)."""
+        ...
+
+    async def lead(self, job: str) -> bool:
+        """Whether this control plane is the one to run `job` (a fold, a purge, a sweep) now:
+        on PostgreSQL one of those on the database holds it (an advisory lock) until it stops
+        or dies; on SQLite, the only one always does."""
         ...
 
     async def close(self) -> None: ...

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,9 @@ class SqliteQueries:
             while found := await cursor.fetchmany(size):
                 yield list(found)
 
+    async def notify(self, channel: str, payload: str) -> None:
+        return None  # one process writes this file: there is nobody else to tell
+
 
 class _Changed:
     __slots__ = ("rowcount",)
@@ -98,6 +101,12 @@ class SqliteDatabase(SqliteQueries):
             yield SqliteQueries(connection)
         finally:
             await connection.close()
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        return None  # nobody else writes this file, so nobody notifies
+
+    async def lead(self, job: str) -> bool:
+        return True  # the only control plane on this file runs every job
 
     async def close(self) -> None:
         await self.connection.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -18,6 +19,10 @@ from control.store.database import Database, Queries
 from proxy.core.seedance.catalog import Catalog
 
 type SnapshotListener = Callable[[dict[str, Any]], None]
+
+log = logging.getLogger(__name__)
+
+POLICY_CHANNEL = "nextapi_policy"  # payload: the version just published
 
 
 class ControlState:
@@ -34,6 +39,7 @@ class ControlState:
         self._snapshot_changed = asyncio.Condition()
         self._listeners: list[SnapshotListener] = []
         self._stopping = False
+        self._refreshes: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(
@@ -48,10 +54,15 @@ class ControlState:
         database = await dbm.connect(data_dir / "nextapi.sqlite3")
         await catalogdb.seed(database, catalog_file)
         state = cls(database, data_dir, suspend_after_rate_limited=suspend_after_rate_limited)
+        # Listening first: a version another control plane publishes meanwhile is not missed.
+        await database.listen(POLICY_CHANNEL, state._noticed)
         await state.publish()
         return state
 
     async def close(self) -> None:
+        for task in list(self._refreshes):
+            task.cancel()
+        await asyncio.gather(*self._refreshes, return_exceptions=True)
         async with self.transaction() as tx:
             await self.admin.flush_last_used(tx)
         self.admin.close()
@@ -89,33 +100,61 @@ class ControlState:
         return self._snapshot
 
     async def publish(self) -> None:
-        """Rebuild the policy snapshot from the database and hand it to every edge."""
+        """Rebuild the policy snapshot from the database under a new version and hand it to
+        every edge. The version is minted in the database, so that every control plane on it
+        numbers alike, and announced to the others (`POLICY_CHANNEL`), which then read it too."""
         async with self.db.transaction() as tx:
-            row = await dbm.fetch_one(tx, "SELECT value FROM meta WHERE key='policy_version'")
-            version = int(row["value"]) + 1 if row else 1
-            epoch = await self._epoch(tx)
-            await tx.execute(
-                "INSERT INTO meta (key, value) VALUES ('policy_version', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (str(version),),
+            row = await tx.fetch_one(
+                "INSERT INTO meta (key, value) VALUES ('policy_version', '1') "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT) RETURNING value"
             )
-            orgs = await dbm.fetch_all(
-                tx,
-                "SELECT id, status, allowed_ips, rate_limit, spend_limit, video_retention_days "
-                "FROM orgs",
-            )
-            hooks = await dbm.fetch_all(
-                tx, "SELECT id, org_id, url FROM webhooks WHERE status='enabled'"
-            )
-            keys = await dbm.fetch_all(
-                tx,
-                "SELECT id, org_id, status, secret_hash, previous_secret_hash, "
-                "previous_valid_until, expires_at, allowed_ips, models, rate_limit, spend_limit "
-                "FROM api_keys",
-            )
-            catalog = await catalogdb.wire(tx)
-        self.catalog = Catalog.from_wire(catalog)
-        snapshot = {
+            assert row is not None
+            snapshot = await self._read_snapshot(tx, int(row["value"]))
+            await tx.notify(POLICY_CHANNEL, str(snapshot["version"]))
+        await self._install(snapshot)
+
+    async def refresh(self) -> None:
+        """Read the snapshot another control plane on this database published."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetch_one("SELECT value FROM meta WHERE key='policy_version'")
+            version = int(row["value"]) if row is not None else 0
+            if version <= self._snapshot["version"]:
+                return
+            snapshot = await self._read_snapshot(tx, version)
+        await self._install(snapshot)
+
+    def _noticed(self, payload: str) -> None:
+        """A control plane published version `payload`: read it, unless it is known."""
+        if payload.isdigit() and int(payload) <= self._snapshot["version"]:
+            return
+        task = asyncio.get_running_loop().create_task(self.refresh(), name="policy refresh")
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task[None]) -> None:
+        self._refreshes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("policy refresh failed", exc_info=task.exception())
+
+    async def _read_snapshot(self, tx: Queries, version: int) -> dict[str, Any]:
+        epoch = await self._epoch(tx)
+        orgs = await dbm.fetch_all(
+            tx,
+            "SELECT id, status, allowed_ips, rate_limit, spend_limit, video_retention_days "
+            "FROM orgs",
+        )
+        hooks = await dbm.fetch_all(
+            tx, "SELECT id, org_id, url FROM webhooks WHERE status='enabled'"
+        )
+        keys = await dbm.fetch_all(
+            tx,
+            "SELECT id, org_id, status, secret_hash, previous_secret_hash, "
+            "previous_valid_until, expires_at, allowed_ips, models, rate_limit, spend_limit "
+            "FROM api_keys",
+        )
+        catalog = await catalogdb.wire(tx)
+        return {
             "version": version,
             "epoch": epoch,
             "orgs": [
@@ -148,6 +187,13 @@ class ControlState:
             ],
             "catalog": catalog,
         }
+
+    async def _install(self, snapshot: dict[str, Any]) -> None:
+        """The snapshot, unless a newer one is in place already (two publishes finishing out
+        of order, or a refresh behind one of our own)."""
+        if snapshot["version"] <= self._snapshot["version"]:
+            return
+        self.catalog = Catalog.from_wire(snapshot["catalog"])
         self._snapshot = snapshot
         for listener in self._listeners:
             listener(snapshot)
@@ -155,12 +201,14 @@ class ControlState:
             self._snapshot_changed.notify_all()
 
     async def _epoch(self, tx: Queries) -> str:
+        # Claimed by its key: two control planes starting on a new database keep one epoch.
+        await tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('epoch', ?) ON CONFLICT DO NOTHING",
+            (secrets.token_hex(8),),
+        )
         row = await dbm.fetch_one(tx, "SELECT value FROM meta WHERE key='epoch'")
-        if row is not None:
-            return str(row["value"])
-        epoch = secrets.token_hex(8)
-        await tx.execute("INSERT INTO meta (key, value) VALUES ('epoch', ?)", (epoch,))
-        return epoch
+        assert row is not None
+        return str(row["value"])
 
     async def wait_for_snapshot(self, after: int, wait: float) -> dict[str, Any]:
         """Long-poll support for edges apart: the snapshot once its version exceeds `after`

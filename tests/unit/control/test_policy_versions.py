@@ -1,0 +1,58 @@
+"""Policy versions are minted in the database: control planes on one database number their
+snapshots alike, and one reads what another published (on PostgreSQL, when NOTIFY tells it)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from control.store.state import ControlState
+
+
+def test_two_control_planes_on_one_database_share_the_version_and_read_each_others_change(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        first = await ControlState.open(tmp_path)
+        second = await ControlState.open(tmp_path)
+        try:
+            assert second.snapshot["version"] == first.snapshot["version"] + 1
+            async with first.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO orgs (id, name, email, created_at, updated_at) "
+                    "VALUES ('org_a', 'A', 'a@example.com', 0, 0)"
+                )
+            await first.publish()
+            published = first.snapshot["version"]
+            assert published == second.snapshot["version"] + 1  # one sequence, not two
+            assert [org["id"] for org in second.snapshot["orgs"]] == []
+
+            second._noticed(str(published - 1))  # known already: nothing is read
+            assert not second._refreshes
+            second._noticed(str(published))
+            await asyncio.gather(*second._refreshes)
+            assert second.snapshot["version"] == published
+            assert [org["id"] for org in second.snapshot["orgs"]] == ["org_a"]
+            assert second.snapshot["epoch"] == first.snapshot["epoch"]
+
+            await second.refresh()  # nothing newer: the snapshot stays as it is
+            assert second.snapshot["version"] == published
+        finally:
+            await second.close()
+            await first.close()
+
+    asyncio.run(main())
+
+
+def test_a_snapshot_older_than_the_one_in_place_is_never_installed(tmp_path: Path) -> None:
+    async def main() -> None:
+        state = await ControlState.open(tmp_path)
+        try:
+            newest = state.snapshot
+            older = newest | {"version": newest["version"] - 1, "orgs": [{"id": "stale"}]}
+            await state._install(older)  # a publish that finished after a newer one
+            assert state.snapshot is newest
+        finally:
+            await state.close()
+
+    asyncio.run(main())
