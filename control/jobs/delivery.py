@@ -8,6 +8,11 @@ differently); the outcome (an attempt row, the event, the endpoint's health) is 
 transaction. 2xx delivers; 410 Gone disables the endpoint; anything else is retried until the
 schedule runs out, or the endpoint has been failing for five days (then it is disabled).
 Delivery is at least once: receivers deduplicate on `webhook-id`, stable across retries.
+
+Several control planes on one database share the outbox: an event is leased to the one that
+claims it (its `next_attempt_at` moved a lease ahead, rows another is claiming skipped: FOR
+UPDATE SKIP LOCKED on PostgreSQL), so each attempt is made once; should that control plane die
+mid-attempt, the event falls due again when the lease runs out, for any of them.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ USER_AGENT = "NextAPI-Webhooks/1"
 STOP_GRACE = 2.0  # seconds `stop` lets deliveries under way finish before cancelling them
 MAX_WAIT = 1.0  # the loop looks at the outbox at least this often
 MIN_WAIT = 0.01
+LEASE_MARGIN = 30.0  # seconds an attempt's lease outlasts its request's timeout
 
 
 def retry_after(value: str | None, now: float) -> float | None:
@@ -130,8 +136,8 @@ class Deliverer:
             try:
                 free = self.concurrency - len(self._inflight)
                 if free > 0:
-                    for event_id in await self._claim(free, set()):
-                        self._spawn(event_id)
+                    for event_id, lease in await self._claim(free):
+                        self._spawn(event_id, lease)
                 wait = await self._until_due()
             except Exception:
                 log.exception("webhook delivery loop")
@@ -148,8 +154,8 @@ class Deliverer:
             return MAX_WAIT
         return min(max(row["due"] - self.clock(), MIN_WAIT), MAX_WAIT)
 
-    def _spawn(self, event_id: str) -> asyncio.Task[int]:
-        task = asyncio.create_task(self._attempt(event_id), name=f"webhook {event_id}")
+    def _spawn(self, event_id: str, lease: float) -> asyncio.Task[int]:
+        task = asyncio.create_task(self._attempt(event_id, lease), name=f"webhook {event_id}")
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return task
@@ -162,65 +168,74 @@ class Deliverer:
 
     # --- the outbox ---------------------------------------------------------------------------
 
-    async def _claim(self, limit: int, seen: set[str]) -> list[str]:
-        """Up to `limit` due events nobody is sending, marked as being sent."""
-        rows = await dbm.fetch_all(
-            self.state.db,
-            "SELECT id FROM webhook_events WHERE status='pending' AND next_attempt_at <= ? "
-            "ORDER BY next_attempt_at, id LIMIT ?",
-            self.clock(),
-            limit + len(self._inflight) + len(seen),
-        )
-        # No await from here on: the check and the claim are one step. (`_deliver` reads the
-        # event again: one finished since the SELECT is not sent again.)
-        skip = self._inflight | seen
-        claimed = [row["id"] for row in rows if row["id"] not in skip][:limit]
-        self._inflight.update(claimed)
+    async def _claim(self, limit: int) -> list[tuple[str, float]]:
+        """Up to `limit` due events, leased to this control plane: each with its lease (the
+        `next_attempt_at` it was given), by which the attempt knows the event is still its."""
+        now = self.clock()
+        lease = now + self.timeout + LEASE_MARGIN
+        async with self.state.transaction() as tx:
+            rows = await tx.fetch_all(
+                "UPDATE webhook_events SET next_attempt_at=?, updated_at=? WHERE id IN ("
+                "SELECT id FROM webhook_events WHERE status='pending' AND next_attempt_at <= ? "
+                f"ORDER BY next_attempt_at, id LIMIT ?{tx.dialect.skip_locked}) "
+                "RETURNING id, next_attempt_at",
+                lease,
+                now,
+                now,
+                limit,
+            )
+        claimed = [(row["id"], row["next_attempt_at"]) for row in rows]
+        self._inflight.update(event_id for event_id, _ in claimed)
         return claimed
 
     async def run_once(self) -> int:
         """Deliver every event due now; returns how many attempts were made."""
-        seen: set[str] = set()
         made = 0
         while True:
-            batch = await self._claim(max(64, self.concurrency * 4), seen)
+            # No more at once than are sent at once: a lease runs while its event waits.
+            batch = await self._claim(self.concurrency)
             if not batch:
                 return made
-            seen.update(batch)
-            results = await asyncio.gather(*(self._spawn(event_id) for event_id in batch))
+            results = await asyncio.gather(*(self._spawn(*claimed) for claimed in batch))
             made += sum(results)
 
     async def redeliver(self, event_id: str) -> bool:
         """Make an event (whatever its status) pending and due now; its attempts are kept."""
         now = self.clock()
         async with self.state.transaction() as tx:
+            if event_id in self._inflight:
+                # Sent again once the attempt under way ends (its outcome would overwrite a
+                # change made now, and made due now it would be claimed beside it).
+                found = await tx.fetch_one("SELECT 1 FROM webhook_events WHERE id=?", event_id)
+                if found:
+                    self._again.add(event_id)
+                return found is not None
             cursor = await tx.execute(
                 "UPDATE webhook_events SET status='pending', next_attempt_at=?, updated_at=? "
                 "WHERE id=?",
                 (now, now, event_id),
             )
             found = cursor.rowcount > 0
-            if found and event_id in self._inflight:
-                # The attempt under way must not overwrite this (it writes under the same lock).
-                self._again.add(event_id)
         if found:
             self.wake()
         return found
 
     # --- one attempt ----------------------------------------------------------------------------
 
-    async def _attempt(self, event_id: str) -> int:
+    async def _attempt(self, event_id: str, lease: float) -> int:
         """One attempt of a claimed event; 1 if a request was attempted (or refused), else 0."""
         try:
             if self._semaphore is None:
                 self._semaphore = asyncio.Semaphore(self.concurrency)
             async with self._semaphore:
-                return await self._deliver(event_id)
+                return await self._deliver(event_id, lease)
         finally:
             self._inflight.discard(event_id)
-            self._again.discard(event_id)
+            if event_id in self._again:  # redelivered after the outcome was written
+                self._again.discard(event_id)
+                await self.redeliver(event_id)
 
-    async def _deliver(self, event_id: str) -> int:
+    async def _deliver(self, event_id: str, lease: float) -> int:
         event = await dbm.fetch_one(
             self.state.db,
             "SELECT e.id, e.webhook_id, e.payload, e.status AS event_status, e.attempts, "
@@ -231,8 +246,8 @@ class Deliverer:
         )
         if event is None or event["event_status"] != "pending":
             return 0
-        if event["next_attempt_at"] is None or event["next_attempt_at"] > self.clock():
-            return 0  # attempted since it was found due
+        if event["next_attempt_at"] != lease:
+            return 0  # no longer ours: redelivered, or its lease ran out and another took it
         if event["status"] != "enabled":  # disabled, deleted (or gone)
             async with self.state.transaction() as tx:
                 await self._set_event(tx, event_id, "failed", event["attempts"], None)

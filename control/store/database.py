@@ -42,6 +42,8 @@ class Dialect:
     greatest_function: str
     # LIKE matching letters of any case (SQLite's LIKE already does, for ASCII).
     like: str
+    # Rows a SELECT in a transaction locks, passing over those another transaction holds.
+    skip_locked: str
 
     def least(self, a: str, b: str) -> str:
         return f"{self.least_function}({a}, {b})"
@@ -58,7 +60,12 @@ class Dialect:
 
 
 SQLITE = Dialect(
-    "sqlite", for_update="", least_function="MIN", greatest_function="MAX", like="LIKE"
+    "sqlite",
+    for_update="",
+    least_function="MIN",
+    greatest_function="MAX",
+    like="LIKE",
+    skip_locked="",
 )
 POSTGRESQL = Dialect(
     "postgresql",
@@ -66,6 +73,7 @@ POSTGRESQL = Dialect(
     least_function="LEAST",
     greatest_function="GREATEST",
     like="ILIKE",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
 )
 
 
