@@ -31,6 +31,14 @@ SENDING_STALE_SECONDS = 120.0  # a recharge `sending` this long was cut off by a
 MAX_WAIT = 60.0
 
 
+# A recharge due now (arguments: now, RETRY_SECONDS, now - SENDING_STALE_SECONDS): pending and
+# past its retry wait, or left `sending` by a control plane that stopped mid-charge.
+_DUE = (
+    "((status='pending' AND updated_at <= ? - ? * attempts) OR "
+    "(status='sending' AND updated_at <= ?))"
+)
+
+
 class Recharger:
     def __init__(
         self,
@@ -79,9 +87,7 @@ class Recharger:
         now = self.clock()
         due = await dbm.fetch_all(
             self.state.db,
-            "SELECT id FROM payments WHERE kind='recharge' AND ("
-            " (status='pending' AND updated_at <= ? - ? * attempts) OR"
-            " (status='sending' AND updated_at <= ?)) ORDER BY created_at",
+            f"SELECT id FROM payments WHERE kind='recharge' AND {_DUE} ORDER BY created_at",
             now,
             RETRY_SECONDS,
             now - SENDING_STALE_SECONDS,
@@ -93,10 +99,12 @@ class Recharger:
     async def _charge(self, payment_id: str) -> None:
         now = self.clock()
         async with self.state.transaction() as tx:
+            # Claimed only while still due: of two control planes that both found it due, the
+            # first makes it `sending` (updated now) and the second's claim changes nothing.
             claimed = await tx.execute(
                 "UPDATE payments SET status='sending', attempts=attempts+1, updated_at=? "
-                "WHERE id=? AND status IN ('pending', 'sending')",
-                (now, payment_id),
+                f"WHERE id=? AND {_DUE}",
+                (now, payment_id, now, RETRY_SECONDS, now - SENDING_STALE_SECONDS),
             )
             payment = await dbm.fetch_one(tx, "SELECT * FROM payments WHERE id=?", payment_id)
             account = await dbm.fetch_one(
