@@ -206,7 +206,11 @@ async def rotate_key(request: Request) -> JSONResponse:
     secret, secret_hash = await asyncio.to_thread(keys.generate_key, seen["environment"], key_id)
     rotated = dbm.now()
     async with state.transaction() as tx:
-        key = await dbm.fetch_one(tx, "SELECT status, secret_hash FROM api_keys WHERE id=?", key_id)
+        key = await dbm.fetch_one(
+            tx,
+            f"SELECT status, secret_hash FROM api_keys WHERE id=?{tx.dialect.for_update}",
+            key_id,
+        )
         if key is None or key["status"] == "revoked":
             raise conflict("A revoked key cannot be rotated.")
         if key["secret_hash"] != seen["secret_hash"]:

@@ -53,7 +53,9 @@ async def require_open(tx: Queries, org_id: str) -> None:
     """Inside the write transaction that adds to the org (a key, a webhook): refused if the org
     is closed as that transaction reads it, so a closure committed since the request began is
     never followed by a working key or a delivering endpoint."""
-    org = await dbm.fetch_one(tx, "SELECT status FROM orgs WHERE id=?", org_id)
+    org = await dbm.fetch_one(
+        tx, f"SELECT status FROM orgs WHERE id=?{tx.dialect.for_update}", org_id
+    )  # locked: a closure on another control plane waits for this transaction, or it for that
     if org is None or org["status"] == "closed":
         raise conflict("The org is closed.")
 

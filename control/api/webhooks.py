@@ -201,7 +201,11 @@ async def rotate_webhook(request: Request) -> JSONResponse:
         # As the key rotation does (control/api/keys.py): applied to the secret the endpoint
         # had when the request came, else refused, so that a rotation that got in first keeps
         # the grace it promised for the old secret and its new secret stays the one signing.
-        hook = await dbm.fetch_one(tx, "SELECT status, secret FROM webhooks WHERE id=?", webhook_id)
+        hook = await dbm.fetch_one(
+            tx,
+            f"SELECT status, secret FROM webhooks WHERE id=?{tx.dialect.for_update}",
+            webhook_id,
+        )
         if hook is None or hook["status"] == "deleted":
             raise not_found("Webhook")
         if hook["secret"] != seen["secret"]:
