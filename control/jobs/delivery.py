@@ -10,9 +10,10 @@ schedule runs out, or the endpoint has been failing for five days (then it is di
 Delivery is at least once: receivers deduplicate on `webhook-id`, stable across retries.
 
 Several control planes on one database share the outbox: an event is leased to the one that
-claims it (its `next_attempt_at` moved a lease ahead, rows another is claiming skipped: FOR
-UPDATE SKIP LOCKED on PostgreSQL), so each attempt is made once; should that control plane die
-mid-attempt, the event falls due again when the lease runs out, for any of them.
+claims it (`leased_until`; rows another is claiming are skipped: FOR UPDATE SKIP LOCKED on
+PostgreSQL), so each attempt is made once; should that control plane die mid-attempt, the event
+falls due again when the lease runs out, for any of them. On SQLite, where one process is the
+only control plane, the leases a dead one left are released when the worker starts.
 """
 
 from __future__ import annotations
@@ -106,8 +107,17 @@ class Deliverer:
     async def start(self) -> None:
         if self._runner is not None and not self._runner.done():
             return
+        if self.state.db.dialect.one_process:
+            await self._release_leases()
         self._wakeup = asyncio.Event()
         self._runner = asyncio.create_task(self._run(), name="webhook-delivery")
+
+    async def _release_leases(self) -> None:
+        """The leases of attempts a process before this one left when it died: due at once."""
+        async with self.state.transaction() as tx:
+            await tx.execute(
+                "UPDATE webhook_events SET leased_until=NULL WHERE leased_until IS NOT NULL"
+            )
 
     def wake(self) -> None:
         """Look at the outbox now (call on the loop, after an enqueue); a no-op when stopped."""
@@ -169,22 +179,23 @@ class Deliverer:
     # --- the outbox ---------------------------------------------------------------------------
 
     async def _claim(self, limit: int) -> list[tuple[str, float]]:
-        """Up to `limit` due events, leased to this control plane: each with its lease (the
-        `next_attempt_at` it was given), by which the attempt knows the event is still its."""
+        """Up to `limit` due events nobody is sending, leased to this control plane: each with
+        its lease's end, by which the attempt knows the event is still its own."""
         now = self.clock()
         lease = now + self.timeout + LEASE_MARGIN
         async with self.state.transaction() as tx:
             rows = await tx.fetch_all(
-                "UPDATE webhook_events SET next_attempt_at=?, updated_at=? WHERE id IN ("
+                "UPDATE webhook_events SET leased_until=? WHERE id IN ("
                 "SELECT id FROM webhook_events WHERE status='pending' AND next_attempt_at <= ? "
+                "AND (leased_until IS NULL OR leased_until <= ?) "
                 f"ORDER BY next_attempt_at, id LIMIT ?{tx.dialect.skip_locked}) "
-                "RETURNING id, next_attempt_at",
+                "RETURNING id, leased_until",
                 lease,
                 now,
                 now,
                 limit,
             )
-        claimed = [(row["id"], row["next_attempt_at"]) for row in rows]
+        claimed = [(row["id"], row["leased_until"]) for row in rows]
         self._inflight.update(event_id for event_id, _ in claimed)
         return claimed
 
@@ -239,15 +250,21 @@ class Deliverer:
         event = await dbm.fetch_one(
             self.state.db,
             "SELECT e.id, e.webhook_id, e.payload, e.status AS event_status, e.attempts, "
-            "e.next_attempt_at, "
+            "e.leased_until, "
             "w.url, w.secret, w.previous_secret, w.previous_valid_until, w.status "
             "FROM webhook_events e LEFT JOIN webhooks w ON w.id = e.webhook_id WHERE e.id=?",
             event_id,
         )
         if event is None or event["event_status"] != "pending":
+            if event is not None and event["leased_until"] == lease:  # ours: given back
+                async with self.state.transaction() as tx:
+                    await tx.execute(
+                        "UPDATE webhook_events SET leased_until=NULL WHERE id=? AND leased_until=?",
+                        (event_id, lease),
+                    )
             return 0
-        if event["next_attempt_at"] != lease:
-            return 0  # no longer ours: redelivered, or its lease ran out and another took it
+        if event["leased_until"] != lease:
+            return 0  # no longer ours: its lease ran out and another took it
         if event["status"] != "enabled":  # disabled, deleted (or gone)
             async with self.state.transaction() as tx:
                 await self._set_event(tx, event_id, "failed", event["attempts"], None)
@@ -364,8 +381,8 @@ class Deliverer:
             self._again.discard(event_id)
             status, next_attempt_at = "pending", now
         await tx.execute(
-            "UPDATE webhook_events SET status=?, attempts=?, next_attempt_at=?, updated_at=? "
-            "WHERE id=?",
+            "UPDATE webhook_events SET status=?, attempts=?, next_attempt_at=?, updated_at=?, "
+            "leased_until=NULL WHERE id=?",
             (status, attempts, next_attempt_at, now, event_id),
         )
 

@@ -44,6 +44,9 @@ class Dialect:
     like: str
     # Rows a SELECT in a transaction locks, passing over those another transaction holds.
     skip_locked: str
+    # One process is the only control plane on the database (SQLite's file): what a process
+    # before it left unfinished (a lease, say) is known to be abandoned when it starts.
+    one_process: bool
 
     def least(self, a: str, b: str) -> str:
         return f"{self.least_function}({a}, {b})"
@@ -66,6 +69,7 @@ SQLITE = Dialect(
     greatest_function="MAX",
     like="LIKE",
     skip_locked="",
+    one_process=True,
 )
 POSTGRESQL = Dialect(
     "postgresql",
@@ -74,6 +78,7 @@ POSTGRESQL = Dialect(
     greatest_function="GREATEST",
     like="ILIKE",
     skip_locked=" FOR UPDATE SKIP LOCKED",
+    one_process=False,
 )
 
 

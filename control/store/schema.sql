@@ -372,6 +372,7 @@ CREATE TABLE webhook_events (
     next_attempt_at REAL,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
+    leased_until REAL,
     UNIQUE (webhook_id, task_id, type)
 );
 CREATE INDEX webhook_events_due ON webhook_events(status, next_attempt_at);

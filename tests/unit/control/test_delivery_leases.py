@@ -59,3 +59,22 @@ def test_an_attempt_whose_lease_was_taken_over_does_not_send(tmp_path: Path) -> 
         assert len(env.receiver.requests) == 1
 
     run(tmp_path, scenario)
+
+
+def test_on_sqlite_the_leases_of_a_process_that_died_are_released_when_the_worker_starts(
+    tmp_path: Path,
+) -> None:
+    async def scenario(env: Env) -> None:
+        webhook_id, _ = await env.hook()
+        event_id = await env.event(webhook_id)
+        assert [claimed for claimed, _ in await env.deliverer()._claim(8)] == [event_id]
+        restarted = env.deliverer()  # the one process on the file, after the first died
+        assert await restarted.run_once() == 0  # leased
+        await restarted.start()
+        try:
+            await env.receiver.arrived.wait()  # sent at once, not when the lease runs out
+        finally:
+            await restarted.stop()
+        assert [r.headers["webhook-id"] for r in env.receiver.requests] == [event_id]
+
+    run(tmp_path, scenario)
