@@ -65,10 +65,11 @@ async def start_control(
             settings.data_dir,
             suspend_after_rate_limited=settings.suspend_after_rate_limited,
             catalog_file=Path(settings.catalog_file) if settings.catalog_file else None,
+            database_url=settings.database_url or None,
         )
         stack.push_async_callback(state.close)
         await state.rollups.open()  # now, not at the first fold: a refusal stops the start
-    except NewerSchema as refused:
+    except (NewerSchema, ConnectionError) as refused:  # a sentence (a URL without its password)
         raise SystemExit(str(refused)) from None
     await state.admin.bootstrap(admin_token)
     wallet = SqliteWallet(state)
@@ -197,7 +198,7 @@ def retention_periods(settings: Settings) -> Periods:
 
 async def purge(settings: Settings, dry_run: bool) -> None:
     """`run_proxy.py purge [--dry-run]`: one retention pass, printing what it deletes."""
-    state = await ControlState.open(settings.data_dir)
+    state = await ControlState.open(settings.data_dir, database_url=settings.database_url or None)
     store = video_store(settings)
     sweeper = VideoSweeper(state, store) if store is not None else None
     try:

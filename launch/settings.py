@@ -40,6 +40,7 @@ class Settings:
     listen: str
     control_listen: str
     data_dir: Path
+    database_url: str
     upstream: str
     role: str
     control_url: str

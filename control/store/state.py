@@ -48,10 +48,11 @@ class ControlState:
         *,
         suspend_after_rate_limited: int = 0,
         catalog_file: Path | None = None,
+        database_url: str | None = None,
     ) -> ControlState:
-        """The state over `data_dir`'s database; an empty catalog is seeded from `catalog_file`
-        (default: config/models.toml)."""
-        database = await dbm.connect(data_dir / "nextapi.sqlite3")
+        """The state over `data_dir`'s database (or the PostgreSQL one at `database_url`); an
+        empty catalog is seeded from `catalog_file` (default: config/models.toml)."""
+        database = await dbm.open_database(database_url or data_dir / "nextapi.sqlite3")
         await catalogdb.seed(database, catalog_file)
         state = cls(database, data_dir, suspend_after_rate_limited=suspend_after_rate_limited)
         # Listening first: a version another control plane publishes meanwhile is not missed.

@@ -44,6 +44,16 @@ OPTIONS: tuple[Option, ...] = (
         flag=True,
     ),
     Option(
+        "database_url",
+        str,
+        "",
+        "The control plane's PostgreSQL database, postgresql://[USER@]HOST[:PORT]/NAME (a "
+        "password from PGPASSWORD or ~/.pgpass rather than the URL; never logged). Empty: the "
+        "SQLite file in `data_dir`.",
+        flag=True,
+        check=url_of("postgresql", "postgres"),
+    ),
+    Option(
         "upstream",
         str,
         "https://ark.ap-southeast.bytepluses.com",

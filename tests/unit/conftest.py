@@ -11,7 +11,8 @@ app driven through httpx's ASGI transport, and a runner for async test bodies (n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import EllipsisType
 from typing import Any
@@ -22,6 +23,7 @@ from starlette.applications import Starlette
 
 import control.app
 from control.store.state import ControlState
+from tests.unit import postgres
 
 ADMIN_TOKEN = "nat_unit-admin-token-7Qm2xR9vLk4pZ8wN"
 DB_NAME = "nextapi.sqlite3"
@@ -30,9 +32,10 @@ DB_NAME = "nextapi.sqlite3"
 class Control:
     """One running control plane: its state, an HTTP client on its app, the admin token."""
 
-    def __init__(self, data_dir: Path, token: str) -> None:
+    def __init__(self, data_dir: Path, token: str, database_url: str | None = None) -> None:
         self.data_dir = data_dir
         self.token = token
+        self.database_url = database_url  # None: the SQLite file in data_dir
         self.state: ControlState | None = None
         self.client: httpx.AsyncClient | None = None
         self.app: Starlette | None = None
@@ -40,7 +43,7 @@ class Control:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self.state = await ControlState.open(self.data_dir)
+        self.state = await ControlState.open(self.data_dir, database_url=self.database_url)
         await self.state.admin.bootstrap(self.token)
         app = self.app = control.app.create_app(self.state)
         # App exceptions become 500 answers (as under a real server), so a bug shows as a
@@ -138,8 +141,10 @@ type ControlBody = Callable[[Control], Awaitable[None]]
 type ControlRunner = Callable[[ControlBody], None]
 
 
-async def _run(data_dir: Path, token: str, body: ControlBody) -> None:
-    ctl = Control(data_dir, token)
+async def _run(
+    data_dir: Path, token: str, body: ControlBody, database_url: str | None = None
+) -> None:
+    ctl = Control(data_dir, token, database_url)
     try:
         await ctl.start()
         await asyncio.wait_for(body(ctl), timeout=20)
@@ -148,13 +153,19 @@ async def _run(data_dir: Path, token: str, body: ControlBody) -> None:
 
 
 @pytest.fixture
-def control_plane(tmp_path: Path) -> ControlRunner:
-    """Run an async test body against a fresh control plane (its data under tmp_path)."""
+def control_plane(tmp_path: Path) -> Iterator[ControlRunner]:
+    """Run an async test body against a fresh control plane (its data under tmp_path; its
+    database a fresh PostgreSQL one when NEXTAPI_TEST_DATABASE_URL is set: see
+    tests/unit/postgres.py)."""
+    with contextlib.ExitStack() as stack:
+        database_url = (
+            stack.enter_context(postgres.fresh_database()) if postgres.suite_on_postgres() else None
+        )
 
-    def run(body: ControlBody) -> None:
-        asyncio.run(_run(tmp_path / "data", ADMIN_TOKEN, body))
+        def run(body: ControlBody) -> None:
+            asyncio.run(_run(tmp_path / "data", ADMIN_TOKEN, body, database_url))
 
-    return run
+        yield run
 
 
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> None:

@@ -1,7 +1,9 @@
 """The control plane's schema changes, one file each, `NNNN_what_it_does.sql`, applied in order
-by control.store.db.migrate; `PRAGMA user_version` records how many a database has had. A new
-change is a new file numbered one past the newest (its why in `--` comments at the top); a file
-already released is never edited, as databases out there have run it."""
+by control.store.db; `PRAGMA user_version` records how many a database has had. A new change is
+a new file numbered one past the newest (its why in `--` comments at the top); a file already
+released is never edited, as databases out there have run it. On PostgreSQL the same changes run
+from postgres/, one twin a file with the same number and name (its README says how the types
+are said there); its version is the row of `schema_version`."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 
+POSTGRES_FOLDER = "postgres"
 FILE_NAME = re.compile(r"(?P<number>\d{4})_(?P<what>[a-z0-9_]+)\.sql")
 
 
@@ -20,16 +24,45 @@ class Migration:
     sql: str
 
 
-def load() -> list[Migration]:
-    """The shipped migrations, in order (read as package data: a checkout, an editable install
-    and a wheel alike)."""
+def load(backend: str = "sqlite") -> list[Migration]:
+    """The shipped migrations of `backend` (`sqlite` or `postgresql`), in order (read as package
+    data: a checkout, an editable install and a wheel alike). PostgreSQL's must be twins of
+    SQLite's, number for number and name for name."""
     folder = resources.files(__name__)
-    texts = {
+    texts = _sql_files(folder)
+    if backend == "sqlite":
+        return ordered(texts)
+    twins = _sql_files(folder / POSTGRES_FOLDER)
+    return ordered(paired(texts, twins))
+
+
+def _sql_files(folder: Traversable) -> dict[str, str]:
+    return {
         entry.name: entry.read_text(encoding="utf-8")
         for entry in folder.iterdir()
         if entry.name.endswith(".sql")
     }
-    return ordered(texts)
+
+
+def paired(sqlite_texts: Mapping[str, str], twins: Mapping[str, str]) -> Mapping[str, str]:
+    """The PostgreSQL twins, once each SQLite migration has one of its number and name and each
+    twin has its SQLite original: otherwise one version would mean two schemas, so the control
+    plane stops before any database is touched."""
+    missing = sorted(set(sqlite_texts) - set(twins))
+    if missing:
+        raise RuntimeError(
+            f"The migration {missing[0]} has no PostgreSQL twin: write "
+            f"control/store/migrations/{POSTGRES_FOLDER}/{missing[0]}, the same change in "
+            f"PostgreSQL's SQL (missing: {', '.join(missing)})."
+        )
+    orphans = sorted(set(twins) - set(sqlite_texts))
+    if orphans:
+        raise RuntimeError(
+            f"The PostgreSQL migration {POSTGRES_FOLDER}/{orphans[0]} has no SQLite original of "
+            f"that number and name (extra: {', '.join(orphans)}): each change is written for "
+            "both backends under one name."
+        )
+    return twins
 
 
 def ordered(texts: Mapping[str, str]) -> list[Migration]:

@@ -1,0 +1,250 @@
+"""The PostgreSQL backend (`--database-url postgresql://…`): a psycopg 3 pool of connections in
+autocommit, a statement outside a transaction on any of them, a transaction on one taken for it.
+Module SQL is the same text as on SQLite: `?` placeholders become psycopg's `%s` (once per text,
+cached), rows answer by name and by position as sqlite3.Row does, and Python values adapt as
+SQLite stores them (a bool is an integer; an integral SUM is an int, not a Decimal). The raw pool
+(`pool`, `connection()`) is there for what only PostgreSQL does (LISTEN/NOTIFY, COPY)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg.abc import Buffer
+from psycopg.adapt import AdaptersMap, Dumper, Loader
+from psycopg.rows import RowMaker
+from psycopg_pool import AsyncConnectionPool
+
+from control.store.database import POSTGRESQL, Dialect, Queries, Result, Row
+
+# Connections kept open: the control plane's handlers and jobs share them; a reader or a page
+# read holds one for as long as it reads.
+POOL_MIN = 1
+POOL_MAX = 10
+
+
+def redact(url: str) -> str:
+    """The URL as it may be shown in a message or a log: any password as `***`."""
+    if "://" not in url:  # libpq's `key=value …` form
+        return _KEYWORD_PASSWORD.sub(r"\1***", url)
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    query = _QUERY_PASSWORD.sub(r"\1***", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # nothing to hide (and `postgresql:///db` stays as written)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_QUERY_PASSWORD = re.compile(r"((?:^|&)password=)[^&]*", re.IGNORECASE)
+
+# SQL as the translation reads it: quoted text and comments (kept as they are, but for `%`),
+# and everything else, where a `?` is a placeholder.
+_SQL_PIECE = re.compile(
+    r"""'(?:[^']|'')*'?|"(?:[^"]|"")*"?|--[^\n]*|/\*.*?(?:\*/|\Z)|[^'"?%/-]+|.""", re.DOTALL
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def placeholders(sql: str) -> str:
+    """`sql` with each `?` outside quotes and comments as `%s`, and every `%` doubled (psycopg
+    reads `%` everywhere, quoted or not, once a statement has parameters, and every statement
+    here is given them, if none)."""
+    out: list[str] = []
+    for match in _SQL_PIECE.finditer(sql):
+        piece = match.group()
+        out.append("%s" if piece == "?" else piece.replace("%", "%%"))
+    return "".join(out)
+
+
+class PgRow(tuple):
+    """A row by position (it is a tuple) and by column name, case-insensitive as sqlite3.Row."""
+
+    __slots__ = ()
+    _names: tuple[str, ...] = ()
+    _index: dict[str, int] = {}  # noqa: RUF012 - set per shape, read-only
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            try:
+                return tuple.__getitem__(self, self._index[key.lower()])
+            except KeyError:
+                raise IndexError(f"No item with that key: {key!r}") from None
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_class(names: tuple[str, ...]) -> type[PgRow]:
+    index: dict[str, int] = {}
+    for position, name in enumerate(names):
+        index.setdefault(name.lower(), position)  # the first of a repeated name, as sqlite3
+    return type("PgRow", (PgRow,), {"__slots__": (), "_names": names, "_index": index})
+
+
+def pg_row(cursor: Any) -> RowMaker[PgRow]:
+    """psycopg's row factory for PgRow: one class per shape of result, reused."""
+    names = tuple(column.name for column in cursor.description or ())
+    return _row_class(names)
+
+
+class _BoolAsInteger(Dumper):
+    """SQLite stores a bool as 1 or 0 and the schema's flags are integers on both."""
+
+    oid = psycopg.postgres.types["int8"].oid
+
+    def dump(self, obj: bool) -> Buffer:
+        return b"1" if obj else b"0"
+
+
+class _NumericAsNumber(Loader):
+    """A numeric (what SUM of a bigint is) as SQLite answers it: an int when integral."""
+
+    def load(self, data: Buffer) -> int | float:
+        text = bytes(data).decode()
+        return float(text) if any(c in text for c in ".eEnN") else int(text)
+
+
+ADAPTERS = AdaptersMap(psycopg.adapters)
+ADAPTERS.register_dumper(bool, _BoolAsInteger)
+ADAPTERS.register_loader("numeric", _NumericAsNumber)
+
+_cursor_names = itertools.count(1)
+
+
+class _Changed:
+    __slots__ = ("rowcount",)
+
+    def __init__(self, rowcount: int) -> None:
+        self.rowcount = rowcount
+
+
+class PostgresQueries:
+    """Statements on one connection (inside a transaction, or a reader's snapshot)."""
+
+    def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self.connection = connection
+
+    @property
+    def dialect(self) -> Dialect:
+        return POSTGRESQL
+
+    async def execute(self, sql: str, args: Sequence[Any] = (), /) -> Result:
+        cursor = await self.connection.execute(placeholders(sql), tuple(args))
+        return _Changed(cursor.rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None:
+        async with self.connection.cursor() as cursor:
+            await cursor.executemany(placeholders(sql), [tuple(row) for row in rows])
+
+    async def fetch_one(self, sql: str, *args: Any) -> Row | None:
+        cursor = await self.connection.execute(placeholders(sql), args)
+        return await cursor.fetchone()
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        cursor = await self.connection.execute(placeholders(sql), args)
+        return list(await cursor.fetchall())
+
+    async def pages(self, size: int, sql: str, *args: Any) -> AsyncGenerator[list[Row]]:
+        """A server-side cursor in the transaction this connection is in."""
+        async with self.connection.cursor(
+            f"nextapi_pages_{next(_cursor_names)}", row_factory=pg_row
+        ) as cursor:
+            await cursor.execute(placeholders(sql), args)
+            while found := await cursor.fetchmany(size):
+                yield list(found)
+
+
+class PostgresDatabase:
+    """The control plane's database on a PostgreSQL server (control/store/db.py migrates it)."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], url: str) -> None:
+        self.pool = pool
+        self.shown_url = redact(url)  # never the password: for messages and logs
+
+    @classmethod
+    async def open(
+        cls, url: str, *, min_size: int = POOL_MIN, max_size: int = POOL_MAX
+    ) -> PostgresDatabase:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True, "row_factory": pg_row, "context": ADAPTERS},
+            open=False,
+            name="nextapi-control",
+        )
+        try:
+            await pool.open(wait=True, timeout=10)
+        except Exception as failed:
+            await pool.close()
+            raise ConnectionError(
+                f"PostgreSQL at {redact(url)} could not be reached: {type(failed).__name__}"
+            ) from None
+        return cls(pool, url)
+
+    @property
+    def dialect(self) -> Dialect:
+        return POSTGRESQL
+
+    def connection(self) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        """A pooled connection in autocommit, for what the seam does not cover (COPY, LISTEN)."""
+        return self.pool.connection()
+
+    async def execute(self, sql: str, args: Sequence[Any] = (), /) -> Result:
+        async with self.pool.connection() as connection:
+            return await PostgresQueries(connection).execute(sql, args)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None:
+        async with self.transaction() as tx:  # all the rows or none, as one SQLite call
+            await tx.executemany(sql, rows)
+
+    async def fetch_one(self, sql: str, *args: Any) -> Row | None:
+        async with self.pool.connection() as connection:
+            return await PostgresQueries(connection).fetch_one(sql, *args)
+
+    async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
+        async with self.pool.connection() as connection:
+            return await PostgresQueries(connection).fetch_all(sql, *args)
+
+    async def pages(self, size: int, sql: str, *args: Any) -> AsyncGenerator[list[Row]]:
+        """A named cursor needs a transaction: one of its own."""
+        async with self.pool.connection() as connection, connection.transaction():
+            async with contextlib.aclosing(
+                PostgresQueries(connection).pages(size, sql, *args)
+            ) as found:
+                async for page in found:
+                    yield page
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Queries]:
+        """One pooled connection for the transaction; READ COMMITTED (the server's default):
+        a read-then-write that must not race another writer locks its rows
+        (`dialect.for_update`)."""
+        async with self.pool.connection() as connection, connection.transaction():
+            yield PostgresQueries(connection)
+
+    @contextlib.asynccontextmanager
+    async def reader(self) -> AsyncIterator[Queries]:
+        """One snapshot for the whole read (REPEATABLE READ), read only: a commit after it began
+        is not seen, and it holds up no writer."""
+        async with self.pool.connection() as connection:
+            await connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield PostgresQueries(connection)
+            finally:
+                await connection.execute("ROLLBACK")
+
+    async def close(self) -> None:
+        await self.pool.close()
