@@ -27,6 +27,8 @@ from control.store.database import POSTGRESQL, Dialect, Queries, Result, Row
 # read holds one for as long as it reads.
 POOL_MIN = 1
 POOL_MAX = 10
+# How long opening waits for the server's first connection before it says so.
+CONNECT_TIMEOUT = 10.0
 
 
 def redact(url: str) -> str:
@@ -186,7 +188,7 @@ class PostgresDatabase:
             name="nextapi-control",
         )
         try:
-            await pool.open(wait=True, timeout=10)
+            await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except Exception as failed:
             await pool.close()
             raise ConnectionError(
