@@ -152,10 +152,14 @@ class PostgresQueries:
 
     async def fetch_one(self, sql: str, *args: Any) -> Row | None:
         cursor = await self.connection.execute(placeholders(sql), args)
+        if cursor.description is None:  # a statement with no result: none, as on SQLite
+            return None
         return await cursor.fetchone()
 
     async def fetch_all(self, sql: str, *args: Any) -> list[Row]:
         cursor = await self.connection.execute(placeholders(sql), args)
+        if cursor.description is None:
+            return []
         return list(await cursor.fetchall())
 
     async def pages(self, size: int, sql: str, *args: Any) -> AsyncGenerator[list[Row]]:
