@@ -7,21 +7,30 @@ SQLite stores them (a bool is an integer; an integral SUM is an int, not a Decim
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import itertools
+import logging
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql as pgsql
 from psycopg.abc import Buffer
 from psycopg.adapt import AdaptersMap, Dumper, Loader
 from psycopg.rows import RowMaker
 from psycopg_pool import AsyncConnectionPool
 
 from control.store.database import POSTGRESQL, Dialect, Queries, Result, Row
+
+log = logging.getLogger(__name__)
+
+# The first key of every job's advisory lock (`lead`), its second the hash of the job's name:
+# a key space of the project's own ("nxtj" in ASCII), apart from the migration lock's.
+JOB_LOCKS = 0x6E78746A
 
 # Connections kept open: the control plane's handlers and jobs share them; a reader or a page
 # read holds one for as long as it reads.
@@ -162,6 +171,10 @@ class PostgresQueries:
             return []
         return list(await cursor.fetchall())
 
+    async def notify(self, channel: str, payload: str) -> None:
+        """Delivered when this connection's transaction commits (at once outside one)."""
+        await self.connection.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
     async def pages(self, size: int, sql: str, *args: Any) -> AsyncGenerator[list[Row]]:
         """A server-side cursor in the transaction this connection is in."""
         async with self.connection.cursor(
@@ -177,7 +190,12 @@ class PostgresDatabase:
 
     def __init__(self, pool: AsyncConnectionPool[Any], url: str) -> None:
         self.pool = pool
+        self.url = url
         self.shown_url = redact(url)  # never the password: for messages and logs
+        self._listening: list[tuple[psycopg.AsyncConnection[Any], asyncio.Task[None]]] = []
+        # The connection holding this control plane's job locks (`lead`), and the jobs it holds.
+        self._leader: psycopg.AsyncConnection[Any] | None = None
+        self._led: set[str] = set()
 
     @classmethod
     async def open(
@@ -252,5 +270,55 @@ class PostgresDatabase:
             finally:
                 await connection.execute("ROLLBACK")
 
+    async def notify(self, channel: str, payload: str) -> None:
+        async with self.pool.connection() as connection:
+            await PostgresQueries(connection).notify(channel, payload)
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """A connection of its own, outside the pool, LISTENing until close."""
+        connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        await connection.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
+
+        async def deliver() -> None:
+            try:
+                async for notice in connection.notifies():
+                    callback(notice.payload)
+            except psycopg.OperationalError:
+                log.error(
+                    "stopped listening on %s: its connection to %s was lost",
+                    channel,
+                    self.shown_url,
+                )
+
+        task = asyncio.get_running_loop().create_task(deliver(), name=f"listen {channel}")
+        self._listening.append((connection, task))
+
+    async def lead(self, job: str) -> bool:
+        """A session advisory lock per job on a connection of its own, held until close (or
+        until that connection is lost, when another control plane may take the job over)."""
+        if self._leader is not None and self._leader.closed:
+            self._leader, self._led = None, set()
+        if self._leader is None:
+            self._leader = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        if job in self._led:
+            return True
+        cursor = await self._leader.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (JOB_LOCKS, job)
+        )
+        row = await cursor.fetchone()
+        if row is not None and row[0]:
+            self._led.add(job)
+            return True
+        return False
+
     async def close(self) -> None:
+        for connection, task in self._listening:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await connection.close()
+        self._listening.clear()
+        if self._leader is not None:
+            await self._leader.close()  # the job locks go with it
+            self._leader = None
         await self.pool.close()

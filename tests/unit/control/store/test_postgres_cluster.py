@@ -1,0 +1,51 @@
+"""What several control planes on one PostgreSQL database need of the seam: a NOTIFY sent in a
+transaction reaches the others once it commits, never before; a job is led by one of them at a
+time, and by another once the leader closes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from control.store import db as dbm
+from control.store.postgres import PostgresDatabase
+
+
+def test_a_notice_reaches_another_control_plane_when_its_transaction_commits(
+    pg_url: str,
+) -> None:
+    async def main() -> None:
+        sender = await dbm.open_database(pg_url)
+        receiver = await dbm.open_database(pg_url)
+        heard: asyncio.Queue[str] = asyncio.Queue()
+        try:
+            await receiver.listen("nextapi_test", heard.put_nowait)
+            async with sender.transaction() as tx:
+                await tx.notify("nextapi_test", "sent in the transaction")
+                # Outside a transaction: at once, so before the one above, held to its commit.
+                await sender.notify("nextapi_test", "sent meanwhile")
+                assert await asyncio.wait_for(heard.get(), timeout=5) == "sent meanwhile"
+            assert await asyncio.wait_for(heard.get(), timeout=5) == "sent in the transaction"
+        finally:
+            await sender.close()
+            await receiver.close()
+
+    asyncio.run(main())
+
+
+def test_one_control_plane_leads_a_job_until_it_closes(pg_url: str) -> None:
+    async def main() -> None:
+        first = await dbm.open_database(pg_url)
+        second = await dbm.open_database(pg_url)
+        assert isinstance(first, PostgresDatabase) and isinstance(second, PostgresDatabase)
+        try:
+            assert await first.lead("retention")
+            assert await first.lead("retention")  # still its own, round after round
+            assert not await second.lead("retention")
+            assert await second.lead("hold sweep")  # each job led apart
+            assert not await first.lead("hold sweep")
+            await first.close()
+            assert await second.lead("retention")  # taken over once the leader is gone
+        finally:
+            await second.close()
+
+    asyncio.run(main())
