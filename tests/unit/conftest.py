@@ -43,6 +43,7 @@ class Control:
     # --- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)  # as a start makes it (launch/runtime.py)
         self.state = await ControlState.open(self.data_dir, database_url=self.database_url)
         await self.state.admin.bootstrap(self.token)
         app = self.app = control.app.create_app(self.state)
