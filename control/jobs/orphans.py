@@ -300,9 +300,9 @@ async def status(state: ControlState) -> dict[str, Any]:
     billed since: a late usage record may yet assign one), the newest of those."""
     counts = await dbm.fetch_one(
         state.db,
-        "SELECT SUM(outcome='charged') AS charged, "
-        "SUM(outcome!='charged' AND task_id NOT IN (SELECT id FROM tasks)) AS unbilled "
-        "FROM upstream_orphans",
+        "SELECT SUM(CASE WHEN outcome='charged' THEN 1 ELSE 0 END) AS charged, "
+        "SUM(CASE WHEN outcome!='charged' AND task_id NOT IN (SELECT id FROM tasks) "
+        "THEN 1 ELSE 0 END) AS unbilled FROM upstream_orphans",
     )
     newest = await dbm.fetch_all(
         state.db,

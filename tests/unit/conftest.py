@@ -128,8 +128,28 @@ class Control:
     async def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         return [dict(row) for row in await self.st.db.fetch_all(sql, *args)]
 
-    def db_bytes(self) -> bytes:
-        """Every byte SQLite holds on disk for the control plane: the file, its WAL and SHM."""
+    async def table_names(self) -> list[str]:
+        """The database's tables of data, by name (on PostgreSQL not `schema_version`, the
+        migrations' record, as SQLite's is a pragma)."""
+        if self.database_url is not None:
+            sql = (
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' "
+                "AND table_name != 'schema_version' ORDER BY table_name"
+            )
+        else:
+            sql = "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"
+        return [row[0] for row in await self.st.db.fetch_all(sql)]
+
+    async def stored_bytes(self) -> bytes:
+        """Everything the control plane's database holds: on SQLite every byte on disk (the
+        file, its WAL and SHM), on PostgreSQL every row of every table, as text."""
+        if self.database_url is not None:
+            data = []
+            for table in await self.table_names():
+                for row in await self.st.db.fetch_all(f'SELECT t::text FROM "{table}" t'):
+                    data.append(row[0])
+            return "\n".join(data).encode()
         data = b""
         for suffix in ("", "-wal", "-shm", "-journal"):
             path = self.data_dir / (DB_NAME + suffix)

@@ -87,9 +87,8 @@ async def _world(ctl: Control) -> dict[str, str]:
 
 async def _dump(ctl: Control) -> str:
     """Every row of every table, except when a token was last used (a read records that)."""
-    tables = await ctl.rows("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
     dump = {}
-    for table in (t["name"] for t in tables):
+    for table in await ctl.table_names():
         rows = await ctl.rows(f"SELECT * FROM {table} ORDER BY rowid")
         for row in rows:
             row.pop("last_used_at", None)

@@ -54,7 +54,11 @@ async def provision(ctl: Control, org_name: str = "Acme Video") -> str:
 
 
 async def user_row(ctl: Control, clerk_user_id: str) -> dict[str, Any] | None:
-    rows = await ctl.rows("SELECT * FROM customer_users WHERE clerk_user_id=?", clerk_user_id)
+    rows = await ctl.rows(
+        "SELECT clerk_user_id, first_name, last_name, email, created_at, updated_at, "
+        "analytics_opt_out FROM customer_users WHERE clerk_user_id=?",
+        clerk_user_id,
+    )
     return rows[0] if rows else None
 
 
