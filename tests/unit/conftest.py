@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 
 import control.app
 from control.store.state import ControlState
-from tests.unit import postgres
+from tests import postgres
 
 ADMIN_TOKEN = "nat_unit-admin-token-7Qm2xR9vLk4pZ8wN"
 DB_NAME = "nextapi.sqlite3"

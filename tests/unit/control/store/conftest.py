@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.postgres import fresh_database, pg_url
+from tests.postgres import fresh_database, pg_url
 
 __all__ = ["pg_url"]
 

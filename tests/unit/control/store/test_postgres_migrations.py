@@ -14,7 +14,7 @@ import pytest
 
 from control.store import db as dbm
 from control.store import migrations, postgres
-from tests.unit.postgres import database_exists
+from tests.postgres import database_exists
 
 
 def test_two_control_planes_opening_one_fresh_database_at_once_migrate_it_once(
