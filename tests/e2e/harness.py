@@ -317,6 +317,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        self.arrived: list[float] = []  # time.monotonic() of each delivery, in their order
         self.script: list[int] = []
         receiver = self
 
@@ -325,6 +326,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 receiver.deliveries.append((headers, body))
+                receiver.arrived.append(time.monotonic())
                 status = receiver.script.pop(0) if receiver.script else 200
                 self.send_response(status)
                 self.send_header("content-length", "0")

@@ -177,7 +177,7 @@ async def _run(
 def control_plane(tmp_path: Path) -> Iterator[ControlRunner]:
     """Run an async test body against a fresh control plane (its data under tmp_path; its
     database a fresh PostgreSQL one when NEXTAPI_TEST_DATABASE_URL is set: see
-    tests/unit/postgres.py)."""
+    tests/postgres.py)."""
     with contextlib.ExitStack() as stack:
         database_url = (
             stack.enter_context(postgres.fresh_database()) if postgres.suite_on_postgres() else None

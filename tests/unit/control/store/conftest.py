@@ -1,5 +1,5 @@
 """The store's tests on both backends: `target` is an SQLite file's path or a fresh PostgreSQL
-database's URL (tests/unit/postgres.py), one test for each."""
+database's URL (tests/postgres.py), one test for each."""
 
 from __future__ import annotations
 
