@@ -192,7 +192,7 @@ class PostgresDatabase:
         self.pool = pool
         self.url = url
         self.shown_url = redact(url)  # never the password: for messages and logs
-        self._listening: list[tuple[psycopg.AsyncConnection[Any], asyncio.Task[None]]] = []
+        self._listening: list[_Listening] = []
         # The connection holding this control plane's job locks (`lead`), and the jobs it holds.
         self._leader: psycopg.AsyncConnection[Any] | None = None
         self._led: set[str] = set()
@@ -275,23 +275,16 @@ class PostgresDatabase:
             await PostgresQueries(connection).notify(channel, payload)
 
     async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
-        """A connection of its own, outside the pool, LISTENing until close."""
-        connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-        await connection.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
-
-        async def deliver() -> None:
-            try:
-                async for notice in connection.notifies():
-                    callback(notice.payload)
-            except psycopg.OperationalError:
-                log.error(
-                    "stopped listening on %s: its connection to %s was lost",
-                    channel,
-                    self.shown_url,
-                )
-
-        task = asyncio.get_running_loop().create_task(deliver(), name=f"listen {channel}")
-        self._listening.append((connection, task))
+        """A connection of its own, outside the pool, LISTENing until close. Should it be lost
+        (the server restarted), it is opened again, waiting longer each time it fails, and the
+        callback is then called with an empty payload: what was notified meanwhile is lost, so
+        the listener reads afresh."""
+        listening = _Listening(self.url, self.shown_url, channel, callback)
+        await listening.connect()  # the first time, a failure is the caller's
+        listening.task = asyncio.get_running_loop().create_task(
+            listening.run(), name=f"listen {channel}"
+        )
+        self._listening.append(listening)
 
     async def lead(self, job: str) -> bool:
         """A session advisory lock per job on a connection of its own, held until close (or
@@ -301,6 +294,15 @@ class PostgresDatabase:
         if self._leader is None:
             self._leader = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         if job in self._led:
+            try:  # the lock is only as alive as its connection: asked, it answers or fails
+                await self._leader.execute("SELECT 1")
+            except psycopg.OperationalError:
+                log.warning("lost the job locks with the connection to %s", self.shown_url)
+                self._led = set()
+                with contextlib.suppress(psycopg.Error):
+                    await self._leader.close()
+                self._leader = None
+                return False
             return True
         cursor = await self._leader.execute(
             "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (JOB_LOCKS, job)
@@ -312,13 +314,63 @@ class PostgresDatabase:
         return False
 
     async def close(self) -> None:
-        for connection, task in self._listening:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await connection.close()
+        for listening in self._listening:
+            await listening.close()
         self._listening.clear()
         if self._leader is not None:
             await self._leader.close()  # the job locks go with it
             self._leader = None
         await self.pool.close()
+
+
+class _Listening:
+    """One LISTEN connection, opened again whenever it is lost."""
+
+    RETRY_FIRST, RETRY_MOST = 0.5, 30.0  # seconds between attempts to connect again
+
+    def __init__(
+        self, url: str, shown_url: str, channel: str, callback: Callable[[str], None]
+    ) -> None:
+        self.url, self.shown_url, self.channel, self.callback = url, shown_url, channel, callback
+        self.connection: psycopg.AsyncConnection | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        await connection.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(self.channel)))
+        self.connection = connection
+
+    async def run(self) -> None:
+        wait = self.RETRY_FIRST
+        while True:
+            assert self.connection is not None
+            try:
+                async for notice in self.connection.notifies():
+                    wait = self.RETRY_FIRST
+                    self.callback(notice.payload)
+            except psycopg.OperationalError:
+                log.error(
+                    "lost the connection to %s listening on %s: connecting again",
+                    self.shown_url,
+                    self.channel,
+                )
+            with contextlib.suppress(psycopg.Error):
+                await self.connection.close()
+            while True:
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, self.RETRY_MOST)
+                try:
+                    await self.connect()
+                    break
+                except psycopg.OperationalError:
+                    continue
+            log.warning("listening on %s again", self.channel)
+            self.callback("")  # notices sent meanwhile were missed: read afresh
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        if self.connection is not None:
+            await self.connection.close()

@@ -1,6 +1,7 @@
 """What several control planes on one PostgreSQL database need of the seam: a NOTIFY sent in a
 transaction reaches the others once it commits, never before; a job is led by one of them at a
-time, and by another once the leader closes."""
+time, and by another once the leader closes or loses its connection; a listener whose connection
+is lost listens again."""
 
 from __future__ import annotations
 
@@ -46,6 +47,58 @@ def test_one_control_plane_leads_a_job_until_it_closes(pg_url: str) -> None:
             await first.close()
             assert await second.lead("retention")  # taken over once the leader is gone
         finally:
+            await second.close()
+
+    asyncio.run(main())
+
+
+def _terminate(application_query: str) -> str:
+    """SQL that ends the other sessions of this database running `application_query` last."""
+    return (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid != pg_backend_pid() "
+        f"AND query LIKE '{application_query}%'"
+    )
+
+
+def test_a_listener_whose_connection_is_lost_listens_again_and_reads_afresh(pg_url: str) -> None:
+    async def main() -> None:
+        sender = await dbm.open_database(pg_url)
+        receiver = await dbm.open_database(pg_url)
+        assert isinstance(receiver, PostgresDatabase)
+        heard: asyncio.Queue[str] = asyncio.Queue()
+        try:
+            await receiver.listen("nextapi_test", heard.put_nowait)
+            ended = await sender.fetch_all(_terminate("LISTEN"))
+            assert len(ended) == 1  # the listener's own connection, cut by the server
+            # Told to read afresh once it listens again (what was sent meanwhile is lost) ...
+            assert await asyncio.wait_for(heard.get(), timeout=10) == ""
+            # ... and it hears what is sent from then on.
+            await sender.notify("nextapi_test", "after the loss")
+            assert await asyncio.wait_for(heard.get(), timeout=5) == "after the loss"
+        finally:
+            await sender.close()
+            await receiver.close()
+
+    asyncio.run(main())
+
+
+def test_a_leader_whose_connection_is_lost_stops_leading_and_another_takes_over(
+    pg_url: str,
+) -> None:
+    async def main() -> None:
+        first = await dbm.open_database(pg_url)
+        second = await dbm.open_database(pg_url)
+        assert isinstance(first, PostgresDatabase)
+        try:
+            assert await first.lead("retention")
+            ended = await second.fetch_all(_terminate("SELECT pg_try_advisory_lock"))
+            assert len(ended) == 1  # the server cut the lock holder's connection
+            assert not await first.lead("retention")  # knows it lost it: not two leaders
+            assert await second.lead("retention")
+            assert not await first.lead("retention")  # and does not get it back meanwhile
+        finally:
+            await first.close()
             await second.close()
 
     asyncio.run(main())
