@@ -59,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_usage import GET_ROUTE, MODELS, ROUTES, STATUSES, fold  # noqa: E402
 from control.aggregates.rollup import CREATE_ROUTE  # noqa: E402
+from control.store import requestlog  # noqa: E402
 from proxy.core.usage_records import FIELDS  # noqa: E402
 from proxy.core.wallet import Hold  # noqa: E402
 from proxy.remote import ControlClient, RemoteWallet  # noqa: E402
@@ -193,9 +194,9 @@ def seed_log(data_dir: Path, n: int, days: int = 30) -> float:
     into a fresh file, then folded into the rollups (else the control plane's first fold would
     run during the phases); returns the seconds it took."""
     started = time.perf_counter()
-    path, now, rng = data_dir / "nextapi.sqlite3", time.time(), random.Random(7)
+    path, now, rng = requestlog.log_path(data_dir), time.time(), random.Random(7)
     asyncio.run(fold(data_dir))  # an empty log: the schema, its migrations applied
-    con = sqlite3.connect(path, isolation_level=None)
+    con = sqlite3.connect(path, isolation_level=None)  # the request log's own file
     insert = f"INSERT INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})"
     for chunk in range(0, n, 100_000):
         rows = []

@@ -47,6 +47,7 @@ from control.aggregates.rollup import CREATE_ROUTE  # noqa: E402
 from control.api.usage import store_usage  # noqa: E402
 from control.app import create_app  # noqa: E402
 from control.store import db as dbm  # noqa: E402
+from control.store import requestlog  # noqa: E402
 from control.store.state import ControlState  # noqa: E402
 from proxy.core.usage_records import FIELDS  # noqa: E402
 
@@ -129,7 +130,10 @@ def seed(path: Path, n: int, orgs: int, days: int) -> float:
     started = time.perf_counter()
     asyncio.run(_schema(path))
     con = sqlite3.connect(path, isolation_level=None)
-    con.execute("PRAGMA synchronous=OFF")
+    # The records go to the request log's file (control/store/requestlog.py), the rest here.
+    con.execute("ATTACH DATABASE ? AS log", (str(requestlog.log_path(path.parent)),))
+    for schema in ("main", "log"):
+        con.execute(f"PRAGMA {schema}.synchronous=OFF")
     con.execute("PRAGMA cache_size=-262144")
     now = time.time()
     con.execute("BEGIN")
@@ -153,7 +157,7 @@ def seed(path: Path, n: int, orgs: int, days: int) -> float:
         [(f"org_{o:04d}", 10**15, now - days * DAY) for o in range(orgs)],
     )
     rng = random.Random(2026)
-    insert = f"INSERT INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})"
+    insert = f"INSERT INTO log.usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})"
     chunk: list[tuple] = []
     tasks: list[tuple] = []
     holds: list[tuple] = []
@@ -196,7 +200,7 @@ def seed(path: Path, n: int, orgs: int, days: int) -> float:
         if len(chunk) >= 200_000:
             flush()
             print(
-                f"  seeded {con.execute('SELECT MAX(rowid) FROM usage').fetchone()[0]:,}",
+                f"  seeded {con.execute('SELECT MAX(rowid) FROM log.usage').fetchone()[0]:,}",
                 file=sys.stderr,
             )
     flush()
@@ -207,6 +211,8 @@ def seed(path: Path, n: int, orgs: int, days: int) -> float:
 async def _schema(path: Path) -> None:
     db = await dbm.connect(path)
     await db.close()
+    log = await requestlog.connect(requestlog.log_path(path.parent))
+    await log.close()
 
 
 async def fold(data_dir: Path) -> float:

@@ -2,10 +2,12 @@
 
 Rows are grouped by a time bucket (hour, day or month, in UTC or shifted to `tz`) and any of
 org, key, endpoint, status and model. Every figure agrees with the request log over the same
-window: whole 15-minute slots come from the rollups (control/jobs/rollup.py) plus the rows not yet
-folded into them, the partial slots at either end of the window from the request log itself.
-All of it is read in one read transaction of its own connection (a WAL snapshot), so a fold
-running meanwhile is seen entirely or not at all.
+window: whole 15-minute slots come from the rollups (control/aggregates/rollup.py) plus the rows
+not yet folded into them, the partial slots at either end of the window from the request log
+itself. All of it is read in one read transaction of its own connection (a WAL snapshot of each
+file: the log's, the rollups', the main file's for the tasks), so a fold running meanwhile is
+seen entirely or not at all: rows at or below the watermark the rollups' snapshot holds are
+counted from the rollups, the others from the log, never both.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from control.api import csvout
 from control.api.access import admin_for
 from control.api.orgs import load_org
 from control.http import bad_request, page_limit, parse_time, rfc3339
+from control.store import requestlog
 from control.store.state import ControlState
 
 TIME_UNITS = ("hour", "day", "month")
@@ -163,8 +166,8 @@ def _ceil(ts: float) -> float:
 
 
 async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[str, Any]]:
-    """The rows of a usage query, read from `db` (a connection in a read transaction, with
-    the rollups attached as `r`)."""
+    """The rows of a usage query, read from `db` (a connection to the request log in a read
+    transaction, with the main file attached as `m` and the rollups as `r`)."""
     lo, hi = _ceil(query.start), _floor(query.end)
     extent = await _data_extent(db, query)
     if extent is None:
@@ -341,11 +344,14 @@ async def run_query(request: Request, org_id: str | None) -> tuple[UsageQuery, l
     raw_days = request.app.state.retention.periods.api_logs_days
     query = parse_query(request, org_id, raw_after=time.time() - raw_days * DAY)
     await state.rollups.open()  # the rollup file exists from here on
+    # The request log's file is the connection's own, so `usage` is its table (the main file
+    # keeps an empty one from before the move); `tasks` is found in the main file, attached.
     reader = await aiosqlite.connect(
-        (state.data_dir / "nextapi.sqlite3").as_uri() + "?mode=ro", uri=True, isolation_level=None
+        requestlog.log_path(state.data_dir).as_uri() + "?mode=ro", uri=True, isolation_level=None
     )
     try:
         await reader.execute("PRAGMA busy_timeout=5000")
+        await attach(reader, state.data_dir.absolute() / "nextapi.sqlite3", "m", readonly=True)
         await attach(reader, rollup_path(state.data_dir), "r", readonly=True)
         await reader.execute("BEGIN")
         return query, await aggregate(reader, query)

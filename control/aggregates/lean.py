@@ -108,7 +108,7 @@ def _delta_sql() -> str:
         "COALESCE(u.org_id, '') AS org_id, COALESCE(u.key_id, '') AS key_id, "
         "COALESCE(u.model, '') AS model, "
         + ", ".join(f"SUM({counters[c]}) AS {c}" for c in COUNTERS)
-        + " FROM src.usage u LEFT JOIN src.tasks t ON u.credits > 0 "
+        + " FROM log.usage u LEFT JOIN src.tasks t ON u.credits > 0 "
         f"AND u.route IS NOT '{CREATE_ROUTE}' AND t.id = u.task_id "
         f"WHERE u.rowid > ? AND u.rowid <= ? GROUP BY 1, 2, 3, 4"
     )

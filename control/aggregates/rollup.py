@@ -14,11 +14,14 @@ percentiles are read from the sum of the rows, over any span.
 
 15 minutes because every time zone's offset is a multiple of it: a day or month in any zone is
 a whole number of slots, so `tz` shifts buckets exactly. The rollups are a database file of
-their own (see Folder), so folding never holds the control plane's write lock.
+their own (see Folder), so folding never holds the control plane's write lock, nor the request
+log's (control/store/requestlog.py: why the two are apart).
 
 Rowids are never handed out twice as long as the newest row is never deleted (SQLite gives a
 new row the largest rowid plus one), so retention keeps the newest request record whatever its
-age (control/jobs/retention.py).
+age (control/jobs/retention.py). A request log lost or restored from an older backup would
+start again below the watermark: at open, the watermark comes down to the log's newest rowid
+(every row at or below it was folded), so the rows written from then on are folded, once.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import aiosqlite
 from control.aggregates import lean
 from control.aggregates.counters import COUNTERS, CREATE_ROUTE, raw_counters
 from control.periodic import Periodic
+from control.store import requestlog
 from control.store.db import NewerSchema, refuse_newer, schema_version
 
 log = logging.getLogger(__name__)
@@ -175,7 +179,7 @@ def _import_daily() -> str:
 
 
 # The rollup database's own migrations (it is a file of its own: see Folder); they run with
-# the control plane's database attached as `src`.
+# the control plane's main database attached as `src` (the first imports its usage_daily).
 MIGRATIONS = [
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
     "INSERT INTO meta (key, value) VALUES ('usage_rowid', '0');\n"
@@ -201,7 +205,7 @@ def _fold_sql(cube: Cube) -> str:
     )
     conflict = ", ".join(["slot", *[c for c, _ in dims], "bucket"])
     return (
-        f"INSERT INTO {cube.table} ({columns}) SELECT {exprs} FROM src.usage u "
+        f"INSERT INTO {cube.table} ({columns}) SELECT {exprs} FROM log.usage u "
         f"LEFT JOIN src.tasks t ON u.credits > 0 AND u.route IS NOT '{CREATE_ROUTE}' "
         "AND t.id = u.task_id WHERE u.rowid > ? AND u.rowid <= ? "
         f"ON CONFLICT ({conflict}) DO UPDATE SET "
@@ -217,6 +221,23 @@ async def watermark(db: aiosqlite.Connection, schema: str = "main") -> int:
     return int(row[0]) if row else 0
 
 
+async def _watermark_within_log(db: aiosqlite.Connection) -> None:
+    """The watermark brought down to the log's newest rowid, should the log be behind it (a
+    lost file, an older backup): see the module doc."""
+    async with db.execute("SELECT COALESCE(MAX(rowid), 0) FROM log.usage") as cursor:
+        row = await cursor.fetchone()
+    newest = int(row[0]) if row else 0
+    folded = await watermark(db)
+    if newest < folded:
+        log.warning(
+            "usage rollups: the request log ends at row %d, before the %d folded (a lost or "
+            "restored log file): folding from there on",
+            newest,
+            folded,
+        )
+        await db.execute("UPDATE meta SET value=? WHERE key='usage_rowid'", (str(newest),))
+
+
 def rollup_path(data_dir: Path) -> Path:
     return data_dir.absolute() / FILE  # attach() makes a file: URI of it: absolute only
 
@@ -230,9 +251,10 @@ class Folder:
     """Folds new usage rows into the rollups, every `interval` seconds and on demand.
 
     The rollups live in a database file of their own, written through a connection of their
-    own: the fold reads the request log as a WAL reader and writes under the rollup file's
-    lock, so it never holds the control plane's write lock, and it runs on its own thread,
-    beside the ingest rather than in its way."""
+    own: the fold reads the request log (attached as `log`) and the tasks (the main file,
+    attached as `src`) as a WAL reader and writes under the rollup file's lock, so it never
+    holds either writer, and it runs on its own thread, beside the ingest rather than in its
+    way."""
 
     def __init__(self, data_dir: Path, *, batch: int = 100_000) -> None:
         # Absolute: the request log is attached by a file: URI (settings are resolved at start;
@@ -258,6 +280,7 @@ class Folder:
                 await db.execute("PRAGMA cache_size=-65536")
                 main = self.data_dir / "nextapi.sqlite3"
                 await attach(db, main, "src", readonly=True)
+                await attach(db, requestlog.log_path(self.data_dir), "log", readonly=True)
                 async with db.execute("PRAGMA user_version") as cursor:
                     row = await cursor.fetchone()
                 version = row[0] if row else 0
@@ -265,6 +288,7 @@ class Folder:
                     await db.executescript(
                         f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
                     )
+                await _watermark_within_log(db)
             except BaseException:
                 await db.close()
                 raise
@@ -304,7 +328,7 @@ class Folder:
                 try:
                     low = await watermark(db)
                     async with db.execute(
-                        "SELECT MAX(rowid) FROM (SELECT rowid FROM src.usage WHERE rowid > ? "
+                        "SELECT MAX(rowid) FROM (SELECT rowid FROM log.usage WHERE rowid > ? "
                         "ORDER BY rowid LIMIT ?)",
                         (low, self.batch),
                     ) as cursor:

@@ -4,7 +4,13 @@
 built, so that an org of any size costs a bounded amount of memory: `zipfile` writes into a
 small in-memory sink that the response drains chunk by chunk, and the database is read in pages
 of `PAGE` rows. Every file is read from one SQLite snapshot (a read-only connection of its own
-holding one read transaction), so the files agree with each other and with the manifest.
+holding one read transaction), so the files agree with each other and with the manifest; but
+`usage.ndjson` and `security_events.ndjson`, which come from the request log's own file
+(control/store/requestlog.py), are read from a snapshot of that file taken just after the main
+one. Two files cannot share one snapshot: every record stored before the main snapshot is in
+the export, and records stored in the milliseconds between the two may be too, ahead of what
+the main files show (a create whose hold `reservations.ndjson` still has held, say). The
+manifest counts what each file holds.
 
 The bundle (format `nextapi-export`, version 1):
 
@@ -56,6 +62,7 @@ FORMAT = "nextapi-export"
 FORMAT_VERSION = 1
 PAGE = 1000  # rows fetched from SQLite at a time
 CHUNK = 64 * 1024  # bytes gathered before a chunk goes out
+LOG_FILES = ("usage.ndjson", "security_events.ndjson")  # read from the request log's file
 
 type Record = dict[str, Any]
 type Stamp = tuple[int, int, int, int, int, int]  # a ZIP entry's time (UTC)
@@ -121,9 +128,11 @@ async def _bundle(state: ControlState, org: Row, generated: float) -> AsyncItera
     up (the app logs it) and the answer is cut short: a ZIP without its central directory,
     which no reader takes for complete."""
     org_id = org["id"]
-    async with state.db.reader() as reader:
+    async with state.db.reader() as reader, state.log.reader() as log_reader:
         # The org as the snapshot has it (it was read just now, before the snapshot began).
         org = await dbm.fetch_one(reader, "SELECT * FROM orgs WHERE id=?", org_id) or org
+        # The log's snapshot begins at its first read: now, not once the main files are out.
+        await dbm.fetch_one(log_reader, "SELECT COUNT(*) FROM sqlite_master")
         moment = datetime.fromtimestamp(generated, UTC)
         stamp: Stamp = (
             moment.year,
@@ -140,10 +149,11 @@ async def _bundle(state: ControlState, org: Row, generated: float) -> AsyncItera
             files["org.json"] = {"format": "json", "records": 1}
             for name, sql, args, records in _sections(org_id):
                 entry = files[name] = {"format": "ndjson", "records": 0}
+                source = log_reader if name in LOG_FILES else reader
                 with bundle.open(_info(name, stamp), "w", force_zip64=True) as out:
                     # One query a file, read in pages; closed with this generator (a client
                     # gone), so the cursor is closed before the connection.
-                    async with contextlib.aclosing(reader.pages(PAGE, sql, *args)) as pages:
+                    async with contextlib.aclosing(source.pages(PAGE, sql, *args)) as pages:
                         async for found in pages:
                             entry["records"] += _write(out, records.feed(found))
                             if sink.size >= CHUNK:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from control.http import decode_cursor, encode_cursor, not_found, page_limit, parse_time, rfc3339
 from control.store import db as dbm
 from control.store.adminauth import Admin
-from control.store.database import Row
+from control.store.database import Queries, Row
 from control.store.state import ControlState
 
 
@@ -99,23 +99,25 @@ def time_clauses(params: Mapping[str, str]) -> tuple[list[str], list[float]]:
 
 async def newest_first(
     request: Request,
-    state: ControlState,
+    db: Queries,
     table: str,
     render: Callable[[Row], dict[str, Any]],
     clauses: list[str],
     args: list[Any],
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """`{items, next_cursor}` over a log of requests (`ts`, `request_id`), newest first, within
-    the caller's `clauses`: `from` (inclusive) and `to` (exclusive) bound the time."""
+    """`{items, next_cursor}` over a log of requests (`ts`, `request_id`) in `db` (the request
+    log's file), newest first, within the caller's `clauses`: `from` (inclusive) and `to`
+    (exclusive) bound the time."""
     bounds, times = time_clauses(request.query_params)
     limit = page_limit(request)
     clauses, args = [*clauses, *bounds], [*args, *times]
-    return await newest(state, table, render, clauses, args, limit, cursor, ("ts", "request_id"))
+    order = ("ts", "request_id")
+    return await newest(db, table, render, clauses, args, limit, cursor, order)
 
 
 async def newest(
-    state: ControlState,
+    db: ControlState | Queries,
     table: str,
     render: Callable[[Row], dict[str, Any]],
     clauses: list[str],
@@ -124,8 +126,9 @@ async def newest(
     cursor: str | None,
     order: tuple[str] | tuple[str, str] = ("id",),
 ) -> dict[str, Any]:
-    """`{items, next_cursor}` over `table` within `clauses`, newest first by `order`: an integer
-    id, or a time and then an id that breaks ties. The cursor is the last row's `order`."""
+    """`{items, next_cursor}` over `table` (of the state's main file, or of `db` itself) within
+    `clauses`, newest first by `order`: an integer id, or a time and then an id that breaks
+    ties. The cursor is the last row's `order`."""
     clauses, args = list(clauses), list(args)
     if cursor is not None and len(order) == 1:
         clauses.append(f"{order[0]}<?")
@@ -136,7 +139,7 @@ async def newest(
         clauses.append(f"({when}<? OR ({when}=? AND {tie}<?))")
         args.extend([last_time, last_time, last_id])
     rows = await dbm.fetch_all(
-        state.db,
+        db.db if isinstance(db, ControlState) else db,
         f"SELECT * FROM {table} WHERE {' AND '.join(clauses) or 'TRUE'} "
         f"ORDER BY {', '.join(f'{column} DESC' for column in order)} LIMIT ?",
         *args,

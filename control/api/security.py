@@ -1,4 +1,5 @@
-"""Security events in the control plane: stored beside the usage records they travel with, and
+"""Security events in the control plane: stored beside the usage records they travel with (in
+the request log's file, control/store/requestlog.py), and
 listed for admins (`GET /v1/security-events`) to trace failed authentications to an address, a
 key or an org. Kept `retention_security_events_days` (90), see control/jobs/retention.py."""
 
@@ -19,13 +20,14 @@ from proxy.core.netaddr import parse_address
 from proxy.core.security_events import FIELDS, REASONS
 
 _INSERT = (
-    f"INSERT OR IGNORE INTO security_events ({', '.join(FIELDS)}) "
-    f"VALUES ({', '.join('?' for _ in FIELDS)})"
+    f"INSERT INTO security_events ({', '.join(FIELDS)}) "
+    f"VALUES ({', '.join('?' for _ in FIELDS)}) ON CONFLICT DO NOTHING"
 )
 
 
 async def store_events(tx: Queries, records: list[dict[str, Any]]) -> None:
-    """Within the caller's transaction; an event seen before (same request id) is ignored."""
+    """Within the caller's transaction of the request log; an event seen before (same request
+    id) is ignored."""
     if records:
         rows = [tuple(record.get(field) for field in FIELDS) for record in records]
         await tx.executemany(_INSERT, rows)
@@ -65,6 +67,6 @@ async def list_security_events(request: Request) -> Response:
 
     async def read(cursor: str | None) -> dict[str, Any]:
         table = "security_events"
-        return await newest_first(request, state, table, event_json, clauses, args, cursor)
+        return await newest_first(request, state.log, table, event_json, clauses, args, cursor)
 
     return await csvout.page_or_csv(request, csv, EVENT_COLUMNS, read, "security-events")

@@ -31,7 +31,8 @@ async def healthz(request: Request) -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     state: ControlState = request.app.state.control
     try:
-        await dbm.fetch_one(state.db, "SELECT 1")
+        for db in (state.db, state.log):  # ingest needs the request log's file too
+            await dbm.fetch_one(db, "SELECT 1")
     except Exception:
         return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ready", "policy_version": state.snapshot["version"]})

@@ -26,16 +26,18 @@ from proxy.core.usage_records import FIELDS
 
 log = logging.getLogger(__name__)
 
-CHUNK = 100  # records a transaction
+CHUNK = 100  # hold outcomes a transaction of the main file's
 _INSERT = (
-    f"INSERT OR IGNORE INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)})"
+    f"INSERT INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)}) "
+    "ON CONFLICT DO NOTHING"
 )
 
 
 async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> None:
-    """Insert a batch of spooled records (usage records and security events) in one
-    transaction; a record seen before (same request id) is ignored, so replaying a spool after a
-    crash never counts a request twice."""
+    """Store a batch of spooled records (usage records and security events): the records in
+    one transaction of the request log's, then each create's outcome applied to its hold in
+    the main file. A record seen before (same request id) is ignored, so replaying a spool
+    after a crash never counts a request twice."""
     usage = [record for record in records if "kind" not in record]
     events = [record for record in records if security.is_event(record)]
     if unknown := len(records) - len(usage) - len(events):
@@ -43,23 +45,28 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
         # checked first); never log the records themselves.
         log.warning("usage: %d records of an unknown kind ignored", unknown)
     now = time.time()
-    # In transactions of at most CHUNK records: the write lock is the holds' too, and a create's
-    # hold waits behind one chunk, never a whole batch (an edge draining its spool sends 1,000
-    # a batch, back to back). Each record is idempotent (a request id stored once, hold
-    # outcomes conditional), so a batch cut short by a crash is whole once it is sent again.
-    for start in range(0, len(usage), CHUNK):
-        chunk = usage[start : start + CHUNK]
-        rows = [tuple(record.get(field) for field in FIELDS) for record in chunk]
-        async with state.transaction() as tx:
+    rows = [tuple(map(record.get, FIELDS)) for record in usage]
+    # The log first, the holds second, in two files that commit apart. The order is safe
+    # either way a crash cuts it: the batch is acknowledged (its spool segment deleted) only
+    # once both are done, so the edge sends it again, and each half is idempotent (a request
+    # id is stored once; assign_hold and release_hold change a hold only while it is held), so
+    # the resent batch adds nothing twice and finishes what was left. The log goes first so
+    # that the durable record of a create exists before its hold moves on its say-so.
+    if usage or events:
+        async with state.log.transaction() as tx:
             await tx.executemany(_INSERT, rows)
-            for request_id, task_id in create_outcomes(chunk):
+            await store_events(tx, events)
+    # Hold outcomes in transactions of at most CHUNK: the main file's writer is the holds',
+    # and a create's hold waits behind one chunk, never a whole batch (an edge draining its
+    # spool sends 1,000 records a batch, about a tenth of them creates, back to back).
+    outcomes = create_outcomes(usage)
+    for start in range(0, len(outcomes), CHUNK):
+        async with state.transaction() as tx:
+            for request_id, task_id in outcomes[start : start + CHUNK]:
                 if task_id is not None:
                     await assign_hold(tx, request_id, task_id, now)
                 else:
                     await release_hold(tx, request_id, now)
-    for start in range(0, len(events), CHUNK):
-        async with state.transaction() as tx:
-            await store_events(tx, events[start : start + CHUNK])
     await suspend_abusers(state, usage, state.suspend_after_rate_limited)
 
 
@@ -144,6 +151,6 @@ async def list_requests(request: Request) -> Response:
     clauses, args = ["org_id=?", *filters], [org_id, *filter_args]
 
     async def read(cursor: str | None) -> dict[str, Any]:
-        return await newest_first(request, state, "usage", request_json, clauses, args, cursor)
+        return await newest_first(request, state.log, "usage", request_json, clauses, args, cursor)
 
     return await csvout.page_or_csv(request, csv, REQUEST_COLUMNS, read, "requests")

@@ -37,7 +37,7 @@ async def suspend_abusers(
     since = dbm.now() - WINDOW_SECONDS
     for key_id in sorted(candidates):
         row = await dbm.fetch_one(
-            state.db,
+            state.log,
             "SELECT COUNT(*) AS refused FROM usage "
             "WHERE key_id=? AND status=429 AND org_id IS NOT NULL AND ts>=? "
             "AND limited_by IS NOT NULL",

@@ -4,9 +4,10 @@ client address) 90 days. Every period is a setting.
 
 The purge deletes in bounded batches, each its own short transaction, so the database is never
 held for long; raw usage records are deleted only once folded into the rollups
-(control/jobs/rollup.py), so aggregates outlive the records they came from (for as long as billing
-records).
-Freed pages are returned with an incremental vacuum.
+(control/aggregates/rollup.py), so aggregates outlive the records they came from (for as long as
+billing records). The request log's tables (usage, security events) are in a file of their own
+(control/store/requestlog.py), purged through its writer.
+Freed pages are returned with an incremental vacuum, in each file.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from control.jobs.videos import VideoSweeper
 from control.periodic import Periodic
 from control.store import db as dbm
+from control.store import requestlog
+from control.store.database import Database
 from control.store.state import ControlState
 from proxy.core.idempotency import TTL_SECONDS as IDEMPOTENCY_TTL
 
@@ -148,19 +151,23 @@ class Retention:
         counts |= await self._closed_accounts(closed_cutoff, dry_run)
         if not dry_run:
             await self.state.db.execute("PRAGMA incremental_vacuum")
+            await self.state.log.execute("PRAGMA incremental_vacuum")
         return Report(counts)
+
+    def _db(self, table: str) -> Database:
+        """The file `table` is in: the request log's, or the main one."""
+        return self.state.log if table in requestlog.TABLES else self.state.db
 
     async def _rows(self, table: str, where: str, args: tuple, dry_run: bool) -> int:
         if table == "usage":  # never the newest row: its rowid would be handed out again
             where += " AND rowid < (SELECT MAX(rowid) FROM usage)"
+        db = self._db(table)
         if dry_run:
-            row = await dbm.fetch_one(
-                self.state.db, f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", *args
-            )
+            row = await dbm.fetch_one(db, f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", *args)
             return int(row["n"]) if row else 0
         total = 0
         while True:
-            async with self.state.transaction() as tx:
+            async with db.transaction() as tx:
                 cursor = await tx.execute(
                     f"DELETE FROM {table} WHERE rowid IN "
                     f"(SELECT rowid FROM {table} WHERE {where} LIMIT ?)",
@@ -219,13 +226,14 @@ class Retention:
             org_id, [row["clerk_user_id"] for row in people], dry_run
         )
         if not dry_run:
-            async with self.state.transaction() as tx:
+            async with self.state.log.transaction() as tx:
                 # The newest request record, if it is the org's, stays without its ids.
                 await tx.execute(
                     "UPDATE usage SET org_id=NULL, key_id=NULL, task_id=NULL, model=NULL "
                     "WHERE org_id=?",
                     (org_id,),
                 )
+            async with self.state.transaction() as tx:
                 await tx.execute(
                     "UPDATE orgs SET name='(deleted)', email='', contact_name=NULL, "
                     "allowed_ips='[]', rate_limit='{}', spend_limit=NULL, updated_at=?, "
@@ -259,12 +267,12 @@ class Retention:
         pair that key id with the org's id for their own period.)"""
         if dry_run:
             row = await dbm.fetch_one(
-                self.state.db, "SELECT COUNT(*) AS n FROM security_events WHERE org_id=?", org_id
+                self.state.log, "SELECT COUNT(*) AS n FROM security_events WHERE org_id=?", org_id
             )
             return int(row["n"]) if row else 0
         total = 0
         while True:
-            async with self.state.transaction() as tx:
+            async with self.state.log.transaction() as tx:
                 cursor = await tx.execute(
                     "UPDATE security_events SET org_id=NULL WHERE rowid IN "
                     "(SELECT rowid FROM security_events WHERE org_id=? LIMIT ?)",

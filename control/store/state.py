@@ -1,4 +1,5 @@
-"""The control plane's state: the database, the policy publisher, the audit log."""
+"""The control plane's state: the databases (the main file, and the request log's own:
+control/store/requestlog.py), the policy publisher, the audit log."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from typing import Any
 from control.aggregates.rollup import Folder
 from control.store import catalog as catalogdb
 from control.store import db as dbm
+from control.store import requestlog
 from control.store.adminauth import AdminAuth
 from control.store.database import Database, Queries
+from control.store.sqlite import SqliteDatabase
 from proxy.core.seedance.catalog import Catalog
 
 type SnapshotListener = Callable[[dict[str, Any]], None]
@@ -27,9 +30,17 @@ POLICY_CHANNEL = "nextapi_policy"  # payload: the version just published
 
 class ControlState:
     def __init__(
-        self, database: Database, data_dir: Path, *, suspend_after_rate_limited: int = 0
+        self,
+        database: Database,
+        log: Database,
+        data_dir: Path,
+        *,
+        suspend_after_rate_limited: int = 0,
     ) -> None:
         self.db = database
+        # The request log (usage records, security events): on SQLite a file and a writer of
+        # its own, so that ingest's inserts never hold up the main file's (credit holds).
+        self.log = log
         self.data_dir = data_dir
         self.suspend_after_rate_limited = suspend_after_rate_limited
         self.admin = AdminAuth(database)
@@ -51,13 +62,37 @@ class ControlState:
         database_url: str | None = None,
     ) -> ControlState:
         """The state over `data_dir`'s database (or the PostgreSQL one at `database_url`); an
-        empty catalog is seeded from `catalog_file` (default: config/models.toml)."""
+        empty catalog is seeded from `catalog_file` (default: config/models.toml). On SQLite
+        the request log is a file of its own beside it (control/store/requestlog.py); on
+        PostgreSQL, which has no one writer for a hold to wait behind, it is the same
+        database's tables."""
         database = await dbm.open_database(database_url or data_dir / "nextapi.sqlite3")
-        await catalogdb.seed(database, catalog_file)
-        state = cls(database, data_dir, suspend_after_rate_limited=suspend_after_rate_limited)
-        # Listening first: a version another control plane publishes meanwhile is not missed.
-        await database.listen(POLICY_CHANNEL, state._noticed)
-        await state.publish()
+        try:
+            log = (
+                await requestlog.connect(requestlog.log_path(data_dir))
+                if isinstance(database, SqliteDatabase)
+                else database
+            )
+        except BaseException:
+            await database.close()
+            raise
+        state = cls(database, log, data_dir, suspend_after_rate_limited=suspend_after_rate_limited)
+        try:
+            if isinstance(log, SqliteDatabase) and isinstance(database, SqliteDatabase):
+                await requestlog.move_from_main(log, database)
+                # Before anything is ingested: the rollups' watermark checked against this log.
+                await state.rollups.open()
+            await catalogdb.seed(database, catalog_file)
+            # Listening first: a version another control plane publishes meanwhile is not
+            # missed.
+            await database.listen(POLICY_CHANNEL, state._noticed)
+            await state.publish()
+        except BaseException:
+            await state.rollups.close()
+            if log is not database:
+                await log.close()
+            await database.close()
+            raise
         return state
 
     async def close(self) -> None:
@@ -68,6 +103,8 @@ class ControlState:
             await self.admin.flush_last_used(tx)
         self.admin.close()
         await self.rollups.close()
+        if self.log is not self.db:
+            await self.log.close()
         await self.db.close()
 
     @contextlib.asynccontextmanager

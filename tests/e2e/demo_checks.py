@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from control.aggregates.rollup import rollup_path
+from control.store import requestlog
 from tests.e2e.harness import ROOT, Process
 
 TASKS = "/api/v3/contents/generations/tasks"
@@ -159,8 +160,8 @@ def folded_and_logged(data_dir: Path) -> tuple[int, int]:
     """The rollups' watermark and the request log's last usage row, read from the files."""
     with sqlite3.connect(rollup_path(data_dir).as_uri() + "?mode=ro", uri=True) as rollups:
         row = rollups.execute("SELECT value FROM meta WHERE key='usage_rowid'").fetchone()
-    main = (data_dir / "nextapi.sqlite3").as_uri() + "?mode=ro"
-    with sqlite3.connect(main, uri=True) as db:
+    log = requestlog.log_path(data_dir).as_uri() + "?mode=ro"
+    with sqlite3.connect(log, uri=True) as db:
         (last,) = db.execute("SELECT COALESCE(MAX(rowid), 0) FROM usage").fetchone()
     return (int(row[0]) if row else 0), last
 

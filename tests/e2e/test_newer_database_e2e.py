@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from control.aggregates.rollup import rollup_path
+from control.store import requestlog
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,13 +29,18 @@ def set_version(path: Path, version: int) -> None:
         db.execute(f"PRAGMA user_version={version}")
 
 
-@pytest.mark.parametrize("which", ["main", "rollups"])
+@pytest.mark.parametrize("which", ["main", "log", "rollups"])
 def test_a_database_of_a_newer_release_stops_the_start_in_one_sentence(
     tmp_path: Path, which: str
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    path = data / "nextapi.sqlite3" if which == "main" else rollup_path(data)
+    paths = {
+        "main": data / "nextapi.sqlite3",
+        "log": requestlog.log_path(data),
+        "rollups": rollup_path(data),
+    }
+    path = paths[which]
     set_version(path, 999)
     before = path.read_bytes()
     result = start(data)

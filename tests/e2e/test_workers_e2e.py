@@ -19,6 +19,7 @@ import httpx
 import pytest
 import redis
 
+from control.store import requestlog
 from tests.e2e.harness import ROOT, TEXT_CREATE, Gateway, Simulator
 from tests.e2e.test_shared_e2e import hammer, wait_for_key
 
@@ -222,7 +223,7 @@ def test_sigterm_answers_requests_in_flight_and_loses_no_record(
     assert code == 0, own_workers.process.output()[-2000:]
     assert statuses == [200] * 8, statuses
     # Every record reached the control plane's SQLite before it stopped, none left to replay.
-    with sqlite3.connect(own_workers.data_dir / "nextapi.sqlite3") as db:
+    with sqlite3.connect(requestlog.log_path(own_workers.data_dir)) as db:
         stored = {row[0] for row in db.execute("SELECT request_id FROM usage")}
     assert set(ids) <= stored, set(ids) - stored
 

@@ -27,6 +27,7 @@ from tests import postgres
 
 ADMIN_TOKEN = "nat_unit-admin-token-7Qm2xR9vLk4pZ8wN"
 DB_NAME = "nextapi.sqlite3"
+LOG_DB_NAME = "usage_log.sqlite3"  # the request log's file (control/store/requestlog.py)
 
 
 class Control:
@@ -128,6 +129,10 @@ class Control:
     async def rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         return [dict(row) for row in await self.st.db.fetch_all(sql, *args)]
 
+    async def log_rows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Rows of the request log (usage, security_events): its own file on SQLite."""
+        return [dict(row) for row in await self.st.log.fetch_all(sql, *args)]
+
     async def table_names(self) -> list[str]:
         """The database's tables of data, by name (on PostgreSQL not `schema_version`, the
         migrations' record, as SQLite's is a pragma)."""
@@ -143,7 +148,8 @@ class Control:
 
     async def stored_bytes(self) -> bytes:
         """Everything the control plane's database holds: on SQLite every byte on disk (the
-        file, its WAL and SHM), on PostgreSQL every row of every table, as text."""
+        files, the main one and the request log's, their WALs and SHMs), on PostgreSQL every
+        row of every table, as text."""
         if self.database_url is not None:
             data = []
             for table in await self.table_names():
@@ -151,10 +157,11 @@ class Control:
                     data.append(row[0])
             return "\n".join(data).encode()
         data = b""
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            path = self.data_dir / (DB_NAME + suffix)
-            if path.exists():
-                data += path.read_bytes()
+        for name in (DB_NAME, LOG_DB_NAME):
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                path = self.data_dir / (name + suffix)
+                if path.exists():
+                    data += path.read_bytes()
         return data
 
 

@@ -70,9 +70,9 @@ async def all_requests(ctl: Control, org_id: str, **params: Any) -> tuple[list[s
 
 async def usage_count(ctl: Control, request_id: str | None = None) -> int:
     if request_id is None:
-        rows = await ctl.rows("SELECT count(*) AS n FROM usage")
+        rows = await ctl.log_rows("SELECT count(*) AS n FROM usage")
     else:
-        rows = await ctl.rows("SELECT count(*) AS n FROM usage WHERE request_id=?", request_id)
+        rows = await ctl.log_rows("SELECT count(*) AS n FROM usage WHERE request_id=?", request_id)
     return int(rows[0]["n"])
 
 

@@ -69,7 +69,7 @@ async def seed(ctl: Control) -> dict[str, str]:
                 None,
             )
         )
-    await ctl.st.db.executemany(
+    await ctl.st.log.executemany(
         "INSERT INTO usage (request_id, ts, org_id, key_id, method, route, status, latency_ms, "
         "upstream_latency_ms, bytes_in, bytes_out, credits, model, task_id) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -95,7 +95,7 @@ async def seed(ctl: Control) -> dict[str, str]:
         }
         for n in range(4)
     ]
-    await store_events(ctl.st.db, events)
+    await store_events(ctl.st.log, events)
     return {"org": org["id"], "key": key["id"]}
 
 

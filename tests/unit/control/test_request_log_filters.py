@@ -107,7 +107,7 @@ def test_each_request_log_filter_reads_an_index_in_time_order(
                 f"EXPLAIN QUERY PLAN SELECT * FROM usage WHERE {where} "
                 "ORDER BY ts DESC, request_id DESC LIMIT 26"
             )
-            plan = " | ".join(row["detail"] for row in await ctl.rows(sql, "org_x", *args))
+            plan = " | ".join(row["detail"] for row in await ctl.log_rows(sql, "org_x", *args))
             assert f"USING INDEX {index} (org_id=?" in plan, (name, plan)
             assert ("TEMP B-TREE" in plan) is sorts, (name, plan)
 

@@ -12,6 +12,7 @@ from control.aggregates.rollup import COUNTERS as ROLLUP_COUNTERS
 from control.api.usage import store_usage
 from control.jobs.retention import DAY, Periods, Retention
 from control.store import db as dbm
+from control.store import requestlog
 from control.store.state import ControlState
 from control.store.wallet import SqliteWallet
 
@@ -27,7 +28,7 @@ async def insert_org(state: ControlState, org_id: str, closed_at: float | None =
 
 
 async def usage(state: ControlState, request_id: str, org_id: str | None, ts: float) -> None:
-    await state.db.execute(
+    await state.log.execute(
         "INSERT INTO usage (request_id, ts, org_id, key_id, method, route, status, latency_ms, "
         "bytes_in, bytes_out, credits) VALUES (?, ?, ?, 'k1', 'GET', 'GET /x', 200, 2.0, 10, "
         "20, 5)",
@@ -36,7 +37,8 @@ async def usage(state: ControlState, request_id: str, org_id: str | None, ts: fl
 
 
 async def count(state: ControlState, sql: str, *args: Any) -> int:
-    row = await dbm.fetch_one(state.db, f"SELECT COUNT(*) AS n FROM {sql}", *args)
+    db = state.log if sql.split()[0] in requestlog.TABLES else state.db  # the table's file
+    row = await dbm.fetch_one(db, f"SELECT COUNT(*) AS n FROM {sql}", *args)
     return row["n"] if row else 0
 
 
@@ -68,7 +70,7 @@ def test_api_logs_go_after_90_days_into_the_rollups(tmp_path: Path) -> None:
         assert await count(state, "usage") == 27  # a dry run deletes nothing
         report = await retention.purge()
         assert report.counts["usage"] == 26
-        rows = await dbm.fetch_all(state.db, "SELECT request_id FROM usage")
+        rows = await dbm.fetch_all(state.log, "SELECT request_id FROM usage")
         assert [r["request_id"] for r in rows] == ["recent"]
         old_slot = int(NOW - 91 * DAY) // 900 * 900
         rollups = await retention.folder.open()

@@ -91,9 +91,10 @@ async def fold(ctl: Control) -> None:
 
 
 async def insert(ctl: Control, records: list[tuple], tasks: dict[str, tuple[str, int]]) -> None:
-    db = ctl.st.db
-    await db.executemany(f"INSERT INTO usage ({COLUMNS}) VALUES ({', '.join('?' * 14)})", records)
-    await db.executemany(
+    await ctl.st.log.executemany(
+        f"INSERT INTO usage ({COLUMNS}) VALUES ({', '.join('?' * 14)})", records
+    )
+    await ctl.st.db.executemany(
         "INSERT INTO tasks (id, org_id, key_id, status, tokens, created_at, "
         "updated_at) VALUES (?, ?, 'k', 'succeeded', ?, 0, 0)",
         [(task_id, org, tokens) for task_id, (org, tokens) in tasks.items()],
@@ -333,7 +334,7 @@ def test_days_older_than_the_request_log_are_answered_from_the_rollups(
         retention = Retention(ctl.st, Periods(), clock=lambda: now)
         report = await retention.purge()
         assert report.counts["usage"] > 0
-        left = await ctl.rows("SELECT COUNT(*) AS n FROM usage WHERE ts < ?", now - 90 * DAY)
+        left = await ctl.log_rows("SELECT COUNT(*) AS n FROM usage WHERE ts < ?", now - 90 * DAY)
         assert left[0]["n"] == 0
         after = (await ctl.get(path, params=params)).json()["items"]
         same(after, want)  # the same answer, from the rollups alone

@@ -115,7 +115,7 @@ def test_a_usage_batch_and_a_settle_sent_again_count_once(control_plane: Control
         assert (await ctl.app.state.wallet.balance(org["id"]))["available"] == 5000 - 300
         charges = await ctl.rows("SELECT amount FROM ledger WHERE kind='charge'")
         assert charges == [{"amount": -300}]
-        logged = await ctl.rows("SELECT request_id, task_id FROM usage")
+        logged = await ctl.log_rows("SELECT request_id, task_id FROM usage")
         assert logged == [{"request_id": "req_s", "task_id": "cgt-s"}]
 
     control_plane(body)

@@ -25,6 +25,7 @@ from addons.metering import Metering
 from control.api.usage import store_usage
 from control.jobs.retention import DAY, Periods, Retention
 from control.store import db as dbm
+from control.store import requestlog
 from control.store.state import ControlState
 from proxy.auth.security_marks import ThrottledSample
 from proxy.core import keys
@@ -350,13 +351,13 @@ def test_edges_ship_events_with_usage_idempotently(control_plane: ControlRunner)
         assert stored.status_code == 200, stored.text
         assert msgpack.unpackb(stored.content) == {"stored": 3}
         assert (await post_batch(ctl, batch, token=edge)).status_code == 200  # a resend
-        events = await ctl.rows("SELECT * FROM security_events ORDER BY request_id")
+        events = await ctl.log_rows("SELECT * FROM security_events ORDER BY request_id")
         assert [(e["request_id"], e["client_ip"]) for e in events] == [
             ("req_e1", "203.0.113.7"),
             ("req_e2", "::1"),
         ]
         assert events[0] == {k: v for k, v in event("req_e1").items() if k != "kind"}
-        assert [r["request_id"] for r in await ctl.rows("SELECT * FROM usage")] == ["req_u1"]
+        assert [r["request_id"] for r in await ctl.log_rows("SELECT * FROM usage")] == ["req_u1"]
 
         # One bad event refuses the whole batch (the edge keeps it in its spool), as a bad usage
         # record does.
@@ -364,8 +365,8 @@ def test_edges_ship_events_with_usage_idempotently(control_plane: ControlRunner)
         refused = await post_batch(ctl, bad, token=edge)
         assert_error(refused, 400, "InvalidParameter")
         assert "record 2" in refused.json()["error"]["message"]
-        assert len(await ctl.rows("SELECT * FROM security_events")) == 2
-        assert len(await ctl.rows("SELECT * FROM usage")) == 1
+        assert len(await ctl.log_rows("SELECT * FROM security_events")) == 2
+        assert len(await ctl.log_rows("SELECT * FROM usage")) == 1
 
     control_plane(body)
 
@@ -383,8 +384,8 @@ def test_store_usage_splits_kinds_and_events_never_suspend_a_key(
         ]
         await store_usage(ctl.st, [*throttled, usage_record("req_u"), {"kind": "future"}])
         await store_usage(ctl.st, throttled)  # a replayed segment
-        assert len(await ctl.rows("SELECT * FROM security_events")) == 3
-        assert len(await ctl.rows("SELECT * FROM usage")) == 1
+        assert len(await ctl.log_rows("SELECT * FROM security_events")) == 3
+        assert len(await ctl.log_rows("SELECT * FROM usage")) == 1
         # Anyone can send a key's id with wrong secrets: that never suspends the key.
         assert (await ctl.get(f"/v1/keys/{key['id']}")).json()["status"] == "active"
 
@@ -479,7 +480,8 @@ def test_the_list_filters_pages_and_is_for_admins(control_plane: ControlRunner) 
 
 
 async def count(state: ControlState, sql: str) -> int:
-    row = await dbm.fetch_one(state.db, f"SELECT COUNT(*) AS n FROM {sql}")
+    db = state.log if sql.split()[0] in requestlog.TABLES else state.db  # the table's file
+    row = await dbm.fetch_one(db, f"SELECT COUNT(*) AS n FROM {sql}")
     return row["n"] if row else 0
 
 
@@ -510,7 +512,7 @@ def test_events_go_after_90_days_and_nothing_else_goes_with_them(tmp_path: Path)
             assert await count(state, "security_events") == 26  # a dry run deletes nothing
             report = await retention.purge()
             assert report.counts["security_events"] == 25
-            rows = await dbm.fetch_all(state.db, "SELECT request_id FROM security_events")
+            rows = await dbm.fetch_all(state.log, "SELECT request_id FROM security_events")
             assert [r["request_id"] for r in rows] == ["req_recent"]
             assert report.counts["usage"] == 0 and report.counts["ledger"] == 0
             assert await count(state, "usage") == 1 and await count(state, "ledger") == 1
@@ -548,7 +550,7 @@ def test_a_purged_account_keeps_its_events_unlinked(tmp_path: Path) -> None:
             assert await count(state, "security_events WHERE org_id='org_gone'") == 2
             report = await retention.purge()
             assert report.counts["closed_account.security_events_unlinked"] == 2
-            rows = await dbm.fetch_all(state.db, "SELECT * FROM security_events ORDER BY 1")
+            rows = await dbm.fetch_all(state.log, "SELECT * FROM security_events ORDER BY 1")
             assert [(r["request_id"], r["org_id"], r["key_id"], r["client_ip"]) for r in rows] == [
                 ("req_gone_1", None, KEY_ID, "203.0.113.7"),
                 ("req_gone_2", None, KEY_ID, "203.0.113.7"),
