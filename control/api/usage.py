@@ -18,6 +18,7 @@ from control.api.rows import newest_first
 from control.api.security import store_events
 from control.http import bad_request, rfc3339
 from control.jobs.abuse import suspend_abusers
+from control.store.database import Queries
 from control.store.state import ControlState
 from control.store.wallet import assign_hold, release_hold
 from proxy.core import security_events as security
@@ -59,7 +60,7 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
     # Hold outcomes in transactions of at most CHUNK: the main file's writer is the holds',
     # and a create's hold waits behind one chunk, never a whole batch (an edge draining its
     # spool sends 1,000 records a batch, about a tenth of them creates, back to back).
-    outcomes = create_outcomes(usage)
+    outcomes = await still_to_apply(state.db, create_outcomes(usage))
     for start in range(0, len(outcomes), CHUNK):
         async with state.transaction() as tx:
             for request_id, task_id in outcomes[start : start + CHUNK]:
@@ -68,6 +69,30 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
                 else:
                     await release_hold(tx, request_id, now)
     await suspend_abusers(state, usage, state.suspend_after_rate_limited)
+
+
+async def still_to_apply(
+    db: Queries, outcomes: list[tuple[str, str | None]]
+) -> list[tuple[str, str | None]]:
+    """The outcomes that would still change their hold, read outside any transaction: most
+    were applied by the edge's own call before its record came, and a transaction of the main
+    file's writer for nothing would hold up the holds all the same. Only a hold with no task
+    yet changes (assign_hold and release_hold check it again, in their transaction), and a
+    hold once given a task never loses it, so one skipped here would be left as it is there."""
+    pending: list[tuple[str, str | None]] = []
+    for start in range(0, len(outcomes), CHUNK):
+        part = outcomes[start : start + CHUNK]
+        rows = await db.fetch_all(
+            "SELECT id, status FROM reservations WHERE task_id IS NULL "
+            f"AND id IN ({', '.join('?' for _ in part)})",
+            *[request_id for request_id, _ in part],
+        )
+        untasked = {row["id"]: row["status"] for row in rows}
+        for request_id, task_id in part:
+            status = untasked.get(request_id)
+            if status == "held" or (status == "released" and task_id is not None):
+                pending.append((request_id, task_id))
+    return pending
 
 
 def create_outcomes(usage: list[dict[str, Any]]) -> list[tuple[str, str | None]]:

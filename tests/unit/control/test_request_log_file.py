@@ -107,6 +107,48 @@ def test_a_hold_completes_while_a_log_insert_transaction_is_held_open(tmp_path: 
     asyncio.run(asyncio.wait_for(main(), timeout=20))
 
 
+def test_outcomes_the_edge_applied_itself_take_no_transaction_of_the_main_file(
+    tmp_path: Path,
+) -> None:
+    """The edge assigned or released its creates' holds itself; their records, when they come,
+    store the log and leave the main file's writer alone. A hold still waiting for its outcome
+    (the edge could not say it) gets it from the record."""
+
+    async def main() -> None:
+        state = await ControlState.open(tmp_path / "data")
+        try:
+            await add_org_and_key(state)
+            wallet = SqliteWallet(state)
+            await wallet.grant(ORG, 10_000_000, "top-up", "admin")
+            for n in range(4):
+                assert (
+                    await wallet.reserve(Hold(f"req-{n}", ORG, KEY, 1000, MODEL, "default")) is None
+                )
+            await wallet.assign("req-0", "cgt-0")
+            await wallet.release("req-1")
+            refused = create_record(1, 1.0) | {"status": 500, "task_id": None}
+            entered: list[str] = []
+            real = state.transaction
+
+            def watched():  # type: ignore[no-untyped-def]
+                entered.append("main")
+                return real()
+
+            state.transaction = watched  # type: ignore[method-assign]
+            await usage_api.store_usage(state, [create_record(0, 1.0), refused])
+            assert entered == []
+            await usage_api.store_usage(state, [create_record(2, 1.0), create_record(3, 1.0)])
+            assert entered == ["main"]
+            state.transaction = real  # type: ignore[method-assign]
+            assert [await wallet.owner(f"cgt-{n}") for n in range(4)] == [ORG, None, ORG, ORG]
+            count = await state.log.fetch_one("SELECT COUNT(*) FROM usage")
+            assert count is not None and count[0] == 4
+        finally:
+            await state.close()
+
+    asyncio.run(asyncio.wait_for(main(), timeout=20))
+
+
 # --- a database of the previous release ----------------------------------------------------
 
 
