@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from control.api.access import edge_for
-from control.api.usage import store_usage
+from control.api.usage import in_slices, store_usage
 from control.http import bad_request
 from control.store.edges import EdgeRegistry
 from control.store.state import ControlState
@@ -46,8 +46,7 @@ async def post_usage(request: Request) -> Response:
         raise bad_request("The body is not a msgpack list of records.")
     # The whole batch or nothing: the edge keeps a refused batch in its spool (and says so in
     # its log) rather than losing the records this control plane cannot read.
-    for index, record in enumerate(records):
-        problem = check_record(record)
+    for index, problem in enumerate(await in_slices(records, check_record)):
         if problem is not None:
             raise bad_request(f"record {index}: {problem}")
     await store_usage(state, records)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -28,6 +30,9 @@ from proxy.core.usage_records import FIELDS
 log = logging.getLogger(__name__)
 
 CHUNK = 100  # hold outcomes a transaction of the main file's
+# Records handled between two turns of the event loop: a batch of 1,000 costs some 10 ms of
+# Python (reading, checking, the rows), which a hold's every step would otherwise wait out.
+SLICE = 25
 _INSERT = (
     f"INSERT INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)}) "
     "ON CONFLICT DO NOTHING"
@@ -46,7 +51,7 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
         # checked first); never log the records themselves.
         log.warning("usage: %d records of an unknown kind ignored", unknown)
     now = time.time()
-    rows = [tuple(map(record.get, FIELDS)) for record in usage]
+    rows = await in_slices(usage, lambda record: tuple(map(record.get, FIELDS)))
     # The log first, the holds second, in two files that commit apart. The order is safe
     # either way a crash cuts it: the batch is acknowledged (its spool segment deleted) only
     # once both are done, so the edge sends it again, and each half is idempotent (a request
@@ -69,6 +74,16 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
                 else:
                     await release_hold(tx, request_id, now)
     await suspend_abusers(state, usage, state.suspend_after_rate_limited)
+
+
+async def in_slices[T, R](items: list[T], each: Callable[[T], R]) -> list[R]:
+    """`each` of every item, handing the event loop back every SLICE items."""
+    done: list[R] = []
+    for start in range(0, len(items), SLICE):
+        if start:
+            await asyncio.sleep(0)
+        done += [each(item) for item in items[start : start + SLICE]]
+    return done
 
 
 async def still_to_apply(
