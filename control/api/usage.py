@@ -65,7 +65,10 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
     # Hold outcomes in transactions of at most CHUNK: the main file's writer is the holds',
     # and a create's hold waits behind one chunk, never a whole batch (an edge draining its
     # spool sends 1,000 records a batch, about a tenth of them creates, back to back).
-    outcomes = await still_to_apply(state.db, create_outcomes(usage))
+    outcomes = create_outcomes(usage)
+    if outcomes:
+        async with state.db.reader() as reader:
+            outcomes = await still_to_apply(reader, outcomes)
     for start in range(0, len(outcomes), CHUNK):
         async with state.transaction() as tx:
             for request_id, task_id in outcomes[start : start + CHUNK]:
@@ -89,11 +92,13 @@ async def in_slices[T, R](items: list[T], each: Callable[[T], R]) -> list[R]:
 async def still_to_apply(
     db: Queries, outcomes: list[tuple[str, str | None]]
 ) -> list[tuple[str, str | None]]:
-    """The outcomes that would still change their hold, read outside any transaction: most
-    were applied by the edge's own call before its record came, and a transaction of the main
-    file's writer for nothing would hold up the holds all the same. Only a hold with no task
-    yet changes (assign_hold and release_hold check it again, in their transaction), and a
-    hold once given a task never loses it, so one skipped here would be left as it is there."""
+    """The outcomes that would still change their hold, read from `db` (a reader: committed
+    holds only, where the writer's connection would also show a transaction still open, which
+    may yet roll back): most were applied by the edge's own call before its record came, and a
+    transaction of the main file's writer for nothing would hold up the holds all the same.
+    Only a hold with no task yet changes (assign_hold and release_hold check it again, in
+    their transaction), and a hold once given a task never loses it, so one skipped here would
+    be left as it is there."""
     pending: list[tuple[str, str | None]] = []
     for start in range(0, len(outcomes), CHUNK):
         part = outcomes[start : start + CHUNK]

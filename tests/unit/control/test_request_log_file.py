@@ -21,7 +21,7 @@ from control.jobs.retention import DAY
 from control.store import requestlog
 from control.store.database import Queries
 from control.store.state import ControlState
-from control.store.wallet import SqliteWallet
+from control.store.wallet import SqliteWallet, assign_hold
 from proxy.core.seedance.routes import CREATE
 from proxy.core.usage_records import FIELDS
 from proxy.core.wallet import Hold
@@ -143,6 +143,52 @@ def test_outcomes_the_edge_applied_itself_take_no_transaction_of_the_main_file(
             assert [await wallet.owner(f"cgt-{n}") for n in range(4)] == [ORG, None, ORG, ORG]
             count = await state.log.fetch_one("SELECT COUNT(*) FROM usage")
             assert count is not None and count[0] == 4
+        finally:
+            await state.close()
+
+    asyncio.run(asyncio.wait_for(main(), timeout=20))
+
+
+def test_an_outcome_is_judged_on_committed_holds_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The edge's own assignment of a hold is in a transaction still open when the create's
+    record comes, and then rolls back: the record, judged on what is committed (the hold still
+    held), assigns it, rather than taking the uncommitted assignment for done."""
+
+    class RolledBack(Exception):
+        pass
+
+    async def main() -> None:
+        state = await ControlState.open(tmp_path / "data")
+        try:
+            await add_org_and_key(state)
+            wallet = SqliteWallet(state)
+            await wallet.grant(ORG, 10_000_000, "top-up", "admin")
+            assert await wallet.reserve(Hold("req-0", ORG, KEY, 1000, MODEL, "default")) is None
+            assigned, judged = asyncio.Event(), asyncio.Event()
+            real_judge = usage_api.still_to_apply
+
+            async def judge(db: Queries, outcomes: list[tuple[str, str | None]]) -> Any:
+                pending = await real_judge(db, outcomes)
+                judged.set()
+                return pending
+
+            monkeypatch.setattr(usage_api, "still_to_apply", judge)
+
+            async def edge_assigns_then_fails() -> None:
+                with contextlib.suppress(RolledBack):
+                    async with state.transaction() as tx:
+                        await assign_hold(tx, "req-0", "cgt-0", 1.0)
+                        assigned.set()
+                        await judged.wait()
+                        raise RolledBack
+
+            edge = asyncio.create_task(edge_assigns_then_fails())
+            await assigned.wait()
+            await usage_api.store_usage(state, [create_record(0, 1.0)])
+            await edge
+            assert await wallet.owner("cgt-0") == ORG
         finally:
             await state.close()
 
