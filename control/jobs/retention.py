@@ -151,7 +151,8 @@ class Retention:
         counts |= await self._closed_accounts(closed_cutoff, dry_run)
         if not dry_run:
             await self.state.db.execute("PRAGMA incremental_vacuum")
-            await self.state.log.execute("PRAGMA incremental_vacuum")
+            if self.state.log is not self.state.db:  # the request log's own file
+                await self.state.log.execute("PRAGMA incremental_vacuum")
         return Report(counts)
 
     def _db(self, table: str) -> Database:
