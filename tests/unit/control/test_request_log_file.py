@@ -25,7 +25,7 @@ from control.store.wallet import SqliteWallet, assign_hold
 from proxy.core.seedance.routes import CREATE
 from proxy.core.usage_records import FIELDS
 from proxy.core.wallet import Hold
-from tests.unit.conftest import DB_NAME, Control, ControlRunner
+from tests.unit.conftest import ADMIN_TOKEN, DB_NAME, Control, ControlBody, ControlRunner
 from tests.unit.control.test_usage_aggregates import (
     expected,
     folded_and_late,
@@ -35,6 +35,22 @@ from tests.unit.control.test_usage_aggregates import (
 )
 
 ORG, KEY, MODEL = "org_acme", "key_acme", "seedance-1-0-pro-fast"
+
+
+@pytest.fixture
+def sqlite_plane(tmp_path: Path) -> ControlRunner:
+    """A control plane on SQLite files whatever backend the suite runs on: these tests are
+    about the files."""
+
+    async def run(body: ControlBody) -> None:
+        ctl = Control(tmp_path / "data", ADMIN_TOKEN)
+        try:
+            await ctl.start()
+            await asyncio.wait_for(body(ctl), timeout=30)
+        finally:
+            await ctl.stop()
+
+    return lambda body: asyncio.run(run(body))
 
 
 def create_record(n: int, ts: float) -> dict[str, Any]:
@@ -245,7 +261,7 @@ CLOCK = datetime.fromisoformat("2026-11-21T10:00:00Z").timestamp()
 
 @pytest.mark.parametrize("copied", [0.0, 0.5, 1.0])
 def test_an_old_database_keeps_every_record_and_its_rollups_stay_exact(
-    control_plane: ControlRunner, monkeypatch: pytest.MonkeyPatch, copied: float
+    sqlite_plane: ControlRunner, monkeypatch: pytest.MonkeyPatch, copied: float
 ) -> None:
     """Records of the previous release, partly folded, in the main file (and, but for the
     first case, some or all of them already copied by a start a crash cut short, half of them
@@ -310,10 +326,10 @@ def test_an_old_database_keeps_every_record_and_its_rollups_stay_exact(
         await ctl.restart()  # moved once: a second start changes nothing
         assert await rowids(ctl.st.log, "usage") == usage_before
 
-    control_plane(body)
+    sqlite_plane(body)
 
 
-def test_a_lost_log_file_is_folded_again_from_its_start(control_plane: ControlRunner) -> None:
+def test_a_lost_log_file_is_folded_again_from_its_start(sqlite_plane: ControlRunner) -> None:
     """The log file lost (or restored from an older backup): the rollups' watermark comes down
     to the log's newest row, so the records written from then on are folded, once."""
 
@@ -336,7 +352,7 @@ def test_a_lost_log_file_is_folded_again_from_its_start(control_plane: ControlRu
         items = (await ctl.get(f"/v1/orgs/{org['id']}/usage", params=params)).json()["items"]
         assert [item["requests"] for item in items] == [34]  # the rollups' 30, the new 4
 
-    control_plane(body)
+    sqlite_plane(body)
 
 
 def test_a_log_file_of_a_newer_release_is_refused_untouched(tmp_path: Path) -> None:
