@@ -9,7 +9,8 @@ holding one read transaction), so the files agree with each other and with the m
 (control/store/requestlog.py), are read from a snapshot of that file taken just after the main
 one. Two files cannot share one snapshot: every record stored before the main snapshot is in
 the export, and records stored in the milliseconds between the two may be too, ahead of what
-the main files show (a create whose hold `reservations.ndjson` still has held, say). The
+the main files show (a create whose hold `reservations.ndjson` still has held, say). On
+PostgreSQL the log is the database's own tables, and every file is read from one snapshot. The
 manifest counts what each file holds.
 
 The bundle (format `nextapi-export`, version 1):
@@ -54,7 +55,7 @@ from control.payments.disputes import dispute_json
 from control.payments.invoices import invoice_json
 from control.payments.purchases import payment_json
 from control.store import db as dbm
-from control.store.database import Row
+from control.store.database import Dialect, Row
 from control.store.state import ControlState
 from proxy.core.callback_tokens import INGRESS_PREFIX
 
@@ -128,11 +129,15 @@ async def _bundle(state: ControlState, org: Row, generated: float) -> AsyncItera
     up (the app logs it) and the answer is cut short: a ZIP without its central directory,
     which no reader takes for complete."""
     org_id = org["id"]
-    async with state.db.reader() as reader, state.log.reader() as log_reader:
+    async with contextlib.AsyncExitStack() as snapshots:
+        reader = await snapshots.enter_async_context(state.db.reader())
         # The org as the snapshot has it (it was read just now, before the snapshot began).
         org = await dbm.fetch_one(reader, "SELECT * FROM orgs WHERE id=?", org_id) or org
-        # The log's snapshot begins at its first read: now, not once the main files are out.
-        await dbm.fetch_one(log_reader, "SELECT COUNT(*) FROM sqlite_master")
+        log_reader = reader  # on PostgreSQL the log is the database's: one snapshot for all
+        if state.log is not state.db:
+            log_reader = await snapshots.enter_async_context(state.log.reader())
+            # The log's snapshot begins at its first read: now, not once the main files are out.
+            await dbm.fetch_one(log_reader, "SELECT COUNT(*) FROM sqlite_master")
         moment = datetime.fromtimestamp(generated, UTC)
         stamp: Stamp = (
             moment.year,
@@ -147,7 +152,7 @@ async def _bundle(state: ControlState, org: Row, generated: float) -> AsyncItera
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
             _write_json(bundle, "org.json", org_json(org), stamp)
             files["org.json"] = {"format": "json", "records": 1}
-            for name, sql, args, records in _sections(org_id):
+            for name, sql, args, records in _sections(org_id, reader.dialect):
                 entry = files[name] = {"format": "ndjson", "records": 0}
                 source = log_reader if name in LOG_FILES else reader
                 with bundle.open(_info(name, stamp), "w", force_zip64=True) as out:
@@ -206,7 +211,7 @@ class _Deliveries(_Records):
         return [] if self.current is None else [self.current]
 
 
-def _sections(org_id: str) -> list[tuple[str, str, tuple[Any, ...], _Records]]:
+def _sections(org_id: str, dialect: Dialect) -> list[tuple[str, str, tuple[Any, ...], _Records]]:
     """Each NDJSON file: its query, the query's arguments, and how its rows become records."""
     one = (org_id,)
     mentioned = json.dumps(org_id)  # the org id as a JSON string inside an audit detail
@@ -221,7 +226,12 @@ def _sections(org_id: str) -> list[tuple[str, str, tuple[Any, ...], _Records]]:
         ("disputes.ndjson", _SELECT_DISPUTES, one, _Records(dispute_json)),
         ("webhooks.ndjson", _SELECT_WEBHOOKS, one, _Records(webhook_json)),
         ("webhook_deliveries.ndjson", _SELECT_DELIVERIES, (org_id, org_id), _Deliveries()),
-        ("audit.ndjson", _SELECT_AUDIT, (org_id, org_id, org_id, mentioned), _Records(audit_json)),
+        (
+            "audit.ndjson",
+            _SELECT_AUDIT.format(contains=dialect.contains("detail", "?")),
+            (org_id, org_id, org_id, mentioned),
+            _Records(audit_json),
+        ),
         # Refusals tied to the org (its keys' failures, its allowlists): the client address the
         # edge saw for each is data held about the org's account, so it is exported too.
         ("security_events.ndjson", _SELECT_SECURITY_EVENTS, one, _Records(event_json)),
@@ -242,7 +252,7 @@ _SELECT_AUDIT = (
     "SELECT * FROM audit WHERE target=? "
     "OR target IN (SELECT id FROM api_keys WHERE org_id=?) "
     "OR target IN (SELECT id FROM webhooks WHERE org_id=?) "
-    "OR instr(detail, ?) > 0 ORDER BY id"
+    "OR {contains} ORDER BY id"
 )
 # One row per attempt (or one for an event never attempted), grouped by `_Deliveries`.
 _SELECT_DELIVERIES = (

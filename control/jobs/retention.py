@@ -7,7 +7,8 @@ held for long; raw usage records are deleted only once folded into the rollups
 (control/aggregates/rollup.py), so aggregates outlive the records they came from (for as long as
 billing records). The request log's tables (usage, security events) are in a file of their own
 (control/store/requestlog.py), purged through its writer.
-Freed pages are returned with an incremental vacuum, in each file.
+Freed pages are returned with an incremental vacuum, in each file (on PostgreSQL, where the log
+is the database's own tables, autovacuum does it).
 """
 
 from __future__ import annotations
@@ -149,10 +150,11 @@ class Retention:
         # The usage rollups are billing records.
         counts |= await self.folder.purge(billing_cutoff, dry_run=dry_run)
         counts |= await self._closed_accounts(closed_cutoff, dry_run)
-        if not dry_run:
-            await self.state.db.execute("PRAGMA incremental_vacuum")
+        reclaim = self.state.db.dialect.reclaim  # SQLite's; PostgreSQL's autovacuum
+        if not dry_run and reclaim is not None:
+            await self.state.db.execute(reclaim)
             if self.state.log is not self.state.db:  # the request log's own file
-                await self.state.log.execute("PRAGMA incremental_vacuum")
+                await self.state.log.execute(reclaim)
         return Report(counts)
 
     def _db(self, table: str) -> Database:

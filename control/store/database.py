@@ -47,6 +47,15 @@ class Dialect:
     # One process is the only control plane on the database (SQLite's file): what a process
     # before it left unfinished (a lease, say) is known to be abandoned when it starts.
     one_process: bool
+    # The prefix that keeps an index from serving a term (SQLite's unary `+`), where a plan
+    # must seek by another; PostgreSQL's planner weighs its statistics instead.
+    unindexed: str
+    # One `INSERT … SELECT … ON CONFLICT DO UPDATE` may update a row it inserted itself (SQLite
+    # goes row by row); PostgreSQL refuses, so such rows are grouped first.
+    upsert_twice: bool
+    # What hands freed pages back after a purge (SQLite's incremental vacuum); PostgreSQL's
+    # autovacuum does it on its own.
+    reclaim: str | None
 
     def least(self, a: str, b: str) -> str:
         return f"{self.least_function}({a}, {b})"
@@ -61,6 +70,29 @@ class Dialect:
             return f"(CAST({ts} AS INTEGER) / {width} * {width})"
         return f"(FLOOR({ts})::bigint / {width} * {width})"
 
+    def truncate(self, x: str) -> str:
+        """`x` toward zero, as an integer (SQLite's CAST truncates, PostgreSQL's rounds)."""
+        if self.name == "sqlite":
+            return f"CAST({x} AS INTEGER)"
+        return f"CAST(TRUNC({x}) AS bigint)"
+
+    def month(self, ts: str) -> str:
+        """The UTC month `ts` (seconds) falls in, as 'YYYY-MM'."""
+        if self.name == "sqlite":
+            return f"strftime('%Y-%m', {ts}, 'unixepoch')"
+        return f"to_char(to_timestamp({ts}) AT TIME ZONE 'UTC', 'YYYY-MM')"
+
+    def contains(self, text: str, part: str) -> str:
+        """Whether `part` occurs in `text`, as it is (no pattern)."""
+        function = "instr" if self.name == "sqlite" else "strpos"
+        return f"({function}({text}, {part}) > 0)"
+
+    def attached(self, schema: str) -> str:
+        """The prefix naming a table of the database attached as `schema`: on SQLite the
+        request log and the rollups are files of their own, attached by name; on PostgreSQL
+        they are tables of the one database, named as they are."""
+        return f"{schema}." if self.name == "sqlite" else ""
+
 
 SQLITE = Dialect(
     "sqlite",
@@ -70,6 +102,9 @@ SQLITE = Dialect(
     like="LIKE",
     skip_locked="",
     one_process=True,
+    unindexed="+",
+    upsert_twice=True,
+    reclaim="PRAGMA incremental_vacuum",
 )
 POSTGRESQL = Dialect(
     "postgresql",
@@ -79,6 +114,9 @@ POSTGRESQL = Dialect(
     like="ILIKE",
     skip_locked=" FOR UPDATE SKIP LOCKED",
     one_process=False,
+    unindexed="",
+    upsert_twice=False,
+    reclaim=None,
 )
 
 
