@@ -4,8 +4,9 @@ Rows are grouped by a time bucket (hour, day or month, in UTC or shifted to `tz`
 org, key, endpoint, status and model. Every figure agrees with the request log over the same
 window: whole 15-minute slots come from the rollups (control/aggregates/rollup.py) plus the rows
 not yet folded into them, the partial slots at either end of the window from the request log
-itself. All of it is read in one read transaction of its own connection (a WAL snapshot of each
-file: the log's, the rollups', the main file's for the tasks), so a fold running meanwhile is
+itself. All of it is read in one snapshot (on SQLite a read transaction of its own connection,
+a WAL snapshot of each file: the log's, the rollups', the main file's for the tasks; on
+PostgreSQL a REPEATABLE READ transaction of the one database), so a fold running meanwhile is
 seen entirely or not at all: rows at or below the watermark the rollups' snapshot holds are
 counted from the rollups, the others from the log, never both.
 """
@@ -18,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import aiosqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -42,16 +42,14 @@ from control.aggregates.rollup import (
     LEAN_DAILY,
     SLOT,
     Cube,
-    attach,
     percentile,
-    rollup_path,
     watermark,
 )
 from control.api import csvout
 from control.api.access import admin_for
 from control.api.orgs import load_org
 from control.http import bad_request, page_limit, parse_time, rfc3339
-from control.store import requestlog
+from control.store.database import Queries
 from control.store.state import ControlState
 
 TIME_UNITS = ("hour", "day", "month")
@@ -165,9 +163,9 @@ def _ceil(ts: float) -> float:
 # --- the query ---------------------------------------------------------------------------------
 
 
-async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[str, Any]]:
-    """The rows of a usage query, read from `db` (a connection to the request log in a read
-    transaction, with the main file attached as `m` and the rollups as `r`)."""
+async def aggregate(db: Queries, query: UsageQuery) -> list[dict[str, Any]]:
+    """The rows of a usage query, read from `db` (one snapshot of the rollups, the request
+    log and the tasks: `Folder.reader`)."""
     lo, hi = _ceil(query.start), _floor(query.end)
     extent = await _data_extent(db, query)
     if extent is None:
@@ -184,11 +182,12 @@ async def aggregate(db: aiosqlite.Connection, query: UsageQuery) -> list[dict[st
                 )
         for cube, low, high in () if query.lean else _cover(query, segments, lo, hi):
             await read_rollup(db, query, cube, low, high, segments, groups)
-        folded = await watermark(db, "r")
-        # `+u.ts`, `+u.org_id`: seek by rowid (the few rows not folded yet), never scan the
-        # time index or all of an org's rows
-        where = "u.rowid > ? AND +u.ts >= ? AND +u.ts < ?"
-        await read_raw(db, query, where, [folded, lo, hi], segments, groups, "+u.org_id")
+        folded = await watermark(db)
+        # `+u.ts`, `+u.org_id` on SQLite: seek by rowid (the few rows not folded yet), never
+        # scan the time index or all of an org's rows
+        plus = db.dialect.unindexed
+        where = f"u.rowid > ? AND {plus}u.ts >= ? AND {plus}u.ts < ?"
+        await read_raw(db, query, where, [folded, lo, hi], segments, groups, f"{plus}u.org_id")
         edges = [(query.start, lo), (hi, query.end)]
     else:
         edges = [(query.start, query.end)]
@@ -290,13 +289,13 @@ def _order(item: tuple[tuple[Any, ...], Group]) -> tuple[Any, ...]:
     return tuple((v is None or v == "", "" if v is None else v) for v in item[0])  # None last
 
 
-async def _data_extent(db: aiosqlite.Connection, query: UsageQuery) -> tuple[float, float] | None:
+async def _data_extent(db: Queries, query: UsageQuery) -> tuple[float, float] | None:
     """The span of time the stored data covers within the window (bounds the time-zone
     scan: a window from 1970 to 9999 costs no more than the data in it)."""
     lows, highs = [], []
     sources = [
-        ("slot", "r.usage_rollup_all", (_floor(query.start), query.end), SLOT),
-        ("ts", "usage", (query.start, query.end), 1),
+        ("slot", ALL_ORGS.table, (_floor(query.start), query.end), SLOT),
+        ("ts", f"{db.dialect.attached('log')}usage", (query.start, query.end), 1),
     ]
     for column, table, args, width in sources:  # each an index seek, not a scan
         for order, found in (("", lows), (" DESC", highs)):
@@ -304,8 +303,7 @@ async def _data_extent(db: aiosqlite.Connection, query: UsageQuery) -> tuple[flo
                 f"SELECT {column} FROM {table} WHERE {column} >= ? AND {column} < ? "
                 f"ORDER BY {column}{order} LIMIT 1"
             )
-            async with db.execute(sql, args) as cursor:
-                row = await cursor.fetchone()
+            row = await db.fetch_one(sql, *args)
             if row is not None:
                 found.append(float(row[0]) + (width if order else 0))
     if not lows:
@@ -343,20 +341,8 @@ async def run_query(request: Request, org_id: str | None) -> tuple[UsageQuery, l
     state: ControlState = request.app.state.control
     raw_days = request.app.state.retention.periods.api_logs_days
     query = parse_query(request, org_id, raw_after=time.time() - raw_days * DAY)
-    await state.rollups.open()  # the rollup file exists from here on
-    # The request log's file is the connection's own, so `usage` is its table (the main file
-    # keeps an empty one from before the move); `tasks` is found in the main file, attached.
-    reader = await aiosqlite.connect(
-        requestlog.log_path(state.data_dir).as_uri() + "?mode=ro", uri=True, isolation_level=None
-    )
-    try:
-        await reader.execute("PRAGMA busy_timeout=5000")
-        await attach(reader, state.data_dir.absolute() / "nextapi.sqlite3", "m", readonly=True)
-        await attach(reader, rollup_path(state.data_dir), "r", readonly=True)
-        await reader.execute("BEGIN")
+    async with state.rollups.reader() as reader:
         return query, await aggregate(reader, query)
-    finally:
-        await reader.close()
 
 
 def envelope(query: UsageQuery, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from control.store.database import Dialect
+
 DAY = 86400
 
 
@@ -51,7 +53,9 @@ def _pairs(segments: list[tuple[float, int]]) -> Iterable[tuple[tuple[float, int
     return zip(segments[1:], segments[:-1], strict=True)
 
 
-def time_key_sql(unit: str | None, slot: str, segments: list[tuple[float, int]]) -> list[str]:
+def time_key_sql(
+    unit: str | None, slot: str, segments: list[tuple[float, int]], dialect: Dialect
+) -> list[str]:
     """The SQL grouping a slot into its bucket (in local time: `slot + offset`)."""
     if unit is None:
         return []
@@ -64,7 +68,7 @@ def time_key_sql(unit: str | None, slot: str, segments: list[tuple[float, int]])
         return [f"({local} / 3600 * 3600 - {offset})"]
     if unit == "day":
         return [f"({local} / {DAY})"]
-    return [f"strftime('%Y-%m', {local}, 'unixepoch')"]
+    return [dialect.month(local)]
 
 
 def bucket_bounds(unit: str, key: tuple[Any, ...], zone: ZoneInfo) -> tuple[float, float]:

@@ -22,6 +22,11 @@ LATENCY_COUNTERS = ("latency_count", "latency_sum")
 COUNTERS = (*REQUEST_COUNTERS, *TOTAL_COUNTERS, *LATENCY_COUNTERS)
 
 
+def flag(condition: str) -> str:
+    """A condition as 1 or 0, to be added up (PostgreSQL sums no booleans)."""
+    return f"(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
 def raw_counters(u: str = "u", t: str = "t") -> dict[str, str]:
     """Each counter as an expression over one usage row `u` (and its task `t`, joined by id).
 
@@ -29,19 +34,19 @@ def raw_counters(u: str = "u", t: str = "t") -> dict[str, str]:
     what that request charged when it saw the task end, which happens only for a succeeded
     task, once per task (charges are unique per task), so that row also counts the success
     and carries the task's tokens."""
-    create = f"{u}.route IS '{CREATE_ROUTE}'"
-    charged = f"({u}.route IS NOT '{CREATE_ROUTE}' AND {u}.credits > 0)"
+    create = f"{u}.route IS NOT DISTINCT FROM '{CREATE_ROUTE}'"
+    charged = f"({u}.route IS DISTINCT FROM '{CREATE_ROUTE}' AND {u}.credits > 0)"
     return {
         "requests": "1",
-        "errors_4xx": f"({u}.status BETWEEN 400 AND 499)",
-        "errors_5xx": f"({u}.status BETWEEN 500 AND 599)",
+        "errors_4xx": flag(f"{u}.status BETWEEN 400 AND 499"),
+        "errors_5xx": flag(f"{u}.status BETWEEN 500 AND 599"),
         "credits_reserved": f"(CASE WHEN {create} THEN {u}.credits ELSE 0 END)",
         "credits_charged": f"(CASE WHEN {create} THEN 0 ELSE {u}.credits END)",
         "tokens": f"(CASE WHEN {charged} THEN COALESCE({t}.tokens, 0) ELSE 0 END)",
-        "tasks_created": f"({create} AND {u}.task_id IS NOT NULL AND {u}.status < 300)",
-        "tasks_succeeded": charged,
+        "tasks_created": flag(f"{create} AND {u}.task_id IS NOT NULL AND {u}.status < 300"),
+        "tasks_succeeded": flag(charged),
         "bytes_in": f"{u}.bytes_in",
         "bytes_out": f"{u}.bytes_out",
-        "latency_count": f"({u}.latency_ms IS NOT NULL)",
+        "latency_count": flag(f"{u}.latency_ms IS NOT NULL"),
         "latency_sum": f"COALESCE({u}.latency_ms, 0)",
     }

@@ -18,9 +18,9 @@ rollup fold's transaction (Folder.fold).
 
 from __future__ import annotations
 
-import aiosqlite
-
 from control.aggregates.counters import COUNTERS, CREATE_ROUTE, raw_counters
+from control.aggregates.migrate import column_types, without_rowid
+from control.store.database import Dialect, Queries, one_value
 
 DAY = 86400
 SLOT = 900
@@ -31,19 +31,22 @@ TABLES = (LEAN, LEAN_DAILY, RUNNING)
 DIMS = ("org", "key", "model")
 GROUP = "org_id, key_id, model"
 BASE_KEY = "running_base"
-DELTA = "temp.lean_delta"
-DELTA_DAILY = "temp.lean_delta_daily"
+# The batch's groups, temporary tables of the fold's transaction: named without a schema, as
+# both backends look for a temporary table first (SQLite in `temp`, PostgreSQL in pg_temp).
+DELTA = "lean_delta"
+DELTA_DAILY = "lean_delta_daily"
 
 
-def _table(name: str) -> str:
+def _table(name: str, dialect: Dialect) -> str:
+    integer, real, text = column_types(dialect)
     counters = ", ".join(
-        f"{c} {'REAL' if c == 'latency_sum' else 'INTEGER'} NOT NULL" for c in COUNTERS
+        f"{c} {real if c == 'latency_sum' else integer} NOT NULL" for c in COUNTERS
     )
     # by time first (every org over a window), and an index for one org's rows
     return (
-        f"CREATE TABLE {name} (slot INTEGER NOT NULL, org_id TEXT NOT NULL, "
-        f"key_id TEXT NOT NULL, model TEXT NOT NULL, {counters}, "
-        f"PRIMARY KEY (slot, {GROUP})) WITHOUT ROWID;\n"
+        f"CREATE TABLE {name} (slot {integer} NOT NULL, org_id {text} NOT NULL, "
+        f"key_id {text} NOT NULL, model {text} NOT NULL, {counters}, "
+        f"PRIMARY KEY (slot, {GROUP})){without_rowid(dialect)};\n"
         f"CREATE INDEX {name}_org ON {name}(org_id, slot);\n"
     )
 
@@ -53,11 +56,12 @@ def _sums() -> str:
 
 
 def _add(table: str, select: str) -> str:
-    """Upsert `select`'s rows (slot, group, counters) into `table`, adding to what is there."""
+    """Upsert `select`'s rows (slot, group, counters; one row a slot and group) into `table`,
+    adding to what is there."""
     return (
         f"INSERT INTO {table} (slot, {GROUP}, {', '.join(COUNTERS)}) {select} "
         f"ON CONFLICT (slot, {GROUP}) DO UPDATE SET "
-        + ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNTERS)
+        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in COUNTERS)
     )
 
 
@@ -80,10 +84,10 @@ def _running_sql(source: str, top: str) -> str:
     )
 
 
-def migration() -> str:
+def migration(dialect: Dialect) -> str:
     """The lean cubes, filled from the full cube (everything folded so far)."""
     return (
-        "".join(_table(name) for name in TABLES)
+        "".join(_table(name, dialect) for name in TABLES)
         + _add(
             LEAN,
             f"SELECT slot, {GROUP}, {_sums()} FROM usage_rollup WHERE true GROUP BY slot, {GROUP}",
@@ -100,34 +104,34 @@ def migration() -> str:
     )
 
 
-def _delta_sql() -> str:
+def _delta_sql(dialect: Dialect) -> str:
     """The batch's records grouped by slot, org, key and model."""
     counters = raw_counters()
     return (
-        f"CREATE TEMP TABLE lean_delta AS SELECT CAST(u.ts / {SLOT} AS INTEGER) * {SLOT} AS slot, "
+        f"CREATE TEMP TABLE {DELTA} AS SELECT {dialect.slot('u.ts', str(SLOT))} AS slot, "
         "COALESCE(u.org_id, '') AS org_id, COALESCE(u.key_id, '') AS key_id, "
         "COALESCE(u.model, '') AS model, "
         + ", ".join(f"SUM({counters[c]}) AS {c}" for c in COUNTERS)
-        + " FROM log.usage u LEFT JOIN src.tasks t ON u.credits > 0 "
-        f"AND u.route IS NOT '{CREATE_ROUTE}' AND t.id = u.task_id "
+        + f" FROM {dialect.attached('log')}usage u "
+        f"LEFT JOIN {dialect.attached('src')}tasks t ON u.credits > 0 "
+        f"AND u.route IS DISTINCT FROM '{CREATE_ROUTE}' AND t.id = u.task_id "
         f"WHERE u.rowid > ? AND u.rowid <= ? GROUP BY 1, 2, 3, 4"
     )
 
 
-async def _one(db: aiosqlite.Connection, sql: str, args: tuple = ()) -> int | None:
-    async with db.execute(sql, args) as cursor:
-        row = await cursor.fetchone()
-    return None if row is None or row[0] is None else int(row[0])
+async def _one(db: Queries, sql: str, *args: object) -> int | None:
+    value = await one_value(db, sql, *args)
+    return None if value is None else int(value)
 
 
-async def fold(db: aiosqlite.Connection, low: int, high: int) -> None:
+async def fold(db: Queries, low: int, high: int) -> None:
     """Add the usage rows with rowid in (low, high] to the lean cubes (inside the caller's
-    transaction)."""
-    for name in ("lean_delta", "lean_delta_daily"):
-        await db.execute(f"DROP TABLE IF EXISTS temp.{name}")
-    await db.execute(_delta_sql(), (low, high))
+    transaction, whose end drops the temporary tables on PostgreSQL should it fail)."""
+    for name in (DELTA, DELTA_DAILY):
+        await db.execute(f"DROP TABLE IF EXISTS {name}")
+    await db.execute(_delta_sql(db.dialect), (low, high))
     await db.execute(
-        f"CREATE TEMP TABLE lean_delta_daily AS SELECT slot / {DAY} * {DAY} AS slot, {GROUP}, "
+        f"CREATE TEMP TABLE {DELTA_DAILY} AS SELECT slot / {DAY} * {DAY} AS slot, {GROUP}, "
         f"{_sums()} FROM {DELTA} GROUP BY slot / {DAY}, {GROUP}"
     )
     columns = f"slot, {GROUP}, {', '.join(COUNTERS)}"
@@ -145,21 +149,20 @@ async def fold(db: aiosqlite.Connection, low: int, high: int) -> None:
                 )
         top = max(newest + DAY, horizon or 0)
         await db.execute(_running_sql(DELTA_DAILY, str(top)))
-    for name in ("lean_delta", "lean_delta_daily"):
-        await db.execute(f"DROP TABLE temp.{name}")
+    for name in (DELTA, DELTA_DAILY):
+        await db.execute(f"DROP TABLE {name}")
 
 
-async def purge(db: aiosqlite.Connection, before: float, *, dry_run: bool) -> dict[str, int]:
+async def purge(db: Queries, before: float, *, dry_run: bool) -> dict[str, int]:
     """Delete the slots before `before` (a UTC midnight); the running totals count from
     there on, which `running_base` records."""
     counts = {}
     for table in TABLES:
         where = f"FROM {table} WHERE slot < ?"
         if dry_run:
-            counts[table] = await _one(db, f"SELECT COUNT(*) {where}", (before,)) or 0
+            counts[table] = await _one(db, f"SELECT COUNT(*) {where}", before) or 0
         else:
-            cursor = await db.execute(f"DELETE {where}", (before,))
-            counts[table] = cursor.rowcount
+            counts[table] = (await db.execute(f"DELETE {where}", (before,))).rowcount
     if not dry_run and counts[RUNNING]:  # every group has a row at each day to the newest
         await db.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from control.aggregates import lean
 from control.aggregates.buckets import time_key_sql
 from control.aggregates.rollup import (
@@ -18,11 +16,12 @@ from control.aggregates.rollup import (
     DIMENSIONS,
     FULL,
     LEAN,
-    RAW_SLOT,
     Cube,
     latency_bucket_sql,
     raw_counters,
+    raw_slot,
 )
+from control.store.database import Queries, one_value
 
 # What `sort` takes: the counters a row shows as they are (the top orgs by credits, say).
 SORTABLE = tuple(c for c in COUNTERS if c not in ("latency_count", "latency_sum"))
@@ -68,12 +67,19 @@ class Group:
     latency: dict[int, int]
 
 
-def keys_sql(query: UsageQuery, slot: str, dim_sql: list[str], segments: list) -> list[str]:
-    return ["'k'", *time_key_sql(query.unit, slot, segments), *dim_sql]
+# Every row's first key, so that a read without any other groups nothing when nothing matches:
+# an expression, not a literal, which PostgreSQL's GROUP BY refuses.
+FIRST_KEY = "CAST('k' AS TEXT)"
+
+
+def keys_sql(
+    db: Queries, query: UsageQuery, slot: str, dim_sql: list[str], segments: list
+) -> list[str]:
+    return [FIRST_KEY, *time_key_sql(query.unit, slot, segments, db.dialect), *dim_sql]
 
 
 async def read_rollup(
-    db: aiosqlite.Connection,
+    db: Queries,
     query: UsageQuery,
     cube: Cube,
     lo: float,
@@ -84,13 +90,13 @@ async def read_rollup(
 ) -> None:
     """`cube`'s slots in [lo, hi), added to `groups` (`sign` -1: taken away)."""
     dim_sql = [DIMENSIONS[d][0] for d in query.dims]
-    keys = keys_sql(query, "slot", dim_sql, segments)
+    keys = keys_sql(db, query, "slot", dim_sql, segments)
     where, args = "slot >= ? AND slot < ?", [int(lo), int(hi)]
     orgs, org_args = query.org_clause("org_id")
     where, args = orgs + where, [*org_args, *args]
     sums = ", ".join(f"{sign} * SUM({c})" for c in COUNTERS)
     group_by = ", ".join(keys)
-    table = f"r.{cube.table}"
+    table = cube.table
     await collect(
         db,
         f"SELECT {group_by}, {sums} FROM {table} WHERE {where} GROUP BY {group_by}",
@@ -112,7 +118,7 @@ async def read_rollup(
 
 
 async def read_raw(
-    db: aiosqlite.Connection,
+    db: Queries,
     query: UsageQuery,
     where: str,
     args: list[Any],
@@ -121,15 +127,16 @@ async def read_raw(
     org_column: str = "u.org_id",
 ) -> None:
     dim_sql = [DIMENSIONS[d][1] for d in query.dims]
-    keys = keys_sql(query, RAW_SLOT, dim_sql, segments)
+    keys = keys_sql(db, query, raw_slot(db.dialect), dim_sql, segments)
     orgs, org_args = query.org_clause(org_column)
     where, args = orgs + where, [*org_args, *args]
     counters = raw_counters()
     sums = ", ".join(f"SUM({counters[c]})" for c in COUNTERS)
     group_by = ", ".join(keys)
+    log, src = db.dialect.attached("log"), db.dialect.attached("src")
     await collect(
         db,
-        f"SELECT {group_by}, {sums} FROM usage u LEFT JOIN tasks t ON t.id = u.task_id "
+        f"SELECT {group_by}, {sums} FROM {log}usage u LEFT JOIN {src}tasks t ON t.id = u.task_id "
         f"WHERE {where} GROUP BY {group_by}",
         args,
         len(keys),
@@ -139,7 +146,7 @@ async def read_raw(
         return
     await collect_latency(
         db,
-        f"SELECT {group_by}, {latency_bucket_sql()} AS b, COUNT(*) FROM usage u "
+        f"SELECT {group_by}, {latency_bucket_sql(db.dialect)} AS b, COUNT(*) FROM {log}usage u "
         f"WHERE {where} AND u.latency_ms IS NOT NULL GROUP BY {group_by}, b",
         args,
         len(keys),
@@ -148,7 +155,7 @@ async def read_raw(
 
 
 async def read_running(
-    db: aiosqlite.Connection,
+    db: Queries,
     query: UsageQuery,
     start: int,
     end: int,
@@ -171,18 +178,18 @@ async def read_running(
     # Each group's row at `end` less its row at `minus` (there is one at `end` for every group
     # with one at `minus`), in key order: no sorting for the org, key and model groups.
     dims = [f"e.{DIMENSIONS[d][0]}" for d in query.dims]
-    keys = ["'k'", *(["?"] if time_key is not None else []), *dims]
+    keys = [FIRST_KEY, *(["CAST(? AS TEXT)"] if time_key is not None else []), *dims]
     orgs, org_args = query.org_clause("e.org_id")
     if minus is None:
         joined, sums = "", [f"SUM(e.{c})" for c in COUNTERS]
     else:
         joined = (
-            f"LEFT JOIN r.{lean.RUNNING} s ON s.slot = ? AND s.org_id = e.org_id "
+            f"LEFT JOIN {lean.RUNNING} s ON s.slot = ? AND s.org_id = e.org_id "
             "AND s.key_id = e.key_id AND s.model = e.model "
         )
         sums = [f"SUM(e.{c} - COALESCE(s.{c}, 0))" for c in COUNTERS]
     sql = (
-        f"SELECT {', '.join(keys)}, {', '.join(sums)} FROM r.{lean.RUNNING} e {joined}"
+        f"SELECT {', '.join(keys)}, {', '.join(sums)} FROM {lean.RUNNING} e {joined}"
         f"WHERE {orgs}e.slot = ? "
         + (f"GROUP BY {', '.join(dims)} " if dims else "")
         + f"HAVING {sums[0]} != 0"  # a group without requests had no records
@@ -192,18 +199,13 @@ async def read_running(
     await collect(db, sql, args, len(keys), groups)
 
 
-async def _running_span(db: aiosqlite.Connection) -> tuple[int | None, int | None, int | None]:
+async def _running_span(db: Queries) -> tuple[int | None, int | None, int | None]:
     """The running totals' base (after a purge), first and last day."""
-    sql = f"SELECT value FROM r.meta WHERE key = '{lean.BASE_KEY}'"
-    async with db.execute(sql) as cursor:
-        row = await cursor.fetchone()
-    base = int(row[0]) if row else None
+    base = await one_value(db, f"SELECT value FROM meta WHERE key = '{lean.BASE_KEY}'")
     ends = []
     for end in ("MIN", "MAX"):  # apart: each is then one index seek
-        async with db.execute(f"SELECT {end}(slot) FROM r.{lean.RUNNING}") as cursor:
-            row = await cursor.fetchone()
-        ends.append(row[0] if row else None)
-    return base, ends[0], ends[1]
+        ends.append(await one_value(db, f"SELECT {end}(slot) FROM {lean.RUNNING}"))
+    return None if base is None else int(base), ends[0], ends[1]
 
 
 def group_of(groups: dict[tuple[Any, ...], Group], key: tuple[Any, ...]) -> Group:
@@ -213,11 +215,8 @@ def group_of(groups: dict[tuple[Any, ...], Group], key: tuple[Any, ...]) -> Grou
     return group
 
 
-async def collect(
-    db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
-) -> None:
-    async with db.execute(sql, args) as cursor:
-        rows = await cursor.fetchall()  # one trip to the database's thread, not one a chunk
+async def collect(db: Queries, sql: str, args: list[Any], width: int, groups: dict) -> None:
+    rows = await db.fetch_all(sql, *args)  # one trip to the database, not one a chunk
     for row in rows:
         values = tuple(row)
         key = values[1:width]
@@ -229,11 +228,8 @@ async def collect(
             group.counters = [a + (b or 0) for a, b in sums]
 
 
-async def collect_latency(
-    db: aiosqlite.Connection, sql: str, args: list[Any], width: int, groups: dict
-) -> None:
-    async with db.execute(sql, args) as cursor:
-        async for row in cursor:
-            values = tuple(row)
-            histogram = group_of(groups, values[1:width]).latency
-            histogram[values[width]] = histogram.get(values[width], 0) + values[width + 1]
+async def collect_latency(db: Queries, sql: str, args: list[Any], width: int, groups: dict) -> None:
+    for row in await db.fetch_all(sql, *args):
+        values = tuple(row)
+        histogram = group_of(groups, values[1:width]).latency
+        histogram[values[width]] = histogram.get(values[width], 0) + values[width + 1]

@@ -27,18 +27,24 @@ start again below the watermark: at open, the watermark comes down to the log's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
 
-from control.aggregates import lean
+from control.aggregates import lean, migrate
 from control.aggregates.counters import COUNTERS, CREATE_ROUTE, raw_counters
+from control.aggregates.migrate import column_types, without_rowid
 from control.periodic import Periodic
 from control.store import requestlog
+from control.store.database import SQLITE, Database, Dialect, Queries, one_value
 from control.store.db import NewerSchema, refuse_newer, schema_version
+from control.store.postgres import PostgresDatabase
+from control.store.sqlite import SqliteDatabase, SqliteQueries
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +57,16 @@ LATENCY_RATIO = 1.05
 LATENCY_BUCKETS = 400  # up to 0.1 ms · 1.05^400 ≈ 30 hours: every answer fits
 
 
-def latency_bucket_sql(u: str = "u") -> str:
-    """The histogram bucket of a row's latency (NULL without one); `latency_bucket` in SQL."""
+def latency_bucket_sql(dialect: Dialect, u: str = "u") -> str:
+    """The histogram bucket of a row's latency (NULL without one); `latency_bucket` in SQL.
+    The constants are doubles on both backends (a PostgreSQL literal is a numeric, whose log
+    is not libm's), so both compute it as Python does."""
+    floor, ratio = (f"CAST({v!r} AS DOUBLE PRECISION)" for v in (LATENCY_FLOOR, LATENCY_RATIO))
+    index = dialect.truncate(f"log({u}.latency_ms / {floor}) / log({ratio})")
     return (
         f"(CASE WHEN {u}.latency_ms IS NULL THEN NULL "
         f"WHEN {u}.latency_ms < {LATENCY_FLOOR * LATENCY_RATIO!r} THEN 0 "
-        f"ELSE MIN({LATENCY_BUCKETS - 1}, "
-        f"CAST(log({u}.latency_ms / {LATENCY_FLOOR!r}) / log({LATENCY_RATIO!r}) AS INTEGER)) END)"
+        f"ELSE {dialect.least(str(LATENCY_BUCKETS - 1), index)} END)"
     )
 
 
@@ -118,34 +127,36 @@ LEAN_DAILY = Cube(lean.LEAN_DAILY, 86400, lean.DIMS, latency=False)
 FILE = "usage_rollups.sqlite3"
 
 
-def raw_slot(length: int = SLOT) -> str:
-    return f"(CAST(u.ts / {length} AS INTEGER) * {length})"
+def raw_slot(dialect: Dialect, length: int = SLOT) -> str:
+    return dialect.slot("u.ts", str(length))
 
 
-RAW_SLOT = raw_slot()
-
-
-def _schema(cube: Cube) -> str:
+def _schema(cube: Cube, dialect: Dialect) -> str:
+    integer, real, text = column_types(dialect)
     columns = [DIMENSIONS[d][0] for d in cube.dims]
     keys = ["slot", *columns, "bucket"]
     if "org" in cube.dims:  # one org's rows together
         keys = ["org_id", "slot", *[c for c in columns if c != "org_id"], "bucket"]
-    dim_defs = "".join(f"{c} {'INTEGER' if c == 'status' else 'TEXT'} NOT NULL, " for c in columns)
+    dim_defs = "".join(f"{c} {integer if c == 'status' else text} NOT NULL, " for c in columns)
     counters = ", ".join(
-        f"{c} {'REAL' if c == 'latency_sum' else 'INTEGER'} NOT NULL" for c in COUNTERS
+        f"{c} {real if c == 'latency_sum' else integer} NOT NULL" for c in COUNTERS
     )
     return (
-        f"CREATE TABLE {cube.table} (slot INTEGER NOT NULL, {dim_defs}bucket INTEGER NOT NULL, "
-        f"{counters}, PRIMARY KEY ({', '.join(keys)})) WITHOUT ROWID;\n"
+        f"CREATE TABLE {cube.table} (slot {integer} NOT NULL, {dim_defs}bucket {integer} NOT NULL, "
+        f"{counters}, PRIMARY KEY ({', '.join(keys)})){without_rowid(dialect)};\n"
     )
 
 
-def _import_daily() -> str:
+def _import_daily(dialect: Dialect) -> str:
     """The daily rollups retention kept before (no model, no latency) move into the cubes at
     their day's first slot, their credits reserved or charged by route."""
     create = f"route = '{CREATE_ROUTE}'"
+    if dialect.name == "sqlite":
+        day_start = "CAST(strftime('%s', day) AS INTEGER)"
+    else:
+        day_start = "CAST(EXTRACT(EPOCH FROM CAST(day AS date)) AS bigint)"
     moved = {
-        "slot": "CAST(strftime('%s', day) AS INTEGER)",
+        "slot": day_start,
         "org_id": "org_id",
         "key_id": "key_id",
         "route": "route",
@@ -153,8 +164,8 @@ def _import_daily() -> str:
         "model": "''",
         "bucket": "-1",
         "requests": "requests",
-        "errors_4xx": "(status BETWEEN 400 AND 499) * requests",
-        "errors_5xx": "(status BETWEEN 500 AND 599) * requests",
+        "errors_4xx": "(CASE WHEN status BETWEEN 400 AND 499 THEN requests ELSE 0 END)",
+        "errors_5xx": "(CASE WHEN status BETWEEN 500 AND 599 THEN requests ELSE 0 END)",
         "credits_reserved": f"CASE WHEN {create} THEN credits ELSE 0 END",
         "credits_charged": f"CASE WHEN {create} THEN 0 ELSE credits END",
         "tokens": "0",
@@ -168,7 +179,7 @@ def _import_daily() -> str:
     sums = ", ".join(f"SUM({c})" for c in COUNTERS)
     return (
         f"INSERT INTO usage_rollup ({', '.join(moved)}) "
-        f"SELECT {', '.join(moved.values())} FROM src.usage_daily;\n"
+        f"SELECT {', '.join(moved.values())} FROM {dialect.attached('src')}usage_daily;\n"
         + "".join(
             f"INSERT INTO {cube.table} (slot, bucket, {', '.join(COUNTERS)}) "
             f"SELECT slot / {cube.slot} * {cube.slot}, -1, {sums} FROM usage_rollup "
@@ -178,64 +189,87 @@ def _import_daily() -> str:
     )
 
 
-# The rollup database's own migrations (it is a file of its own: see Folder); they run with
-# the control plane's main database attached as `src` (the first imports its usage_daily).
-MIGRATIONS = [
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
-    "INSERT INTO meta (key, value) VALUES ('usage_rowid', '0');\n"
-    + "".join(_schema(cube) for cube in CUBES)
-    + _import_daily(),
-    lean.migration(),
-]
+def migrations(dialect: Dialect) -> list[str]:
+    """The rollups' own migrations (on SQLite a file of their own: see Folder), run with the
+    control plane's main database attached as `src` (the first imports its usage_daily). On
+    PostgreSQL `meta` is the database's own (its migration 0001)."""
+    if dialect.name == "sqlite":
+        meta = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+        meta += "INSERT INTO meta (key, value) VALUES ('usage_rowid', '0');\n"
+    else:
+        meta = "INSERT INTO meta (key, value) VALUES ('usage_rowid', '0') ON CONFLICT DO NOTHING;\n"
+    first = meta + "".join(_schema(cube, dialect) for cube in CUBES) + _import_daily(dialect)
+    return [first, lean.migration(dialect)]
 
 
-def _fold_sql(cube: Cube) -> str:
-    """Row by row into the cube (an upsert per record is cheaper than sorting the records
-    into groups first: most records of a 15-minute slot and group are alone)."""
+MIGRATIONS = migrations(SQLITE)
+
+
+def _fold_sql(cube: Cube, dialect: Dialect) -> str:
+    """Into the cube: on SQLite row by row (an upsert per record is cheaper than sorting the
+    records into groups first: most records of a 15-minute slot and group are alone); on
+    PostgreSQL, which updates a row once a statement, grouped first."""
     dims = [DIMENSIONS[d] for d in cube.dims]
     columns = ", ".join(["slot", *[c for c, _ in dims], "bucket", *COUNTERS])
     counters = raw_counters()
-    exprs = ", ".join(
-        [
-            raw_slot(cube.slot),
-            *[e for _, e in dims],
-            f"COALESCE({latency_bucket_sql()}, -1)",
-            *[counters[c] for c in COUNTERS],
-        ]
-    )
+    keys = [raw_slot(dialect, cube.slot), *[e for _, e in dims]]
+    keys.append(f"COALESCE({latency_bucket_sql(dialect)}, -1)")
+    sums = [counters[c] if dialect.upsert_twice else f"SUM({counters[c]})" for c in COUNTERS]
+    positions = ", ".join(str(n) for n in range(1, len(keys) + 1))
+    group = "" if dialect.upsert_twice else f" GROUP BY {positions}"
     conflict = ", ".join(["slot", *[c for c, _ in dims], "bucket"])
     return (
-        f"INSERT INTO {cube.table} ({columns}) SELECT {exprs} FROM log.usage u "
-        f"LEFT JOIN src.tasks t ON u.credits > 0 AND u.route IS NOT '{CREATE_ROUTE}' "
-        "AND t.id = u.task_id WHERE u.rowid > ? AND u.rowid <= ? "
+        f"INSERT INTO {cube.table} ({columns}) SELECT {', '.join([*keys, *sums])} "
+        f"FROM {dialect.attached('log')}usage u LEFT JOIN {dialect.attached('src')}tasks t "
+        f"ON u.credits > 0 AND u.route IS DISTINCT FROM '{CREATE_ROUTE}' AND t.id = u.task_id "
+        f"WHERE u.rowid > ? AND u.rowid <= ?{group} "
         f"ON CONFLICT ({conflict}) DO UPDATE SET "
-        + ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNTERS)
+        + ", ".join(f"{c} = {cube.table}.{c} + excluded.{c}" for c in COUNTERS)
     )
 
 
-async def watermark(db: aiosqlite.Connection, schema: str = "main") -> int:
-    """The last usage rowid folded into the rollups."""
-    sql = f"SELECT value FROM {schema}.meta WHERE key='usage_rowid'"
-    async with db.execute(sql) as cursor:
-        row = await cursor.fetchone()
-    return int(row[0]) if row else 0
+async def watermark(db: Queries, *, lock: bool = False) -> int:
+    """The last usage rowid folded into the rollups; with `lock`, its row locked for the rest
+    of the transaction (a fold's, or a purge's: one at a time on the database)."""
+    sql = "SELECT value FROM meta WHERE key='usage_rowid'"
+    value = await one_value(db, sql + (db.dialect.for_update if lock else ""))
+    return int(value) if value is not None else 0
 
 
-async def _watermark_within_log(db: aiosqlite.Connection) -> None:
+async def committed_bound(db: Database) -> int:
+    """The newest usage rowid below which every row is committed: what a fold may read up to.
+
+    On SQLite that is the newest row: one writer, so rowids are handed out in commit order.
+    On PostgreSQL an identity value is taken at insert and rows commit in another order (the
+    ingest of several control planes, each its own transaction), so the newest committed row
+    may have one below it still to commit. `LOCK TABLE usage IN SHARE MODE` waits for every
+    transaction inserting into usage to end (an insert holds ROW EXCLUSIVE from before it
+    takes its value until it commits) and holds new ones off until this short transaction
+    ends, a moment: every rowid at or below the MAX it reads is then committed or never will
+    be, and every later insert takes a larger one (the sequence caches one value at a time)."""
+    usage = f"{db.dialect.attached('log')}usage"
+    if db.dialect.name == "sqlite":
+        return int(await one_value(db, f"SELECT COALESCE(MAX(rowid), 0) FROM {usage}"))
+    async with db.transaction() as tx:
+        await tx.execute(f"LOCK TABLE {usage} IN SHARE MODE")
+        return int(await one_value(tx, f"SELECT COALESCE(MAX(rowid), 0) FROM {usage}"))
+
+
+async def _watermark_within_log(db: Database) -> None:
     """The watermark brought down to the log's newest rowid, should the log be behind it (a
     lost file, an older backup): see the module doc."""
-    async with db.execute("SELECT COALESCE(MAX(rowid), 0) FROM log.usage") as cursor:
-        row = await cursor.fetchone()
-    newest = int(row[0]) if row else 0
-    folded = await watermark(db)
-    if newest < folded:
-        log.warning(
-            "usage rollups: the request log ends at row %d, before the %d folded (a lost or "
-            "restored log file): folding from there on",
-            newest,
-            folded,
-        )
-        await db.execute("UPDATE meta SET value=? WHERE key='usage_rowid'", (str(newest),))
+    usage = f"{db.dialect.attached('log')}usage"
+    newest = int(await one_value(db, f"SELECT COALESCE(MAX(rowid), 0) FROM {usage}"))
+    async with db.transaction() as tx:
+        folded = await watermark(tx, lock=True)
+        if newest < folded:
+            log.warning(
+                "usage rollups: the request log ends at row %d, before the %d folded (a lost or "
+                "restored log file): folding from there on",
+                newest,
+                folded,
+            )
+            await tx.execute("UPDATE meta SET value=? WHERE key='usage_rowid'", (str(newest),))
 
 
 def rollup_path(data_dir: Path) -> Path:
@@ -250,50 +284,75 @@ async def attach(db: aiosqlite.Connection, path: Path, name: str, *, readonly: b
 class Folder:
     """Folds new usage rows into the rollups, every `interval` seconds and on demand.
 
-    The rollups live in a database file of their own, written through a connection of their
-    own: the fold reads the request log (attached as `log`) and the tasks (the main file,
-    attached as `src`) as a WAL reader and writes under the rollup file's lock, so it never
-    holds either writer, and it runs on its own thread, beside the ingest rather than in its
-    way."""
+    On SQLite the rollups live in a database file of their own, written through a connection
+    of their own: the fold reads the request log (attached as `log`) and the tasks (the main
+    file, attached as `src`) as a WAL reader and writes under the rollup file's lock, so it
+    never holds either writer, and it runs on its own thread, beside the ingest rather than
+    in its way. On PostgreSQL they are tables of `database` (the log's too), folded by the
+    control plane that leads the job."""
 
-    def __init__(self, data_dir: Path, *, batch: int = 100_000) -> None:
+    def __init__(self, data_dir: Path, database: Database, *, batch: int = 100_000) -> None:
         # Absolute: the request log is attached by a file: URI (settings are resolved at start;
         # this keeps any other caller with a relative data dir from failing every fold).
         self.data_dir = data_dir.absolute()
+        self.database = database
         self.batch = batch
-        self._db: aiosqlite.Connection | None = None
+        self._db: Database | None = None
         self._lock = asyncio.Lock()
-        self._rounds = Periodic("usage rollup", self.fold)
+        self._rounds = Periodic("usage rollup", self.fold, lead=database.lead)
 
-    async def open(self) -> aiosqlite.Connection:
+    async def open(self) -> Database:
         if self._db is None:
-            path = rollup_path(self.data_dir)
-            db = await aiosqlite.connect(path, isolation_level=None)
-            try:
-                try:  # before the pragmas: rollups this release must not touch stay as they were
-                    refuse_newer(await schema_version(db), len(MIGRATIONS))
-                except NewerSchema as refused:
-                    raise NewerSchema(f"{path}: {refused}") from None
-                await db.execute("PRAGMA journal_mode=WAL")
-                await db.execute("PRAGMA synchronous=FULL")
-                await db.execute("PRAGMA busy_timeout=5000")
-                await db.execute("PRAGMA cache_size=-65536")
-                main = self.data_dir / "nextapi.sqlite3"
-                await attach(db, main, "src", readonly=True)
-                await attach(db, requestlog.log_path(self.data_dir), "log", readonly=True)
-                async with db.execute("PRAGMA user_version") as cursor:
-                    row = await cursor.fetchone()
-                version = row[0] if row else 0
-                for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                    await db.executescript(
-                        f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
-                    )
-                await _watermark_within_log(db)
-            except BaseException:
-                await db.close()
-                raise
+            if isinstance(self.database, PostgresDatabase):
+                db: Database = self.database
+                await migrate.migrate_postgres(self.database, migrations(db.dialect))
+            else:
+                db = await self._open_file()
+            await _watermark_within_log(db)
             self._db = db
         return self._db
+
+    async def _open_file(self) -> SqliteDatabase:
+        path = rollup_path(self.data_dir)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            try:  # before the pragmas: rollups this release must not touch stay as they were
+                refuse_newer(await schema_version(db), len(MIGRATIONS))
+            except NewerSchema as refused:
+                raise NewerSchema(f"{path}: {refused}") from None
+            for pragma in migrate.PRAGMAS:
+                await db.execute(pragma)
+            await attach(db, self.data_dir / "nextapi.sqlite3", "src", readonly=True)
+            await attach(db, requestlog.log_path(self.data_dir), "log", readonly=True)
+            version = await schema_version(db)
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                await db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+        except BaseException:
+            await db.close()
+            raise
+        return SqliteDatabase(db, path)
+
+    @contextlib.asynccontextmanager
+    async def reader(self) -> AsyncIterator[Queries]:
+        """One snapshot of the rollups, the request log and the tasks for a whole read (on
+        SQLite a read transaction of a connection of its own on the three files, the rollups'
+        the main one, the others attached as the fold has them)."""
+        db = await self.open()
+        if not isinstance(db, SqliteDatabase):
+            async with db.reader() as snapshot:
+                yield snapshot
+            return
+        reader = await aiosqlite.connect(
+            rollup_path(self.data_dir).as_uri() + "?mode=ro", uri=True, isolation_level=None
+        )
+        try:
+            await reader.execute("PRAGMA busy_timeout=5000")
+            await attach(reader, self.data_dir / "nextapi.sqlite3", "src", readonly=True)
+            await attach(reader, requestlog.log_path(self.data_dir), "log", readonly=True)
+            await reader.execute("BEGIN")
+            yield SqliteQueries(reader)
+        finally:
+            await reader.close()
 
     async def watermark(self) -> int:
         return await watermark(await self.open())
@@ -305,47 +364,46 @@ class Folder:
         before = before // 86400 * 86400
         db = await self.open()
         counts = {}
-        async with self._lock:
+        async with self._lock, db.transaction() as tx:
+            await watermark(tx, lock=True)  # no fold meanwhile, on any control plane
             for cube in CUBES:
                 where = f"FROM {cube.table} WHERE slot < ?"
                 if dry_run:
-                    async with db.execute(f"SELECT COUNT(*) {where}", (before,)) as cursor:
-                        row = await cursor.fetchone()
-                    counts[cube.table] = row[0] if row else 0
+                    found = await one_value(tx, f"SELECT COUNT(*) {where}", before)
                 else:
-                    cursor = await db.execute(f"DELETE {where}", (before,))
-                    counts[cube.table] = cursor.rowcount
-            counts |= await lean.purge(db, before, dry_run=dry_run)
+                    found = (await tx.execute(f"DELETE {where}", (before,))).rowcount
+                counts[cube.table] = int(found)
+            counts |= await lean.purge(tx, before, dry_run=dry_run)
         return counts
 
     async def fold(self) -> None:
-        """Fold everything inserted so far, `batch` rows a transaction."""
+        """Fold everything committed so far, `batch` rows a transaction (each with its
+        watermark, whose row it locks: a fold on another control plane waits, then goes on
+        from where this one stopped)."""
         async with self._lock:
             db = await self.open()
-            statements = [_fold_sql(cube) for cube in CUBES]
+            statements = [_fold_sql(cube, db.dialect) for cube in CUBES]
+            bound = await committed_bound(db)
+            usage = f"{db.dialect.attached('log')}usage"
             while True:
-                await db.execute("BEGIN IMMEDIATE")
-                try:
-                    low = await watermark(db)
-                    async with db.execute(
-                        "SELECT MAX(rowid) FROM (SELECT rowid FROM log.usage WHERE rowid > ? "
-                        "ORDER BY rowid LIMIT ?)",
-                        (low, self.batch),
-                    ) as cursor:
-                        row = await cursor.fetchone()
-                    high = row[0] if row and row[0] is not None else low
-                    for sql in statements if high > low else ():
-                        await db.execute(sql, (low, high))
-                    if high > low:
-                        await lean.fold(db, low, high)
-                    await db.execute(
-                        "UPDATE meta SET value=? WHERE key='usage_rowid'", (str(high),)
+                async with db.transaction() as tx:
+                    low = await watermark(tx, lock=True)
+                    row = await tx.fetch_one(
+                        "SELECT MAX(rowid), COUNT(*) FROM (SELECT rowid FROM "
+                        f"{usage} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?) batch",
+                        low,
+                        bound,
+                        self.batch,
                     )
-                except BaseException:
-                    await db.execute("ROLLBACK")
-                    raise
-                await db.execute("COMMIT")
-                if high - low < self.batch:
+                    high, found = (row[0], row[1]) if row and row[0] is not None else (low, 0)
+                    if high > low:
+                        for sql in statements:
+                            await tx.execute(sql, (low, high))
+                        await lean.fold(tx, low, high)
+                        await tx.execute(
+                            "UPDATE meta SET value=? WHERE key='usage_rowid'", (str(high),)
+                        )
+                if found < self.batch:
                     return
 
     def start(self, interval: float = 60.0) -> None:
@@ -356,6 +414,6 @@ class Folder:
 
     async def close(self) -> None:
         await self.stop()
-        if self._db is not None:
+        if isinstance(self._db, SqliteDatabase):
             await self._db.close()
-            self._db = None
+        self._db = None

@@ -44,7 +44,8 @@ class ControlState:
         self.data_dir = data_dir
         self.suspend_after_rate_limited = suspend_after_rate_limited
         self.admin = AdminAuth(database)
-        self.rollups = Folder(data_dir)  # usage rollups: a database file of their own
+        # Usage rollups: on SQLite a database file of their own, on PostgreSQL its tables.
+        self.rollups = Folder(data_dir, database)
         self._snapshot: dict[str, Any] = {"version": 0, "orgs": [], "keys": []}
         self.catalog = Catalog()  # as last published
         self._snapshot_changed = asyncio.Condition()
@@ -80,8 +81,8 @@ class ControlState:
         try:
             if isinstance(log, SqliteDatabase) and isinstance(database, SqliteDatabase):
                 await requestlog.move_from_main(log, database)
-                # Before anything is ingested: the rollups' watermark checked against this log.
-                await state.rollups.open()
+            # Before anything is ingested: the rollups' watermark checked against this log.
+            await state.rollups.open()
             await catalogdb.seed(database, catalog_file)
             # Listening first: a version another control plane publishes meanwhile is not
             # missed.

@@ -89,10 +89,12 @@ async def _dump(ctl: Control) -> str:
     """Every row of every table, except when a token was last used (a read records that)."""
     dump = {}
     for table in await ctl.table_names():
-        rows = await ctl.rows(f"SELECT * FROM {table} ORDER BY rowid")
+        # in a fixed order, whatever the table's key (the rollups' tables on PostgreSQL have
+        # no rowid, as on SQLite, where they are in a file of their own)
+        rows = await ctl.rows(f"SELECT * FROM {table}")
         for row in rows:
             row.pop("last_used_at", None)
-        dump[table] = rows
+        dump[table] = sorted(rows, key=lambda row: json.dumps(row, sort_keys=True, default=str))
     return json.dumps(dump, sort_keys=True, default=str)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,10 @@ from control.api.usage import store_usage
 from control.jobs.retention import DAY, Periods, Retention
 from control.store import db as dbm
 from control.store import requestlog
+from control.store.database import one_value
 from control.store.state import ControlState
 from control.store.wallet import SqliteWallet
+from tests import postgres
 
 NOW = 1_900_000_000.0  # 2030-03-17
 
@@ -47,15 +50,20 @@ def rollup_counters() -> tuple[str, ...]:
 
 
 def run(tmp_path: Path, body) -> None:
-    async def main() -> None:
-        state = await ControlState.open(tmp_path)
+    """`body` on a fresh control plane's state: on SQLite under tmp_path, or on a fresh
+    PostgreSQL database when the suite runs there (tests/postgres.py)."""
+
+    async def main(database_url: str | None) -> None:
+        state = await ControlState.open(tmp_path, database_url=database_url)
         retention = Retention(state, Periods(), clock=lambda: NOW, batch=10)
         try:
             await body(state, retention)
         finally:
             await state.close()
 
-    asyncio.run(main())
+    with contextlib.ExitStack() as stack:
+        on_postgres = postgres.suite_on_postgres()
+        asyncio.run(main(stack.enter_context(postgres.fresh_database()) if on_postgres else None))
 
 
 def test_api_logs_go_after_90_days_into_the_rollups(tmp_path: Path) -> None:
@@ -75,22 +83,18 @@ def test_api_logs_go_after_90_days_into_the_rollups(tmp_path: Path) -> None:
         old_slot = int(NOW - 91 * DAY) // 900 * 900
         rollups = await retention.folder.open()
         sql = "SELECT * FROM usage_rollup WHERE org_id='org_a' AND slot=?"
-        async with rollups.execute(sql, (old_slot,)) as cursor:
-            (rollup,) = list(await cursor.fetchall())
+        (rollup,) = await rollups.fetch_all(sql, old_slot)
         # requests, ..., credits_charged, ..., bytes_in, bytes_out, latency_count, latency_sum
         counters = dict(zip(rollup_counters(), rollup[-12:], strict=True))
         assert (counters["requests"], counters["credits_charged"]) == (25, 125)
         assert (counters["bytes_in"], counters["bytes_out"]) == (250, 500)
         assert counters["latency_sum"] == 50.0
         sql = "SELECT SUM(requests) FROM usage_rollup_all WHERE slot=?"
-        async with rollups.execute(sql, (old_slot,)) as cursor:
-            everyone = await cursor.fetchone()
-        assert everyone[0] == 26  # the unattributed request counts company-wide
+        assert await one_value(rollups, sql, old_slot) == 26  # the unattributed one counts
         # Running again changes nothing: the records are gone, the rollup stays.
         assert (await retention.purge()).counts["usage"] == 0
         sql = "SELECT COUNT(*) FROM usage_rollup WHERE slot=?"
-        async with rollups.execute(sql, (old_slot,)) as cursor:
-            assert (await cursor.fetchone())[0] == 2  # org_a's, and the unattributed one
+        assert await one_value(rollups, sql, old_slot) == 2  # org_a's, and the unattributed one
 
     run(tmp_path, body)
 
@@ -138,9 +142,9 @@ def test_closed_account_purged_after_30_days_billing_kept(tmp_path: Path) -> Non
             )
             await state.db.execute(
                 "INSERT INTO webhook_events (id, webhook_id, org_id, type, payload, status, "
-                "created_at, updated_at) VALUES (?, ?, ?, 'task.succeeded', x'7b7d', "
+                "created_at, updated_at) VALUES (?, ?, ?, 'task.succeeded', ?, "
                 "'delivered', ?, ?)",
-                (f"msg_{org_id}", f"wh_{org_id}", org_id, NOW, NOW),
+                (f"msg_{org_id}", f"wh_{org_id}", org_id, b"{}", NOW, NOW),
             )
             await state.db.execute(
                 "INSERT INTO ledger (org_id, kind, amount, created_at) VALUES (?, 'grant', 5, ?)",

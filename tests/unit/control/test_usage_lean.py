@@ -11,11 +11,11 @@ import time
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
 import pytest
 
 from control.aggregates import lean, rollup
 from control.jobs.retention import DAY
+from control.store.database import Queries
 from tests.unit.conftest import Control, ControlRunner, assert_error
 from tests.unit.control.test_usage_aggregates import (
     ZONES,
@@ -173,16 +173,19 @@ def test_the_migration_fills_the_lean_cubes_as_folding_does(
         folded = {table: await _table(db, table) for table in lean.TABLES}
         assert all(folded.values())
         drops = "".join(f"DROP TABLE {table};\n" for table in lean.TABLES)
-        await db.executescript(f"BEGIN;\n{drops}{lean.migration()}COMMIT;")
+        script = drops + lean.migration(db.dialect)
+        async with db.transaction() as tx:
+            for statement in script.split(";\n"):
+                if statement.strip():
+                    await tx.execute(statement)
         for table in lean.TABLES:
             assert await _table(db, table) == folded[table], table
 
     control_plane(body)
 
 
-async def _table(db: aiosqlite.Connection, table: str) -> list[tuple]:
+async def _table(db: Queries, table: str) -> list[tuple]:
     """The table's rows, latency sums rounded (sums of floats in another order)."""
     position = 4 + rollup.COUNTERS.index("latency_sum")
-    async with db.execute(f"SELECT * FROM {table} ORDER BY slot, org_id, key_id, model") as c:
-        rows = await c.fetchall()
+    rows = await db.fetch_all(f"SELECT * FROM {table} ORDER BY slot, org_id, key_id, model")
     return [(*row[:position], round(row[position], 6), *row[position + 1 :]) for row in rows]

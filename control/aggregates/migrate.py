@@ -1,0 +1,64 @@
+"""Making the rollups' tables where they live: on SQLite the pragmas of their file (its
+migrations run in rollup.Folder, counted by its user_version); on PostgreSQL, where they are
+tables of the control plane's database, their migrations under the migrations' advisory lock,
+counted in `meta` (`rollups_version`), so that two control planes starting at once never both
+make them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from control.store.database import Dialect
+from control.store.db import MIGRATION_LOCK, NewerSchema, refuse_newer
+from control.store.postgres import PostgresDatabase
+
+VERSION_KEY = "rollups_version"  # in `meta`, on PostgreSQL: the rollup migrations run
+
+# The rollup file's writer: each fold durable once committed, a reader waited for (not failed),
+# and a page cache for the fold's upserts.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA cache_size=-65536",
+)
+
+
+def column_types(dialect: Dialect) -> tuple[str, str, str]:
+    """The rollups' integer, real and text types (as the migrations' twins say them)."""
+    if dialect.name == "sqlite":
+        return "INTEGER", "REAL", "TEXT"
+    return "bigint", "double precision", "text"
+
+
+def without_rowid(dialect: Dialect) -> str:
+    """SQLite keeps a rollup table by its key alone, not a rowid beside it; PostgreSQL's
+    tables have none."""
+    return " WITHOUT ROWID" if dialect.name == "sqlite" else ""
+
+
+async def migrate_postgres(db: PostgresDatabase, known: Sequence[str]) -> None:
+    """Runs the rollup migrations past `rollups_version`, each in a transaction with the
+    version it reaches; a version past this release's is refused (as the rollup file's)."""
+    async with db.connection() as connection:
+        await connection.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            cursor = await connection.execute(
+                "SELECT value FROM meta WHERE key = %s", (VERSION_KEY,)
+            )
+            row = await cursor.fetchone()
+            version = int(row[0]) if row else 0
+            try:
+                refuse_newer(version, len(known))
+            except NewerSchema as refused:
+                raise NewerSchema(f"{db.shown_url}: the usage rollups: {refused}") from None
+            for number, script in enumerate(known[version:], start=version + 1):
+                async with connection.transaction():
+                    await connection.execute(script)  # no parameters: several statements
+                    await connection.execute(
+                        "INSERT INTO meta (key, value) VALUES (%s, %s) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (VERSION_KEY, str(number)),
+                    )
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
