@@ -22,6 +22,20 @@ new row the largest rowid plus one), so retention keeps the newest request recor
 age (control/jobs/retention.py). A request log lost or restored from an older backup would
 start again below the watermark: at open, the watermark comes down to the log's newest rowid
 (every row at or below it was folded), so the rows written from then on are folded, once.
+
+On PostgreSQL (`--database-url`) the rollups are tables of the control plane's database, as
+the request log is (no file is opened), made by their own migrations (`migrations`, counted in
+`meta` as `rollups_version`, run under the migrations' advisory lock: control/aggregates/
+migrate.py). The fold runs where the job's lead is (`Database.lead`), and each of its
+transactions locks the watermark's row, so a fold asked for elsewhere (a retention purge's)
+waits and goes on from there. Folding exactly once needs one more thing there: an identity
+value is taken at insert, but several control planes ingest at once and their rows commit in
+another order, so a row with a smaller rowid may commit after the fold has moved past it, and
+would never be folded. The fold therefore reads only up to a bound below which every row is
+committed (`committed_bound`: MAX(rowid) read under `LOCK TABLE usage IN SHARE MODE`, a short
+transaction of its own that waits for the inserts under way and holds new ones off for that
+moment). The reads see the rollups, their watermark and the log in one REPEATABLE READ
+snapshot.
 """
 
 from __future__ import annotations
