@@ -283,8 +283,7 @@ async def ingest(data_dir: Path, n: int, with_folder: bool) -> float:
     if with_folder:  # everything ingested was folded, or is left for the next round
         await folder.fold()
         rollups = await folder.open()
-        async with rollups.execute("SELECT SUM(requests) FROM usage_rollup_all") as cursor:
-            row = await cursor.fetchone()
+        row = await rollups.fetch_one("SELECT SUM(requests) FROM usage_rollup_all")
         assert row is not None and row[0] == n, (row, n)
     await state.close()
     return n / elapsed
