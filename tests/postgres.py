@@ -3,8 +3,8 @@ NEXTAPI_TEST_DATABASE_URL (default: this machine's, postgresql://postgres@127.0.
 dropped at the end. An unreachable server fails the test with a sentence, never skips it: the
 PostgreSQL backend is then untested, which must show.
 
-Set NEXTAPI_TEST_DATABASE_URL and the whole control-plane suite (tests/unit/conftest.py's
-`control_plane`) runs on PostgreSQL instead of an SQLite file."""
+Every control-plane test (tests/unit/conftest.py's `control_plane`) runs on it as well as on an
+SQLite file; `-k sqlite` or `-k postgresql` runs one backend's."""
 
 from __future__ import annotations
 
@@ -25,10 +25,6 @@ DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432"
 def server_url() -> str:
     """The server's URL, without a database name."""
     return os.environ.get(SERVER_ENV, "").rstrip("/") or DEFAULT_SERVER
-
-
-def suite_on_postgres() -> bool:
-    return bool(os.environ.get(SERVER_ENV))
 
 
 def _admin_connection(server: str) -> psycopg.Connection:

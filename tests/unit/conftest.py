@@ -180,14 +180,27 @@ async def _run(
         await ctl.stop()
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test of a control plane (one asking for `control_plane`, or for `backend` to open
+    a state itself) runs on both backends (`[sqlite]`, `[postgresql]`), but for one marked
+    `@pytest.mark.backends("sqlite")` with why: what it checks exists on one only."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    backends = marker.args if marker is not None else BACKENDS
+    metafunc.parametrize("backend", backends)
+
+
 @pytest.fixture
-def control_plane(tmp_path: Path) -> Iterator[ControlRunner]:
+def control_plane(tmp_path: Path, backend: str) -> Iterator[ControlRunner]:
     """Run an async test body against a fresh control plane (its data under tmp_path; its
-    database a fresh PostgreSQL one when NEXTAPI_TEST_DATABASE_URL is set: see
-    tests/postgres.py)."""
+    database the SQLite file there, or a fresh PostgreSQL database: tests/postgres.py)."""
     with contextlib.ExitStack() as stack:
         database_url = (
-            stack.enter_context(postgres.fresh_database()) if postgres.suite_on_postgres() else None
+            stack.enter_context(postgres.fresh_database()) if backend == "postgresql" else None
         )
 
         def run(body: ControlBody) -> None:

@@ -29,6 +29,7 @@ from control.jobs.webhook_addresses import address_allowed
 from control.store.state import ControlState
 from launch.serving import AppServer, serve
 from proxy.core import webhook_signatures as signing
+from tests import postgres
 
 ORG = "org_test"
 DAY = 86400.0
@@ -142,9 +143,12 @@ class Env:
 Scenario = Callable[[Env], Awaitable[None]]
 
 
-def run(tmp_path: Path, scenario: Scenario) -> None:
-    async def main() -> None:
-        state = await ControlState.open(tmp_path / "data")
+def run(tmp_path: Path, scenario: Scenario, backend: str = "sqlite") -> None:
+    """`scenario` against a fresh control plane's state: its database the SQLite file under
+    tmp_path, or a fresh PostgreSQL database (tests/postgres.py)."""
+
+    async def main(database_url: str | None) -> None:
+        state = await ControlState.open(tmp_path / "data", database_url=database_url)
         receiver = Receiver()
         server = await serve(receiver.app())
         try:
@@ -160,7 +164,11 @@ def run(tmp_path: Path, scenario: Scenario) -> None:
             await server.stop()
             await state.close()
 
-    asyncio.run(main())
+    if backend == "postgresql":
+        with postgres.fresh_database() as database_url:
+            asyncio.run(main(database_url))
+    else:
+        asyncio.run(main(None))
 
 
 def verify(secret: str, received: Received) -> Any:
@@ -199,7 +207,7 @@ def test_secret_and_signature_follow_the_standard() -> None:
 # ===================================================================================== delivery
 
 
-def test_delivers_signed_event(tmp_path: Path) -> None:
+def test_delivers_signed_event(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, secret = await env.hook()
         event_id = await env.event(webhook_id)
@@ -222,10 +230,10 @@ def test_delivers_signed_event(tmp_path: Path) -> None:
         assert await deliverer.run_once() == 0  # nothing more is due
         assert len(env.receiver.requests) == 1
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_retry_after_500_keeps_the_id_and_signs_anew(tmp_path: Path) -> None:
+def test_retry_after_500_keeps_the_id_and_signs_anew(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, secret = await env.hook()
         event_id = await env.event(webhook_id)
@@ -250,10 +258,10 @@ def test_retry_after_500_keeps_the_id_and_signs_anew(tmp_path: Path) -> None:
         assert (await env.hook_row(webhook_id))["failing_since"] is None
         assert [a["status"] for a in await env.attempts(event_id)] == [500, 200]
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_schedule_then_failed_after_eight_attempts(tmp_path: Path) -> None:
+def test_schedule_then_failed_after_eight_attempts(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, _ = await env.hook()
         event_id = await env.event(webhook_id)
@@ -278,10 +286,10 @@ def test_schedule_then_failed_after_eight_attempts(tmp_path: Path) -> None:
         # 27.6 hours of failures: the endpoint is still enabled.
         assert (await env.hook_row(webhook_id))["status"] == "enabled"
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_jitter_zero_is_exact(tmp_path: Path) -> None:
+def test_jitter_zero_is_exact(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, _ = await env.hook()
         event_id = await env.event(webhook_id)
@@ -289,10 +297,10 @@ def test_jitter_zero_is_exact(tmp_path: Path) -> None:
         await env.deliverer(jitter=0).run_once()
         assert (await env.event_row(event_id))["next_attempt_at"] == env.clock() + 5
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_retry_after_is_honoured(tmp_path: Path) -> None:
+def test_retry_after_is_honoured(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, _ = await env.hook()
         seconds, date, short = [await env.event(webhook_id) for _ in range(3)]
@@ -307,7 +315,7 @@ def test_retry_after_is_honoured(tmp_path: Path) -> None:
         assert abs((await env.event_row(date))["next_attempt_at"] - env.clock() - 7200) <= 1
         assert 4.5 <= (await env.event_row(short))["next_attempt_at"] - env.clock() <= 5.5
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
 def test_retry_after_parsing() -> None:
@@ -319,7 +327,7 @@ def test_retry_after_parsing() -> None:
     assert retry_after("999999999", 0) == DAY  # capped at a day
 
 
-def test_410_disables_the_endpoint(tmp_path: Path) -> None:
+def test_410_disables_the_endpoint(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, _ = await env.hook()
         first = await env.event(webhook_id)
@@ -339,10 +347,10 @@ def test_410_disables_the_endpoint(tmp_path: Path) -> None:
         assert await env.attempts(later) == []
         assert len(env.receiver.requests) == 1
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_disabled_endpoint_fails_the_event_without_a_request(tmp_path: Path) -> None:
+def test_disabled_endpoint_fails_the_event_without_a_request(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, _ = await env.hook(status="disabled", disabled_reason="disabled by an admin")
         event_id = await env.event(webhook_id)
@@ -351,10 +359,10 @@ def test_disabled_endpoint_fails_the_event_without_a_request(tmp_path: Path) -> 
         assert await env.attempts(event_id) == []
         assert env.receiver.requests == []
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_failing_for_five_days_disables_the_endpoint(tmp_path: Path) -> None:
+def test_failing_for_five_days_disables_the_endpoint(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         recent, _ = await env.hook(failing_since=env.clock() - 4 * DAY)
         old, _ = await env.hook(failing_since=env.clock() - 5 * DAY)
@@ -370,10 +378,10 @@ def test_failing_for_five_days_disables_the_endpoint(tmp_path: Path) -> None:
         assert (audit["actor"], audit["action"]) == ("system:webhooks", "webhook.disable")
         assert await env.audits(recent) == []
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_rotation_signs_with_both_secrets_during_grace(tmp_path: Path) -> None:
+def test_rotation_signs_with_both_secrets_during_grace(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         previous = signing.new_secret()
         webhook_id, secret = await env.hook(
@@ -394,10 +402,10 @@ def test_rotation_signs_with_both_secrets_during_grace(tmp_path: Path) -> None:
         with pytest.raises(WebhookVerificationError):
             verify(previous, after)
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_private_address_refused_unless_allowed(tmp_path: Path) -> None:
+def test_private_address_refused_unless_allowed(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, _ = await env.hook()
         event_id = await env.event(webhook_id)
@@ -413,10 +421,10 @@ def test_private_address_refused_unless_allowed(tmp_path: Path) -> None:
         assert len(env.receiver.requests) == 1
         assert (await env.event_row(event_id))["status"] == "delivered"
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_every_resolved_address_must_be_public(tmp_path: Path) -> None:
+def test_every_resolved_address_must_be_public(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         asked: list[tuple[str, int]] = []
 
@@ -436,7 +444,7 @@ def test_every_resolved_address_must_be_public(tmp_path: Path) -> None:
         assert (await env.attempts(scheme_event))[0]["error"] == "URL not allowed"
         assert len(asked) == 1
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
 def test_address_policy() -> None:
@@ -452,7 +460,7 @@ def test_address_policy() -> None:
     assert [a for a in allowed if not address_allowed(a)] == []
 
 
-def test_resolved_addresses_are_pinned_with_fallback(tmp_path: Path) -> None:
+def test_resolved_addresses_are_pinned_with_fallback(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         async def resolver(host: str, port: int) -> list[str]:
             assert host == "receiver.test"
@@ -468,10 +476,10 @@ def test_resolved_addresses_are_pinned_with_fallback(tmp_path: Path) -> None:
         verify(secret, received)
         assert (await env.event_row(event_id))["status"] == "delivered"
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_timeouts_refusals_and_redirects_are_failures(tmp_path: Path) -> None:
+def test_timeouts_refusals_and_redirects_are_failures(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         with socket.socket() as probe:  # a port nobody listens on
             probe.bind(("127.0.0.1", 0))
@@ -499,10 +507,10 @@ def test_timeouts_refusals_and_redirects_are_failures(tmp_path: Path) -> None:
         assert all(b"task_1" not in (a["error"] or "").encode() for a in await env.rows(
             "SELECT error FROM webhook_attempts"))  # fmt: skip
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_redeliver_sends_again_with_the_same_id(tmp_path: Path) -> None:
+def test_redeliver_sends_again_with_the_same_id(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, secret = await env.hook()
         event_id = await env.event(webhook_id)
@@ -520,10 +528,12 @@ def test_redeliver_sends_again_with_the_same_id(tmp_path: Path) -> None:
         assert (await env.event_row(event_id))["status"] == "delivered"
         assert not await deliverer.redeliver("msg_unknown")
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_concurrency_is_bounded_and_no_event_goes_twice_at_once(tmp_path: Path) -> None:
+def test_concurrency_is_bounded_and_no_event_goes_twice_at_once(
+    tmp_path: Path, backend: str
+) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, _ = await env.hook()
         events = [await env.event(webhook_id) for _ in range(5)]
@@ -535,10 +545,10 @@ def test_concurrency_is_bounded_and_no_event_goes_twice_at_once(tmp_path: Path) 
         ids = sorted(r.headers["webhook-id"] for r in env.receiver.requests)
         assert ids == sorted(events)
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_background_loop_delivers_promptly(tmp_path: Path) -> None:
+def test_background_loop_delivers_promptly(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, secret = await env.hook()
         deliverer = Deliverer(env.state, allow_private=True)  # the real clock
@@ -558,10 +568,12 @@ def test_background_loop_delivers_promptly(tmp_path: Path) -> None:
             await deliverer.stop()
         deliverer.wake()  # harmless once stopped
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_allow_private_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_allow_private_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
     async def scenario(env: Env) -> None:
         monkeypatch.setenv("NEXTAPI_WEBHOOK_ALLOW_PRIVATE", "1")
         assert Deliverer(env.state).allow_private is True
@@ -569,10 +581,10 @@ def test_allow_private_from_environment(tmp_path: Path, monkeypatch: pytest.Monk
         assert Deliverer(env.state).allow_private is False
         assert Deliverer(env.state, allow_private=True).allow_private is True
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_redeliver_during_an_attempt_sends_once_more(tmp_path: Path) -> None:
+def test_redeliver_during_an_attempt_sends_once_more(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, _ = await env.hook()
         event_id = await env.event(webhook_id)
@@ -586,4 +598,4 @@ def test_redeliver_during_an_attempt_sends_once_more(tmp_path: Path) -> None:
         assert await deliverer.run_once() == 0
         assert [r.headers["webhook-id"] for r in env.receiver.requests] == [event_id] * 2
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)

@@ -7,11 +7,13 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from control.jobs.delivery import LEASE_MARGIN
 from tests.unit.control.test_delivery import Env, run
 
 
-def test_two_deliverers_on_one_outbox_send_each_event_once(tmp_path: Path) -> None:
+def test_two_deliverers_on_one_outbox_send_each_event_once(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, _ = await env.hook()
         events = [await env.event(webhook_id, task=f"t{n}") for n in range(24)]
@@ -24,11 +26,11 @@ def test_two_deliverers_on_one_outbox_send_each_event_once(tmp_path: Path) -> No
         statuses = await env.rows("SELECT DISTINCT status FROM webhook_events")
         assert statuses == [{"status": "delivered"}]
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
 def test_an_event_leased_by_a_control_plane_that_died_is_sent_once_its_lease_runs_out(
-    tmp_path: Path,
+    tmp_path: Path, backend: str
 ) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, _ = await env.hook()
@@ -44,10 +46,10 @@ def test_an_event_leased_by_a_control_plane_that_died_is_sent_once_its_lease_run
         assert [r.headers["webhook-id"] for r in env.receiver.requests] == [event_id]
         assert (await env.event_row(event_id))["status"] == "delivered"
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
-def test_an_attempt_whose_lease_was_taken_over_does_not_send(tmp_path: Path) -> None:
+def test_an_attempt_whose_lease_was_taken_over_does_not_send(tmp_path: Path, backend: str) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, _ = await env.hook()
         event_id = await env.event(webhook_id)
@@ -58,11 +60,12 @@ def test_an_attempt_whose_lease_was_taken_over_does_not_send(tmp_path: Path) -> 
         assert await slow._attempt(event_id, lease) == 0  # the first, late: not sent again
         assert len(env.receiver.requests) == 1
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)
 
 
+@pytest.mark.backends("sqlite")  # one process on the file: on PostgreSQL others may send
 def test_on_sqlite_the_leases_of_a_process_that_died_are_released_when_the_worker_starts(
-    tmp_path: Path,
+    tmp_path: Path, backend: str
 ) -> None:
     async def scenario(env: Env) -> None:
         webhook_id, _ = await env.hook()
@@ -77,4 +80,4 @@ def test_on_sqlite_the_leases_of_a_process_that_died_are_released_when_the_worke
             await restarted.stop()
         assert [r.headers["webhook-id"] for r in env.receiver.requests] == [event_id]
 
-    run(tmp_path, scenario)
+    run(tmp_path, scenario, backend)

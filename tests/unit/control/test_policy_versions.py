@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 from control.store.state import ControlState
+from tests import postgres
 
 
 def test_two_control_planes_on_one_database_share_the_version_and_read_each_others_change(
@@ -56,3 +57,36 @@ def test_a_snapshot_older_than_the_one_in_place_is_never_installed(tmp_path: Pat
             await state.close()
 
     asyncio.run(main())
+
+
+def test_on_postgresql_a_revoke_on_one_control_plane_wakes_the_long_polls_of_another(
+    tmp_path: Path,
+) -> None:
+    async def main(database_url: str) -> None:
+        first = await ControlState.open(tmp_path / "a", database_url=database_url)
+        second = await ControlState.open(tmp_path / "b", database_url=database_url)
+        try:
+            async with first.transaction() as tx:
+                await tx.execute(
+                    "INSERT INTO orgs (id, name, email, created_at, updated_at) "
+                    "VALUES ('org_a', 'A', 'a@example.com', 0, 0)"
+                )
+            await first.publish()
+            await second.wait_for_snapshot(second.snapshot["version"], 5)
+            known = second.snapshot["version"]
+            assert known == first.snapshot["version"]
+            polling = asyncio.create_task(second.wait_for_snapshot(known, 30))
+            await asyncio.sleep(0)  # the long poll is waiting
+            async with first.transaction() as tx:  # a revoke, in effect: the org is suspended
+                await tx.execute("UPDATE orgs SET status='suspended' WHERE id='org_a'")
+            await first.publish()
+            # Woken by the NOTIFY: its own 30 s would have answered the old version, late.
+            woke = await asyncio.wait_for(polling, 5)
+            assert woke["version"] == first.snapshot["version"] == known + 1
+            assert [org["status"] for org in woke["orgs"]] == ["suspended"]
+        finally:
+            await second.close()
+            await first.close()
+
+    with postgres.fresh_database() as database_url:
+        asyncio.run(main(database_url))

@@ -49,9 +49,9 @@ def rollup_counters() -> tuple[str, ...]:
     return ROLLUP_COUNTERS
 
 
-def run(tmp_path: Path, body) -> None:
+def run(tmp_path: Path, backend: str, body) -> None:
     """`body` on a fresh control plane's state: on SQLite under tmp_path, or on a fresh
-    PostgreSQL database when the suite runs there (tests/postgres.py)."""
+    PostgreSQL database (tests/postgres.py)."""
 
     async def main(database_url: str | None) -> None:
         state = await ControlState.open(tmp_path, database_url=database_url)
@@ -62,11 +62,11 @@ def run(tmp_path: Path, body) -> None:
             await state.close()
 
     with contextlib.ExitStack() as stack:
-        on_postgres = postgres.suite_on_postgres()
+        on_postgres = backend == "postgresql"
         asyncio.run(main(stack.enter_context(postgres.fresh_database()) if on_postgres else None))
 
 
-def test_api_logs_go_after_90_days_into_the_rollups(tmp_path: Path) -> None:
+def test_api_logs_go_after_90_days_into_the_rollups(tmp_path: Path, backend: str) -> None:
     async def body(state: ControlState, retention: Retention) -> None:
         await insert_org(state, "org_a")
         for i in range(25):  # more than one batch of 10
@@ -96,10 +96,10 @@ def test_api_logs_go_after_90_days_into_the_rollups(tmp_path: Path) -> None:
         sql = "SELECT COUNT(*) FROM usage_rollup WHERE slot=?"
         assert await one_value(rollups, sql, old_slot) == 2  # org_a's, and the unattributed one
 
-    run(tmp_path, body)
+    run(tmp_path, backend, body)
 
 
-def test_billing_records_are_kept_seven_years(tmp_path: Path) -> None:
+def test_billing_records_are_kept_seven_years(tmp_path: Path, backend: str) -> None:
     async def body(state: ControlState, retention: Retention) -> None:
         await insert_org(state, "org_a")
         for created, kind in ((NOW - 7 * 366 * DAY, "old"), (NOW - 6 * 365 * DAY, "young")):
@@ -122,10 +122,10 @@ def test_billing_records_are_kept_seven_years(tmp_path: Path) -> None:
         # The old grant's credits are still the org's: the purge removes records, not money.
         assert await SqliteWallet(state).balance("org_a") == balance
 
-    run(tmp_path, body)
+    run(tmp_path, backend, body)
 
 
-def test_closed_account_purged_after_30_days_billing_kept(tmp_path: Path) -> None:
+def test_closed_account_purged_after_30_days_billing_kept(tmp_path: Path, backend: str) -> None:
     async def body(state: ControlState, retention: Retention) -> None:
         await insert_org(state, "org_recent", closed_at=NOW - 29 * DAY)
         await insert_org(state, "org_gone", closed_at=NOW - 31 * DAY)
@@ -169,7 +169,7 @@ def test_closed_account_purged_after_30_days_billing_kept(tmp_path: Path) -> Non
         # Purged once: the next run finds nothing more to do for it.
         assert (await retention.purge()).counts["closed_orgs"] == 0
 
-    run(tmp_path, body)
+    run(tmp_path, backend, body)
 
 
 def test_purge_command_reports_per_table(tmp_path: Path) -> None:
