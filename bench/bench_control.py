@@ -26,12 +26,16 @@ and p99 under ingest ÷ p99 alone (issue 25's target: at most 5).
 `--seed-records` first fills the log with that many such records (100 orgs, 30 days, folded into
 the rollups), since an insert into a big log may cost more than one into an empty log.
 
+Then, on PostgreSQL (a fresh database on the server tests/postgres.py names, dropped after),
+the most clients under the same ingest against one control plane, and against two on one
+database (client n and edge n through control plane n mod 2, each client an org of its own: a
+hold locks its org's row, so one org would queue every hold behind one lock).
+
 Ends with one line `RESULT name=value …`: `sqlite_p99_ratio` of the fewest clients,
-`sqlite_holds_per_s_*` of the most, `ingest_records_per_s` the lowest rate an ingest phase
-reached, then each count's figures. Issue 25's PostgreSQL columns (one and two replicas;
-`pg_replicas_ratio`: holds/s with two ÷ one, target at least 1.6) are `n/a`, their table rows
-empty, until that backend exists. The control plane, the hold clients and the edges share the
-machine's CPU: compare the phases of one run.
+`sqlite_holds_per_s_*` of the most, `ingest_records_per_s` the lowest rate an SQLite ingest
+phase reached, `pg_replicas_ratio` (holds/s with two replicas ÷ one, issue 25's target at
+least 1.6), then each phase's figures. The control planes, PostgreSQL, the hold clients and the
+edges share the machine's CPU: compare the phases of one run.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing
+import os
 import random
 import secrets
 import sqlite3
@@ -67,6 +72,7 @@ from proxy.core.usage_records import FIELDS  # noqa: E402
 from proxy.core.wallet import Hold  # noqa: E402
 from proxy.remote import ControlClient, RemoteWallet  # noqa: E402
 from tests.e2e.harness import address, control_process  # noqa: E402
+from tests.postgres import fresh_database  # noqa: E402
 
 
 @dataclass
@@ -115,16 +121,22 @@ def seed_log(data_dir: Path, n: int, days: int = 30) -> float:
 
 
 async def hold_clients(
-    wallet: RemoteWallet, customer: Customer, clients: int, seconds: float, tag: str
+    wallets: list[RemoteWallet],
+    customers: list[Customer],
+    clients: int,
+    seconds: float,
+    tag: str,
 ) -> Holds:
-    """`clients` loops of reserve then release for `seconds`; each reserve's milliseconds."""
+    """`clients` loops of reserve then release for `seconds`, client n through control plane
+    `wallets[n % …]` for org `customers[n % …]`; each reserve's milliseconds."""
     took: list[float] = []
     errors = 0
     ids = itertools.count()
     deadline = time.monotonic() + seconds
 
-    async def client() -> None:
+    async def client(n: int) -> None:
         nonlocal errors
+        wallet, customer = wallets[n % len(wallets)], customers[n % len(customers)]
         while time.monotonic() < deadline:
             hold = Hold(f"req-{tag}-{next(ids)}", *customer, HOLD_AMOUNT, MODELS[0], "default")
             started = time.perf_counter()
@@ -138,7 +150,7 @@ async def hold_clients(
             await wallet.release(hold.request_id)
 
     began = time.monotonic()
-    await asyncio.gather(*(client() for _ in range(clients)))
+    await asyncio.gather(*(client(n) for n in range(clients)))
     return Holds(time.monotonic() - began, took, errors)
 
 
@@ -176,21 +188,28 @@ class Phases:
 
 
 async def under_ingest(
-    wallet: RemoteWallet, url: str, token: str, customer: Customer, clients: int, args: Any
+    wallets: list[RemoteWallet],
+    urls: list[str],
+    token: str,
+    customers: list[Customer],
+    clients: int,
+    args: Any,
+    tag: str,
 ) -> tuple[Holds, list[dict[str, Any]]]:
-    """Holds of `clients` clients while the edges ship usage; what each edge shipped."""
-    tag = f"ingest{clients}"  # request ids of their own: a record seen before costs less
+    """Holds of `clients` clients while the edges ship usage (edge n to `urls[n % …]`); what
+    each edge shipped. `tag` keeps request ids apart: a record seen before costs less."""
     spawn = multiprocessing.get_context("spawn")
     stop, results = spawn.Event(), spawn.Queue()
+    rate = args.records_per_second
     shipper = spawn.Process(
         target=edges_process,
-        args=(url, token, customer, args.records_per_second, args.edges, tag, stop, results),
+        args=(urls, token, customers[0], rate, args.edges, tag, stop, results),
         daemon=True,
     )
     shipper.start()
     try:
         await asyncio.sleep(1.5)  # the child's imports, then a few batches in
-        holds = await hold_clients(wallet, customer, clients, args.seconds, tag)
+        holds = await hold_clients(wallets, customers, clients, args.seconds, tag)
         stop.set()
         shipped = await asyncio.to_thread(results.get, True, 60)
         if isinstance(shipped, str):
@@ -206,18 +225,92 @@ async def under_ingest(
 
 async def sqlite_phases(url: str, token: str, customer: Customer, args: Any) -> list[Phases]:
     client = ControlClient(url, token)
-    wallet = RemoteWallet(client)
+    wallets, customers = [RemoteWallet(client)], [customer]
     measured = []
     try:
-        await hold_clients(wallet, customer, max(args.clients), 1.0, "warm")  # connections
+        await hold_clients(wallets, customers, max(args.clients), 1.0, "warm")  # connections
         for clients in args.clients:
-            alone = await hold_clients(wallet, customer, clients, args.seconds, f"alone{clients}")
-            ingest, shipped = await under_ingest(wallet, url, token, customer, clients, args)
+            alone = await hold_clients(wallets, customers, clients, args.seconds, f"a{clients}")
+            ingest, shipped = await under_ingest(
+                wallets, [url], token, customers, clients, args, f"ingest{clients}"
+            )
             measured.append(Phases(clients, alone, ingest, shipped))
             print(f"  {clients} client(s) done", file=sys.stderr, flush=True)
     finally:
         await client.aclose()
     return measured
+
+
+@dataclass
+class Replicas:
+    """The most hold clients under ingest, against `count` control planes on one PostgreSQL
+    database (client n through control plane n mod count, each client its own org)."""
+
+    count: int
+    ingest: Holds
+    shipped: list[dict[str, Any]]
+    control_cores: float  # CPU the control planes used, in cores, over the measurement
+    machine_busy: float  # the share of all the machine's CPU in use meanwhile
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (Linux /proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    return sum(values) - idle, sum(values)
+
+
+def pg_replicas(count: int, token: str, tmp: Path, args: Any) -> Replicas:
+    """Starts `count` control planes on a fresh PostgreSQL database, measures, drops it."""
+    clients = max(args.clients)
+    with fresh_database() as database_url:
+        env = {"NEXTAPI_DATABASE_URL": database_url}
+        controls = [control_process(tmp / f"pg{count}-{n}", token, env=env) for n in range(count)]
+        try:
+            urls = [address(control, "control") for control in controls]
+            # An org a client: a hold locks its org's row, so one org would queue every hold
+            # behind one lock however many control planes there are.
+            customers = [make_customer(urls[0], token) for _ in range(clients)]
+
+            async def measure() -> tuple[Holds, list[dict[str, Any]]]:
+                links = [ControlClient(url, token) for url in urls]
+                wallets = [RemoteWallet(link) for link in links]
+                try:
+                    await hold_clients(wallets, customers, clients, 1.0, f"warm{count}")
+                    return await under_ingest(
+                        wallets, urls, token, customers, clients, args, f"pg{count}"
+                    )
+                finally:
+                    for link in links:
+                        await link.aclose()
+
+            pids = [control.proc.pid for control in controls]
+            cpu_before, ticks_before, began = (
+                [cpu_seconds(p) for p in pids],
+                machine_ticks(),
+                time.monotonic(),
+            )
+            holds, shipped = asyncio.run(measure())
+            took = time.monotonic() - began
+            used = sum(cpu_seconds(p) for p in pids) - sum(cpu_before)
+            busy = (machine_ticks()[0] - ticks_before[0]) / max(
+                1, machine_ticks()[1] - ticks_before[1]
+            )
+        except BaseException:
+            for control in controls:
+                print("\n".join(control.output().splitlines()[-20:]), file=sys.stderr)
+            raise
+        finally:
+            for control in controls:
+                control.stop()
+    print(f"  postgresql, {count} replica(s) done", file=sys.stderr, flush=True)
+    return Replicas(count, holds, shipped, used / took, busy)
 
 
 def row(name: str, holds: Holds | None, ingest: str) -> str:
@@ -229,7 +322,7 @@ def row(name: str, holds: Holds | None, ingest: str) -> str:
     )
 
 
-def report(measured: list[Phases], args: Any) -> None:
+def report(measured: list[Phases], replicas: list[Replicas], args: Any) -> None:
     target = f"{args.records_per_second:,} records/s" if args.records_per_second else "all it takes"
     print(f"{args.seconds:g} s a phase; {args.edges} edge(s) shipping {target} in all")
     print(f"{'':<30} {'holds/s':>8} {'p50 ms':>8} {'p99 ms':>8}  usage records/s stored")
@@ -238,8 +331,14 @@ def report(measured: list[Phases], args: Any) -> None:
         print(row(f"sqlite, {n} client(s), alone", phases.alone, "-"))
         print(row(f"sqlite, {n} client(s), ingest", phases.ingest, f"{phases.ingest_rate:,.0f}"))
     most = measured[-1].clients
-    print(row(f"postgresql, 1 replica, {most}", None, "(no PostgreSQL backend yet)"))
-    print(row(f"postgresql, 2 replicas, {most}", None, "(no PostgreSQL backend yet)"))
+    for run in replicas:
+        stored = sum(e["stored"] for e in run.shipped) / max(e["seconds"] for e in run.shipped)
+        name = f"postgresql, {run.count} replica{'s' if run.count > 1 else ''}, {most}c, ingest"
+        print(row(name, run.ingest, f"{stored:,.0f}"))
+        print(
+            f"{'':<30} the control planes used {run.control_cores:.2f} of the machine's "
+            f"{os.cpu_count()} cores, the machine was {run.machine_busy:.0%} busy"
+        )
     for phases in measured:
         edges, met = phases.shipped, "met" if phases.p99_ratio <= 5 else "not met"
         behind = args.records_per_second and any(edge["owing"] != 0 for edge in edges)
@@ -253,6 +352,10 @@ def report(measured: list[Phases], args: Any) -> None:
             + (f"; hold errors {phases.ingest.errors} ingest" if phases.ingest.errors else "")
         )
     first, last = measured[0], measured[-1]
+    one, two = replicas[0].ingest, replicas[-1].ingest
+    pg_ratio = two.per_second / one.per_second
+    met = "met" if pg_ratio >= 1.6 else "not met"
+    print(f"postgresql: holds/s with two replicas / one {pg_ratio:.2f} (target >= 1.6: {met})")
     extra = " ".join(
         f"sqlite_p50_ms_alone_{p.clients}c={p.alone.percentile(0.5):.2f} "
         f"sqlite_p99_ms_alone_{p.clients}c={p.alone.percentile(0.99):.2f} "
@@ -266,7 +369,14 @@ def report(measured: list[Phases], args: Any) -> None:
         f"sqlite_holds_per_s_alone={last.alone.per_second:.0f} "
         f"sqlite_holds_per_s_ingest={last.ingest.per_second:.0f} "
         f"ingest_records_per_s={min(p.ingest_rate for p in measured):.0f} "
-        f"pg_replicas_ratio=n/a {extra} ingest_target={args.records_per_second} "
+        f"pg_replicas_ratio={pg_ratio:.2f} "
+        f"pg_holds_per_s_1={one.per_second:.0f} pg_holds_per_s_2={two.per_second:.0f} "
+        f"pg_p99_ms_1={one.percentile(0.99):.2f} pg_p99_ms_2={two.percentile(0.99):.2f} "
+        f"pg_control_cores_1={replicas[0].control_cores:.2f} "
+        f"pg_control_cores_2={replicas[-1].control_cores:.2f} "
+        f"pg_machine_busy_1={replicas[0].machine_busy:.2f} "
+        f"pg_machine_busy_2={replicas[-1].machine_busy:.2f} "
+        f"{extra} ingest_target={args.records_per_second} "
         f"edges={args.edges} seed_records={args.seed_records}"
     )
 
@@ -307,7 +417,8 @@ def main() -> None:
             raise
         finally:
             control.stop()
-    report(measured, args)
+        replicas = [pg_replicas(count, token, Path(tmp), args) for count in (1, 2)]
+    report(measured, replicas, args)
 
 
 if __name__ == "__main__":

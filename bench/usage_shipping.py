@@ -105,13 +105,15 @@ async def edge_ships(
 
 
 def edges_process(
-    url: str, token: str, customer: Customer, rate: float, edges: int, tag: str, stop: Event,
-    results: multiprocessing.Queue,
+    urls: list[str], token: str, customer: Customer, rate: float, edges: int, tag: str,
+    stop: Event, results: multiprocessing.Queue,
 ) -> None:  # fmt: skip
-    """`edges` edges shipping `rate` records/s in all until `stop`; what each did, to `results`."""
+    """`edges` edges shipping `rate` records/s in all until `stop`, edge n to control plane
+    `urls[n % len(urls)]`; what each did, to `results`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's: it stops this
     shipping = (
-        edge_ships(url, token, customer, rate / edges, f"{tag}-e{n}", stop) for n in range(edges)
+        edge_ships(urls[n % len(urls)], token, customer, rate / edges, f"{tag}-e{n}", stop)
+        for n in range(edges)
     )
 
     async def run() -> list[dict[str, Any]]:
