@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from control.store import db as dbm  # noqa: E402
 from control.store.state import ControlState  # noqa: E402
-from control.store.wallet import SqliteWallet  # noqa: E402
+from control.store.wallet import DatabaseWallet  # noqa: E402
 from proxy.core.wallet import Hold  # noqa: E402
 
 DAY = 86400
@@ -71,7 +71,7 @@ async def seed(state: ControlState, entries: int) -> None:
     await db.execute("COMMIT")
 
 
-async def holds(wallet: SqliteWallet, org_id: str, n: int, tag: str) -> list[float]:
+async def holds(wallet: DatabaseWallet, org_id: str, n: int, tag: str) -> list[float]:
     """Seconds each reserve of `n` took (each released at once, so the holds do not pile up)."""
     took = []
     for i in range(n):
@@ -99,7 +99,7 @@ async def main(entries: int, n: int) -> None:
         state = await ControlState.open(Path(tmp))
         try:
             await seed(state, entries)
-            wallet = SqliteWallet(state)
+            wallet = DatabaseWallet(state)
             long_took: list[float] = []
             new_took: list[float] = []
             for round_ in range(4):  # alternating, so drift hits both alike

@@ -53,7 +53,7 @@ from control.payments.stripeapi import StripeApi
 from control.store.edges import EdgeRegistry
 from control.store.outbox import Outbox
 from control.store.state import ControlState
-from control.store.wallet import SqliteWallet
+from control.store.wallet import DatabaseWallet
 from control.ui import routes as ui
 from control.ui.sessions import LOGIN_FAILURES, LOGIN_WINDOW_SECONDS
 
@@ -174,7 +174,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def create_app(
     state: ControlState,
     metrics: Callable[[], dict[str, int]] = dict,
-    wallet: SqliteWallet | None = None,
+    wallet: DatabaseWallet | None = None,
     deliverer: Deliverer | None = None,
     retention: Retention | None = None,
     canceller: UpstreamTasks | None = None,
@@ -205,7 +205,7 @@ def create_app(
     app.state.ui_secret = secrets.token_bytes(32)
     app.state.ui_throttle = FailureThrottle(LOGIN_FAILURES, LOGIN_WINDOW_SECONDS)
     app.state.admin_throttle = FailureThrottle(admin_failures_per_minute, 60.0)
-    app.state.wallet = wallet or SqliteWallet(state)
+    app.state.wallet = wallet or DatabaseWallet(state)
     # The webhook worker: started by the process that runs the control plane (launch/runtime.py).
     app.state.deliverer = deliverer or Deliverer(state)
     app.state.outbox = Outbox(state, wake=app.state.deliverer.wake)

@@ -27,7 +27,7 @@ from control.jobs.videos import VideoSweeper
 from control.payments.stripeapi import StripeApi
 from control.store.db import NewerSchema
 from control.store.state import ControlState
-from control.store.wallet import SqliteWallet
+from control.store.wallet import DatabaseWallet
 from launch.serving import AppServer
 from launch.settings import Settings, split_hostport
 from launch.videos import video_store
@@ -43,7 +43,7 @@ log = logging.getLogger("nextapi")
 @dataclass
 class ControlPlane:
     state: ControlState
-    wallet: SqliteWallet
+    wallet: DatabaseWallet
     holds: HoldSweeper
     app: Any  # the Starlette app: its state holds the outbox and the edges' reports
     url: str  # where it listens, as http://host:port
@@ -72,7 +72,7 @@ async def start_control(
     except (NewerSchema, ConnectionError) as refused:  # a sentence (a URL without its password)
         raise SystemExit(str(refused)) from None
     await state.admin.bootstrap(admin_token)
-    wallet = SqliteWallet(state)
+    wallet = DatabaseWallet(state)
     upstream_tasks = _upstream_tasks(settings)
     if upstream_tasks is not None:
         stack.push_async_callback(upstream_tasks.aclose)
@@ -174,7 +174,7 @@ def _upstream_tasks(settings: Settings) -> UpstreamTasks | None:
 
 
 def _hold_sweeper(
-    settings: Settings, state: ControlState, wallet: SqliteWallet, upstream: UpstreamTasks | None
+    settings: Settings, state: ControlState, wallet: DatabaseWallet, upstream: UpstreamTasks | None
 ) -> HoldSweeper:
     """Releases holds whose creates never answered, every hold_sweep_interval, once the
     upstream's tasks of such creates are charged."""

@@ -20,12 +20,12 @@ from control.http import (
 )
 from control.store import db as dbm
 from control.store.state import ControlState
-from control.store.wallet import MAX_BALANCE, BalanceCeiling, SqliteWallet
+from control.store.wallet import MAX_BALANCE, BalanceCeiling, DatabaseWallet
 
 MAX_GRANT = 2**53  # micro-credits, as for limits: exact in JSON and msgpack
 
 
-def wallet_of(request: Request) -> SqliteWallet:
+def wallet_of(request: Request) -> DatabaseWallet:
     return request.app.state.wallet
 
 

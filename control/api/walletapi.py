@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from control.api.access import edge_for
 from control.http import bad_request
-from control.store.wallet import SqliteWallet
+from control.store.wallet import DatabaseWallet
 from proxy.core.wallet import Hold
 
 MSGPACK = "application/msgpack"
@@ -44,7 +44,7 @@ async def wallet_call(request: Request) -> Response:
     """One wallet operation for an edge apart: reserve, assign, release, settle, owner,
     org_tasks, unsettled_tasks, video_deleted, idempotency_claim/finish/release."""
     args = await _args(request)
-    wallet: SqliteWallet = request.app.state.wallet
+    wallet: DatabaseWallet = request.app.state.wallet
     op = request.path_params["op"]
     if op == "reserve":
         try:

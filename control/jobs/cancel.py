@@ -11,14 +11,14 @@ from typing import Any
 from control.jobs.upstream import UpstreamTasks
 from control.store import db as dbm
 from control.store.state import ControlState
-from control.store.wallet import SqliteWallet
+from control.store.wallet import DatabaseWallet
 
 log = logging.getLogger(__name__)
 PARALLEL = 8
 
 
 async def cancel_in_flight(
-    state: ControlState, wallet: SqliteWallet, canceller: UpstreamTasks | None, org_id: str
+    state: ControlState, wallet: DatabaseWallet, canceller: UpstreamTasks | None, org_id: str
 ) -> dict[str, Any]:
     """Cancel every unfinished task of the org upstream; those cancelled release their credit
     holds. Returns the ids cancelled and the ids left running."""

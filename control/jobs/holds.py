@@ -16,7 +16,7 @@ import logging
 
 from control.jobs.orphans import HoldTimes, OrphanFinder
 from control.periodic import Periodic
-from control.store.wallet import SqliteWallet
+from control.store.wallet import DatabaseWallet
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 60.0
@@ -25,7 +25,7 @@ SWEEP_SECONDS = 60.0
 class HoldSweeper:
     def __init__(
         self,
-        wallet: SqliteWallet,
+        wallet: DatabaseWallet,
         interval: float = SWEEP_SECONDS,
         *,
         times: HoldTimes | None = None,

@@ -126,7 +126,7 @@ class BalanceWatch(Protocol):
     def wake(self) -> None: ...
 
 
-class SqliteWallet(TaskRecords):
+class DatabaseWallet(TaskRecords):
     def __init__(
         self,
         state: ControlState,

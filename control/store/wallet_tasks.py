@@ -1,6 +1,6 @@
 """The wallet's calls about tasks rather than money: which org owns a task, its video copies
 gone, an org's recent tasks, the tasks still holding credits, and the Idempotency-Keys of
-creates (control/store/idempotency.py). The base of SqliteWallet (control/store/wallet.py),
+creates (control/store/idempotency.py). The base of DatabaseWallet (control/store/wallet.py),
 which edges call for both through one protocol (proxy/core/wallet.py)."""
 
 from __future__ import annotations

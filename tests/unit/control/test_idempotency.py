@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from control.store import idempotency as store
-from control.store.wallet import SqliteWallet
+from control.store.wallet import DatabaseWallet
 from proxy.core.idempotency import IN_PROGRESS, MISMATCH, NEW, REPLAY, TTL_SECONDS, body_hash
 from proxy.core.wallet import Hold
 from tests.unit.conftest import Control, ControlRunner
@@ -51,7 +51,7 @@ def test_after_a_crash_the_reservation_tells_the_task_or_the_key_is_taken_over(
     control_plane: ControlRunner,
 ) -> None:
     async def body(ctl: Control) -> None:
-        st, wallet = ctl.st, SqliteWallet(ctl.st, clock=lambda: T0)
+        st, wallet = ctl.st, DatabaseWallet(ctl.st, clock=lambda: T0)
         org = await ctl.create_org()
         key = await ctl.create_key(org["id"])
         await wallet.grant(org["id"], 10**9, "t", "admin")

@@ -22,7 +22,7 @@ from control.jobs.orphans import HoldTimes, OrphanFinder, fits, pair, status
 from control.jobs.upstream import UpstreamTasks
 from control.store import db as dbm
 from control.store.state import ControlState
-from control.store.wallet import SqliteWallet
+from control.store.wallet import DatabaseWallet
 from launch.serving import AppServer
 from proxy.core.seedance.catalog import Catalog
 from proxy.core.wallet import Hold
@@ -117,7 +117,7 @@ class Env:
     def __init__(self, state: ControlState, clock: Clock, upstream_url: str) -> None:
         self.state = state
         self.clock = clock
-        self.wallet = SqliteWallet(state, clock=clock)
+        self.wallet = DatabaseWallet(state, clock=clock)
         self.upstream_url = upstream_url
         self.upstream = UpstreamTasks(upstream_url, UPSTREAM_KEY)
         self.finder = OrphanFinder(state, self.upstream, TIMES, clock)
@@ -294,7 +294,7 @@ def test_without_the_upstream_key_stale_holds_are_released_as_before(tmp_path: P
     async def main() -> None:
         state = await ControlState.open(tmp_path / "data")
         clock = Clock(T0)
-        wallet = SqliteWallet(state, clock=clock)
+        wallet = DatabaseWallet(state, clock=clock)
         try:
             await state.db.execute(
                 "INSERT INTO orgs (id, name, email, created_at, updated_at) "

@@ -21,7 +21,7 @@ from control.jobs.retention import DAY
 from control.store import requestlog
 from control.store.database import Queries
 from control.store.state import ControlState
-from control.store.wallet import SqliteWallet, assign_hold
+from control.store.wallet import DatabaseWallet, assign_hold
 from proxy.core.seedance.routes import CREATE
 from proxy.core.usage_records import FIELDS
 from proxy.core.wallet import Hold
@@ -91,7 +91,7 @@ def test_a_hold_completes_while_a_log_insert_transaction_is_held_open(tmp_path: 
         state = await ControlState.open(tmp_path / "data")
         try:
             await add_org_and_key(state)
-            wallet = SqliteWallet(state)
+            wallet = DatabaseWallet(state)
             await wallet.grant(ORG, 10_000_000, "top-up", "admin")
             assert await wallet.reserve(Hold("req-0", ORG, KEY, 100_000, MODEL, "default")) is None
 
@@ -134,7 +134,7 @@ def test_outcomes_the_edge_applied_itself_take_no_transaction_of_the_main_file(
         state = await ControlState.open(tmp_path / "data")
         try:
             await add_org_and_key(state)
-            wallet = SqliteWallet(state)
+            wallet = DatabaseWallet(state)
             await wallet.grant(ORG, 10_000_000, "top-up", "admin")
             for n in range(4):
                 assert (
@@ -179,7 +179,7 @@ def test_an_outcome_is_judged_on_committed_holds_only(
         state = await ControlState.open(tmp_path / "data")
         try:
             await add_org_and_key(state)
-            wallet = SqliteWallet(state)
+            wallet = DatabaseWallet(state)
             await wallet.grant(ORG, 10_000_000, "top-up", "admin")
             assert await wallet.reserve(Hold("req-0", ORG, KEY, 1000, MODEL, "default")) is None
             assigned, judged = asyncio.Event(), asyncio.Event()

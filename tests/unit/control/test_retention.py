@@ -16,7 +16,7 @@ from control.store import db as dbm
 from control.store import requestlog
 from control.store.database import one_value
 from control.store.state import ControlState
-from control.store.wallet import SqliteWallet
+from control.store.wallet import DatabaseWallet
 from tests import postgres
 
 NOW = 1_900_000_000.0  # 2030-03-17
@@ -112,7 +112,7 @@ def test_billing_records_are_kept_seven_years(tmp_path: Path, backend: str) -> N
             "INSERT INTO reservations (id, org_id, key_id, amount, model, tier, status, "
             "created_at) VALUES ('held-forever', 'org_a', 'k', 1, 'm', 'default', 'held', 0)"
         )
-        balance = await SqliteWallet(state).balance("org_a")
+        balance = await DatabaseWallet(state).balance("org_a")
         assert balance == {"available": 1, "reserved": 1}
         report = await retention.purge()
         assert report.counts["ledger"] == 1 and report.counts["reservations"] == 0
@@ -120,7 +120,7 @@ def test_billing_records_are_kept_seven_years(tmp_path: Path, backend: str) -> N
         assert [r["reason"] for r in rows] == ["young"]
         assert await count(state, "reservations") == 1  # a hold still open is never purged
         # The old grant's credits are still the org's: the purge removes records, not money.
-        assert await SqliteWallet(state).balance("org_a") == balance
+        assert await DatabaseWallet(state).balance("org_a") == balance
 
     run(tmp_path, backend, body)
 

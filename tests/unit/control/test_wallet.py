@@ -20,7 +20,7 @@ import pytest
 from control.store import db as dbm
 from control.store import migrations
 from control.store.state import ControlState
-from control.store.wallet import HOLD_SECONDS, SqliteWallet
+from control.store.wallet import HOLD_SECONDS, DatabaseWallet
 from proxy.core import pricing
 from proxy.core.seedance.catalog import Catalog
 from proxy.core.wallet import Hold, Refusal
@@ -68,7 +68,7 @@ class Clock:
 @dataclass
 class Env:
     state: ControlState
-    wallet: SqliteWallet
+    wallet: DatabaseWallet
     clock: Clock
 
     async def add_org(self, org_id: str, spend_limit: dict[str, Any] | None = None) -> None:
@@ -137,7 +137,7 @@ def run(tmp_path: Path) -> Runner:
         async def main() -> None:
             state = await ControlState.open(tmp_path / "data")
             clock = Clock(start)
-            env = Env(state, SqliteWallet(state, clock=clock), clock)
+            env = Env(state, DatabaseWallet(state, clock=clock), clock)
             try:
                 if limits:
                     await env.add_org(ORG)
@@ -268,7 +268,7 @@ def test_a_file_from_before_ledger_totals_keeps_its_balances(tmp_path: Path) -> 
     async def main() -> None:
         state = await ControlState.open(tmp_path / "data")
         try:
-            wallet = SqliteWallet(state)
+            wallet = DatabaseWallet(state)
             assert await wallet.balance(ORG) == {"available": 4_000_000, "reserved": 0}
             assert await wallet.balance(OTHER_ORG) == {"available": 7, "reserved": 0}
             await wallet.grant(OTHER_ORG, 3, "more", "admin")  # and kept from there on

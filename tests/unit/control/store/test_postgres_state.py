@@ -12,7 +12,7 @@ import pytest
 
 from control.store.postgres import PostgresDatabase
 from control.store.state import ControlState
-from control.store.wallet import SqliteWallet
+from control.store.wallet import DatabaseWallet
 
 
 def test_the_state_publishes_and_keeps_the_ledger_on_postgresql(
@@ -31,7 +31,7 @@ def test_the_state_publishes_and_keeps_the_ledger_on_postgresql(
             assert state.snapshot["version"] == before + 1
             assert [org["id"] for org in state.snapshot["orgs"]] == ["org_pg"]
             assert state.catalog.families  # seeded from config/models.toml
-            wallet = SqliteWallet(state)
+            wallet = DatabaseWallet(state)
             await wallet.grant("org_pg", 5_000_000, "welcome", "admin:test")
             await wallet.grant("org_pg", 1_000_000, "more", "admin:test")
             assert await wallet.balance("org_pg") == {"available": 6_000_000, "reserved": 0}
