@@ -4,9 +4,10 @@ The ledger is the truth: grants and refunds add, charges subtract; the balance i
 (`available` = ledger total − held reservations). Each org's ledger total is kept as entries are
 written (`ledger_totals`, by a trigger in the same transaction), so reading it is one row however
 long the ledger, and the purge of entries past their retention leaves the balance as it was. A
-create reserves the most it can cost, in one SQLite transaction (BEGIN IMMEDIATE: one writer at a
-time), against the available balance and every spend limit of the org and the key; so concurrent
-creates can never together reserve more than there is. When the task ends the reservation is settled
+create reserves the most it can cost, in one transaction holding its org (`lock_org`: on SQLite
+the one writer, on PostgreSQL the org's row locked), against the available balance and every
+spend limit of the org and the key; so concurrent creates, on one control plane or several, can
+never together reserve more than there is. When the task ends the reservation is settled
 exactly once: a charge for the actual tokens of a succeeded task (unique per task id), nothing for a
 failed, cancelled or expired one, and the rest released.
 
