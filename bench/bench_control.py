@@ -251,6 +251,7 @@ class Replicas:
     shipped: list[dict[str, Any]]
     control_cores: float  # CPU the control planes used, in cores, over the measurement
     machine_busy: float  # the share of all the machine's CPU in use meanwhile
+    client_cores: float  # and the hold clients' process (this one)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -296,8 +297,10 @@ def pg_replicas(count: int, token: str, tmp: Path, args: Any) -> Replicas:
                 machine_ticks(),
                 time.monotonic(),
             )
+            clients_before = time.process_time()
             holds, shipped = asyncio.run(measure())
             took = time.monotonic() - began
+            clients_cpu = time.process_time() - clients_before
             used = sum(cpu_seconds(p) for p in pids) - sum(cpu_before)
             busy = (machine_ticks()[0] - ticks_before[0]) / max(
                 1, machine_ticks()[1] - ticks_before[1]
@@ -310,7 +313,7 @@ def pg_replicas(count: int, token: str, tmp: Path, args: Any) -> Replicas:
             for control in controls:
                 control.stop()
     print(f"  postgresql, {count} replica(s) done", file=sys.stderr, flush=True)
-    return Replicas(count, holds, shipped, used / took, busy)
+    return Replicas(count, holds, shipped, used / took, busy, clients_cpu / took)
 
 
 def row(name: str, holds: Holds | None, ingest: str) -> str:
@@ -337,7 +340,8 @@ def report(measured: list[Phases], replicas: list[Replicas], args: Any) -> None:
         print(row(name, run.ingest, f"{stored:,.0f}"))
         print(
             f"{'':<30} the control planes used {run.control_cores:.2f} of the machine's "
-            f"{os.cpu_count()} cores, the machine was {run.machine_busy:.0%} busy"
+            f"{os.cpu_count()} cores, the hold clients {run.client_cores:.2f}, the machine was "
+            f"{run.machine_busy:.0%} busy"
         )
     for phases in measured:
         edges, met = phases.shipped, "met" if phases.p99_ratio <= 5 else "not met"
@@ -376,6 +380,8 @@ def report(measured: list[Phases], replicas: list[Replicas], args: Any) -> None:
         f"pg_control_cores_2={replicas[-1].control_cores:.2f} "
         f"pg_machine_busy_1={replicas[0].machine_busy:.2f} "
         f"pg_machine_busy_2={replicas[-1].machine_busy:.2f} "
+        f"pg_client_cores_1={replicas[0].client_cores:.2f} "
+        f"pg_client_cores_2={replicas[-1].client_cores:.2f} "
         f"{extra} ingest_target={args.records_per_second} "
         f"edges={args.edges} seed_records={args.seed_records}"
     )

@@ -318,7 +318,11 @@ class PostgresDatabase:
             await listening.close()
         self._listening.clear()
         if self._leader is not None:
-            await self._leader.close()  # the job locks go with it
+            # Given back before the connection goes: a server notices a closed connection a
+            # moment later, and another control plane asking at once would find them held.
+            with contextlib.suppress(psycopg.Error):
+                await self._leader.execute("SELECT pg_advisory_unlock_all()")
+            await self._leader.close()  # the job locks go with it anyway
             self._leader = None
         await self.pool.close()
 
