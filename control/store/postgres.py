@@ -206,6 +206,9 @@ class PostgresDatabase:
             min_size=min_size,
             max_size=max_size,
             kwargs={"autocommit": True, "row_factory": pg_row, "context": ADAPTERS},
+            # Each connection asked before it is handed out: after the server restarted, the
+            # pool's idle connections are dead, and the first request on each would fail.
+            check=AsyncConnectionPool.check_connection,
             open=False,
             name="nextapi-control",
         )

@@ -26,6 +26,7 @@ type SnapshotListener = Callable[[dict[str, Any]], None]
 log = logging.getLogger(__name__)
 
 POLICY_CHANNEL = "nextapi_policy"  # payload: the version just published
+REFRESH_RETRIES = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds between reads of a noticed version
 
 
 class ControlState:
@@ -163,11 +164,24 @@ class ControlState:
             snapshot = await self._read_snapshot(tx, version)
         await self._install(snapshot)
 
+    async def _refresh_until_read(self) -> None:
+        """refresh, tried again while the database is away (a notice that came as it went
+        away, or the LISTEN connection's return after a restart): waiting longer each time."""
+        for wait in REFRESH_RETRIES:
+            try:
+                await self.refresh()
+                return
+            except Exception as failed:  # the database away; the next publish reads anyway
+                log.warning("policy refresh failed (%s); trying again", type(failed).__name__)
+            await asyncio.sleep(wait)
+        await self.refresh()  # the last time, a failure is logged by _refreshed
+
     def _noticed(self, payload: str) -> None:
         """A control plane published version `payload`: read it, unless it is known."""
         if payload.isdigit() and int(payload) <= self._snapshot["version"]:
             return
-        task = asyncio.get_running_loop().create_task(self.refresh(), name="policy refresh")
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._refresh_until_read(), name="policy refresh")
         self._refreshes.add(task)
         task.add_done_callback(self._refreshed)
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
+from control.store import state as state_module
 from control.store.state import ControlState
 from tests import postgres
 
@@ -90,3 +93,32 @@ def test_on_postgresql_a_revoke_on_one_control_plane_wakes_the_long_polls_of_ano
 
     with postgres.fresh_database() as database_url:
         asyncio.run(main(database_url))
+
+
+def test_a_noticed_version_is_read_again_when_the_first_read_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> None:
+        first = await ControlState.open(tmp_path)
+        second = await ControlState.open(tmp_path)
+        try:
+            await first.publish()
+            failures = [ConnectionError("the database is away")]
+            real = second.refresh
+
+            async def refresh() -> None:
+                if failures:
+                    raise failures.pop()
+                await real()
+
+            monkeypatch.setattr(second, "refresh", refresh)
+            monkeypatch.setattr(state_module, "REFRESH_RETRIES", (0.0,))
+            second._noticed(str(first.snapshot["version"]))
+            await asyncio.gather(*second._refreshes)
+            assert failures == []  # the first read failed ...
+            assert second.snapshot["version"] == first.snapshot["version"]  # ... then it read
+        finally:
+            await second.close()
+            await first.close()
+
+    asyncio.run(main())

@@ -102,3 +102,25 @@ def test_a_leader_whose_connection_is_lost_stops_leading_and_another_takes_over(
             await second.close()
 
     asyncio.run(main())
+
+
+def test_the_pool_hands_out_no_connection_the_server_cut(pg_url: str) -> None:
+    async def main() -> None:
+        db = await dbm.open_database(pg_url)
+        other = await dbm.open_database(pg_url)
+        assert isinstance(db, PostgresDatabase)
+        try:
+            await db.fetch_one("SELECT 1")  # the pool's connections are open and idle
+            ended = await other.fetch_all(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = '' "
+                "AND pid != pg_backend_pid() AND query = 'SELECT 1'"
+            )
+            assert ended  # as a server restart does to them
+            for _ in range(4):  # each statement on a live connection, none on a cut one
+                assert (await db.fetch_one("SELECT 2"))[0] == 2
+        finally:
+            await db.close()
+            await other.close()
+
+    asyncio.run(main())
