@@ -23,6 +23,7 @@ from tests.e2e.test_standalone_e2e import edge_commands
 TASKS = "/api/v3/contents/generations/tasks"
 BILLING_AWAY = "Billing is not available."  # addons/billing.py: a create with the ledger away
 UNCHECKED = "The API key cannot be checked right now; try again shortly."
+UNTHROTTLED = 100_000  # failed authentications a minute from one address
 
 
 class Deployment:
@@ -50,9 +51,19 @@ class Deployment:
         assert self.control.stop() == 0, self.control.output()[-2000:]
 
     def start_edge(self) -> str:
+        # The tests wait for a key with a create every 50 ms, each 401 a failed authentication
+        # until the edge's poller (maybe in its backoff, up to 5 s, after an outage) brings the
+        # key: the failed-auth throttle (30 a minute) is not what they are about.
+        command = edge_commands(self.kind, self.control_url, self.simulator.url, self.edge_dir)
+        if self.kind == "mitmdump":
+            command += ["--set", f"nextapi_auth_failures_per_ip={UNTHROTTLED}"]
         self.edge = Process(
-            edge_commands(self.kind, self.control_url, self.simulator.url, self.edge_dir),
-            env={"NEXTAPI_ADMIN_TOKEN": self.token, "NEXTAPI_UPSTREAM_KEY": self.simulator.api_key},
+            command,
+            env={
+                "NEXTAPI_ADMIN_TOKEN": self.token,
+                "NEXTAPI_UPSTREAM_KEY": self.simulator.api_key,
+                "NEXTAPI_AUTH_FAILURES_PER_IP_PER_MINUTE": str(UNTHROTTLED),
+            },
         )
         if self.kind == "role-edge":
             return address(self.edge, "edge")
