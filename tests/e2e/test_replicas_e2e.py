@@ -85,6 +85,9 @@ class Replicas:
                     "NEXTAPI_REDIS_PREFIX": self.prefix,
                     "NEXTAPI_DEFAULT_RATE_LIMIT": UNLIMITED,
                     "NEXTAPI_UPSTREAM_CONCURRENT_TASKS": "1000000",
+                    # The keys are awaited at each edge by asking until they work: not a
+                    # flood of wrong keys for the failed-auth throttle to stop.
+                    "NEXTAPI_AUTH_FAILURES_PER_IP_PER_MINUTE": "100000",
                 },
             )
             self.edges.append(process)
