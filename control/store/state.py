@@ -53,6 +53,7 @@ class ControlState:
         self._listeners: list[SnapshotListener] = []
         self._stopping = False
         self._refreshes: set[asyncio.Task[None]] = set()
+        self._epoch = ""  # the database's, claimed once at open (claim_epoch)
 
     @classmethod
     async def open(
@@ -85,6 +86,8 @@ class ControlState:
             # Before anything is ingested: the rollups' watermark checked against this log.
             await state.rollups.open()
             await catalogdb.seed(database, catalog_file)
+            async with database.transaction() as tx:
+                state._epoch = await claim_epoch(tx)
             # Listening first: a version another control plane publishes meanwhile is not
             # missed.
             await database.listen(POLICY_CHANNEL, state._noticed)
@@ -155,8 +158,9 @@ class ControlState:
         await self._install(snapshot)
 
     async def refresh(self) -> None:
-        """Read the snapshot another control plane on this database published."""
-        async with self.db.transaction() as tx:
+        """Read the snapshot another control plane on this database published (one snapshot
+        of the database for the whole read)."""
+        async with self.db.reader() as tx:
             row = await tx.fetch_one("SELECT value FROM meta WHERE key='policy_version'")
             version = int(row["value"]) if row is not None else 0
             if version <= self._snapshot["version"]:
@@ -191,7 +195,6 @@ class ControlState:
             log.error("policy refresh failed", exc_info=task.exception())
 
     async def _read_snapshot(self, tx: Queries, version: int) -> dict[str, Any]:
-        epoch = await self._epoch(tx)
         orgs = await dbm.fetch_all(
             tx,
             "SELECT id, status, allowed_ips, rate_limit, spend_limit, video_retention_days "
@@ -209,7 +212,7 @@ class ControlState:
         catalog = await catalogdb.wire(tx)
         return {
             "version": version,
-            "epoch": epoch,
+            "epoch": self._epoch,
             "orgs": [
                 {
                     "id": o["id"],
@@ -253,16 +256,6 @@ class ControlState:
         async with self._snapshot_changed:
             self._snapshot_changed.notify_all()
 
-    async def _epoch(self, tx: Queries) -> str:
-        # Claimed by its key: two control planes starting on a new database keep one epoch.
-        await tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('epoch', ?) ON CONFLICT DO NOTHING",
-            (secrets.token_hex(8),),
-        )
-        row = await dbm.fetch_one(tx, "SELECT value FROM meta WHERE key='epoch'")
-        assert row is not None
-        return str(row["value"])
-
     async def wait_for_snapshot(self, after: int, wait: float) -> dict[str, Any]:
         """Long-poll support for edges apart: the snapshot once its version exceeds `after`
         (or at once when the control plane is shutting down, so it need not wait for us)."""
@@ -281,3 +274,15 @@ class ControlState:
         self._stopping = True
         async with self._snapshot_changed:
             self._snapshot_changed.notify_all()
+
+
+async def claim_epoch(tx: Queries) -> str:
+    """The database's epoch (edges tell a restored or another database by it), made once:
+    claimed by its key, so two control planes starting on a new database keep one."""
+    await tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('epoch', ?) ON CONFLICT DO NOTHING",
+        (secrets.token_hex(8),),
+    )
+    row = await dbm.fetch_one(tx, "SELECT value FROM meta WHERE key='epoch'")
+    assert row is not None
+    return str(row["value"])
