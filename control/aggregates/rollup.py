@@ -261,19 +261,23 @@ async def committed_bound(db: Database) -> int:
     takes its value until it commits) and holds new ones off until this short transaction
     ends, a moment: every rowid at or below the MAX it reads is then committed or never will
     be, and every later insert takes a larger one (the sequence caches one value at a time)."""
-    usage = f"{db.dialect.attached('log')}usage"
     if db.dialect.name == "sqlite":
-        return int(await one_value(db, f"SELECT COALESCE(MAX(rowid), 0) FROM {usage}"))
+        return await _newest_rowid(db)
     async with db.transaction() as tx:
-        await tx.execute(f"LOCK TABLE {usage} IN SHARE MODE")
-        return int(await one_value(tx, f"SELECT COALESCE(MAX(rowid), 0) FROM {usage}"))
+        await tx.execute("LOCK TABLE usage IN SHARE MODE")
+        return await _newest_rowid(tx)
+
+
+async def _newest_rowid(db: Queries) -> int:
+    """The request log's newest rowid (0: empty)."""
+    usage = f"{db.dialect.attached('log')}usage"
+    return int(await one_value(db, f"SELECT COALESCE(MAX(rowid), 0) FROM {usage}"))
 
 
 async def _watermark_within_log(db: Database) -> None:
     """The watermark brought down to the log's newest rowid, should the log be behind it (a
     lost file, an older backup): see the module doc."""
-    usage = f"{db.dialect.attached('log')}usage"
-    newest = int(await one_value(db, f"SELECT COALESCE(MAX(rowid), 0) FROM {usage}"))
+    newest = await _newest_rowid(db)
     async with db.transaction() as tx:
         folded = await watermark(tx, lock=True)
         if newest < folded:
@@ -293,6 +297,13 @@ def rollup_path(data_dir: Path) -> Path:
 async def attach(db: aiosqlite.Connection, path: Path, name: str, *, readonly: bool) -> None:
     uri = path.as_uri() + ("?mode=ro" if readonly else "")
     await db.execute(f"ATTACH DATABASE ? AS {name}", (uri,))
+
+
+async def attach_sources(db: aiosqlite.Connection, data_dir: Path) -> None:
+    """What a fold and a read join the rollups with, read only: the main file as `src` (the
+    tasks), the request log's as `log`."""
+    await attach(db, data_dir / "nextapi.sqlite3", "src", readonly=True)
+    await attach(db, requestlog.log_path(data_dir), "log", readonly=True)
 
 
 class Folder:
@@ -336,8 +347,7 @@ class Folder:
                 raise NewerSchema(f"{path}: {refused}") from None
             for pragma in migrate.PRAGMAS:
                 await db.execute(pragma)
-            await attach(db, self.data_dir / "nextapi.sqlite3", "src", readonly=True)
-            await attach(db, requestlog.log_path(self.data_dir), "log", readonly=True)
+            await attach_sources(db, self.data_dir)
             version = await schema_version(db)
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 await db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
@@ -361,8 +371,7 @@ class Folder:
         )
         try:
             await reader.execute("PRAGMA busy_timeout=5000")
-            await attach(reader, self.data_dir / "nextapi.sqlite3", "src", readonly=True)
-            await attach(reader, requestlog.log_path(self.data_dir), "log", readonly=True)
+            await attach_sources(reader, self.data_dir)
             await reader.execute("BEGIN")
             yield SqliteQueries(reader)
         finally:

@@ -65,10 +65,8 @@ class Dialect:
 
     def slot(self, ts: str, width: str) -> str:
         """The start of the `width`-second slot `ts` (seconds, maybe fractional) falls in, as an
-        integer: the same on both (SQLite's CAST truncates, PostgreSQL's rounds)."""
-        if self.name == "sqlite":
-            return f"(CAST({ts} AS INTEGER) / {width} * {width})"
-        return f"(FLOOR({ts})::bigint / {width} * {width})"
+        integer: the same on both (times are never negative, so truncated is floored)."""
+        return f"({self.truncate(ts)} / {width} * {width})"
 
     def truncate(self, x: str) -> str:
         """`x` toward zero, as an integer (SQLite's CAST truncates, PostgreSQL's rounds)."""
