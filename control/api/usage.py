@@ -54,10 +54,12 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
     rows = await in_slices(usage, lambda record: tuple(map(record.get, FIELDS)))
     # The log first, the holds second, in two files that commit apart. The order is safe
     # either way a crash cuts it: the batch is acknowledged (its spool segment deleted) only
-    # once both are done, so the edge sends it again, and each half is idempotent (a request
-    # id is stored once; assign_hold and release_hold change a hold only while it is held), so
+    # once both are done, so the edge sends it again, and each half is idempotent (a record
+    # is stored once; assign_hold and release_hold change a hold only while it is held), so
     # the resent batch adds nothing twice and finishes what was left. The log goes first so
     # that the durable record of a create exists before its hold moves on its say-so.
+    if usage and state.log_days is not None:  # each record's day made, on PostgreSQL
+        await state.log_days.ensure(record["ts"] for record in usage)
     if usage or events:
         async with state.log.transaction() as tx:
             await tx.executemany(_INSERT, rows)

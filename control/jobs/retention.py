@@ -6,7 +6,8 @@ The purge deletes in bounded batches, each its own short transaction, so the dat
 held for long; raw usage records are deleted only once folded into the rollups
 (control/aggregates/rollup.py), so aggregates outlive the records they came from (for as long as
 billing records). The request log's tables (usage, security events) are in a file of their own
-(control/store/requestlog.py), purged through its writer.
+(control/store/requestlog.py), purged through its writer; on PostgreSQL the log is partitioned
+by day, and a past day, once folded, is dropped whole (control/store/partitions.py).
 Freed pages are returned with an incremental vacuum, in each file (on PostgreSQL, where the log
 is the database's own tables, autovacuum does it).
 """
@@ -187,7 +188,10 @@ class Retention:
             return await self._rows("usage", "ts<?", (cutoff,), dry_run)
         await self.folder.fold()
         folded = await self.folder.watermark()
-        return await self._rows("usage", "ts<? AND rowid<=?", (cutoff, folded), dry_run)
+        dropped = 0
+        if self.state.log_days is not None:  # PostgreSQL's whole days first, then the rest
+            dropped = await self.state.log_days.drop_folded(cutoff, folded)
+        return dropped + await self._rows("usage", "ts<? AND rowid<=?", (cutoff, folded), dry_run)
 
     async def _closed_accounts(self, cutoff: float, dry_run: bool) -> dict[str, int]:
         """A closed org's account data goes 30 days after closure; its billing records stay for

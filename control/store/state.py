@@ -18,6 +18,7 @@ from control.store import db as dbm
 from control.store import requestlog
 from control.store.adminauth import AdminAuth
 from control.store.database import Database, Queries
+from control.store.partitions import DayPartitions
 from control.store.sqlite import SqliteDatabase
 from proxy.core.seedance.catalog import Catalog
 
@@ -42,6 +43,9 @@ class ControlState:
         # The request log (usage records, security events): on SQLite a file and a writer of
         # its own, so that ingest's inserts never hold up the main file's (credit holds).
         self.log = log
+        # On PostgreSQL the log is partitioned by day (control/store/partitions.py); SQLite's
+        # file is not.
+        self.log_days = None if isinstance(log, SqliteDatabase) else DayPartitions(log)
         self.data_dir = data_dir
         self.suspend_after_rate_limited = suspend_after_rate_limited
         self.admin = AdminAuth(database)

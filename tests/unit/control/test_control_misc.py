@@ -95,7 +95,9 @@ async def seed_request_log(ctl: Control) -> tuple[dict[str, Any], dict[str, Any]
     await store_usage(
         ctl.st,
         [
-            record("req_a4", T0 + 99, a["id"], status=418),  # a replay: ignored
+            # A replay, altered (an edge resends the same record: its request id and time;
+            # PostgreSQL's key is the two, control/store/partitions.py): ignored.
+            record("req_a4", T0 + 30, a["id"], status=418),
             record("req_a5", T0 + 40, a["id"]),
             record("req_a6", T0 + 50, a["id"], credits=0, model=None, task_id=None),
             record("req_a7", T0 + 60, a["id"]),

@@ -2,7 +2,9 @@
 columns in the same order, of the matching types and nullability, the same indexes and
 triggers, compared from SQLite's catalog (sqlite_master, pragma_table_info) and PostgreSQL's
 (information_schema, pg_indexes). PostgreSQL's own additions are left out by name: the
-`schema_version` table and each table's explicit `rowid` (migrations/postgres/README.md)."""
+`schema_version` table and each table's explicit `rowid` (migrations/postgres/README.md), the
+request log's partitions (a partitioned table's rows, control/store/partitions.py) and the index
+of its rowid (a UNIQUE constraint on the other tables, which a partitioned table cannot have)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ from control.store.database import Database
 # The PostgreSQL type each SQLite declared type is written as (migrations/postgres/README.md).
 TYPES = {"TEXT": "text", "INTEGER": "bigint", "REAL": "double precision", "BLOB": "bytea"}
 PG_ONLY_TABLES = {"schema_version"}
+PG_ONLY_INDEXES = {"usage_rowid"}
+# The tables that are partitions of another (their columns and indexes are its own).
+PARTITIONS = "SELECT inhrelid::regclass::text FROM pg_inherits"
 
 type Schema = dict[str, Any]
 
@@ -48,7 +53,8 @@ async def postgres_schema(db: Database) -> tuple[Schema, dict[str, list[str]]]:
     """The schema, and each table's columns as PostgreSQL has them (rowid included)."""
     rows = await db.fetch_all(
         "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
-        "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        f"WHERE table_schema = 'public' AND table_name NOT IN ({PARTITIONS}) "
+        "ORDER BY table_name, ordinal_position"
     )
     columns: dict[str, list[tuple[str, str, bool]]] = {}
     every: dict[str, list[str]] = {}
@@ -64,7 +70,8 @@ async def postgres_schema(db: Database) -> tuple[Schema, dict[str, list[str]]]:
     indexes = await db.fetch_all(
         "SELECT indexname FROM pg_indexes i WHERE schemaname = 'public' AND NOT EXISTS "
         "(SELECT 1 FROM pg_constraint c WHERE c.conindid = "
-        "(quote_ident(i.schemaname) || '.' || quote_ident(i.indexname))::regclass)"
+        "(quote_ident(i.schemaname) || '.' || quote_ident(i.indexname))::regclass) "
+        f"AND tablename NOT IN ({PARTITIONS})"
     )
     triggers = await db.fetch_all(
         "SELECT DISTINCT trigger_name FROM information_schema.triggers "
@@ -72,7 +79,7 @@ async def postgres_schema(db: Database) -> tuple[Schema, dict[str, list[str]]]:
     )
     schema = {
         "columns": columns,
-        "indexes": sorted(r["indexname"] for r in indexes),
+        "indexes": sorted(r["indexname"] for r in indexes if r["indexname"] not in PG_ONLY_INDEXES),
         "triggers": sorted(r["trigger_name"] for r in triggers),
     }
     return schema, every
