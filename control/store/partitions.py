@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import psycopg
+
 from control.store.database import Database, Queries, one_value
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,11 @@ PARTITION_LOCK = 0x6E787470
 # past, so a day remembered is one that still exists (and a record for a day dropped meanwhile
 # goes to the default partition, never nowhere).
 REMEMBERED_DAYS = 2
+# How long making or dropping a day waits for its locks: both take the log's table lock, which a
+# long read of the log (an export) holds up, and every insert would queue behind the wait. Given
+# up, the records of a day not made go to the default partition (moved when the day is made, at
+# a later batch), and a day not dropped is deleted by rows.
+LOCK_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +70,17 @@ def day_of(ts: float) -> Day | None:
 class DayPartitions:
     """The request log's partitions on one PostgreSQL database, as this process makes them."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], float] = time.time,
+        lock_timeout: float = LOCK_TIMEOUT,
+    ) -> None:
         self.db = db
         self._made: set[int] = set()  # days this process knows are made
         self._clock = clock
+        self.lock_timeout = lock_timeout
 
     async def ensure(self, times: Iterable[float]) -> None:
         """Every day these times fall in made, and the day after each: the first batch of a day
@@ -80,12 +94,22 @@ class DayPartitions:
         missing = sorted(wanted - self._made)
         if not missing:
             return
-        async with self.db.transaction() as tx:
-            await tx.execute("SELECT pg_advisory_xact_lock(?, 0)", (PARTITION_LOCK,))
-            made = await made_days(tx)
-            for number in missing:
-                if number not in made:
-                    await _make(tx, Day(number))
+        try:
+            async with self.db.transaction() as tx:
+                await self._lock(tx)
+                made = await made_days(tx)
+                for number in missing:
+                    if number not in made:
+                        await _make(tx, Day(number))
+        except psycopg.errors.LockNotAvailable:
+            log.warning(
+                "request log: the days %s not made (the log's lock was held for %.1f s): "
+                "their records go to %s until a later batch makes them",
+                ", ".join(Day(n).name for n in missing),
+                self.lock_timeout,
+                DEFAULT,
+            )
+            return
         today = int(self._clock() // DAY)
         self._made = {n for n in self._made | set(missing) if n >= today - REMEMBERED_DAYS}
 
@@ -100,19 +124,29 @@ class DayPartitions:
             day = Day(number)
             if day.end > before:
                 break
-            async with self.db.transaction() as tx:
-                await tx.execute("SELECT pg_advisory_xact_lock(?, 0)", (PARTITION_LOCK,))
-                row = await tx.fetch_one(
-                    f'SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM "{day.name}"'
-                )
-                assert row is not None
-                if row[1] > folded or row[1] == newest:  # not all folded yet; the newest
-                    continue
-                await tx.execute(f'DROP TABLE "{day.name}"')
+            try:
+                async with self.db.transaction() as tx:
+                    await self._lock(tx)
+                    row = await tx.fetch_one(
+                        f'SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM "{day.name}"'
+                    )
+                    assert row is not None
+                    if row[1] > folded or row[1] == newest:  # not all folded yet; the newest
+                        continue
+                    await tx.execute(f'DROP TABLE "{day.name}"')
+            except psycopg.errors.LockNotAvailable:
+                log.warning("request log: %s not dropped (its lock was held)", day.name)
+                continue  # retention deletes its rows one by one instead
             self._made.discard(number)
             dropped += int(row[0])
             log.info("request log: dropped the partition %s (%d records)", day.name, row[0])
         return dropped
+
+    async def _lock(self, tx: Queries) -> None:
+        """This transaction's turn at the partitions, waiting at most `lock_timeout` for it
+        and for each lock after it."""
+        await tx.execute(f"SET LOCAL lock_timeout = '{round(self.lock_timeout * 1000)}ms'")
+        await tx.execute("SELECT pg_advisory_xact_lock(?, 0)", (PARTITION_LOCK,))
 
 
 async def made_days(db: Queries) -> set[int]:

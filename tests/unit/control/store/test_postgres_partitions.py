@@ -2,8 +2,9 @@
 ingest makes each record's day and the next, and a resent record is still stored once;
 retention drops a past day whole once it is folded (a day not folded stays), deleting only what
 is left in the day the period ends in and in the default partition; a day made after its records
-went to the default partition takes them over; two control planes making the same days at once
-both succeed; and a log of the release before moves into the partitions with its rowids."""
+went to the default partition takes them over, as one a long read kept from being made is by a
+later batch; two control planes making the same days at once both succeed; and a log of the
+release before moves into the partitions with its rowids."""
 
 from __future__ import annotations
 
@@ -184,6 +185,34 @@ def test_a_day_made_after_its_records_went_to_the_default_takes_them_over(
         # The day made from the default's rows is a partition like another: its key holds.
         await store_usage(state, [record("early", NOW)])
         assert await one_value(state.log, "SELECT COUNT(*) FROM usage") == 4
+
+    on_state(tmp_path, pg_url, body)
+
+
+def test_a_day_a_long_read_keeps_from_being_made_is_made_by_a_later_batch(
+    tmp_path: Path, pg_url: str
+) -> None:
+    async def body(state: ControlState) -> None:
+        assert state.log_days is not None
+        state.log_days.lock_timeout = 0.2
+        await store_usage(state, [record("old", NOW - 100 * DAY)])
+        old_day = Day(TODAY - 100)
+        async with state.db.connection() as export:  # a long read of the log, under way
+            async with export.transaction():
+                await export.execute("SELECT COUNT(*) FROM usage")
+                await store_usage(state, [record("during", NOW)])  # waited 0.2 s, then went on
+                assert await placed(state.log) == {"old": old_day.name, "during": DEFAULT}
+                assert TODAY not in await made_days(state.log)
+                # Past and folded, but the read holds it too: left for retention's rows.
+                assert await state.log_days.drop_folded(NOW, 10) == 0
+                assert old_day.number in await made_days(state.log)
+        await store_usage(state, [record("after", NOW + 1)])
+        assert await placed(state.log) == {
+            "old": old_day.name,
+            "during": Day(TODAY).name,
+            "after": Day(TODAY).name,
+        }
+        assert await state.log_days.drop_folded(NOW, 10) == 1
 
     on_state(tmp_path, pg_url, body)
 
