@@ -216,8 +216,9 @@ class PostgresDatabase:
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except Exception as failed:
             await pool.close()
+            reason = await _why_not(url) or type(failed).__name__
             raise ConnectionError(
-                f"PostgreSQL at {redact(url)} could not be reached: {type(failed).__name__}"
+                f"PostgreSQL at {redact(url)} could not be reached: {reason}"
             ) from None
         return cls(pool, url)
 
@@ -328,6 +329,21 @@ class PostgresDatabase:
             await self._leader.close()  # the job locks go with it anyway
             self._leader = None
         await self.pool.close()
+
+
+async def _why_not(url: str) -> str | None:
+    """The server's own words for why a connection fails (no such database, a password
+    refused), which the pool's timeout does not say; without any password in them."""
+    try:
+        probe = await psycopg.AsyncConnection.connect(
+            url, connect_timeout=max(1, round(CONNECT_TIMEOUT))
+        )
+    except psycopg.Error as refused:
+        words = " ".join(str(refused).split())
+        password = urlsplit(url).password if "://" in url else None
+        return words.replace(password, "***") if password else words
+    await probe.close()
+    return None
 
 
 class _Listening:

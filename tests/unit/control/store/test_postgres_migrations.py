@@ -1,8 +1,8 @@
 """Migrating a PostgreSQL database: two control planes starting at once on a fresh one both
 start, and only one migrates (the advisory lock); a database past this release's newest
 migration is refused and left as it is, naming its URL without the password; a missing
-PostgreSQL twin stops the start before any database is touched; an unreachable server is a
-sentence."""
+PostgreSQL twin stops the start before any database is touched; an unreachable server, or a
+database that does not exist, is a sentence."""
 
 from __future__ import annotations
 
@@ -103,6 +103,16 @@ def test_an_unreachable_server_is_a_sentence_without_the_password(
         f"PostgreSQL at postgresql://postgres:***@127.0.0.1:{port}"
     )
     assert "s3cret-word" not in str(refused.value)
+
+
+def test_a_database_that_does_not_exist_is_named_by_the_servers_words(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgres, "CONNECT_TIMEOUT", 1.0)  # the pool's wait, then the reason
+    missing = pg_url.rpartition("/")[0] + "/nextapi_no_such_database"
+    with pytest.raises(ConnectionError) as refused:
+        asyncio.run(dbm.open_database(missing))
+    assert 'database "nextapi_no_such_database" does not exist' in str(refused.value)
 
 
 def test_a_password_is_redacted_in_every_form_of_url() -> None:
