@@ -128,6 +128,19 @@ class Queries(Protocol):
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None: ...
 
+    async def insert_new(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], /
+    ) -> None:
+        """Insert `rows` (values in the order of `columns`) into `table`, but each row whose
+        unique key the table already holds: `INSERT … ON CONFLICT DO NOTHING`, for a batch that
+        may come again. Of rows sharing a key within one call one is kept (which, is not
+        promised). `table` and `columns` are a module's names, never input; no rows, nothing
+        done. Inside a transaction, part of it; outside one, PostgreSQL takes one of its own,
+        SQLite commits row by row (as its executemany does). On PostgreSQL the rows are COPYed
+        into a staging table, then inserted from it in one statement: a little faster than row
+        by row (bench/bench_pg_ingest.py)."""
+        ...
+
     async def fetch_one(self, sql: str, *args: Any) -> Row | None: ...
 
     async def fetch_all(self, sql: str, *args: Any) -> list[Row]: ...

@@ -2,17 +2,20 @@
 autocommit, a statement outside a transaction on any of them, a transaction on one taken for it.
 Module SQL is the same text as on SQLite: `?` placeholders become psycopg's `%s` (once per text,
 cached), rows answer by name and by position as sqlite3.Row does, and Python values adapt as
-SQLite stores them (a bool is an integer; an integral SUM is an int, not a Decimal). The raw pool
-(`pool`, `connection()`) is there for what only PostgreSQL does (LISTEN/NOTIFY, COPY)."""
+SQLite stores them (a bool is an integer; an integral SUM is an int, not a Decimal). A batch of
+new rows (`insert_new`) goes by COPY. The raw pool (`pool`, `connection()`) is there for what the
+seam does not cover (a migration under its advisory lock)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
+import hashlib
 import itertools
 import logging
 import re
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -133,6 +136,19 @@ ADAPTERS.register_loader("numeric", _NumericAsNumber)
 
 _cursor_names = itertools.count(1)
 
+# The staging tables (`insert_new`) each connection has for good: made by a transaction that
+# committed, so no rollback took them away again. Only of the others is the server asked.
+_staging_made: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], set[str]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def staging_name(table: str, columns: Sequence[str]) -> str:
+    """The temporary table `insert_new` stages `columns` of `table` in: one per table and list
+    of columns (another list, another table), well within PostgreSQL's 63 bytes a name."""
+    digest = hashlib.blake2s("\0".join([table, *columns]).encode(), digest_size=5).hexdigest()
+    return f"{table[:40]}_new_{digest}"
+
 
 class _Changed:
     __slots__ = ("rowcount",)
@@ -146,6 +162,8 @@ class PostgresQueries:
 
     def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
         self.connection = connection
+        # Staging tables this transaction made: gone again, should it roll back.
+        self._made: set[str] = set()
 
     @property
     def dialect(self) -> Dialect:
@@ -158,6 +176,65 @@ class PostgresQueries:
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None:
         async with self.connection.cursor() as cursor:
             await cursor.executemany(placeholders(sql), [tuple(row) for row in rows])
+
+    async def insert_new(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], /
+    ) -> None:
+        """COPY into this connection's staging table, then one `INSERT … SELECT … ON CONFLICT
+        DO NOTHING`; within the transaction this connection is in. The staged columns are of
+        the table's own types, so COPY's text (psycopg's, with this module's adapters) is read
+        as the table reads an INSERT's parameters."""
+        if not rows:
+            return
+        staging = await self._staging(table, columns)
+        names = pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
+        async with self.connection.cursor() as cursor:
+            async with cursor.copy(
+                pgsql.SQL("COPY {} ({}) FROM STDIN").format(staging, names)
+            ) as copy:
+                for row in rows:
+                    await copy.write_row(row)
+        # The staging table emptied as it is read (not only at commit), so that a second call
+        # in this transaction inserts none of the first's rows again (the table may have
+        # changed in between).
+        await self.connection.execute(
+            pgsql.SQL(
+                "WITH staged AS (DELETE FROM {staging} RETURNING {names}) "
+                "INSERT INTO {table} ({names}) SELECT {names} FROM staged ON CONFLICT DO NOTHING"
+            ).format(staging=staging, names=names, table=pgsql.Identifier(table))
+        )
+
+    async def _staging(self, table: str, columns: Sequence[str]) -> pgsql.Identifier:
+        """The staging table for `columns` of `table`, made if this session has none yet: of
+        the table's column types but of nothing else (no key, default or identity: whatever
+        the table's are, every row is staged), temporary (this session's alone, kept for the
+        next batch) and emptied at each commit."""
+        name = staging_name(table, columns)
+        staging = pgsql.Identifier("pg_temp", name)
+        made = _staging_made.setdefault(self.connection, set())
+        if name in made:
+            return staging
+        # Asked rather than `CREATE … IF NOT EXISTS`, whose NOTICE that the table is there
+        # would come with every batch.
+        cursor = await self.connection.execute(
+            "SELECT to_regclass(%s)", (staging.as_string(self.connection),)
+        )
+        found = await cursor.fetchone()
+        if found is None or found[0] is None:
+            await self.connection.execute(
+                pgsql.SQL(
+                    "CREATE TEMPORARY TABLE {} ON COMMIT DELETE ROWS AS "
+                    "SELECT {} FROM {} WITH NO DATA"
+                ).format(
+                    staging,
+                    pgsql.SQL(", ").join(map(pgsql.Identifier, columns)),
+                    pgsql.Identifier(table),
+                )
+            )
+            self._made.add(name)
+        elif name not in self._made:
+            made.add(name)  # made by a transaction before this one, which committed
+        return staging
 
     async def fetch_one(self, sql: str, *args: Any) -> Row | None:
         cursor = await self.connection.execute(placeholders(sql), args)
@@ -227,7 +304,8 @@ class PostgresDatabase:
         return POSTGRESQL
 
     def connection(self) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        """A pooled connection in autocommit, for what the seam does not cover (COPY, LISTEN)."""
+        """A pooled connection in autocommit, for what the seam does not cover (a migration
+        under its advisory lock)."""
         return self.pool.connection()
 
     async def execute(self, sql: str, args: Sequence[Any] = (), /) -> Result:
@@ -237,6 +315,15 @@ class PostgresDatabase:
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None:
         async with self.transaction() as tx:  # all the rows or none, as one SQLite call
             await tx.executemany(sql, rows)
+
+    async def insert_new(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], /
+    ) -> None:
+        """In a transaction of its own: the staging table is emptied at every commit, and in
+        autocommit each statement is one."""
+        if rows:
+            async with self.transaction() as tx:
+                await tx.insert_new(table, columns, rows)
 
     async def fetch_one(self, sql: str, *args: Any) -> Row | None:
         async with self.pool.connection() as connection:

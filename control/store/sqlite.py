@@ -42,6 +42,17 @@ class SqliteQueries:
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None:
         await self.connection.executemany(sql, rows)
 
+    async def insert_new(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], /
+    ) -> None:
+        if not rows:
+            return
+        names = ", ".join(map(quoted, columns))
+        marks = ", ".join("?" for _ in columns)
+        await self.connection.executemany(
+            f"INSERT INTO {quoted(table)} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows
+        )
+
     async def fetch_one(self, sql: str, *args: Any) -> Row | None:
         async with self.connection.execute(sql, args) as cursor:
             return await cursor.fetchone()
@@ -57,6 +68,11 @@ class SqliteQueries:
 
     async def notify(self, channel: str, payload: str) -> None:
         return None  # one process writes this file: there is nobody else to tell
+
+
+def quoted(name: str) -> str:
+    """An identifier as SQL: in double quotes, any inside doubled."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 class _Changed:
