@@ -19,18 +19,12 @@ from control.store.state import ControlState
 from proxy.core.netaddr import parse_address
 from proxy.core.security_events import FIELDS, REASONS
 
-_INSERT = (
-    f"INSERT INTO security_events ({', '.join(FIELDS)}) "
-    f"VALUES ({', '.join('?' for _ in FIELDS)}) ON CONFLICT DO NOTHING"
-)
-
 
 async def store_events(tx: Queries, records: list[dict[str, Any]]) -> None:
     """Within the caller's transaction of the request log; an event seen before (same request
     id) is ignored."""
-    if records:
-        rows = [tuple(record.get(field) for field in FIELDS) for record in records]
-        await tx.executemany(_INSERT, rows)
+    rows = [tuple(record.get(field) for field in FIELDS) for record in records]
+    await tx.insert_new("security_events", FIELDS, rows)
 
 
 def event_json(row: Any) -> dict[str, Any]:

@@ -33,10 +33,6 @@ CHUNK = 100  # hold outcomes a transaction of the main file's
 # Records handled between two turns of the event loop: a batch of 1,000 costs some 10 ms of
 # Python (reading, checking, the rows), which a hold's every step would otherwise wait out.
 SLICE = 25
-_INSERT = (
-    f"INSERT INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)}) "
-    "ON CONFLICT DO NOTHING"
-)
 
 
 async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> None:
@@ -62,7 +58,7 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
         await state.log_days.ensure(record["ts"] for record in usage)
     if usage or events:
         async with state.log.transaction() as tx:
-            await tx.executemany(_INSERT, rows)
+            await tx.insert_new("usage", FIELDS, rows)  # a request id seen before: skipped
             await store_events(tx, events)
     # Hold outcomes in transactions of at most CHUNK: the main file's writer is the holds',
     # and a create's hold waits behind one chunk, never a whole batch (an edge draining its
