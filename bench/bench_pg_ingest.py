@@ -1,7 +1,8 @@
 """The request log's ingest on PostgreSQL: `executemany` of `INSERT … ON CONFLICT DO NOTHING`
-(what control/api/usage.py does; psycopg pipelines the rows) against `COPY` into a staging
-temporary table and one `INSERT … SELECT … ON CONFLICT DO NOTHING`, in batches of 1000 as the
-spool ingestor sends them, each batch a transaction, alternating, into one fresh database.
+(what control/api/usage.py did; psycopg pipelines the rows) against the seam's `insert_new`
+(what it does: `COPY` into a temporary staging table and one `INSERT … SELECT … ON CONFLICT DO
+NOTHING`, control/store/postgres.py), in batches of 1000 as the spool ingestor sends them, each
+batch a transaction, alternating, into one fresh database.
 
     NEXTAPI_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432 \\
         .venv/bin/python bench/bench_pg_ingest.py [--batches 50] [--rounds 3]
@@ -22,14 +23,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from control.store import db as dbm
-from control.store.postgres import PostgresDatabase, PostgresQueries
+from control.store.postgres import PostgresDatabase
 from proxy.core.usage_records import FIELDS
 from tests import postgres
 
 BATCH = 1000
-COLUMNS = ", ".join(FIELDS)
 INSERT = (
-    f"INSERT INTO usage ({COLUMNS}) VALUES ({', '.join('?' for _ in FIELDS)}) "
+    f"INSERT INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)}) "
     "ON CONFLICT DO NOTHING"
 )
 
@@ -56,29 +56,13 @@ def batch_rows(tag: str) -> list[tuple[Any, ...]]:
     return rows
 
 
-async def by_copy(tx: PostgresQueries, rows: list[tuple[Any, ...]]) -> None:
-    connection = tx.connection
-    await connection.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS usage_staging ON COMMIT DELETE ROWS AS "
-        f"SELECT {COLUMNS} FROM usage WITH NO DATA"
-    )
-    async with connection.cursor() as cursor:
-        async with cursor.copy(f"COPY usage_staging ({COLUMNS}) FROM STDIN") as copy:
-            for row in rows:
-                await copy.write_row(row)
-    await connection.execute(
-        f"INSERT INTO usage ({COLUMNS}) SELECT {COLUMNS} FROM usage_staging ON CONFLICT DO NOTHING"
-    )
-
-
 async def rate(db: PostgresDatabase, how: str, batches: int, round_: int) -> float:
     prepared = [batch_rows(f"{how}{round_}_{b}") for b in range(batches)]
     started = time.perf_counter()
     for rows in prepared:
         async with db.transaction() as tx:
-            assert isinstance(tx, PostgresQueries)
             if how == "copy":
-                await by_copy(tx, rows)
+                await tx.insert_new("usage", FIELDS, rows)
             else:
                 await tx.executemany(INSERT, rows)
     return batches * BATCH / (time.perf_counter() - started)
