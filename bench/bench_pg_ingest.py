@@ -23,11 +23,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from control.store import db as dbm
+from control.store.partitions import DayPartitions
 from control.store.postgres import PostgresDatabase
 from proxy.core.usage_records import FIELDS
 from tests import postgres
 
 BATCH = 1000
+T0 = 1.9e9  # the records' times: T0 + n seconds
 INSERT = (
     f"INSERT INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)}) "
     "ON CONFLICT DO NOTHING"
@@ -39,7 +41,7 @@ def batch_rows(tag: str) -> list[tuple[Any, ...]]:
     for n in range(BATCH):
         record = {
             "request_id": f"req_{tag}_{n}",
-            "ts": 1.9e9 + n,
+            "ts": T0 + n,
             "org_id": f"org_{n % 100}",
             "key_id": f"key_{n % 300}",
             "method": "GET",
@@ -72,6 +74,9 @@ async def main(batches: int, rounds: int) -> None:
     with postgres.fresh_database() as url:
         db = await dbm.open_database(url)
         assert isinstance(db, PostgresDatabase)
+        # The records' days made, as ingest makes them (control/api/usage.py): into a day's
+        # partition, not the default one.
+        await DayPartitions(db).ensure([T0, T0 + BATCH])
         rates: dict[str, list[float]] = {"executemany": [], "copy": []}
         try:
             for round_ in range(rounds):

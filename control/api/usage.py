@@ -58,7 +58,7 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
         await state.log_days.ensure(record["ts"] for record in usage)
     if usage or events:
         async with state.log.transaction() as tx:
-            await tx.insert_new("usage", FIELDS, rows)  # a request id seen before: skipped
+            await tx.insert_new("usage", FIELDS, rows)  # a record stored before: skipped
             await store_events(tx, events)
     # Hold outcomes in transactions of at most CHUNK: the main file's writer is the holds',
     # and a create's hold waits behind one chunk, never a whole batch (an edge draining its
