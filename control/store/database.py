@@ -131,9 +131,9 @@ class Queries(Protocol):
     async def insert_new(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], /
     ) -> None:
-        """Insert `rows` (values in the order of `columns`) into `table`, but each row whose
-        unique key the table already holds: `INSERT … ON CONFLICT DO NOTHING`, for a batch that
-        may come again. Of rows sharing a key within one call one is kept (which, is not
+        """Insert `rows` (values in the order of `columns`) into `table`, skipping each whose
+        unique key the table already holds (`INSERT … ON CONFLICT DO NOTHING`): for a batch
+        that may come again. Of rows sharing a key within one call one is kept (which one is not
         promised). `table` and `columns` are a module's names, never input; no rows, nothing
         done. Inside a transaction, part of it; outside one, PostgreSQL takes one of its own,
         SQLite commits row by row (as its executemany does). On PostgreSQL the rows are COPYed

@@ -4,7 +4,7 @@ Module SQL is the same text as on SQLite: `?` placeholders become psycopg's `%s`
 cached), rows answer by name and by position as sqlite3.Row does, and Python values adapt as
 SQLite stores them (a bool is an integer; an integral SUM is an int, not a Decimal). A batch of
 new rows (`insert_new`) goes by COPY. The raw pool (`pool`, `connection()`) is there for what the
-seam does not cover (a migration under its advisory lock)."""
+seam does not cover (the migrations, under their advisory lock)."""
 
 from __future__ import annotations
 
@@ -304,8 +304,8 @@ class PostgresDatabase:
         return POSTGRESQL
 
     def connection(self) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
-        """A pooled connection in autocommit, for what the seam does not cover (a migration
-        under its advisory lock)."""
+        """A pooled connection in autocommit, for what the seam does not cover (the
+        migrations, under their advisory lock)."""
         return self.pool.connection()
 
     async def execute(self, sql: str, args: Sequence[Any] = (), /) -> Result:

@@ -75,7 +75,7 @@ def test_new_rows_are_stored_and_those_of_a_key_already_there_skipped(target: st
             ("c", 4.0, 4, "new"),
             ("d", 5.0, 5, "new"),
         ]
-        # Of rows sharing a key in one call, one is kept (which, is not promised).
+        # Of rows sharing a key in one call, one is kept (which one is not promised).
         await db.insert_new("things", COLUMNS, [("e", 6.0, 6, "one"), ("e", 7.0, 7, "other")])
         kept = await db.fetch_all("SELECT f, n, s FROM things WHERE id = 'e'")
         assert [tuple(row) for row in kept] in ([(6.0, 6, "one")], [(7.0, 7, "other")])
