@@ -217,7 +217,7 @@ class PostgresDatabase:
             return await PostgresQueries(connection).execute(sql, args)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> None:
-        async with self.transaction() as tx:  # all the rows or none, as one SQLite call
+        async with self.transaction() as tx:  # all the rows or none
             await tx.executemany(sql, rows)
 
     async def insert_new(
