@@ -34,7 +34,8 @@ hold locks its org's row, so one org would queue every hold behind one lock).
 Ends with one line `RESULT name=value …`: `sqlite_p99_ratio` of the fewest clients,
 `sqlite_holds_per_s_*` of the most, `ingest_records_per_s` the lowest rate an SQLite ingest
 phase reached, `pg_replicas_ratio` (holds/s with two replicas ÷ one, issue 25's target at
-least 1.6), then each phase's figures. The control planes, PostgreSQL, the hold clients and the
+least 1.6), `pg_replicas_ceiling` (what that ratio could be with every core busy at the
+two-replica run's CPU a hold), then each phase's figures. The control planes, PostgreSQL, the hold clients and the
 edges share the machine's CPU: compare the phases of one run.
 """
 
