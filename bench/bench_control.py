@@ -29,20 +29,24 @@ the rollups), since an insert into a big log may cost more than one into an empt
 Then, on PostgreSQL (a fresh database on the server tests/postgres.py names, dropped after),
 the most clients under the same ingest against one control plane, and against two on one
 database (client n and edge n through control plane n mod 2, each client an org of its own: a
-hold locks its org's row, so one org would queue every hold behind one lock).
+hold locks its org's row, so one org would queue every hold behind one lock); then the same
+with each control plane capped at `--control-cpu` of a core (bench/cpucap.py, a cgroup: as if
+each replica had a machine of its own, where on a small machine the control planes, PostgreSQL,
+the hold clients and the edges all share its few cores, and the machine is what limits).
 
 Ends with one line `RESULT name=value …`: `sqlite_p99_ratio` of the fewest clients,
 `sqlite_holds_per_s_*` of the most, `ingest_records_per_s` the lowest rate an SQLite ingest
 phase reached, `pg_replicas_ratio` (holds/s with two replicas ÷ one, issue 25's target at
 least 1.6), `pg_replicas_ceiling` (what that ratio could be with every core busy at the
-two-replica run's CPU a hold), then each phase's figures. The control planes, PostgreSQL, the hold clients and the
-edges share the machine's CPU: compare the phases of one run.
+two-replica run's CPU a hold), `pg_replicas_ratio_capped` (the same ratio, each control plane
+capped), then each phase's figures. Compare the phases of one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -62,6 +66,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_usage import MODELS, fold  # noqa: E402
 from bench.control_report import Holds, Phases, Replicas, report  # noqa: E402
+from bench.cpucap import CpuCap, CpuCapUnavailable  # noqa: E402
 from bench.usage_shipping import (  # noqa: E402
     HOLD_AMOUNT,
     Customer,
@@ -233,14 +238,19 @@ def machine_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
-def pg_replicas(count: int, token: str, tmp: Path, args: Any) -> Replicas:
-    """Starts `count` control planes on a fresh PostgreSQL database, measures, drops it."""
+def pg_replicas(count: int, token: str, tmp: Path, args: Any, cap: float = 0.0) -> Replicas:
+    """Starts `count` control planes on a fresh PostgreSQL database (each capped at `cap` of a
+    core, if not 0), measures, drops it."""
     clients = max(args.clients)
-    with fresh_database() as database_url:
+    with fresh_database() as database_url, contextlib.ExitStack() as caps:
         env = {"NEXTAPI_DATABASE_URL": database_url}
-        controls = [control_process(tmp / f"pg{count}-{n}", token, env=env) for n in range(count)]
+        tag = f"pg{count}{'c' if cap else ''}"
+        controls = [control_process(tmp / f"{tag}-{n}", token, env=env) for n in range(count)]
         try:
             urls = [address(control, "control") for control in controls]
+            if cap:  # each replica as if on a machine of its own
+                for control in controls:
+                    caps.enter_context(CpuCap(control.proc.pid, cap))
             # An org a client: a hold locks its org's row, so one org would queue every hold
             # behind one lock however many control planes there are.
             customers = [make_customer(urls[0], token) for _ in range(clients)]
@@ -249,10 +259,8 @@ def pg_replicas(count: int, token: str, tmp: Path, args: Any) -> Replicas:
                 links = [ControlClient(url, token) for url in urls]
                 wallets = [RemoteWallet(link) for link in links]
                 try:
-                    await hold_clients(wallets, customers, clients, 1.0, f"warm{count}")
-                    return await under_ingest(
-                        wallets, urls, token, customers, clients, args, f"pg{count}"
-                    )
+                    await hold_clients(wallets, customers, clients, 1.0, f"warm{tag}")
+                    return await under_ingest(wallets, urls, token, customers, clients, args, tag)
                 finally:
                     for link in links:
                         await link.aclose()
@@ -279,9 +287,10 @@ def pg_replicas(count: int, token: str, tmp: Path, args: Any) -> Replicas:
         finally:
             for control in controls:
                 control.stop()
-    print(f"  postgresql, {count} replica(s) done", file=sys.stderr, flush=True)
+    capped = f", capped at {cap:g} core" if cap else ""
+    print(f"  postgresql, {count} replica(s){capped} done", file=sys.stderr, flush=True)
     return Replicas(
-        count, holds, shipped, used / took, busy, clients_cpu / took, postgres_cpu / took
+        count, holds, shipped, used / took, busy, clients_cpu / took, postgres_cpu / took, cap
     )
 
 
@@ -300,6 +309,14 @@ def main() -> None:
         "--records-per-second", type=int, default=2000, help="usage, all edges (0: all it takes)"
     )
     p.add_argument("--edges", type=int, default=2, help="edges shipping usage")
+    p.add_argument(
+        "--control-cpu",
+        type=float,
+        default=0.3,
+        help="then the PostgreSQL phases again with each control plane capped at this share of "
+        "a core (bench/cpucap.py; 0: not), so that on a small machine the replicas, not the "
+        "machine, limit the holds (default 0.3)",
+    )
     p.add_argument(
         "--seed-records", type=int, default=0, help="usage already in the log, 30 days of it"
     )
@@ -322,7 +339,15 @@ def main() -> None:
         finally:
             control.stop()
         replicas = [pg_replicas(count, token, Path(tmp), args) for count in (1, 2)]
-    report(measured, replicas, args)
+        capped: list[Replicas] = []
+        if args.control_cpu:
+            try:
+                capped = [
+                    pg_replicas(count, token, Path(tmp), args, args.control_cpu) for count in (1, 2)
+                ]
+            except CpuCapUnavailable as unavailable:
+                print(f"  no capped phases: {unavailable}", file=sys.stderr)
+    report(measured, replicas, capped, args)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,20 @@ class Replicas:
     machine_busy: float  # the share of all the machine's CPU in use meanwhile
     client_cores: float  # and the hold clients' process (this one)
     postgres_cores: float  # and the PostgreSQL server's processes (its every backend)
+    cap: float  # the share of a core each control plane was capped at (0: none)
+
+    @property
+    def cpu_per_hold(self) -> float:
+        """CPU seconds a hold took the processes measured (the control planes, the hold
+        clients, PostgreSQL; ingest's share included, the same in every run)."""
+        return (self.control_cores + self.client_cores + self.postgres_cores) / (
+            self.ingest.per_second
+        )
+
+
+def replicas_ratio(pair: list[Replicas]) -> float:
+    """Holds/s with two replicas ÷ one."""
+    return pair[-1].ingest.per_second / pair[0].ingest.per_second
 
 
 def row(name: str, holds: Holds | None, ingest: str) -> str:
@@ -66,7 +80,9 @@ def row(name: str, holds: Holds | None, ingest: str) -> str:
     )
 
 
-def report(measured: list[Phases], replicas: list[Replicas], args: Any) -> None:
+def report(
+    measured: list[Phases], replicas: list[Replicas], capped: list[Replicas], args: Any
+) -> None:
     target = f"{args.records_per_second:,} records/s" if args.records_per_second else "all it takes"
     print(f"{args.seconds:g} s a phase; {args.edges} edge(s) shipping {target} in all")
     print(f"{'':<30} {'holds/s':>8} {'p50 ms':>8} {'p99 ms':>8}  usage records/s stored")
@@ -75,9 +91,10 @@ def report(measured: list[Phases], replicas: list[Replicas], args: Any) -> None:
         print(row(f"sqlite, {n} client(s), alone", phases.alone, "-"))
         print(row(f"sqlite, {n} client(s), ingest", phases.ingest, f"{phases.ingest_rate:,.0f}"))
     most = measured[-1].clients
-    for run in replicas:
+    for run in [*replicas, *capped]:
         stored = sum(e["stored"] for e in run.shipped) / max(e["seconds"] for e in run.shipped)
-        name = f"postgresql, {run.count} replica{'s' if run.count > 1 else ''}, {most}c, ingest"
+        capped_at = f", {run.cap:g} core each" if run.cap else ""
+        name = f"postgresql, {run.count} replica{'s' if run.count > 1 else ''}{capped_at}, {most}c"
         print(row(name, run.ingest, f"{stored:,.0f}"))
         print(
             f"{'':<30} the control planes used {run.control_cores:.2f} of the machine's "
@@ -98,23 +115,35 @@ def report(measured: list[Phases], replicas: list[Replicas], args: Any) -> None:
         )
     first, last = measured[0], measured[-1]
     one, two = replicas[0].ingest, replicas[-1].ingest
-    pg_ratio = two.per_second / one.per_second
+    pg_ratio = replicas_ratio(replicas)
     met = "met" if pg_ratio >= 1.6 else "not met"
     print(f"postgresql: holds/s with two replicas / one {pg_ratio:.2f} (target >= 1.6: {met})")
-    # What a hold costs the processes measured (the control planes, the hold clients,
-    # PostgreSQL; ingest's share included, the same in both runs), and the most two replicas
-    # could reach on this machine: its every core busy at the two-replica run's cost a hold.
-    per_hold = [
-        (r.control_cores + r.client_cores + r.postgres_cores) / r.ingest.per_second
-        for r in replicas
-    ]
+    # The most two replicas could reach on this machine: its every core busy at the
+    # two-replica run's cost a hold.
     ceiling = pg_ratio / max(replicas[-1].machine_busy, 0.01)
     print(
-        f"postgresql: a hold took {per_hold[0] * 1000:.1f} ms of CPU with one replica, "
-        f"{per_hold[-1] * 1000:.1f} with two (control planes, clients, PostgreSQL); with two "
-        f"the machine was {replicas[-1].machine_busy:.0%} busy, so two replicas "
-        f"could reach about {ceiling:.2f} x one here ({os.cpu_count()} cores all busy)"
+        f"postgresql: a hold took {replicas[0].cpu_per_hold * 1000:.1f} ms of CPU with one "
+        f"replica, {replicas[-1].cpu_per_hold * 1000:.1f} with two (control planes, clients, "
+        f"PostgreSQL); with two the machine was {replicas[-1].machine_busy:.0%} busy, so two "
+        f"replicas could reach about {ceiling:.2f} x one here ({os.cpu_count()} cores all busy)"
     )
+    capped_result = "pg_replicas_ratio_capped=n/a "
+    if capped:
+        capped_ratio = replicas_ratio(capped)
+        met = "met" if capped_ratio >= 1.6 else "not met"
+        print(
+            f"postgresql, each control plane capped at {capped[0].cap:g} of a core (as if on a "
+            f"machine of its own): holds/s with two replicas / one {capped_ratio:.2f} "
+            f"(target >= 1.6: {met})"
+        )
+        capped_result = (
+            f"pg_replicas_ratio_capped={capped_ratio:.2f} "
+            f"pg_holds_per_s_capped_1={capped[0].ingest.per_second:.0f} "
+            f"pg_holds_per_s_capped_2={capped[-1].ingest.per_second:.0f} "
+            f"pg_control_cores_capped_1={capped[0].control_cores:.2f} "
+            f"pg_control_cores_capped_2={capped[-1].control_cores:.2f} "
+            f"pg_machine_busy_capped_2={capped[-1].machine_busy:.2f} "
+        )
     extra = " ".join(
         f"sqlite_p50_ms_alone_{p.clients}c={p.alone.percentile(0.5):.2f} "
         f"sqlite_p99_ms_alone_{p.clients}c={p.alone.percentile(0.99):.2f} "
@@ -139,8 +168,9 @@ def report(measured: list[Phases], replicas: list[Replicas], args: Any) -> None:
         f"pg_client_cores_2={replicas[-1].client_cores:.2f} "
         f"pg_postgres_cores_1={replicas[0].postgres_cores:.2f} "
         f"pg_postgres_cores_2={replicas[-1].postgres_cores:.2f} "
-        f"pg_cpu_ms_per_hold_1={per_hold[0] * 1000:.2f} "
-        f"pg_cpu_ms_per_hold_2={per_hold[-1] * 1000:.2f} pg_replicas_ceiling={ceiling:.2f} "
-        f"{extra} ingest_target={args.records_per_second} "
+        f"pg_cpu_ms_per_hold_1={replicas[0].cpu_per_hold * 1000:.2f} "
+        f"pg_cpu_ms_per_hold_2={replicas[-1].cpu_per_hold * 1000:.2f} "
+        f"pg_replicas_ceiling={ceiling:.2f} {capped_result}"
+        f"{extra} ingest_target={args.records_per_second} control_cpu={args.control_cpu:g} "
         f"edges={args.edges} seed_records={args.seed_records}"
     )
