@@ -1,5 +1,5 @@
-"""Making the rollups' tables where they live: on SQLite the pragmas of their file (its
-migrations run in rollup.Folder, counted by its user_version); on PostgreSQL, where they are
+"""Making the rollups' tables where they live: on SQLite their file's migrations run by
+control/store/rollupfile.py, counted by its user_version; on PostgreSQL, where they are
 tables of the control plane's database, their migrations under the migrations' advisory lock,
 counted in `meta` (`rollups_version`), so that two control planes starting at once never both
 make them."""
@@ -13,15 +13,6 @@ from control.store.db import MIGRATION_LOCK, NewerSchema, refuse_newer
 from control.store.postgres import PostgresDatabase
 
 VERSION_KEY = "rollups_version"  # in `meta`, on PostgreSQL: the rollup migrations run
-
-# The rollup file's writer: each fold durable once committed, a reader waited for (not failed),
-# and a page cache for the fold's upserts.
-PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=FULL",
-    "PRAGMA busy_timeout=5000",
-    "PRAGMA cache_size=-65536",
-)
 
 
 def column_types(dialect: Dialect) -> tuple[str, str, str]:

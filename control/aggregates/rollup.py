@@ -48,17 +48,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiosqlite
-
 from control.aggregates import lean, migrate
 from control.aggregates.counters import COUNTERS, CREATE_ROUTE, raw_counters
 from control.aggregates.migrate import column_types, without_rowid
 from control.periodic import Periodic
-from control.store import requestlog
+from control.store import rollupfile
 from control.store.database import SQLITE, Database, Dialect, Queries, one_value
-from control.store.db import NewerSchema, refuse_newer, schema_version
 from control.store.postgres import PostgresDatabase
-from control.store.sqlite import SqliteDatabase, SqliteQueries
+from control.store.sqlite import SqliteDatabase
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +135,6 @@ ALL_ORGS_DAILY = Cube("usage_rollup_all_daily", 86400, ())  # UTC days
 CUBES = (FULL, ALL_ORGS, ALL_ORGS_DAILY)
 LEAN = Cube(lean.LEAN, SLOT, lean.DIMS, latency=False)
 LEAN_DAILY = Cube(lean.LEAN_DAILY, 86400, lean.DIMS, latency=False)
-FILE = "usage_rollups.sqlite3"
 
 
 def raw_slot(dialect: Dialect, length: int = SLOT) -> str:
@@ -290,22 +286,6 @@ async def _watermark_within_log(db: Database) -> None:
             await tx.execute("UPDATE meta SET value=? WHERE key='usage_rowid'", (str(newest),))
 
 
-def rollup_path(data_dir: Path) -> Path:
-    return data_dir.absolute() / FILE  # attach() makes a file: URI of it: absolute only
-
-
-async def attach(db: aiosqlite.Connection, path: Path, name: str, *, readonly: bool) -> None:
-    uri = path.as_uri() + ("?mode=ro" if readonly else "")
-    await db.execute(f"ATTACH DATABASE ? AS {name}", (uri,))
-
-
-async def attach_sources(db: aiosqlite.Connection, data_dir: Path) -> None:
-    """What a fold and a read join the rollups with, read only: the main file as `src` (the
-    tasks), the request log's as `log`."""
-    await attach(db, data_dir / "nextapi.sqlite3", "src", readonly=True)
-    await attach(db, requestlog.log_path(data_dir), "log", readonly=True)
-
-
 class Folder:
     """Folds new usage rows into the rollups, every `interval` seconds and on demand.
 
@@ -332,29 +312,10 @@ class Folder:
                 db: Database = self.database
                 await migrate.migrate_postgres(self.database, migrations(db.dialect))
             else:
-                db = await self._open_file()
+                db = await rollupfile.open_rollups(self.data_dir, MIGRATIONS)
             await _watermark_within_log(db)
             self._db = db
         return self._db
-
-    async def _open_file(self) -> SqliteDatabase:
-        path = rollup_path(self.data_dir)
-        db = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            try:  # before the pragmas: rollups this release must not touch stay as they were
-                refuse_newer(await schema_version(db), len(MIGRATIONS))
-            except NewerSchema as refused:
-                raise NewerSchema(f"{path}: {refused}") from None
-            for pragma in migrate.PRAGMAS:
-                await db.execute(pragma)
-            await attach_sources(db, self.data_dir)
-            version = await schema_version(db)
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                await db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
-        except BaseException:
-            await db.close()
-            raise
-        return SqliteDatabase(db, path)
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[Queries]:
@@ -366,16 +327,8 @@ class Folder:
             async with db.reader() as snapshot:
                 yield snapshot
             return
-        reader = await aiosqlite.connect(
-            rollup_path(self.data_dir).as_uri() + "?mode=ro", uri=True, isolation_level=None
-        )
-        try:
-            await reader.execute("PRAGMA busy_timeout=5000")
-            await attach_sources(reader, self.data_dir)
-            await reader.execute("BEGIN")
-            yield SqliteQueries(reader)
-        finally:
-            await reader.close()
+        async with rollupfile.snapshot(self.data_dir) as snapshot:
+            yield snapshot
 
     async def watermark(self) -> int:
         return await watermark(await self.open())

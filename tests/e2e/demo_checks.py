@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from control.aggregates.rollup import rollup_path
 from control.store import requestlog
+from control.store.rollupfile import rollup_path
 from tests.e2e.harness import ROOT, Process
 
 TASKS = "/api/v3/contents/generations/tasks"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from control.aggregates.rollup import rollup_path
 from control.store import requestlog
+from control.store.rollupfile import rollup_path
 
 ROOT = Path(__file__).resolve().parents[2]
 

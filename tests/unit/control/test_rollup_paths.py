@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from control.aggregates import rollup
+from control.store import rollupfile
 from control.store.state import ControlState
 
 
@@ -24,7 +25,7 @@ def test_a_relative_data_dir_folds(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             await state.close()
 
     assert asyncio.run(body()) == 0  # folded (nothing yet), without raising
-    assert rollup.rollup_path(tmp_path / "data").is_file()
+    assert rollupfile.rollup_path(tmp_path / "data").is_file()
 
 
 def test_rollups_written_by_a_newer_release_are_refused(tmp_path: Path) -> None:
@@ -40,7 +41,7 @@ def test_rollups_written_by_a_newer_release_are_refused(tmp_path: Path) -> None:
             await state.close()
 
     asyncio.run(fold())
-    path = rollup.rollup_path(data)
+    path = rollupfile.rollup_path(data)
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version={len(rollup.MIGRATIONS) + 1}")
     with pytest.raises(RuntimeError, match="written by a newer release"):
