@@ -54,8 +54,10 @@ async def store_usage(state: ControlState, records: list[dict[str, Any]]) -> Non
     # is stored once; assign_hold and release_hold change a hold only while it is held), so
     # the resent batch adds nothing twice and finishes what was left. The log goes first so
     # that the durable record of a create exists before its hold moves on its say-so.
-    if usage and state.log_days is not None:  # each record's day made, on PostgreSQL
-        await state.log_days.ensure(record["ts"] for record in usage)
+    if state.log_days:  # each record's day made, on PostgreSQL
+        for table, stored in (("usage", usage), ("security_events", events)):
+            if stored:
+                await state.log_days[table].ensure(record.get("ts") for record in stored)
     if usage or events:
         async with state.log.transaction() as tx:
             await tx.insert_new("usage", FIELDS, rows)  # a record stored before: skipped

@@ -108,9 +108,7 @@ class Retention:
         if self.videos is not None:  # each org's own period, from the task's end
             counts["videos"] = await self.videos.sweep(now, dry_run=dry_run)
         counts["usage"] = await self._usage(logs_cutoff, dry_run)
-        counts["security_events"] = await self._rows(
-            "security_events", "ts<?", (security_cutoff,), dry_run
-        )
+        counts["security_events"] = await self._security_events(security_cutoff, dry_run)
         counts["webhook_attempts"] = await self._rows(
             "webhook_attempts", "attempted_at<?", (logs_cutoff,), dry_run
         )
@@ -189,9 +187,15 @@ class Retention:
         await self.folder.fold()
         folded = await self.folder.watermark()
         dropped = 0
-        if self.state.log_days is not None:  # PostgreSQL's whole days first, then the rest
-            dropped = await self.state.log_days.drop_folded(cutoff, folded)
+        if self.state.log_days:  # PostgreSQL's whole days first, then the rest
+            dropped = await self.state.log_days["usage"].drop_before(cutoff, folded=folded)
         return dropped + await self._rows("usage", "ts<? AND rowid<=?", (cutoff, folded), dry_run)
+
+    async def _security_events(self, cutoff: float, dry_run: bool) -> int:
+        dropped = 0
+        if self.state.log_days and not dry_run:  # PostgreSQL's whole days first
+            dropped = await self.state.log_days["security_events"].drop_before(cutoff)
+        return dropped + await self._rows("security_events", "ts<?", (cutoff,), dry_run)
 
     async def _closed_accounts(self, cutoff: float, dry_run: bool) -> dict[str, int]:
         """A closed org's account data goes 30 days after closure; its billing records stay for

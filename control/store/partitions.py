@@ -1,8 +1,10 @@
-"""The request log's day partitions on PostgreSQL (migration 0022): `usage` is partitioned by
-the UTC day of `ts`, one table a day named usage_YYYYMMDD, and usage_default for a time that
-falls in no day made. Ingest makes the days a batch needs (and each one's next, so that the day
-after is made before its first record) before it inserts; retention drops a day whole once it is
-past the log's period and folded into the rollups, where deleting it would go row by row.
+"""The request log's day partitions on PostgreSQL (migration 0022): `usage` and
+`security_events` are each partitioned by the UTC day of `ts`, one table a day named
+usage_YYYYMMDD (security_events_YYYYMMDD), and usage_default (security_events_default) for a
+time that falls in no day made. Ingest makes the days a batch needs (and each one's next, so
+that the day after is made before its first record) before it inserts; retention drops a day
+whole once it is past its period (for usage records, once folded into the rollups too), where
+deleting it would go row by row.
 
 On SQLite there is nothing of this: the request log is a file of its own
 (control/store/requestlog.py), purged by rows."""
@@ -22,9 +24,6 @@ from control.store.database import Database, Queries, one_value
 log = logging.getLogger(__name__)
 
 DAY = 86400
-TABLE = "usage"
-DEFAULT = "usage_default"
-PREFIX = "usage_"
 # The days a name of eight digits can say (1970-01-01 to 9999-12-31); a time outside them
 # (a clock far off) is kept in the default partition.
 FIRST_DAY, LAST_DAY = 0, 253402300800 // DAY - 1
@@ -36,7 +35,7 @@ PARTITION_LOCK = 0x6E787470
 # past, so a day remembered is one that still exists (and a record for a day dropped meanwhile
 # goes to the default partition, never nowhere).
 REMEMBERED_DAYS = 2
-# How long making or dropping a day waits for its locks: both take the log's table lock, which a
+# How long making or dropping a day waits for its locks: both take the table's lock, which a
 # long read of the log (an export) holds up, and every insert would queue behind the wait. Given
 # up, the records of a day not made go to the default partition (moved when the day is made, at
 # a later batch), and a day not dropped is deleted by rows.
@@ -48,8 +47,8 @@ class Day:
     number: int  # days since 1970-01-01 (UTC)
 
     @property
-    def name(self) -> str:
-        return PREFIX + time.strftime("%Y%m%d", time.gmtime(self.number * DAY))
+    def digits(self) -> str:
+        return time.strftime("%Y%m%d", time.gmtime(self.number * DAY))
 
     @property
     def start(self) -> int:
@@ -67,20 +66,35 @@ def day_of(ts: float) -> Day | None:
     return Day(int(ts // DAY))
 
 
+def partition(table: str, day: Day) -> str:
+    """The name of `table`'s partition of `day`."""
+    return f"{table}_{day.digits}"
+
+
+def default_partition(table: str) -> str:
+    return f"{table}_default"
+
+
 class DayPartitions:
-    """The request log's partitions on one PostgreSQL database, as this process makes them."""
+    """One table's partitions on one PostgreSQL database, as this process makes them."""
 
     def __init__(
         self,
         db: Database,
+        table: str = "usage",
         *,
         clock: Callable[[], float] = time.time,
         lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
         self.db = db
+        self.table = table
+        self.default = default_partition(table)
         self._made: set[int] = set()  # days this process knows are made
         self._clock = clock
         self.lock_timeout = lock_timeout
+
+    def name(self, day: Day) -> str:
+        return partition(self.table, day)
 
     async def ensure(self, times: Iterable[float]) -> None:
         """Every day these times fall in made, and the day after each: the first batch of a day
@@ -97,49 +111,53 @@ class DayPartitions:
         try:
             async with self.db.transaction() as tx:
                 await self._lock(tx)
-                made = await made_days(tx)
+                made = await made_days(tx, self.table)
                 for number in missing:
                     if number not in made:
-                        await _make(tx, Day(number))
+                        await self._make(tx, Day(number))
         except psycopg.errors.LockNotAvailable:
             log.warning(
-                "request log: the days %s not made (the log's lock was held for %.1f s): "
-                "their records go to %s until a later batch makes them",
-                ", ".join(Day(n).name for n in missing),
+                "request log: the days %s not made (the lock was held for %.1f s): their "
+                "records go to %s until a later batch makes them",
+                ", ".join(self.name(Day(n)) for n in missing),
                 self.lock_timeout,
-                DEFAULT,
+                self.default,
             )
             return
         today = int(self._clock() // DAY)
         self._made = {n for n in self._made | set(missing) if n >= today - REMEMBERED_DAYS}
 
-    async def drop_folded(self, before: float, folded: int) -> int:
-        """Drops each day that ends at or before `before` and whose every row is folded (its
-        rowids at most `folded`); returns the rows dropped. A day a transaction of its own.
-        The day of the log's newest row stays, as retention keeps that row on either backend
-        (control/aggregates/rollup.py: the watermark is checked against it at open)."""
+    async def drop_before(self, before: float, *, folded: int | None = None) -> int:
+        """Drops each day that ends at or before `before`; returns the rows dropped. A day a
+        transaction of its own. With `folded` (the usage rollups' watermark), only a day whose
+        every row is folded (its rowids at most `folded`), and never the day of the table's
+        newest row, which retention keeps on either backend (control/aggregates/rollup.py: the
+        watermark is checked against it at open)."""
         dropped = 0
-        newest = await one_value(self.db, f"SELECT COALESCE(MAX(rowid), 0) FROM {TABLE}")
-        for number in sorted(await made_days(self.db)):
+        newest = None
+        if folded is not None:
+            newest = await one_value(self.db, f"SELECT COALESCE(MAX(rowid), 0) FROM {self.table}")
+        for number in sorted(await made_days(self.db, self.table)):
             day = Day(number)
+            name = self.name(day)
             if day.end > before:
                 break
             try:
                 async with self.db.transaction() as tx:
                     await self._lock(tx)
                     row = await tx.fetch_one(
-                        f'SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM "{day.name}"'
+                        f'SELECT COUNT(*), COALESCE(MAX(rowid), 0) FROM "{name}"'
                     )
                     assert row is not None
-                    if row[1] > folded or row[1] == newest:  # not all folded yet; the newest
-                        continue
-                    await tx.execute(f'DROP TABLE "{day.name}"')
+                    if folded is not None and (row[1] > folded or row[1] == newest):
+                        continue  # not all folded yet; or the newest row's
+                    await tx.execute(f'DROP TABLE "{name}"')
             except psycopg.errors.LockNotAvailable:
-                log.warning("request log: %s not dropped (its lock was held)", day.name)
+                log.warning("request log: %s not dropped (its lock was held)", name)
                 continue  # retention deletes its rows one by one instead
             self._made.discard(number)
             dropped += int(row[0])
-            log.info("request log: dropped the partition %s (%d records)", day.name, row[0])
+            log.info("request log: dropped the partition %s (%d rows)", name, row[0])
         return dropped
 
     async def _lock(self, tx: Queries) -> None:
@@ -148,38 +166,35 @@ class DayPartitions:
         await tx.execute(f"SET LOCAL lock_timeout = '{round(self.lock_timeout * 1000)}ms'")
         await tx.execute("SELECT pg_advisory_xact_lock(?, 0)", (PARTITION_LOCK,))
 
+    async def _make(self, tx: Queries, day: Day) -> None:
+        """The partition of `day`. Should the default partition hold rows of that day (come
+        after the day was dropped, or while a lock kept it from being made), they are moved
+        into it: PostgreSQL refuses to make a partition whose rows the default holds."""
+        name, table, default = self.name(day), self.table, self.default
+        bounds = f"FROM ({day.start}) TO ({day.end})"
+        where = "WHERE ts >= ? AND ts < ?"
+        strays = await one_value(tx, f"SELECT 1 FROM {default} {where} LIMIT 1", day.start, day.end)
+        if strays is None:
+            await tx.execute(f'CREATE TABLE "{name}" PARTITION OF {table} FOR VALUES {bounds}')
+            return
+        await tx.execute(f'CREATE TABLE "{name}" (LIKE {table} INCLUDING DEFAULTS)')
+        await tx.execute(
+            f'INSERT INTO "{name}" SELECT * FROM {default} {where}', (day.start, day.end)
+        )
+        await tx.execute(f"DELETE FROM {default} {where}", (day.start, day.end))
+        await tx.execute(f'ALTER TABLE {table} ATTACH PARTITION "{name}" FOR VALUES {bounds}')
 
-async def made_days(db: Queries) -> set[int]:
-    """The days that have a partition of the request log."""
+
+async def made_days(db: Queries, table: str = "usage") -> set[int]:
+    """The days that have a partition of `table`."""
     rows = await db.fetch_all(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         "WHERE i.inhparent = ?::regclass",
-        TABLE,
+        table,
     )
-    days = set()
+    prefix, days = f"{table}_", set()
     for row in rows:
-        name = row[0]
-        if name != DEFAULT and name.startswith(PREFIX):
-            parsed = time.strptime(name[len(PREFIX) :], "%Y%m%d")
-            days.add(calendar.timegm(parsed) // DAY)
+        digits = row[0].removeprefix(prefix)
+        if row[0] != default_partition(table) and digits.isdigit() and len(digits) == 8:
+            days.add(calendar.timegm(time.strptime(digits, "%Y%m%d")) // DAY)
     return days
-
-
-async def _make(tx: Queries, day: Day) -> None:
-    """The partition of `day`. Should the default partition hold rows of that day (come after
-    the day was dropped, or before it was made by a control plane of an earlier release), they
-    are moved into it: PostgreSQL refuses to make a partition whose rows the default holds."""
-    bounds = f"FROM ({day.start}) TO ({day.end})"
-    strays = await one_value(
-        tx, f"SELECT 1 FROM {DEFAULT} WHERE ts >= ? AND ts < ? LIMIT 1", day.start, day.end
-    )
-    if strays is None:
-        await tx.execute(f'CREATE TABLE "{day.name}" PARTITION OF {TABLE} FOR VALUES {bounds}')
-        return
-    await tx.execute(f'CREATE TABLE "{day.name}" (LIKE {TABLE} INCLUDING DEFAULTS)')
-    where = "WHERE ts >= ? AND ts < ?"
-    await tx.execute(
-        f'INSERT INTO "{day.name}" SELECT * FROM {DEFAULT} {where}', (day.start, day.end)
-    )
-    await tx.execute(f"DELETE FROM {DEFAULT} {where}", (day.start, day.end))
-    await tx.execute(f'ALTER TABLE {TABLE} ATTACH PARTITION "{day.name}" FOR VALUES {bounds}')

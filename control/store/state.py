@@ -43,9 +43,13 @@ class ControlState:
         # The request log (usage records, security events): on SQLite a file and a writer of
         # its own, so that ingest's inserts never hold up the main file's (credit holds).
         self.log = log
-        # On PostgreSQL the log is partitioned by day (control/store/partitions.py); SQLite's
-        # file is not.
-        self.log_days = None if isinstance(log, SqliteDatabase) else DayPartitions(log)
+        # On PostgreSQL the log's tables are partitioned by day (control/store/partitions.py);
+        # SQLite's file is not.
+        self.log_days: dict[str, DayPartitions] = (
+            {}
+            if isinstance(log, SqliteDatabase)
+            else {table: DayPartitions(log, table) for table in requestlog.TABLES}
+        )
         self.data_dir = data_dir
         self.suspend_after_rate_limited = suspend_after_rate_limited
         self.admin = AdminAuth(database)

@@ -1,7 +1,8 @@
 """The request log on PostgreSQL, partitioned by day (migration 0022, control/store/partitions.py):
 ingest makes each record's day and the next, and a resent record is still stored once;
 retention drops a past day whole once it is folded (a day not folded stays), deleting only what
-is left in the day the period ends in and in the default partition; a day made after its records
+is left in the day the period ends in and in the default partition; security events the same,
+without the fold; a day made after its records
 went to the default partition takes them over, as one a long read kept from being made is by a
 later batch; two control planes making the same days at once both succeed; and a log of the
 release before moves into the partitions with its rowids."""
@@ -20,7 +21,7 @@ from control.jobs.retention import DAY, Periods, Retention
 from control.store import db as dbm
 from control.store import migrations
 from control.store.database import Queries, one_value
-from control.store.partitions import DEFAULT, Day, DayPartitions, day_of, made_days
+from control.store.partitions import Day, DayPartitions, day_of, made_days, partition
 from control.store.postgres import PostgresDatabase
 from control.store.state import ControlState
 from proxy.core.usage_records import FIELDS
@@ -82,16 +83,16 @@ def test_ingest_makes_each_day_and_the_next_and_a_resent_batch_is_stored_once(
         expected_days = {TODAY - 1, TODAY, TODAY + 1, TODAY + 5, TODAY + 6}
         assert await made_days(state.log) == expected_days
         assert await placed(state.log) == {
-            "r-today": Day(TODAY).name,
-            "r-midnight": Day(TODAY).name,
-            "r-yesterday": Day(TODAY - 1).name,
-            "r-later": Day(TODAY + 5).name,
+            "r-today": partition("usage", Day(TODAY)),
+            "r-midnight": partition("usage", Day(TODAY)),
+            "r-yesterday": partition("usage", Day(TODAY - 1)),
+            "r-later": partition("usage", Day(TODAY + 5)),
         }
-        assert Day(TODAY).name == "usage_20300317"
+        assert partition("usage", Day(TODAY)) == "usage_20300317"
         assert await one_value(state.log, "SELECT COUNT(*) FROM usage") == 4
         # Each day's partition has the log's every index (the key and the seven filters').
         indexes = "SELECT COUNT(*) FROM pg_indexes WHERE tablename = ?"
-        assert await one_value(state.log, indexes, Day(TODAY).name) == 9
+        assert await one_value(state.log, indexes, partition("usage", Day(TODAY))) == 9
 
     on_state(tmp_path, pg_url, body)
 
@@ -100,7 +101,7 @@ def test_a_time_no_day_can_name_is_kept_in_the_default_partition() -> None:
     assert day_of(-1.0) is None and day_of(float("inf")) is None and day_of(float("nan")) is None
     assert day_of(253402300800.0) is None  # 10000-01-01
     assert day_of(253402300799.5) == Day(253402300800 // 86400 - 1)
-    assert day_of(0.0) == Day(0) and Day(0).name == "usage_19700101"
+    assert day_of(0.0) == Day(0) and partition("usage", Day(0)) == "usage_19700101"
 
 
 def test_retention_drops_past_folded_days_whole_and_deletes_the_rest(
@@ -120,7 +121,7 @@ def test_retention_drops_past_folded_days_whole_and_deletes_the_rest(
             tuple(record("stray", NOW - 120 * DAY).values()),
         )
         await store_usage(state, [*old, *edge, record("recent", NOW)])
-        assert (await placed(state.log))["stray"] == DEFAULT
+        assert (await placed(state.log))["stray"] == "usage_default"
         assert (await retention.purge(dry_run=True)).counts["usage"] == 37
         assert len(await made_days(state.log)) == 8  # a dry run drops nothing
 
@@ -143,16 +144,16 @@ def test_a_day_not_folded_not_past_or_holding_the_newest_row_is_not_dropped(
     async def body(state: ControlState) -> None:
         await store_usage(state, [record(f"r-{n}", NOW - 100 * DAY + n) for n in range(3)])
         await store_usage(state, [record("recent", NOW)])  # rowids 1 to 3, then 4
-        assert state.log_days is not None
+        days = state.log_days["usage"]
         old_day = TODAY - 100
-        assert await state.log_days.drop_folded(NOW, 2) == 0  # its row 3 is not folded
+        assert await days.drop_before(NOW, folded=2) == 0  # its row 3 is not folded
         assert old_day in await made_days(state.log)
-        assert await state.log_days.drop_folded((old_day + 1) * DAY - 1, 4) == 0  # not past
-        assert await state.log_days.drop_folded((old_day + 1) * DAY, 4) == 3
+        assert await days.drop_before((old_day + 1) * DAY - 1, folded=4) == 0  # not past
+        assert await days.drop_before((old_day + 1) * DAY, folded=4) == 3
         assert old_day not in await made_days(state.log)
         # Today's day is past this far ahead, and folded, but holds the log's newest row,
         # which retention keeps (the rollups' watermark is checked against it).
-        assert await state.log_days.drop_folded(NOW + 10 * DAY, 4) == 0
+        assert await days.drop_before(NOW + 10 * DAY, folded=4) == 0
         assert TODAY in await made_days(state.log)
         assert await one_value(state.log, "SELECT COUNT(*) FROM usage") == 1
 
@@ -169,15 +170,15 @@ def test_a_day_made_after_its_records_went_to_the_default_takes_them_over(
         for name, ts in (("early", NOW), ("late", NOW + 100), ("next-day", NOW + DAY)):
             await state.log.execute(insert, tuple(record(name, ts).values()))
         rowids = dict(await state.log.fetch_all("SELECT request_id, rowid FROM usage"))
-        assert set((await placed(state.log)).values()) == {DEFAULT}
+        assert set((await placed(state.log)).values()) == {"usage_default"}
 
         await store_usage(state, [record("new", NOW + 200)])  # today and tomorrow made
 
         assert await placed(state.log) == {
-            "early": Day(TODAY).name,
-            "late": Day(TODAY).name,
-            "new": Day(TODAY).name,
-            "next-day": Day(TODAY + 1).name,
+            "early": partition("usage", Day(TODAY)),
+            "late": partition("usage", Day(TODAY)),
+            "new": partition("usage", Day(TODAY)),
+            "next-day": partition("usage", Day(TODAY + 1)),
         }
         assert dict(await state.log.fetch_all("SELECT request_id, rowid FROM usage")) == (
             rowids | {"new": rowids["next-day"] + 1}
@@ -193,26 +194,72 @@ def test_a_day_a_long_read_keeps_from_being_made_is_made_by_a_later_batch(
     tmp_path: Path, pg_url: str
 ) -> None:
     async def body(state: ControlState) -> None:
-        assert state.log_days is not None
-        state.log_days.lock_timeout = 0.2
+        assert state.log_days
+        state.log_days["usage"].lock_timeout = 0.2
         await store_usage(state, [record("old", NOW - 100 * DAY)])
         old_day = Day(TODAY - 100)
         async with state.db.connection() as export:  # a long read of the log, under way
             async with export.transaction():
                 await export.execute("SELECT COUNT(*) FROM usage")
                 await store_usage(state, [record("during", NOW)])  # waited 0.2 s, then went on
-                assert await placed(state.log) == {"old": old_day.name, "during": DEFAULT}
+                expected = {"old": partition("usage", old_day), "during": "usage_default"}
+                assert await placed(state.log) == expected
                 assert TODAY not in await made_days(state.log)
                 # Past and folded, but the read holds it too: left for retention's rows.
-                assert await state.log_days.drop_folded(NOW, 10) == 0
+                assert await state.log_days["usage"].drop_before(NOW, folded=10) == 0
                 assert old_day.number in await made_days(state.log)
         await store_usage(state, [record("after", NOW + 1)])
         assert await placed(state.log) == {
-            "old": old_day.name,
-            "during": Day(TODAY).name,
-            "after": Day(TODAY).name,
+            "old": partition("usage", old_day),
+            "during": partition("usage", Day(TODAY)),
+            "after": partition("usage", Day(TODAY)),
         }
-        assert await state.log_days.drop_folded(NOW, 10) == 1
+        assert await state.log_days["usage"].drop_before(NOW, folded=10) == 1
+
+    on_state(tmp_path, pg_url, body)
+
+
+def event(request_id: str, ts: float) -> dict[str, Any]:
+    return {
+        "kind": "security",
+        "request_id": request_id,
+        "ts": ts,
+        "client_ip": "203.0.113.9",
+        "key_id": None,
+        "org_id": None,
+        "reason": "unknown_key",
+        "status": 401,
+        "route": "POST /api/v3/contents/generations/tasks",
+    }
+
+
+def test_security_events_are_partitioned_by_day_and_dropped_after_their_period(
+    tmp_path: Path, pg_url: str
+) -> None:
+    async def body(state: ControlState) -> None:
+        retention = Retention(state, Periods(), clock=lambda: NOW, batch=10)
+        cutoff = NOW - 90 * DAY  # Periods' 90 days of security events
+        batch = [event(f"e-old-{n}", NOW - 95 * DAY + n) for n in range(12)]
+        batch += [event("e-before", cutoff - 60), event("e-after", cutoff + 60)]
+        batch += [event("e-now", NOW)]
+        await store_usage(state, batch)
+        await store_usage(state, batch)  # sent again: stored once
+        rows = await state.log.fetch_all(
+            "SELECT request_id, tableoid::regclass::text FROM security_events"
+        )
+        where = dict(rows)
+        assert len(rows) == 15
+        assert where["e-old-0"] == partition("security_events", Day(TODAY - 95))
+        assert where["e-now"] == partition("security_events", Day(TODAY))
+        assert TODAY + 1 in await made_days(state.log, "security_events")
+
+        report = await retention.purge()
+
+        assert report.counts["security_events"] == 13  # twelve with their day, one by rows
+        days = await made_days(state.log, "security_events")
+        assert TODAY - 95 not in days and int(cutoff // DAY) in days
+        remaining = "SELECT request_id FROM security_events ORDER BY request_id"
+        assert [row[0] for row in await state.log.fetch_all(remaining)] == ["e-after", "e-now"]
 
     on_state(tmp_path, pg_url, body)
 
@@ -262,11 +309,11 @@ def test_a_log_of_the_release_before_moves_into_the_partitions_with_its_rowids(
         try:
             assert dict(await db.fetch_all("SELECT request_id, rowid FROM usage")) == rowids
             assert await placed(db) == {
-                "a": Day(TODAY).name,
-                "b": Day(TODAY).name,
-                "c": Day(TODAY - 3).name,
-                "odd": DEFAULT,
-                "far": DEFAULT,
+                "a": partition("usage", Day(TODAY)),
+                "b": partition("usage", Day(TODAY)),
+                "c": partition("usage", Day(TODAY - 3)),
+                "odd": "usage_default",
+                "far": "usage_default",
             }
             # New rows take rowids past the old ones (the rollups' watermark counts in them).
             await DayPartitions(db).ensure([NOW])

@@ -4,7 +4,8 @@ triggers, compared from SQLite's catalog (sqlite_master, pragma_table_info) and 
 (information_schema, pg_indexes). PostgreSQL's own additions are left out by name: the
 `schema_version` table and each table's explicit `rowid` (migrations/postgres/README.md), the
 request log's partitions (a partitioned table's rows, control/store/partitions.py) and the index
-of its rowid (a UNIQUE constraint on the other tables, which a partitioned table cannot have)."""
+of each of its tables' rowid (a UNIQUE constraint on the other tables, which a partitioned table
+cannot have)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from control.store.database import Database
 # The PostgreSQL type each SQLite declared type is written as (migrations/postgres/README.md).
 TYPES = {"TEXT": "text", "INTEGER": "bigint", "REAL": "double precision", "BLOB": "bytea"}
 PG_ONLY_TABLES = {"schema_version"}
-PG_ONLY_INDEXES = {"usage_rowid"}
+PG_ONLY_INDEXES = {"usage_rowid", "security_events_rowid"}
 # The tables that are partitions of another (their columns and indexes are its own).
 PARTITIONS = "SELECT inhrelid::regclass::text FROM pg_inherits"
 
