@@ -19,7 +19,6 @@ rollup fold's transaction (Folder.fold).
 from __future__ import annotations
 
 from control.aggregates.counters import COUNTERS, CREATE_ROUTE, raw_counters
-from control.aggregates.migrate import column_types, without_rowid
 from control.store.database import Dialect, Queries, one_value
 
 DAY = 86400
@@ -38,7 +37,7 @@ DELTA_DAILY = "lean_delta_daily"
 
 
 def _table(name: str, dialect: Dialect) -> str:
-    integer, real, text = column_types(dialect)
+    integer, real, text = dialect.integer_type, dialect.real_type, dialect.text_type
     counters = ", ".join(
         f"{c} {real if c == 'latency_sum' else integer} NOT NULL" for c in COUNTERS
     )
@@ -46,7 +45,7 @@ def _table(name: str, dialect: Dialect) -> str:
     return (
         f"CREATE TABLE {name} (slot {integer} NOT NULL, org_id {text} NOT NULL, "
         f"key_id {text} NOT NULL, model {text} NOT NULL, {counters}, "
-        f"PRIMARY KEY (slot, {GROUP})){without_rowid(dialect)};\n"
+        f"PRIMARY KEY (slot, {GROUP})){dialect.without_rowid};\n"
         f"CREATE INDEX {name}_org ON {name}(org_id, slot);\n"
     )
 

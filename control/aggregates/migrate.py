@@ -8,24 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from control.store.database import Dialect
 from control.store.db import MIGRATION_LOCK, NewerSchema, refuse_newer
 from control.store.postgres import PostgresDatabase
 
 VERSION_KEY = "rollups_version"  # in `meta`, on PostgreSQL: the rollup migrations run
-
-
-def column_types(dialect: Dialect) -> tuple[str, str, str]:
-    """The rollups' integer, real and text types (as the migrations' twins say them)."""
-    if dialect.name == "sqlite":
-        return "INTEGER", "REAL", "TEXT"
-    return "bigint", "double precision", "text"
-
-
-def without_rowid(dialect: Dialect) -> str:
-    """SQLite keeps a rollup table by its key alone, not a rowid beside it; PostgreSQL's
-    tables have none."""
-    return " WITHOUT ROWID" if dialect.name == "sqlite" else ""
 
 
 async def migrate_postgres(db: PostgresDatabase, known: Sequence[str]) -> None:

@@ -50,7 +50,6 @@ from pathlib import Path
 
 from control.aggregates import lean, migrate
 from control.aggregates.counters import COUNTERS, CREATE_ROUTE, raw_counters
-from control.aggregates.migrate import column_types, without_rowid
 from control.periodic import Periodic
 from control.store import rollupfile
 from control.store.database import SQLITE, Database, Dialect, Queries, one_value
@@ -142,7 +141,7 @@ def raw_slot(dialect: Dialect, length: int = SLOT) -> str:
 
 
 def _schema(cube: Cube, dialect: Dialect) -> str:
-    integer, real, text = column_types(dialect)
+    integer, real, text = dialect.integer_type, dialect.real_type, dialect.text_type
     columns = [DIMENSIONS[d][0] for d in cube.dims]
     keys = ["slot", *columns, "bucket"]
     if "org" in cube.dims:  # one org's rows together
@@ -153,7 +152,7 @@ def _schema(cube: Cube, dialect: Dialect) -> str:
     )
     return (
         f"CREATE TABLE {cube.table} (slot {integer} NOT NULL, {dim_defs}bucket {integer} NOT NULL, "
-        f"{counters}, PRIMARY KEY ({', '.join(keys)})){without_rowid(dialect)};\n"
+        f"{counters}, PRIMARY KEY ({', '.join(keys)})){dialect.without_rowid};\n"
     )
 
 
@@ -203,7 +202,7 @@ def migrations(dialect: Dialect) -> list[str]:
     """The rollups' own migrations (on SQLite a file of their own: see Folder), run with the
     control plane's main database attached as `src` (the first imports its usage_daily). On
     PostgreSQL `meta` is the database's own (its migration 0001)."""
-    if dialect.name == "sqlite":
+    if dialect.attaches_files:  # a file of their own: a meta table of their own
         meta = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
         meta += "INSERT INTO meta (key, value) VALUES ('usage_rowid', '0');\n"
     else:
@@ -257,7 +256,7 @@ async def committed_bound(db: Database) -> int:
     takes its value until it commits) and holds new ones off until this short transaction
     ends, a moment: every rowid at or below the MAX it reads is then committed or never will
     be, and every later insert takes a larger one (the sequence caches one value at a time)."""
-    if db.dialect.name == "sqlite":
+    if db.dialect.one_process:  # one writer: rowids are handed out in commit order
         return await _newest_rowid(db)
     async with db.transaction() as tx:
         await tx.execute("LOCK TABLE usage IN SHARE MODE")

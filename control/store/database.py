@@ -56,6 +56,22 @@ class Dialect:
     # What hands freed pages back after a purge (SQLite's incremental vacuum); PostgreSQL's
     # autovacuum does it on its own.
     reclaim: str | None
+    # `x` toward zero, as an integer, `{}` for x (SQLite's CAST truncates, PostgreSQL's rounds).
+    truncate_template: str
+    # The UTC month of `ts` (seconds) as 'YYYY-MM', `{}` for ts.
+    month_template: str
+    # The position of a text in another (0: nowhere), as a function of the two.
+    position_function: str
+    # The request log and the rollups are files of their own, attached by name (SQLite); on
+    # PostgreSQL they are tables of the one database.
+    attaches_files: bool
+    # The column types the schema's integers, reals and texts are said with.
+    integer_type: str
+    real_type: str
+    text_type: str
+    # What a table kept by its key alone is declared with (SQLite's WITHOUT ROWID; a
+    # PostgreSQL table has no rowid beside its key anyway).
+    without_rowid: str
 
     def least(self, a: str, b: str) -> str:
         return f"{self.least_function}({a}, {b})"
@@ -69,27 +85,21 @@ class Dialect:
         return f"({self.truncate(ts)} / {width} * {width})"
 
     def truncate(self, x: str) -> str:
-        """`x` toward zero, as an integer (SQLite's CAST truncates, PostgreSQL's rounds)."""
-        if self.name == "sqlite":
-            return f"CAST({x} AS INTEGER)"
-        return f"CAST(TRUNC({x}) AS bigint)"
+        """`x` toward zero, as an integer."""
+        return self.truncate_template.format(x)
 
     def month(self, ts: str) -> str:
         """The UTC month `ts` (seconds) falls in, as 'YYYY-MM'."""
-        if self.name == "sqlite":
-            return f"strftime('%Y-%m', {ts}, 'unixepoch')"
-        return f"to_char(to_timestamp({ts}) AT TIME ZONE 'UTC', 'YYYY-MM')"
+        return self.month_template.format(ts)
 
     def contains(self, text: str, part: str) -> str:
         """Whether `part` occurs in `text`, as it is (no pattern)."""
-        function = "instr" if self.name == "sqlite" else "strpos"
-        return f"({function}({text}, {part}) > 0)"
+        return f"({self.position_function}({text}, {part}) > 0)"
 
     def attached(self, schema: str) -> str:
-        """The prefix naming a table of the database attached as `schema`: on SQLite the
-        request log and the rollups are files of their own, attached by name; on PostgreSQL
-        they are tables of the one database, named as they are."""
-        return f"{schema}." if self.name == "sqlite" else ""
+        """The prefix naming a table of the database attached as `schema` (none where
+        nothing is attached)."""
+        return f"{schema}." if self.attaches_files else ""
 
 
 SQLITE = Dialect(
@@ -103,6 +113,14 @@ SQLITE = Dialect(
     unindexed="+",
     upsert_twice=True,
     reclaim="PRAGMA incremental_vacuum",
+    truncate_template="CAST({} AS INTEGER)",
+    month_template="strftime('%Y-%m', {}, 'unixepoch')",
+    position_function="instr",
+    attaches_files=True,
+    integer_type="INTEGER",
+    real_type="REAL",
+    text_type="TEXT",
+    without_rowid=" WITHOUT ROWID",
 )
 POSTGRESQL = Dialect(
     "postgresql",
@@ -115,6 +133,14 @@ POSTGRESQL = Dialect(
     unindexed="",
     upsert_twice=False,
     reclaim=None,
+    truncate_template="CAST(TRUNC({}) AS bigint)",
+    month_template="to_char(to_timestamp({}) AT TIME ZONE 'UTC', 'YYYY-MM')",
+    position_function="strpos",
+    attaches_files=False,
+    integer_type="bigint",
+    real_type="double precision",
+    text_type="text",
+    without_rowid="",
 )
 
 
