@@ -21,8 +21,8 @@ from proxy.core.security_events import FIELDS, REASONS
 
 
 async def store_events(tx: Queries, records: list[dict[str, Any]]) -> None:
-    """Within the caller's transaction of the request log; an event seen before (same request
-    id) is ignored."""
+    """Within the caller's transaction of the request log; an event seen before (its request
+    id; on PostgreSQL, whose log is partitioned by time, its request id and time) is ignored."""
     rows = [tuple(record.get(field) for field in FIELDS) for record in records]
     await tx.insert_new("security_events", FIELDS, rows)
 

@@ -6,8 +6,9 @@ The purge deletes in bounded batches, each its own short transaction, so the dat
 held for long; raw usage records are deleted only once folded into the rollups
 (control/aggregates/rollup.py), so aggregates outlive the records they came from (for as long as
 billing records). The request log's tables (usage, security events) are in a file of their own
-(control/store/requestlog.py), purged through its writer; on PostgreSQL the log is partitioned
-by day, and a past day, once folded, is dropped whole (control/store/partitions.py).
+(control/store/requestlog.py), purged through its writer; on PostgreSQL both are partitioned
+by day, and a day past its period (for usage, once folded) is dropped whole
+(control/store/partitions.py).
 Freed pages are returned with an incremental vacuum, in each file (on PostgreSQL, where the log
 is the database's own tables, autovacuum does it).
 """
