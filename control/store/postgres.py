@@ -1,9 +1,9 @@
 """The PostgreSQL backend (`--database-url postgresql://…`): a psycopg 3 pool of connections in
 autocommit, a statement outside a transaction on any of them, a transaction on one taken for it.
 Module SQL is the same text as on SQLite, its rows and values as SQLite's (control/store/
-pgadapt.py says how they pass to psycopg). A batch of
-new rows (`insert_new`) goes by COPY. The raw pool (`pool`, `connection()`) is there for what the
-seam does not cover (the migrations, under their advisory lock)."""
+pgadapt.py says how they pass to psycopg). A batch of new rows (`insert_new`) goes by COPY. The
+raw pool (`pool`, `connection()`) is there for what the seam does not cover (the migrations,
+under their advisory lock)."""
 
 from __future__ import annotations
 
