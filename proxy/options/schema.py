@@ -460,15 +460,32 @@ OPTIONS: tuple[Option, ...] = (
         check=url_of("http", "https", required=True),
     ),
     # --- retention ---------------------------------------------------------------------------
-    Option("retention_api_logs_days", int, 90, "Days API logs are kept."),
-    Option("retention_billing_days", int, 7 * 365 + 2, "Days billing records are kept."),
-    Option("retention_closed_account_days", int, 30, "Days a closed account's data is kept."),
-    Option("retention_security_events_days", int, 90, "Days security events are kept."),
+    # A period of 0 or less would purge what was just written; an interval of 0, run the purge
+    # back to back.
+    Option("retention_api_logs_days", int, 90, "Days API logs are kept.", check=positive),
+    Option(
+        "retention_billing_days",
+        int,
+        7 * 365 + 2,
+        "Days billing records are kept.",
+        check=positive,
+    ),
+    Option(
+        "retention_closed_account_days",
+        int,
+        30,
+        "Days a closed account's data is kept.",
+        check=positive,
+    ),
+    Option(
+        "retention_security_events_days", int, 90, "Days security events are kept.", check=positive
+    ),
     Option(
         "retention_interval_hours",
         float,
         1.0,
         "Hours between runs of the retention purge (videos, logs, closed accounts).",
+        check=positive,
     ),
     # --- videos ------------------------------------------------------------------------------
     Option(
