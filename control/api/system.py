@@ -20,6 +20,7 @@ from control.jobs.retention import Retention
 from control.store import db as dbm
 from control.store.adminauth import SCOPES, new_token
 from control.store.edges import EdgeRegistry
+from control.store.partitions import status as partitions_status
 from control.store.state import ControlState
 from proxy.core import keys
 
@@ -168,6 +169,13 @@ async def _orphans(state: ControlState) -> dict[str, Any]:
     return found | {name: _time(found[name]) for name in ("scanned_until", "checked_at")}
 
 
+async def _request_log(state: ControlState) -> dict[str, Any]:
+    partitions = None
+    if state.log_days:  # PostgreSQL's
+        partitions = [await partitions_status(state.log, table) for table in state.log_days]
+    return {"backend": state.log.dialect.name, "partitions": partitions}
+
+
 def _time(moment: float | None) -> str | None:
     return None if moment is None else rfc3339(moment)
 
@@ -175,7 +183,8 @@ def _time(moment: float | None) -> str | None:
 async def system_status(request: Request) -> JSONResponse:
     """The system as the control plane sees it: its version and policy snapshot version, the
     edges heard from (their snapshot version and spool backlog), Redis as the edges report
-    it, the retention job's last run, and the tasks of creates no edge answered."""
+    it, the retention job's last run, the tasks of creates no edge answered, and the request
+    log's day partitions on PostgreSQL."""
     state: ControlState = request.app.state.control
     await admin_for(request)
     registry: EdgeRegistry = request.app.state.edges
@@ -191,5 +200,6 @@ async def system_status(request: Request) -> JSONResponse:
             "redis": _redis(edges),
             "retention": _retention(request.app.state.retention),
             "orphans": await _orphans(state),
+            "request_log": await _request_log(state),
         }
     )

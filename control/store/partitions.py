@@ -198,3 +198,19 @@ async def made_days(db: Queries, table: str = "usage") -> set[int]:
         if row[0] != default_partition(table) and digits.isdigit() and len(digits) == 8:
             days.add(calendar.timegm(time.strptime(digits, "%Y%m%d")) // DAY)
     return days
+
+
+async def status(db: Queries, table: str) -> dict[str, object]:
+    """`table`'s days for GET /v1/system: how many, the oldest and newest (YYYY-MM-DD), and the
+    rows in its default partition (a time no day was made for: many of them say days are not
+    being made)."""
+    days = sorted(await made_days(db, table))
+    strays = await one_value(db, f"SELECT COUNT(*) FROM {default_partition(table)}")
+    shown = [time.strftime("%Y-%m-%d", time.gmtime(n * DAY)) for n in (days[:1] + days[-1:])]
+    return {
+        "table": table,
+        "days": len(days),
+        "oldest_day": shown[0] if shown else None,
+        "newest_day": shown[-1] if shown else None,
+        "default_rows": int(strays or 0),
+    }

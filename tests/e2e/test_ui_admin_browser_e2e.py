@@ -1,6 +1,7 @@
 """The dashboard's global pages in Debian's headless Chromium against the shared gateway: the
 overview's custom range, top tables and zone switch, the orgs list's figures, the audit log's
-filters, the security events of a refusal at the edge, and the system page's edge."""
+filters, the security events of a refusal at the edge, the system page's edge, and on PostgreSQL
+its request log partitions."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.e2e.browser import Watched, login, shoot
-from tests.e2e.harness import Gateway
+from tests.e2e.harness import Gateway, Simulator
+from tests.postgres import fresh_database
 
 TASKS = "/api/v3/contents/generations/tasks"
 ZONE = "Asia/Kolkata"  # UTC+05:30: every shown time moves
@@ -136,3 +139,38 @@ def test_audit_filter_security_event_and_system_edge(watched: Watched, gateway: 
     expect(edge_row).to_contain_text("connected")
     expect(page.locator("#snapshot-version")).to_have_text(str(system["snapshot_version"]))
     shoot(page, "admin-system")
+
+
+def test_system_page_shows_the_request_logs_day_partitions_on_postgresql(
+    browser: Browser, simulator: Simulator, tmp_path: Path
+) -> None:
+    with fresh_database() as database_url:
+        gateway = Gateway(
+            tmp_path / "gateway",
+            simulator.url,
+            simulator.api_key,
+            env={"NEXTAPI_DATABASE_URL": database_url},
+        )
+        try:
+            org = gateway.create_org(name=f"Partitioned {secrets.token_hex(3)}")
+            key = gateway.create_key(org["id"])["key"]
+            answer = httpx.get(
+                gateway.edge_url + TASKS, headers={"Authorization": f"Bearer {key}"}, timeout=10
+            )
+            assert answer.status_code == 200, answer.text
+            gateway.wait_for_records(org["id"], 1)
+            watched = Watched(browser, gateway.control_url)
+            try:
+                page = watched.page
+                login(page, gateway.admin_token)
+                page.get_by_role("link", name="System").click()
+                today = datetime.now(UTC).date()
+                usage = page.locator('#log-partitions tr[data-table="usage"]')
+                expect(usage).to_contain_text(str(today + timedelta(days=1)))  # made ahead
+                expect(page.locator("#log-partitions tbody tr")).to_have_count(2)
+                shoot(page, "admin-system-postgresql")
+            finally:
+                watched.close()
+            assert watched.errors == [], watched.errors
+        finally:
+            gateway.stop()

@@ -87,6 +87,33 @@ class OrphanStatus(Struct):
     ]
 
 
+class LogPartitions(Struct):
+    """One table of the request log, partitioned by day (PostgreSQL)."""
+
+    table: Annotated[str, Meta(description="`usage` or `security_events`.")]
+    days: Annotated[int, Meta(description="Its day partitions, one a UTC day.")]
+    oldest_day: Annotated[str | None, Meta(description="YYYY-MM-DD (UTC).")]
+    newest_day: Annotated[str | None, Meta(description="YYYY-MM-DD (UTC): tomorrow, usually.")]
+    default_rows: Annotated[
+        int,
+        Meta(
+            description="Rows in its default partition: times no day was made for (a record "
+            "that came after its day was dropped, a day a lock kept from being made, moved "
+            "when it is made). Many of them say days are not being made."
+        ),
+    ]
+
+
+class RequestLogStatus(Struct):
+    backend: Annotated[
+        str, Meta(description="`sqlite` (a file of its own) or `postgresql` (its tables).")
+    ]
+    partitions: Annotated[
+        list[LogPartitions] | None,
+        Meta(description="On PostgreSQL, each table's day partitions; null on SQLite."),
+    ]
+
+
 class SystemStatus(Struct):
     version: str
     time: Time
@@ -95,3 +122,4 @@ class SystemStatus(Struct):
     redis: RedisStatus
     retention: RetentionStatus
     orphans: OrphanStatus
+    request_log: RequestLogStatus

@@ -1,5 +1,6 @@
 """The system: this control plane's version and policy version, the edges heard from (their
-snapshot version and spool backlog), Redis as the edges see it, the retention job's last run."""
+snapshot version and spool backlog), Redis as the edges see it, the retention job's last run,
+the request log's day partitions on PostgreSQL."""
 
 from __future__ import annotations
 

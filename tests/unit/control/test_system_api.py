@@ -1,5 +1,6 @@
 """What the dashboard's global pages read: the audit log's filters, `/v1/usage?org=…`, and
-`GET /v1/system` (edges as they report themselves, Redis as they see it, retention's last run)."""
+`GET /v1/system` (edges as they report themselves, Redis as they see it, retention's last run,
+the request log's day partitions on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 import httpx
 import msgpack
 
+from control.api.usage import store_usage
 from control.jobs.retention import Retention
 from control.store.edges import CONNECTED_SECONDS, EdgeRegistry
+from proxy.core.usage_records import FIELDS
 from proxy.limits.resilient import Breaker
 from proxy.remote import ControlClient, report_headers
 from proxy.services import EDGE_ID, EdgeServices
@@ -191,6 +194,48 @@ def test_the_embedded_edge_and_retentions_last_run_are_reported(
         await retention.scheduled_run()
         failed = (await ctl.get("/v1/system")).json()["retention"]["last_run"]
         assert failed["error"] == "OSError" and failed["deleted"] == {}
+
+    control_plane(body)
+
+
+def utc_day(ts: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ts))
+
+
+def test_system_reports_the_request_logs_day_partitions_on_postgresql(
+    control_plane: ControlRunner, backend: str
+) -> None:
+    async def body(ctl: Control) -> None:
+        before = (await ctl.get("/v1/system")).json()["request_log"]
+        if backend == "sqlite":
+            assert before == {"backend": "sqlite", "partitions": None}
+            return
+        assert before["backend"] == "postgresql"
+        assert [p["table"] for p in before["partitions"]] == ["usage", "security_events"]
+        assert before["partitions"][0] == {
+            "table": "usage",
+            "days": 0,
+            "oldest_day": None,
+            "newest_day": None,
+            "default_rows": 0,
+        }
+        now = time.time()
+        await store_usage(
+            ctl.st, [record("r-now", now, None), record("r-old", now - 10 * 86400, None)]
+        )
+        # A record past ingest for a day nobody made: the default partition's.
+        await ctl.st.log.execute(
+            f"INSERT INTO usage ({', '.join(FIELDS)}) VALUES ({', '.join('?' for _ in FIELDS)})",
+            tuple(record("r-stray", now - 40 * 86400, None).get(field) for field in FIELDS),
+        )
+        usage = (await ctl.get("/v1/system")).json()["request_log"]["partitions"][0]
+        assert usage == {
+            "table": "usage",
+            "days": 4,  # each record's day and the next
+            "oldest_day": utc_day(now - 10 * 86400),
+            "newest_day": utc_day(now + 86400),
+            "default_rows": 1,
+        }
 
     control_plane(body)
 

@@ -229,5 +229,11 @@ def test_system_page_shows_edges_redis_and_retention_to_a_read_only_token(
         after = (await ctl.get("/ui/system", token=None)).text
         assert "Nothing was due: the last run deleted no rows." in after
         assert "Last run <time" in after and "rows deleted" in after
+        # The request log's day partitions, on PostgreSQL only (SQLite's log is a file).
+        on_postgres = ctl.database_url is not None
+        assert ('id="log-partitions"' in after) is on_postgres
+        if on_postgres:
+            row = after.split('data-table="security_events"')[1].split("</tr>")[0]
+            assert "<code>security_events</code>" in row and ">0</td>" in row
 
     control_plane(body)
