@@ -181,8 +181,9 @@ class DayPartitions:
         await tx.execute(
             f'INSERT INTO "{name}" SELECT * FROM {default} {where}', (day.start, day.end)
         )
-        await tx.execute(f"DELETE FROM {default} {where}", (day.start, day.end))
+        moved = await tx.execute(f"DELETE FROM {default} {where}", (day.start, day.end))
         await tx.execute(f'ALTER TABLE {table} ATTACH PARTITION "{name}" FOR VALUES {bounds}')
+        log.info("request log: %s made, with %d rows from %s", name, moved.rowcount, default)
 
 
 async def made_days(db: Queries, table: str = "usage") -> set[int]:
