@@ -31,9 +31,10 @@ FIRST_DAY, LAST_DAY = 0, 253402300800 // DAY - 1
 # make one day at once (the second would fail on the catalog's unique names): the project's key
 # space ("nxtp" in ASCII), apart from the job and migration locks.
 PARTITION_LOCK = 0x6E787470
-# How many days before today this process remembers as made: retention drops only days long
-# past, so a day remembered is one that still exists (and a record for a day dropped meanwhile
-# goes to the default partition, never nowhere).
+# How many days before today this process remembers as made (older ones are asked of the
+# database each batch): retention drops only days past their period, 90 days by default, and
+# should it drop one remembered here, that day's late records go to the default partition,
+# never nowhere.
 REMEMBERED_DAYS = 2
 # How long making or dropping a day waits for its locks: both take the table's lock, which a
 # long read of the log (an export) holds up, and every insert would queue behind the wait. Given
