@@ -77,7 +77,11 @@ def test_an_admin_buys_a_pack_and_sees_balance_payment_and_invoice(
         )
         payments = admin.get("/v1/me/payments").json()["items"]
         assert [(p["id"], p["status"]) for p in payments] == [(session["id"], "paid")]
-        wait_until(lambda: admin.get("/v1/me/invoices").json()["items"], "no invoice")
+        # Stripe's invoice.finalized (open) and invoice.paid are two events: waited for both.
+        wait_until(
+            lambda: [i["status"] for i in admin.get("/v1/me/invoices").json()["items"]] == ["paid"],
+            "the invoice never showed paid",
+        )
         (invoice,) = admin.get("/v1/me/invoices").json()["items"]
         assert invoice["status"] == "paid" and invoice["amount_display"] == "3.00 USD"
         csv = admin.get("/v1/me/invoices", params={"format": "csv"})
