@@ -20,6 +20,7 @@ from control.store.postgres import PostgresDatabase
 from control.store.sqlite import SqliteDatabase
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+MAIN_FILE = "nextapi.sqlite3"  # the control plane's SQLite file, in the data directory
 # The advisory lock a control plane holds while it migrates a PostgreSQL database: any number
 # fixed for this project ("nxtmgr" in ASCII), the same in every release.
 MIGRATION_LOCK = 0x6E78746D6772

@@ -208,11 +208,14 @@ async def status(db: Queries, table: str) -> dict[str, object]:
     being made)."""
     days = sorted(await made_days(db, table))
     strays = await one_value(db, f"SELECT COUNT(*) FROM {default_partition(table)}")
-    shown = [time.strftime("%Y-%m-%d", time.gmtime(n * DAY)) for n in (days[:1] + days[-1:])]
+
+    def shown(number: int) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(number * DAY))
+
     return {
         "table": table,
         "days": len(days),
-        "oldest_day": shown[0] if shown else None,
-        "newest_day": shown[-1] if shown else None,
+        "oldest_day": shown(days[0]) if days else None,
+        "newest_day": shown(days[-1]) if days else None,
         "default_rows": int(strays or 0),
     }

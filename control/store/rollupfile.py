@@ -13,11 +13,10 @@ import aiosqlite
 
 from control.store import requestlog, sqlite
 from control.store.database import Queries
-from control.store.db import NewerSchema, refuse_newer, schema_version
+from control.store.db import MAIN_FILE, NewerSchema, refuse_newer, schema_version
 from control.store.sqlite import SqliteDatabase, SqliteQueries
 
 FILE = "usage_rollups.sqlite3"
-MAIN_FILE = "nextapi.sqlite3"
 
 # The rollup file's writer: each fold durable once committed, a reader waited for (not failed),
 # and a page cache for the fold's upserts.

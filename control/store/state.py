@@ -77,7 +77,7 @@ class ControlState:
         the request log is a file of its own beside it (control/store/requestlog.py); on
         PostgreSQL, which has no one writer for a hold to wait behind, it is the same
         database's tables."""
-        database = await dbm.open_database(database_url or data_dir / "nextapi.sqlite3")
+        database = await dbm.open_database(database_url or data_dir / dbm.MAIN_FILE)
         try:
             log = (
                 await requestlog.connect(requestlog.log_path(data_dir))
