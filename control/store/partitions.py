@@ -41,6 +41,10 @@ REMEMBERED_DAYS = 2
 # up, the records of a day not made go to the default partition (moved when the day is made, at
 # a later batch), and a day not dropped is deleted by rows.
 LOCK_TIMEOUT = 2.0
+# Days made a transaction: making one takes a dozen locks (the table, its indexes, the default
+# partition's), held to the commit, and a batch spanning hundreds of days (a spool replayed
+# after a long outage) made in one ran out of the server's lock table ("out of shared memory").
+DAYS_A_TRANSACTION = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,33 +104,34 @@ class DayPartitions:
     async def ensure(self, times: Iterable[float]) -> None:
         """Every day these times fall in made, and the day after each: the first batch of a day
         makes the next, so that midnight's records find theirs made and no insert waits on
-        making one. Made by one transaction at a time across the control planes."""
+        making one. Made by one transaction at a time across the control planes, a few days
+        each (DAYS_A_TRANSACTION)."""
         wanted: set[int] = set()
         for ts in times:
             day = day_of(ts) if isinstance(ts, int | float) else None
             if day is not None:
                 wanted.update(n for n in (day.number, day.number + 1) if n <= LAST_DAY)
         missing = sorted(wanted - self._made)
-        if not missing:
-            return
-        try:
-            async with self.db.transaction() as tx:
-                await self._lock(tx)
-                made = await made_days(tx, self.table)
-                for number in missing:
-                    if number not in made:
-                        await self._make(tx, Day(number))
-        except psycopg.errors.LockNotAvailable:
-            log.warning(
-                "request log: the days %s not made (the lock was held for %.1f s): their "
-                "records go to %s until a later batch makes them",
-                ", ".join(self.name(Day(n)) for n in missing),
-                self.lock_timeout,
-                self.default,
-            )
-            return
-        today = int(self._clock() // DAY)
-        self._made = {n for n in self._made | set(missing) if n >= today - REMEMBERED_DAYS}
+        for start in range(0, len(missing), DAYS_A_TRANSACTION):
+            some = missing[start : start + DAYS_A_TRANSACTION]
+            try:
+                async with self.db.transaction() as tx:
+                    await self._lock(tx)
+                    made = await made_days(tx, self.table)
+                    for number in some:
+                        if number not in made:
+                            await self._make(tx, Day(number))
+            except psycopg.errors.LockNotAvailable:
+                log.warning(
+                    "request log: the days %s not made (the lock was held for %.1f s): their "
+                    "records go to %s until a later batch makes them",
+                    ", ".join(self.name(Day(n)) for n in missing[start:]),
+                    self.lock_timeout,
+                    self.default,
+                )
+                return
+            today = int(self._clock() // DAY)
+            self._made = {n for n in self._made | set(some) if n >= today - REMEMBERED_DAYS}
 
     async def drop_before(self, before: float, *, folded: int | None = None) -> int:
         """Drops each day that ends at or before `before`; returns the rows dropped. A day a

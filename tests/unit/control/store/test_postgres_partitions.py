@@ -264,6 +264,21 @@ def test_security_events_are_partitioned_by_day_and_dropped_after_their_period(
     on_state(tmp_path, pg_url, body)
 
 
+def test_a_batch_spanning_hundreds_of_days_makes_every_one(tmp_path: Path, pg_url: str) -> None:
+    """A spool replayed after a long outage: one transaction for all its days ran out of the
+    server's lock table (out of shared memory, a 500 for every retry of the batch)."""
+
+    async def body(state: ControlState) -> None:
+        batch = [record(f"r-{n}", NOW - n * DAY) for n in range(1000)]
+        await store_usage(state, batch)
+        assert await made_days(state.log) == set(range(TODAY - 999, TODAY + 2))
+        assert set((await placed(state.log)).values()) == {
+            partition("usage", Day(TODAY - n)) for n in range(1000)
+        }
+
+    on_state(tmp_path, pg_url, body)
+
+
 def test_two_control_planes_making_the_same_days_at_once_both_succeed(pg_url: str) -> None:
     async def main() -> set[int]:
         first, second = await dbm.open_database(pg_url), await dbm.open_database(pg_url)
